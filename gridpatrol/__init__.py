@@ -1,0 +1,2 @@
+"""gridpatrol: grid-based community safety."""
+__version__ = "0.1.0"
