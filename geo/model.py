@@ -1,0 +1,464 @@
+"""The spatial model: each layer's columns and types, and the one validator every load uses.
+
+Every layer that enters gridpatrol (from OSM, a file, the API or a solver) goes through
+:func:`validate_layer`. It checks the CRS, the geometry type and validity, and the
+columns, and returns the layer in WGS84 with exactly the columns listed here, in order.
+Stores create their tables from these definitions, so a column is added in one place.
+
+Administrative hierarchy (the Chinese grid-management standard, usable anywhere)::
+
+    district (区, 6-digit area code)  e.g. 110105
+    street   (街道, + 3 digits)        110105001
+    community(社区, + 3 digits)        110105001001
+    grid     (网格, + 3 digits)        110105001001001
+    subgrid  (小网格, + 3 digits)      110105001001001001
+
+Children are numbered west→east, north→south within their parent
+(see :func:`gridpatrol.geo.grids.assign_codes`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .crs import WGS84, CRSLike, raise_if_swapped, to_wgs84
+from .errors import InvalidGeometryError, SchemaError
+
+DType = Literal["str", "int", "float", "bool", "datetime", "json"]
+
+LEVELS = ("district", "street", "community", "grid", "subgrid")
+#: digits each level adds to its parent's code
+CODE_DIGITS = {"district": 6, "street": 3, "community": 3, "grid": 3, "subgrid": 3}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One attribute column of a layer."""
+
+    name: str
+    dtype: DType
+    required: bool = False
+    default: Any = None
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A layer: its geometry types, key and columns."""
+
+    name: str
+    geometry_types: tuple[str, ...]
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    doc: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def spatial(self) -> bool:
+        return bool(self.geometry_types)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+C = Column
+POLYGONAL = ("Polygon", "MultiPolygon")
+
+AREAS = Layer(
+    "areas",
+    POLYGONAL,
+    (
+        C("code", "str", True, doc="hierarchical code, e.g. 110105001001"),
+        C("name", "str", default=""),
+        C("level", "str", True, doc="district, street or community"),
+        C("parent_code", "str", default=""),
+    ),
+    key=("code",),
+    doc="Administrative areas above grids: districts, streets (街道) and communities (社区).",
+)
+
+GRIDS = Layer(
+    "grids",
+    POLYGONAL,
+    (
+        C("version", "int", default=1, doc="grid layer version this grid belongs to"),
+        C("code", "str", True, doc="community code + 3 digits (+ 3 for sub-grids)"),
+        C("name", "str", default=""),
+        C("level", "str", default="grid", doc="grid or subgrid"),
+        C("parent_code", "str", default="", doc="code of the community (or grid) it sits in"),
+        C("kind", "str", default="comprehensive", doc="comprehensive, dedicated, police_beat"),
+        C("households", "int", default=0, doc="households of the buildings it holds"),
+    ),
+    key=("version", "code"),
+    doc="Management grids (网格) and sub-grids, one set per grid-layer version.",
+)
+
+GRID_VERSIONS = Layer(
+    "grid_versions",
+    (),
+    (
+        C("version", "int", True),
+        C("name", "str", default=""),
+        C("status", "str", default="draft", doc="draft, active or retired"),
+        C("revision", "int", default=1, doc="bumped on every save; stale saves conflict"),
+        C("created_at", "datetime"),
+        C("note", "str", default=""),
+    ),
+    key=("version",),
+    doc="Versions of the grid layer.",
+)
+
+BUILDINGS = Layer(
+    "buildings",
+    POLYGONAL,
+    (
+        C("source_id", "str", True, doc="id in the source, e.g. 'osm:way/123'"),
+        C("name", "str", default=""),
+        C("use", "str", default="yes", doc="OSM building=* value"),
+        C("levels", "float", doc="floors above ground; NaN when unknown"),
+        C("addr_street", "str", default=""),
+        C("addr_housenumber", "str", default=""),
+        C("addr_postcode", "str", default=""),
+        C("addr_city", "str", default=""),
+        C("households", "int", default=0),
+        C("households_estimated", "bool", default=True, doc="True when from the area rule"),
+    ),
+    key=("source_id",),
+    doc="Building footprints with households (given or estimated).",
+)
+
+CAMERAS = Layer(
+    "cameras",
+    ("Point",),
+    (
+        C("source_id", "str", True),
+        C("direction", "float", doc="compass bearing it faces, degrees; NaN = unknown"),
+        C("fov", "float", default=60.0, doc="horizontal field of view, degrees"),
+        C("range_m", "float", default=30.0, doc="useful viewing distance, metres"),
+        C("height_m", "float", default=4.0, doc="mounting height, metres"),
+        C("tilt", "float", doc="angle below the horizontal (OSM camera:angle), degrees"),
+        C("camera_type", "str", default="fixed", doc="fixed, dome or panning"),
+        C("surveillance_type", "str", default="camera", doc="camera, ALPR, guard..."),
+        C("zone", "str", default="", doc="OSM surveillance=*: public, outdoor, indoor..."),
+        C("rotating", "bool", default=False),
+        C("defaulted", "str", default="", doc="comma-separated fields filled by defaults"),
+    ),
+    key=("source_id",),
+    doc="Surveillance cameras (雪亮工程 points, OSM man_made=surveillance).",
+)
+
+STREETS = Layer(
+    "streets",
+    ("LineString",),
+    (
+        C("network", "str", True, doc="walk or drive"),
+        C("u", "int", True),
+        C("v", "int", True),
+        C("key", "int", default=0),
+        C("osm_id", "str", default=""),
+        C("name", "str", default=""),
+        C("highway", "str", default=""),
+        C("length_m", "float", True),
+        C("oneway", "bool", default=False),
+    ),
+    key=("network", "u", "v", "key"),
+    doc="Street network edges, one row per directed edge as in an osmnx MultiDiGraph.",
+)
+
+STREET_NODES = Layer(
+    "street_nodes",
+    ("Point",),
+    (C("network", "str", True), C("node_id", "int", True), C("street_count", "int", default=0)),
+    key=("network", "node_id"),
+    doc="Street network nodes.",
+)
+
+ADDRESSES = Layer(
+    "addresses",
+    ("Point",),
+    (
+        C("source_id", "str", True),
+        C("street", "str", default=""),
+        C("housenumber", "str", default=""),
+        C("postcode", "str", default=""),
+        C("city", "str", default=""),
+        C("building_id", "str", default="", doc="source_id of the building it belongs to"),
+    ),
+    key=("source_id",),
+    doc="Addresses (OSM addr:*) from buildings and address points.",
+)
+
+STATIONS = Layer(
+    "stations",
+    ("Point",),
+    (
+        C("station_id", "str", True),
+        C("name", "str", default=""),
+        C("grid_code", "str", default=""),
+    ),
+    key=("station_id",),
+    doc="Patrol stations (depots such as 平安易站).",
+)
+
+TEAMS = Layer(
+    "teams",
+    (),
+    (
+        C("team_id", "str", True),
+        C("name", "str", default=""),
+        C("station_id", "str", True),
+        C("members", "int", default=10),
+        C("speed_kmh", "float", default=4.0, doc="walking speed"),
+        C("shift_minutes", "float", default=120.0),
+        C("mode", "str", default="walk", doc="walk or drive"),
+    ),
+    key=("team_id",),
+    doc="Volunteer patrol teams (义务巡逻队), each based at a station.",
+)
+
+PROJECT = Layer(
+    "project",
+    (),
+    (C("key", "str", True), C("value", "json")),
+    key=("key",),
+    doc="Project settings: name, metric CRS, bounds, household rule...",
+)
+
+LAYERS: dict[str, Layer] = {
+    layer.name: layer
+    for layer in (
+        PROJECT,
+        AREAS,
+        GRID_VERSIONS,
+        GRIDS,
+        BUILDINGS,
+        ADDRESSES,
+        CAMERAS,
+        STREET_NODES,
+        STREETS,
+        STATIONS,
+        TEAMS,
+    )
+}
+
+
+def register_layer(layer: Layer) -> Layer:
+    """Add a layer defined by another module (incidents, plans...) to the model."""
+    LAYERS[layer.name] = layer
+    return layer
+
+
+def get_layer(name: str) -> Layer:
+    """The layer definition called ``name``."""
+    try:
+        return LAYERS[name]
+    except KeyError:
+        raise SchemaError(f"unknown layer {name!r}; known layers: {', '.join(LAYERS)}") from None
+
+
+def _feature_label(df: pd.DataFrame, pos: int, layer: Layer) -> str:
+    label = f"feature {pos}"
+    for col in layer.key:
+        if col in df.columns and col not in ("version", "network"):
+            value = df[col].iloc[pos]
+            if value is not None and value == value:
+                return f"{label} ({col}={value})"
+    return label
+
+
+def _coerce(series: pd.Series, column: Column, layer: Layer, df: pd.DataFrame, source: str):
+    def fail(mask: np.ndarray, problem: str):
+        pos = int(np.flatnonzero(mask)[0])
+        raise SchemaError(
+            f"{source}: {_feature_label(df, pos, layer)}: column {column.name!r} {problem} "
+            f"(got {series.iloc[pos]!r}); expected {column.dtype}"
+        )
+
+    missing = series.isna().to_numpy()
+    if column.required and missing.any():
+        fail(missing, "is required but empty")
+    if column.dtype == "str":
+        out = series.astype("object").where(~missing, column.default if column.default else "")
+        return out.map(lambda v: v if isinstance(v, str) else str(v)).astype("object")
+    if column.dtype in ("int", "float"):
+        num = pd.to_numeric(series, errors="coerce")
+        bad = num.isna().to_numpy() & ~missing
+        if bad.any():
+            fail(bad, "is not a number")
+        if column.default is not None:
+            num = num.fillna(column.default)
+        if column.dtype == "int":
+            if num.isna().any():
+                fail(num.isna().to_numpy(), "is empty")
+            frac = (num % 1 != 0).to_numpy()
+            if frac.any():
+                fail(frac, "is not a whole number")
+            return num.astype("int64")
+        return num.astype("float64")
+    if column.dtype == "bool":
+        truthy = {"yes", "true", "1", "y", "t"}
+        falsy = {"no", "false", "0", "n", "f", ""}
+
+        def to_bool(v):
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                return bool(column.default)
+            if isinstance(v, (bool, np.bool_)):
+                return bool(v)
+            text = str(v).strip().lower()
+            if text in truthy:
+                return True
+            if text in falsy:
+                return False
+            return None
+
+        out = series.map(to_bool)
+        bad = out.isna().to_numpy()
+        if bad.any():
+            fail(bad, "is not yes/no")
+        return out.astype(bool)
+    if column.dtype == "datetime":
+        try:
+            out = pd.to_datetime(series, utc=True, format="mixed")
+        except (ValueError, TypeError):
+            out = pd.to_datetime(series, utc=True, errors="coerce")
+            fail(out.isna().to_numpy() & ~missing, "is not a date/time")
+        return out
+    if column.dtype == "json":
+        return series.map(lambda v: v if isinstance(v, str) else json.dumps(v, default=str))
+    raise AssertionError(column.dtype)
+
+
+def validate_geometries(
+    geoms: gpd.GeoSeries, layer: Layer, *, source: str, labels: pd.DataFrame | None = None
+) -> None:
+    """Raise :class:`InvalidGeometryError` naming the first bad feature.
+
+    Checks: missing or empty geometry, wrong type for the layer, invalid (self-intersecting
+    rings, etc., with GEOS's reason), and non-finite coordinates.
+    """
+    values = geoms.values
+    df = labels if labels is not None else pd.DataFrame(index=geoms.index)
+
+    def fail(mask, problem):
+        pos = int(np.flatnonzero(np.asarray(mask))[0])
+        raise InvalidGeometryError(
+            f"{source}: {_feature_label(df, pos, layer)}: {problem(pos)}; "
+            "fix it in the source (QGIS: Vector > Geometry Tools > Check Validity) "
+            "and import again"
+        )
+
+    missing = shapely.is_missing(values) | shapely.is_empty(values)
+    if missing.any():
+        fail(missing, lambda pos: "has no geometry")
+    types = shapely.get_type_id(values)
+    allowed = [shapely.GeometryType[t.upper()].value for t in _type_names(layer)]
+    wrong = ~np.isin(types, allowed)
+    if wrong.any():
+        fail(
+            wrong,
+            lambda pos: f"is a {values[pos].geom_type}, but layer {layer.name!r} holds "
+            f"{' or '.join(layer.geometry_types)}",
+        )
+    coords = shapely.get_coordinates(values)
+    if not np.isfinite(coords).all():
+        nonfinite = ~np.array([np.isfinite(shapely.get_coordinates(g)).all() for g in values])
+        fail(nonfinite, lambda pos: "has NaN or infinite coordinates")
+    valid = shapely.is_valid(values)
+    if not valid.all():
+        fail(~valid, lambda pos: f"is not valid ({shapely.is_valid_reason(values[pos])})")
+
+
+def _type_names(layer: Layer) -> tuple[str, ...]:
+    names = {
+        "Polygon": "POLYGON",
+        "MultiPolygon": "MULTIPOLYGON",
+        "Point": "POINT",
+        "LineString": "LINESTRING",
+        "MultiLineString": "MULTILINESTRING",
+    }
+    return tuple(names[t] for t in layer.geometry_types)
+
+
+def validate_layer(
+    data: gpd.GeoDataFrame | pd.DataFrame,
+    layer: Layer | str,
+    *,
+    crs: CRSLike | None = None,
+    source: str = "input",
+) -> gpd.GeoDataFrame | pd.DataFrame:
+    """Check a layer and return it in WGS84 with exactly the model's columns.
+
+    Parameters
+    ----------
+    data
+        The features. Spatial layers need a CRS, either on ``data`` or as ``crs``.
+    layer
+        The layer definition or its name.
+    crs
+        Overrides the CRS of ``data``; ``"gcj02"`` and ``"bd09"`` are converted to WGS84.
+    source
+        Name used in error messages (a file name, "request body"...).
+
+    Raises
+    ------
+    CRSError, SwappedCoordinatesError, InvalidGeometryError, SchemaError
+        Naming the source, the feature and the problem.
+    """
+    spec = get_layer(layer) if isinstance(layer, str) else layer
+    df = data.reset_index(drop=True)
+    missing = [c.name for c in spec.columns if c.required and c.name not in df.columns]
+    if missing:
+        raise SchemaError(
+            f"{source}: layer {spec.name!r} needs column(s) {', '.join(missing)}; "
+            f"found {', '.join(map(str, df.columns)) or 'none'}"
+        )
+    out = {}
+    for column in spec.columns:
+        if column.name in df.columns:
+            series = df[column.name]
+        else:
+            series = pd.Series([column.default] * len(df), index=df.index, dtype="object")
+        out[column.name] = _coerce(series, column, spec, df, source)
+    if not spec.spatial:
+        return pd.DataFrame(out, index=df.index)
+    if not isinstance(df, gpd.GeoDataFrame):
+        raise SchemaError(f"{source}: layer {spec.name!r} needs geometries")
+    validate_geometries(df.geometry, spec, source=source, labels=df)
+    gdf = gpd.GeoDataFrame(out, geometry=df.geometry.values, crs=df.crs)
+    gdf = to_wgs84(gdf, crs=crs)
+    raise_if_swapped(gdf, what=source)
+    if spec.geometry_types == POLYGONAL:
+        # Reprojection can, rarely, make a valid ring invalid; check again in WGS84.
+        validate_geometries(gdf.geometry, spec, source=source, labels=gdf)
+    return gdf
+
+
+def empty_layer(layer: Layer | str) -> gpd.GeoDataFrame | pd.DataFrame:
+    """An empty frame with the layer's columns (and geometry, in WGS84)."""
+    spec = get_layer(layer) if isinstance(layer, str) else layer
+    dtypes = {
+        "str": "object",
+        "int": "int64",
+        "float": "float64",
+        "bool": "bool",
+        "datetime": "datetime64[ns, UTC]",
+        "json": "object",
+    }
+    cols = {c.name: pd.Series(dtype=dtypes[c.dtype]) for c in spec.columns}
+    if spec.spatial:
+        return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84)
+    return pd.DataFrame(cols)

@@ -1,0 +1,281 @@
+"""The store interface, shared by the embedded (SQLite file) and PostGIS back ends.
+
+Like pygeoapi's providers: a small base class with named methods, and back ends loaded
+lazily by :func:`open_store` so the embedded default never imports a database driver.
+
+Every write goes through :meth:`Store.write`, which validates each layer against the
+model (:func:`gridpatrol.geo.model.validate_layer`) before anything touches the
+database, and applies all layers of one call in one transaction: a batch lands whole or
+not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridpatrol.geo.crs import WGS84
+from gridpatrol.geo.errors import SchemaError, StoreError
+from gridpatrol.geo.model import LAYERS, Layer, empty_layer, get_layer, validate_layer
+
+#: Version of the table layout this release writes. Opening a store with a higher
+#: number fails; a lower one is migrated forward (see ``MIGRATIONS``).
+SCHEMA_VERSION = 1
+
+WriteMode = Literal["append", "upsert", "replace"]
+BBox = tuple[float, float, float, float]
+
+
+class Store(ABC):
+    """A project's layers, persisted.
+
+    Layers are read and written as (Geo)DataFrames in WGS84 with the model's columns.
+    """
+
+    url: str
+
+    # -- lifecycle --------------------------------------------------------------------
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    @abstractmethod
+    def schema_version(self) -> int:
+        """The schema version recorded in the store."""
+
+    # -- reading ----------------------------------------------------------------------
+    def read(
+        self,
+        layer: str,
+        *,
+        bbox: BBox | None = None,
+        where: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> gpd.GeoDataFrame | pd.DataFrame:
+        """Read a layer.
+
+        Parameters
+        ----------
+        layer
+            Layer name (see :data:`gridpatrol.geo.model.LAYERS`).
+        bbox
+            (min lon, min lat, max lon, max lat): only features whose bounding box
+            intersects it.
+        where
+            Equality filters on columns, e.g. ``{"version": 2}``.
+        limit, offset
+            Paging, in key order.
+        """
+        spec = get_layer(layer)
+        self._check_where(spec, where)
+        rows = self._select(spec, bbox=bbox, where=where or {}, limit=limit, offset=offset)
+        return self._frame(spec, rows)
+
+    def count(
+        self, layer: str, *, bbox: BBox | None = None, where: Mapping[str, Any] | None = None
+    ) -> int:
+        """Number of features that :meth:`read` would return without paging."""
+        spec = get_layer(layer)
+        self._check_where(spec, where)
+        return self._count(spec, bbox=bbox, where=where or {})
+
+    def layer_counts(self) -> dict[str, int]:
+        """Features per layer."""
+        return {name: self.count(name) for name in LAYERS}
+
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        """A project setting (JSON value) stored in the ``project`` layer."""
+        df = self.read("project", where={"key": key})
+        return default if df.empty else json.loads(df["value"].iloc[0])
+
+    # -- writing ----------------------------------------------------------------------
+    def write(
+        self,
+        changes: Mapping[str, gpd.GeoDataFrame | pd.DataFrame],
+        *,
+        mode: WriteMode = "upsert",
+        replace_where: Mapping[str, Mapping[str, Any]] | None = None,
+        source: str = "input",
+    ) -> dict[str, int]:
+        """Validate and write several layers in one transaction.
+
+        Parameters
+        ----------
+        changes
+            Layer name -> features.
+        mode
+            ``"append"`` (a key already present is an error), ``"upsert"`` (insert or
+            update by key) or ``"replace"`` (delete the layer's rows first, or only those
+            matching ``replace_where[layer]``).
+        source
+            Names the input in error messages.
+
+        Returns
+        -------
+        Rows written per layer.
+
+        Raises
+        ------
+        SchemaError, InvalidGeometryError, CRSError
+            Before anything is written.
+        """
+        validated = {
+            name: validate_layer(df, name, source=source) for name, df in changes.items()
+        }
+        for name, df in validated.items():
+            spec = get_layer(name)
+            dup = df.duplicated(subset=list(spec.key))
+            if dup.any():
+                pos = int(np.flatnonzero(dup.to_numpy())[0])
+                key = {k: df[k].iloc[pos] for k in spec.key}
+                raise SchemaError(f"{source}: layer {name!r} has the key {key} twice")
+        with self.transaction():
+            for name, df in validated.items():
+                spec = get_layer(name)
+                if mode == "replace":
+                    self._delete(spec, (replace_where or {}).get(name, {}))
+                self._insert(spec, self._rows(spec, df), upsert=mode == "upsert")
+        return {name: len(df) for name, df in validated.items()}
+
+    def set_setting(self, key: str, value: Any) -> None:
+        """Store a project setting (any JSON value)."""
+        self.write({"project": pd.DataFrame({"key": [key], "value": [json.dumps(value)]})})
+
+    def delete(self, layer: str, *, where: Mapping[str, Any]) -> int:
+        """Delete the rows of ``layer`` matching ``where`` (all rows for ``{}``)."""
+        spec = get_layer(layer)
+        self._check_where(spec, where)
+        with self.transaction():
+            return self._delete(spec, where)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes: all of them land, or none (nested calls join the outer one)."""
+        if getattr(self, "_tx_depth", 0):
+            self._tx_depth += 1
+            try:
+                yield
+            finally:
+                self._tx_depth -= 1
+            return
+        self._tx_depth = 1
+        self._begin()
+        try:
+            yield
+        except BaseException:
+            self._rollback()
+            raise
+        else:
+            self._commit()
+        finally:
+            self._tx_depth = 0
+
+    # -- back-end hooks ---------------------------------------------------------------
+    @abstractmethod
+    def _begin(self) -> None: ...
+
+    @abstractmethod
+    def _commit(self) -> None: ...
+
+    @abstractmethod
+    def _rollback(self) -> None: ...
+
+    @abstractmethod
+    def _select(self, spec: Layer, *, bbox, where, limit, offset) -> list[tuple]: ...
+
+    @abstractmethod
+    def _count(self, spec: Layer, *, bbox, where) -> int: ...
+
+    @abstractmethod
+    def _insert(self, spec: Layer, rows: list[tuple], *, upsert: bool) -> None: ...
+
+    @abstractmethod
+    def _delete(self, spec: Layer, where: Mapping[str, Any]) -> int: ...
+
+    # -- shared helpers ---------------------------------------------------------------
+    @staticmethod
+    def _check_where(spec: Layer, where: Mapping[str, Any] | None) -> None:
+        for col in where or {}:
+            if col not in spec.column_names:
+                raise SchemaError(f"layer {spec.name!r} has no column {col!r}")
+
+    @staticmethod
+    def _rows(spec: Layer, df: pd.DataFrame) -> list[tuple]:
+        """Model frame -> tuples of plain Python values (geometry as WKB last)."""
+        cols = []
+        for column in spec.columns:
+            s = df[column.name]
+            if column.dtype == "datetime":
+                values = [None if pd.isna(v) else v.isoformat() for v in s]
+            elif column.dtype == "float":
+                values = [None if np.isnan(v) else float(v) for v in s.to_numpy("float64")]
+            elif column.dtype == "int":
+                values = [int(v) for v in s]
+            elif column.dtype == "bool":
+                values = [bool(v) for v in s]
+            else:
+                values = [None if v is None else str(v) for v in s]
+            cols.append(values)
+        if spec.spatial:
+            cols.append(list(shapely.to_wkb(df.geometry.values)))
+        return list(zip(*cols, strict=True)) if cols else []
+
+    @staticmethod
+    def _frame(spec: Layer, rows: list[tuple]) -> gpd.GeoDataFrame | pd.DataFrame:
+        """Tuples from the database -> a model frame."""
+        if not rows:
+            return empty_layer(spec)
+        names = spec.column_names + (["geometry"] if spec.spatial else [])
+        df = pd.DataFrame.from_records(rows, columns=names)
+        for column in spec.columns:
+            if column.dtype == "datetime":
+                df[column.name] = pd.to_datetime(df[column.name], utc=True, format="ISO8601")
+            elif column.dtype == "bool":
+                df[column.name] = df[column.name].astype(bool)
+            elif column.dtype == "float":
+                df[column.name] = df[column.name].astype("float64")
+            elif column.dtype == "int":
+                df[column.name] = df[column.name].astype("int64")
+        if not spec.spatial:
+            return df
+        geoms = shapely.from_wkb([bytes(g) for g in df.pop("geometry")])
+        return gpd.GeoDataFrame(df, geometry=geoms, crs=WGS84)
+
+
+def open_store(url: str) -> Store:
+    """Open (creating if needed) the store named by ``url``.
+
+    Parameters
+    ----------
+    url
+        ``sqlite:///path/to/project.db`` or a plain file path for the embedded store;
+        ``postgresql://user@host:port/db`` for PostGIS (needs ``gridpatrol[postgis]``).
+    """
+    if url.startswith(("postgresql://", "postgres://", "postgis://")):
+        try:
+            from .postgis import PostGISStore  # lazy: psycopg is an optional extra
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise StoreError(
+                "a PostGIS URL needs the driver: pip install 'gridpatrol[postgis]'"
+            ) from exc
+        return PostGISStore(url)
+    from .embedded import EmbeddedStore
+
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+    return EmbeddedStore(path)

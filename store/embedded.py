@@ -1,0 +1,211 @@
+"""The embedded store: one SQLite file, no server, nothing beyond the standard library.
+
+Geometries are stored as WKB in WGS84 with an R*Tree index on their bounding boxes.
+Limits: one writer at a time (SQLite locks the file; fine for one planner or the demo,
+use PostGIS for an office), and bounding-box filters are exact only to the box.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+import shapely
+
+from gridpatrol.geo.errors import ConflictError, StoreError
+from gridpatrol.geo.model import LAYERS, Layer
+
+from .base import SCHEMA_VERSION, Store
+
+_SQL_TYPES = {
+    "str": "TEXT",
+    "int": "INTEGER",
+    "float": "REAL",
+    "bool": "INTEGER",
+    "datetime": "TEXT",
+    "json": "TEXT",
+}
+
+# Migrations from version n-1 to n, as SQL run in order. New columns of existing layers
+# are added by _sync_columns; these are for changes that need more than that.
+MIGRATIONS: dict[int, list[str]] = {}
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class EmbeddedStore(Store):
+    """A project in one SQLite file (the default)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.fspath(path)
+        self.url = f"sqlite:///{self.path}"
+        parent = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(parent):
+            raise StoreError(f"cannot create the store {self.path}: folder {parent} is missing")
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves so one call = one tx.
+            self._con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._con.execute("PRAGMA foreign_keys=ON")
+            self._con.execute("PRAGMA journal_mode=WAL")
+            self._con.execute("PRAGMA busy_timeout=10000")
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a gridpatrol store ({exc})") from exc
+
+    # -- schema -----------------------------------------------------------------------
+    def _init_schema(self) -> None:
+        con = self._con
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            con.execute("CREATE TABLE IF NOT EXISTS gridpatrol_meta (key TEXT PRIMARY KEY, value TEXT)")
+            row = con.execute(
+                "SELECT value FROM gridpatrol_meta WHERE key='schema_version'"
+            ).fetchone()
+            version = int(row[0]) if row else SCHEMA_VERSION
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {version}, newer than this release "
+                    f"understands ({SCHEMA_VERSION}): upgrade gridpatrol"
+                )
+            for spec in LAYERS.values():
+                self._create_table(spec)
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for sql in MIGRATIONS.get(target, []):
+                    con.execute(sql)
+            con.execute(
+                "INSERT OR REPLACE INTO gridpatrol_meta VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        self._known = set(LAYERS)
+
+    def _create_table(self, spec: Layer) -> None:
+        cols = [f"{_q(c.name)} {_SQL_TYPES[c.dtype]}" for c in spec.columns]
+        if spec.spatial:
+            cols += ["geom BLOB NOT NULL", "minx REAL", "miny REAL", "maxx REAL", "maxy REAL"]
+        key = ", ".join(_q(k) for k in spec.key)
+        self._con.execute(
+            f"CREATE TABLE IF NOT EXISTS {_q(spec.name)} (fid INTEGER PRIMARY KEY, "
+            f"{', '.join(cols)}, UNIQUE ({key}))"
+        )
+        existing = {r[1] for r in self._con.execute(f"PRAGMA table_info({_q(spec.name)})")}
+        for c in spec.columns:
+            if c.name not in existing:  # a column added by a later release
+                self._con.execute(
+                    f"ALTER TABLE {_q(spec.name)} ADD COLUMN {_q(c.name)} {_SQL_TYPES[c.dtype]}"
+                )
+        if spec.spatial:
+            self._con.execute(
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS {_q('rtree_' + spec.name)} "
+                "USING rtree(fid, minx, maxx, miny, maxy)"
+            )
+            t, r = _q(spec.name), _q("rtree_" + spec.name)
+            # One statement per execute: executescript() would commit the open transaction.
+            for event, body in (
+                ("INSERT", f"INSERT INTO {r} VALUES "
+                 "(new.fid, new.minx, new.maxx, new.miny, new.maxy)"),
+                ("UPDATE", f"DELETE FROM {r} WHERE fid = old.fid; INSERT INTO {r} VALUES "
+                 "(new.fid, new.minx, new.maxx, new.miny, new.maxy)"),
+                ("DELETE", f"DELETE FROM {r} WHERE fid = old.fid"),
+            ):
+                trigger = _q(f"{spec.name}_rtree_{event.lower()}")
+                self._con.execute(
+                    f"CREATE TRIGGER IF NOT EXISTS {trigger} AFTER {event} ON {t} "
+                    f"BEGIN {body}; END"
+                )
+
+    def _ensure(self, spec: Layer) -> None:
+        # Layers registered after the store was opened (by modules imported later).
+        if spec.name not in self._known:
+            self._create_table(spec)
+            self._known.add(spec.name)
+
+    @property
+    def schema_version(self) -> int:
+        row = self._con.execute(
+            "SELECT value FROM gridpatrol_meta WHERE key='schema_version'"
+        ).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        self._con.close()
+
+    # -- transactions -----------------------------------------------------------------
+    def _begin(self) -> None:
+        self._con.execute("BEGIN IMMEDIATE")
+
+    def _commit(self) -> None:
+        self._con.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self._con.execute("ROLLBACK")
+
+    # -- queries ----------------------------------------------------------------------
+    def _filters(self, spec: Layer, bbox, where) -> tuple[str, list]:
+        clauses, params = [], []
+        for col, value in where.items():
+            clauses.append(f"t.{_q(col)} = ?")
+            params.append(value)
+        if bbox is not None:
+            clauses.append(
+                f"t.fid IN (SELECT fid FROM {_q('rtree_' + spec.name)} "
+                "WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)"
+            )
+            params += [bbox[0], bbox[2], bbox[1], bbox[3]]
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def _select(self, spec, *, bbox, where, limit, offset):
+        self._ensure(spec)
+        cols = ", ".join(f"t.{_q(c)}" for c in spec.column_names)
+        if spec.spatial:
+            cols += ", t.geom"
+        sql, params = self._filters(spec, bbox, where)
+        order = ", ".join(f"t.{_q(k)}" for k in spec.key)
+        page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else (
+            f" LIMIT -1 OFFSET {int(offset)}" if offset else ""
+        )
+        return self._con.execute(
+            f"SELECT {cols} FROM {_q(spec.name)} t{sql} ORDER BY {order}{page}", params
+        ).fetchall()
+
+    def _count(self, spec, *, bbox, where):
+        self._ensure(spec)
+        sql, params = self._filters(spec, bbox, where)
+        return self._con.execute(f"SELECT count(*) FROM {_q(spec.name)} t{sql}", params).fetchone()[0]
+
+    def _insert(self, spec, rows, *, upsert):
+        self._ensure(spec)
+        if not rows:
+            return
+        names = spec.column_names
+        if spec.spatial:
+            bounds = shapely.bounds(shapely.from_wkb([r[-1] for r in rows]))
+            rows = [r + tuple(b) for r, b in zip(rows, bounds.tolist(), strict=True)]
+            names = names + ["geom", "minx", "miny", "maxx", "maxy"]
+        cols = ", ".join(_q(n) for n in names)
+        marks = ", ".join("?" for _ in names)
+        sql = f"INSERT INTO {_q(spec.name)} ({cols}) VALUES ({marks})"
+        if upsert:
+            updates = [n for n in names if n not in spec.key]
+            set_clause = ", ".join(f"{_q(n)} = excluded.{_q(n)}" for n in updates)
+            key = ", ".join(_q(k) for k in spec.key)
+            sql += f" ON CONFLICT ({key}) DO " + (f"UPDATE SET {set_clause}" if updates else "NOTHING")
+        try:
+            self._con.executemany(sql, rows)
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError(
+                f"layer {spec.name!r}: a feature with the same key exists already ({exc}); "
+                "use upsert to update it"
+            ) from exc
+
+    def _delete(self, spec: Layer, where: Mapping[str, Any]) -> int:
+        self._ensure(spec)
+        sql, params = self._filters(spec, None, where)
+        return self._con.execute(f"DELETE FROM {_q(spec.name)} AS t{sql}", params).rowcount

@@ -1,0 +1,244 @@
+"""The PostGIS store: for several users at once.
+
+Imported only when a ``postgresql://`` URL is configured (needs ``gridpatrol[postgis]``).
+Each layer is a table in one schema (``gridpatrol`` unless the URL says
+``?schema=NAME``), with ``geometry(Geometry, 4326)``, a GiST index and a unique key.
+Writes run in one transaction per call. Limits: bounding-box filters use the index
+(``&&``), exact predicates are the caller's job.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+
+from gridpatrol.geo.errors import ConflictError, StoreError
+from gridpatrol.geo.model import LAYERS, Layer
+
+from .base import SCHEMA_VERSION, Store
+
+_SQL_TYPES = {
+    "str": "text",
+    "int": "bigint",
+    "float": "double precision",
+    "bool": "boolean",
+    "datetime": "timestamptz",
+    "json": "text",
+}
+
+MIGRATIONS: dict[int, list[str]] = {}
+
+
+def _split_url(url: str) -> tuple[str, str]:
+    parts = urlsplit(url.replace("postgis://", "postgresql://", 1))
+    query = dict(parse_qsl(parts.query))
+    schema = query.pop("schema", "gridpatrol")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", schema):
+        raise StoreError(f"schema name {schema!r} must be letters, digits and underscores")
+    return urlunsplit(parts._replace(query=urlencode(query))), schema
+
+
+class PostGISStore(Store):
+    """A project in a PostGIS database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        conninfo, self.schema = _split_url(url)
+        try:
+            self._con = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"cannot connect to PostGIS at {conninfo}: {exc}".strip()) from exc
+        self._init_schema()
+
+    def _t(self, name: str) -> sql.Composed:
+        return sql.Identifier(self.schema, name)
+
+    def _init_schema(self) -> None:
+        con = self._con
+        with con.transaction():
+            try:
+                con.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            except psycopg.Error as exc:
+                raise StoreError(
+                    "PostGIS is not available in this database: install it "
+                    "(apt-get install postgresql-15-postgis-3) and run CREATE EXTENSION postgis"
+                ) from exc
+        with con.transaction():
+            # Serialise concurrent first opens of the same schema.
+            con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))
+            con.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+            con.execute(
+                sql.SQL("CREATE TABLE IF NOT EXISTS {} (key text PRIMARY KEY, value text)").format(
+                    self._t("gridpatrol_meta")
+                )
+            )
+            row = con.execute(
+                sql.SQL("SELECT value FROM {} WHERE key='schema_version'").format(
+                    self._t("gridpatrol_meta")
+                )
+            ).fetchone()
+            version = int(row[0]) if row else SCHEMA_VERSION
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"schema {self.schema} has version {version}, newer than this release "
+                    f"understands ({SCHEMA_VERSION}): upgrade gridpatrol"
+                )
+            for spec in LAYERS.values():
+                self._create_table(spec)
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS.get(target, []):
+                    con.execute(statement)
+            con.execute(
+                sql.SQL(
+                    "INSERT INTO {} VALUES ('schema_version', %s) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                ).format(self._t("gridpatrol_meta")),
+                (str(SCHEMA_VERSION),),
+            )
+        self._known = set(LAYERS)
+
+    def _create_table(self, spec: Layer) -> None:
+        cols = [
+            sql.SQL("{} {}").format(sql.Identifier(c.name), sql.SQL(_SQL_TYPES[c.dtype]))
+            for c in spec.columns
+        ]
+        if spec.spatial:
+            cols.append(sql.SQL("geom geometry(Geometry, 4326) NOT NULL"))
+        self._con.execute(
+            sql.SQL("CREATE TABLE IF NOT EXISTS {} (fid bigserial PRIMARY KEY, {}, UNIQUE ({}))").format(
+                self._t(spec.name),
+                sql.SQL(", ").join(cols),
+                sql.SQL(", ").join(sql.Identifier(k) for k in spec.key),
+            )
+        )
+        for c in spec.columns:  # columns added by a later release
+            self._con.execute(
+                sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
+                    self._t(spec.name), sql.Identifier(c.name), sql.SQL(_SQL_TYPES[c.dtype])
+                )
+            )
+        if spec.spatial:
+            self._con.execute(
+                sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gist (geom)").format(
+                    sql.Identifier(f"{spec.name}_geom_gist"), self._t(spec.name)
+                )
+            )
+
+    def _ensure(self, spec: Layer) -> None:
+        if spec.name not in self._known:
+            with self._con.transaction():
+                self._create_table(spec)
+            self._known.add(spec.name)
+
+    @property
+    def schema_version(self) -> int:
+        row = self._con.execute(
+            sql.SQL("SELECT value FROM {} WHERE key='schema_version'").format(
+                self._t("gridpatrol_meta")
+            )
+        ).fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        self._con.close()
+
+    # psycopg's autocommit connection + explicit BEGIN/COMMIT keeps one call = one tx.
+    def _begin(self) -> None:
+        self._con.execute("BEGIN")
+
+    def _commit(self) -> None:
+        self._con.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self._con.execute("ROLLBACK")
+
+    def _filters(self, bbox, where) -> tuple[sql.Composable, list]:
+        clauses, params = [], []
+        for col, value in where.items():
+            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(col)))
+            params.append(value)
+        if bbox is not None:
+            clauses.append(sql.SQL("geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"))
+            params += list(bbox)
+        if not clauses:
+            return sql.SQL(""), params
+        return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses), params
+
+    def _select(self, spec, *, bbox, where, limit, offset):
+        self._ensure(spec)
+        cols = [sql.Identifier(c) for c in spec.column_names]
+        if spec.spatial:
+            cols.append(sql.SQL("ST_AsBinary(geom)"))
+        filters, params = self._filters(bbox, where)
+        query = sql.SQL("SELECT {} FROM {}{} ORDER BY {}").format(
+            sql.SQL(", ").join(cols),
+            self._t(spec.name),
+            filters,
+            sql.SQL(", ").join(sql.Identifier(k) for k in spec.key),
+        )
+        if limit is not None:
+            query += sql.SQL(" LIMIT {}").format(sql.Literal(int(limit)))
+        if offset:
+            query += sql.SQL(" OFFSET {}").format(sql.Literal(int(offset)))
+        return self._con.execute(query, params).fetchall()
+
+    def _count(self, spec, *, bbox, where):
+        self._ensure(spec)
+        filters, params = self._filters(bbox, where)
+        query = sql.SQL("SELECT count(*) FROM {}{}").format(self._t(spec.name), filters)
+        return self._con.execute(query, params).fetchone()[0]
+
+    def _insert(self, spec, rows, *, upsert):
+        self._ensure(spec)
+        if not rows:
+            return
+        names = [sql.Identifier(c) for c in spec.column_names]
+        marks = [sql.Placeholder() for _ in spec.column_names]
+        if spec.spatial:
+            names.append(sql.Identifier("geom"))
+            marks.append(sql.SQL("ST_GeomFromWKB(%s, 4326)"))
+        query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            self._t(spec.name), sql.SQL(", ").join(names), sql.SQL(", ").join(marks)
+        )
+        if upsert:
+            updates = [n for n in spec.column_names if n not in spec.key]
+            if spec.spatial:
+                updates.append("geom")
+            action = (
+                sql.SQL("UPDATE SET ")
+                + sql.SQL(", ").join(
+                    sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n)) for n in updates
+                )
+                if updates
+                else sql.SQL("NOTHING")
+            )
+            query += sql.SQL(" ON CONFLICT ({}) DO ").format(
+                sql.SQL(", ").join(sql.Identifier(k) for k in spec.key)
+            ) + action
+        try:
+            with self._con.cursor() as cur:
+                cur.executemany(query, rows)
+        except psycopg.errors.UniqueViolation as exc:
+            raise ConflictError(
+                f"layer {spec.name!r}: a feature with the same key exists already; "
+                "use upsert to update it"
+            ) from exc
+
+    def _delete(self, spec: Layer, where: Mapping[str, Any]) -> int:
+        self._ensure(spec)
+        filters, params = self._filters(None, where)
+        cur = self._con.execute(
+            sql.SQL("DELETE FROM {}{}").format(self._t(spec.name), filters), params
+        )
+        return cur.rowcount
+
+    def drop_schema(self) -> None:
+        """Delete every table of this store (used by tests)."""
+        self._con.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))
+        )
