@@ -1,1 +1,202 @@
-def app(): print("cli")
+"""The ``gridpatrol`` command line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gridpatrol.geo.errors import GridPatrolError
+
+app = typer.Typer(help="Grid-based community safety: grids, cameras, incidents, patrols.",
+                  no_args_is_help=True)
+import_app = typer.Typer(help="Import data into the project store.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+console = Console(stderr=True)
+
+DEFAULT_DB = "sqlite:///gridpatrol.db"
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Store URL: sqlite:///file.db (default) or postgresql://..."),
+]
+
+
+def _db_url(db: str | None) -> str:
+    return db or os.environ.get("GRIDPATROL_DATABASE_URL") or DEFAULT_DB
+
+
+def _open(db: str | None):
+    from gridpatrol.store.base import open_store
+
+    return open_store(_db_url(db))
+
+
+class _Steps:
+    """A rich progress display fed by step names."""
+
+    def __init__(self, title: str) -> None:
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
+            console=console, transient=False,
+        )
+        self.title = title
+        self.task = None
+
+    def __enter__(self):
+        self.progress.start()
+        self.task = self.progress.add_task(self.title, total=None)
+        return self
+
+    def __call__(self, step: str) -> None:
+        self.progress.update(self.task, description=f"{self.title}: {step}")
+
+    def __exit__(self, *exc) -> None:
+        self.progress.update(self.task, description=f"{self.title}: done", total=1, completed=1)
+        self.progress.stop()
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[red]error:[/red] {exc}")
+    raise typer.Exit(code=2)
+
+
+def _print_counts(title: str, counts: dict[str, int]) -> None:
+    table = Table(title=title)
+    table.add_column("layer")
+    table.add_column("features", justify="right")
+    for name, n in counts.items():
+        table.add_row(name, str(n))
+    console.print(table)
+
+
+@import_app.command("osm")
+def import_osm(
+    file: Annotated[Path | None, typer.Argument(help=".osm, .osm.bz2 or .osm.pbf")] = None,
+    place: Annotated[str | None, typer.Option(help="download a place by name (online)")] = None,
+    bbox: Annotated[
+        str | None, typer.Option(help="download west,south,east,north (online)")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Import streets, buildings, cameras and addresses from OpenStreetMap."""
+    from gridpatrol.store.osm import download_osm, read_osm
+
+    if (file is None) == (place is None and bbox is None):
+        _fail(GridPatrolError("give an OSM FILE, or --place NAME, or --bbox W,S,E,N"))
+    try:
+        with _Steps("OSM") as steps:
+            if file is not None:
+                data = read_osm(file, progress=steps)
+            else:
+                box = tuple(float(v) for v in bbox.split(",")) if bbox else None
+                data = download_osm(place=place, bbox=box, progress=steps)
+            with _open(db) as store:
+                written = store.write(data.layers(), mode="replace", source=str(file or place or bbox))
+                store.set_setting("bounds", list(data.bounds))
+    except GridPatrolError as exc:
+        _fail(exc)
+    _print_counts("imported", written)
+
+
+def _import_layer(layer: str, file: Path, crs: str | None, db: str | None, defaults=None) -> None:
+    from gridpatrol.store.files import load_layer_file
+
+    try:
+        with _open(db) as store:
+            with _Steps(f"{layer} from {file.name}") as steps:
+                steps("reading and validating")
+                gdf = load_layer_file(
+                    file, layer, crs=crs, area_bounds=store.get_setting("bounds"),
+                    defaults=defaults,
+                )
+                steps("writing")
+                written = store.write({layer: gdf}, mode="upsert", source=str(file))
+    except GridPatrolError as exc:
+        _fail(exc)
+    _print_counts("imported", written)
+
+
+CrsOption = Annotated[
+    str | None,
+    typer.Option("--crs", help="CRS of the coordinates if the file has none: EPSG:n, gcj02, bd09"),
+]
+
+
+@import_app.command("grids")
+def import_grids(
+    file: Path,
+    crs: CrsOption = None,
+    version: Annotated[int, typer.Option(help="grid layer version to import into")] = 1,
+    db: DbOption = None,
+) -> None:
+    """Import grids (needs a 'code' column) from GeoJSON, GeoPackage, Shapefile or GeoParquet."""
+    _import_layer("grids", file, crs, db, defaults={"version": version})
+
+
+@import_app.command("buildings")
+def import_buildings(file: Path, crs: CrsOption = None, db: DbOption = None) -> None:
+    """Import building footprints (needs a 'source_id' column)."""
+    _import_layer("buildings", file, crs, db)
+
+
+@import_app.command("cameras")
+def import_cameras(file: Path, crs: CrsOption = None, db: DbOption = None) -> None:
+    """Import camera points (needs a 'source_id' column)."""
+    _import_layer("cameras", file, crs, db)
+
+
+@app.command()
+def info(db: DbOption = None) -> None:
+    """Show what the store holds."""
+    try:
+        with _open(db) as store:
+            _print_counts(f"{store.url} (schema {store.schema_version})", store.layer_counts())
+    except GridPatrolError as exc:
+        _fail(exc)
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Serve the API and map pages."""
+    import uvicorn
+
+    from gridpatrol.api.main import create_app
+    from gridpatrol.api.settings import Settings
+
+    settings = Settings(database_url=_db_url(db), host=host, port=port)
+    console.print(f"serving [bold]{settings.database_url}[/bold] at http://{host}:{port}/")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command()
+def demo(
+    db: DbOption = None,
+    serve_it: Annotated[bool, typer.Option("--serve/--no-serve", help="serve after building")] = True,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """Build the central-Helsinki demo project and serve it at http://127.0.0.1:8000."""
+    from gridpatrol.demo import build_demo
+
+    url = db or os.environ.get("GRIDPATROL_DATABASE_URL") or "sqlite:///gridpatrol-demo.db"
+    try:
+        with _Steps("Helsinki demo") as steps, _open(url) as store:
+            written = build_demo(store, progress=steps)
+    except GridPatrolError as exc:
+        _fail(exc)
+    _print_counts("demo project", written)
+    if serve_it:
+        serve(db=url, host=host, port=port)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

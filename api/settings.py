@@ -1,0 +1,32 @@
+"""The service's one settings class (environment prefix ``GRIDPATROL_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings read from the environment, e.g. ``GRIDPATROL_DATABASE_URL``."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDPATROL_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///gridpatrol.db",
+        description="sqlite:///path for the embedded store, postgresql://... for PostGIS",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    basemap: str = Field(
+        "none", description="none (our own layers only), osm, or a tile URL template"
+    )
+    max_page_size: int = Field(10_000, description="largest page a layer endpoint returns")
+    max_body_mb: float = Field(20.0, description="largest request body accepted")
+    frame_ancestors: str = Field("'self'", description="origins allowed to embed our pages")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

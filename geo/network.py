@@ -1,0 +1,114 @@
+"""Street networks: osmnx graphs to and from the model's street layers. Never downloads.
+
+Graphs are osmnx ``MultiDiGraph`` objects: a two-way street is two opposite edges, a
+one-way street (driving network) one edge. Lengths are metres (``length``).
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import osmnx as ox
+import pandas as pd
+import shapely
+
+from .errors import SchemaError
+
+NETWORKS = ("walk", "drive")
+
+
+def _first(value):
+    if isinstance(value, (list, tuple)):
+        return value[0] if value else ""
+    return value
+
+
+def _text(value) -> str:
+    value = _first(value)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value)
+
+
+def graph_to_layers(G: nx.MultiDiGraph, *, network: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Split an osmnx graph into ``street_nodes`` and ``streets`` layers.
+
+    Parameters
+    ----------
+    G
+        An osmnx graph (any CRS; the layers keep it).
+    network
+        ``"walk"`` or ``"drive"``.
+
+    Returns
+    -------
+    (nodes, edges) with the model's columns, in the graph's CRS.
+    """
+    if network not in NETWORKS:
+        raise SchemaError(f"network must be one of {NETWORKS}, not {network!r}")
+    nodes, edges = ox.convert.graph_to_gdfs(G, nodes=True, edges=True, fill_edge_geometry=True)
+    nodes = nodes.reset_index()
+    node_layer = gpd.GeoDataFrame(
+        {
+            "network": network,
+            "node_id": nodes["osmid"].astype("int64"),
+            "street_count": pd.to_numeric(nodes.get("street_count", 0), errors="coerce")
+            .fillna(0)
+            .astype("int64"),
+        },
+        geometry=nodes.geometry.values,
+        crs=nodes.crs,
+    )
+    edges = edges.reset_index()
+    oneway = edges["oneway"] if "oneway" in edges else pd.Series(False, index=edges.index)
+    edge_layer = gpd.GeoDataFrame(
+        {
+            "network": network,
+            "u": edges["u"].astype("int64"),
+            "v": edges["v"].astype("int64"),
+            "key": edges["key"].astype("int64"),
+            "osm_id": edges["osmid"].map(_text) if "osmid" in edges else "",
+            "name": edges["name"].map(_text) if "name" in edges else "",
+            "highway": edges["highway"].map(_text) if "highway" in edges else "",
+            "length_m": edges["length"].astype("float64"),
+            "oneway": oneway.map(lambda v: bool(_first(v)) if v == v else False),
+        },
+        geometry=edges.geometry.values,
+        crs=edges.crs,
+    )
+    return node_layer, edge_layer
+
+
+def graph_from_layers(nodes: gpd.GeoDataFrame, edges: gpd.GeoDataFrame) -> nx.MultiDiGraph:
+    """Rebuild an osmnx graph from ``street_nodes`` and ``streets`` layers of one network."""
+    if nodes.crs is None or edges.crs is None:
+        raise SchemaError("street layers need a CRS")
+    if len(edges) == 0:
+        raise SchemaError("the street layer is empty: import OSM data first")
+    gnodes = gpd.GeoDataFrame(
+        {
+            "x": shapely.get_x(nodes.geometry.values),
+            "y": shapely.get_y(nodes.geometry.values),
+            "street_count": nodes["street_count"].to_numpy(),
+        },
+        geometry=nodes.geometry.values,
+        index=pd.Index(nodes["node_id"].to_numpy(), name="osmid"),
+        crs=nodes.crs,
+    )
+    gedges = gpd.GeoDataFrame(
+        {
+            "osmid": edges["osm_id"].to_numpy(),
+            "name": edges["name"].to_numpy(),
+            "highway": edges["highway"].to_numpy(),
+            "length": edges["length_m"].to_numpy(),
+            "oneway": edges["oneway"].to_numpy(),
+        },
+        geometry=edges.geometry.values,
+        index=pd.MultiIndex.from_arrays(
+            [edges["u"].to_numpy(), edges["v"].to_numpy(), edges["key"].to_numpy()],
+            names=["u", "v", "key"],
+        ),
+        crs=edges.crs,
+    )
+    return ox.convert.graph_from_gdfs(gnodes, gedges)

@@ -1,0 +1,43 @@
+"""Map pieces every page shares: the empty map, basemaps, offline HTML."""
+
+from __future__ import annotations
+
+import folium
+
+from .assets import render_offline_html, use_local_assets
+
+OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+
+
+def new_map(bounds=None, *, zoom_start: int = 15) -> folium.Map:
+    """A map with no tiles, fitted to ``bounds`` (min lon, min lat, max lon, max lat)."""
+    m = folium.Map(tiles=None, zoom_start=zoom_start, control_scale=True, prefer_canvas=True)
+    if bounds is not None:
+        minx, miny, maxx, maxy = (float(b) for b in bounds)
+        m.fit_bounds([(miny, minx), (maxy, maxx)])
+    m.get_root().header.add_child(
+        folium.Element('<style>.leaflet-container{background:#f8f9fa}</style>')
+    )
+    return m
+
+
+def add_basemap(m: folium.Map, basemap: str) -> None:
+    """Add tiles: ``none`` (our own layers are the basemap), ``osm``, or a URL template."""
+    if basemap in ("", "none", None):
+        # Our data comes from OSM: say so even without tiles.
+        m.get_root().html.add_child(
+            folium.Element(
+                '<div style="position:fixed;bottom:2px;right:6px;z-index:1000;font:11px sans-serif;'
+                f'background:rgba(255,255,255,.8);padding:1px 4px">{OSM_ATTRIBUTION}</div>'
+            )
+        )
+        return
+    url = OSM_TILES if basemap == "osm" else basemap
+    folium.TileLayer(url, attr=OSM_ATTRIBUTION, name="Basemap", max_zoom=19).add_to(m)
+
+
+def offline_html(m: folium.Map) -> str:
+    """HTML of ``m`` with every script and stylesheet served by us."""
+    use_local_assets(m)
+    return render_offline_html(m)

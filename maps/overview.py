@@ -1,0 +1,155 @@
+"""The overview map: grids, buildings, cameras and streets with a layer switcher.
+
+Renders only: every layer arrives in WGS84, ready to draw.
+"""
+
+from __future__ import annotations
+
+import folium
+import geopandas as gpd
+
+from .base import add_basemap, new_map, offline_html
+
+GRID_STYLE = {"color": "#d9480f", "weight": 2.5, "fillColor": "#ffa94d", "fillOpacity": 0.12}
+BUILDING_STYLE = {"color": "#495057", "weight": 0.6, "fillColor": "#adb5bd", "fillOpacity": 0.6}
+STREET_STYLE = {"color": "#868e96", "weight": 1.2, "opacity": 0.8}
+AREA_STYLE = {"color": "#1c7ed6", "weight": 2, "dashArray": "6 4", "fillOpacity": 0.0}
+
+LABELS = {
+    "en": {
+        "areas": "Community boundary",
+        "grids": "Grids",
+        "buildings": "Buildings",
+        "cameras": "Cameras",
+        "streets": "Streets",
+        "code": "Code",
+        "name": "Name",
+        "households": "Households",
+        "address": "Address",
+        "estimated": "estimated",
+        "direction": "Direction",
+        "type": "Type",
+        "unknown": "unknown",
+    },
+    "zh": {
+        "areas": "社区边界",
+        "grids": "网格",
+        "buildings": "建筑",
+        "cameras": "摄像头",
+        "streets": "道路",
+        "code": "编码",
+        "name": "名称",
+        "households": "户数",
+        "address": "地址",
+        "estimated": "估算",
+        "direction": "朝向",
+        "type": "类型",
+        "unknown": "未知",
+    },
+}
+
+
+def _tooltip(gdf: gpd.GeoDataFrame, fields: dict[str, str]) -> folium.GeoJsonTooltip | None:
+    present = {k: v for k, v in fields.items() if k in gdf.columns}
+    if not present:
+        return None
+    return folium.GeoJsonTooltip(fields=list(present), aliases=list(present.values()), sticky=True)
+
+
+def render_overview(
+    layers: dict[str, gpd.GeoDataFrame],
+    *,
+    basemap: str = "none",
+    lang: str = "en",
+    m: folium.Map | None = None,
+) -> folium.Map:
+    """Draw the project's layers on one map.
+
+    Parameters
+    ----------
+    layers
+        Any of ``areas``, ``grids``, ``buildings``, ``cameras``, ``streets`` in WGS84.
+    basemap
+        ``none`` (our streets and buildings are the basemap), ``osm`` or a tile URL template.
+    lang
+        ``en`` or ``zh``.
+    m
+        A map to draw on; a new one when None.
+    """
+    t = LABELS.get(lang, LABELS["en"])
+    bounds = None
+    for name in ("grids", "areas", "buildings", "streets", "cameras"):
+        if name in layers and len(layers[name]):
+            bounds = layers[name].total_bounds
+            break
+    m = m or new_map(bounds)
+    add_basemap(m, basemap)
+
+    streets = layers.get("streets")
+    if streets is not None and len(streets):
+        folium.GeoJson(
+            streets[["name", "highway", "geometry"]],
+            name=t["streets"],
+            style_function=lambda f: STREET_STYLE,
+            tooltip=_tooltip(streets, {"name": t["name"]}),
+        ).add_to(m)
+    buildings = layers.get("buildings")
+    if buildings is not None and len(buildings):
+        b = buildings.copy()
+        b["address"] = (b["addr_street"] + " " + b["addr_housenumber"]).str.strip()
+        b["households_text"] = b["households"].astype(str) + b["households_estimated"].map(
+            {True: f" ({t['estimated']})", False: ""}
+        )
+        folium.GeoJson(
+            b[["source_id", "name", "address", "use", "households_text", "geometry"]],
+            name=t["buildings"],
+            style_function=lambda f: BUILDING_STYLE,
+            tooltip=_tooltip(
+                b, {"name": t["name"], "address": t["address"], "households_text": t["households"]}
+            ),
+        ).add_to(m)
+    areas = layers.get("areas")
+    if areas is not None and len(areas):
+        folium.GeoJson(
+            areas[["code", "name", "level", "geometry"]],
+            name=t["areas"],
+            style_function=lambda f: AREA_STYLE,
+            tooltip=_tooltip(areas, {"code": t["code"], "name": t["name"]}),
+        ).add_to(m)
+    grids = layers.get("grids")
+    if grids is not None and len(grids):
+        folium.GeoJson(
+            grids[["code", "name", "households", "geometry"]],
+            name=t["grids"],
+            style_function=lambda f: GRID_STYLE,
+            highlight_function=lambda f: {"weight": 4, "fillOpacity": 0.3},
+            popup=folium.GeoJsonPopup(
+                fields=["code", "name", "households"],
+                aliases=[t["code"], t["name"], t["households"]],
+            ),
+        ).add_to(m)
+    cameras = layers.get("cameras")
+    if cameras is not None and len(cameras):
+        group = folium.FeatureGroup(name=t["cameras"])
+        for row in cameras.itertuples():
+            direction = "" if row.direction != row.direction else f"{row.direction:.0f}°"
+            folium.CircleMarker(
+                location=(row.geometry.y, row.geometry.x),
+                radius=4,
+                color="#7048e8",
+                weight=1,
+                fill=True,
+                fill_opacity=0.9,
+                tooltip=(
+                    f"{t['type']}: {row.camera_type} · {t['direction']}: "
+                    f"{direction or t['unknown']}"
+                ),
+            ).add_to(group)
+        group.add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m
+
+
+def overview_html(layers: dict[str, gpd.GeoDataFrame], **kwargs) -> str:
+    """The overview page as HTML that loads nothing from the internet."""
+    return offline_html(render_overview(layers, **kwargs))
