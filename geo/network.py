@@ -53,13 +53,14 @@ def graph_to_layers(G: nx.MultiDiGraph, *, network: str) -> tuple[gpd.GeoDataFra
         {
             "network": network,
             "node_id": nodes["osmid"].astype("int64"),
-            "street_count": pd.to_numeric(nodes.get("street_count", 0), errors="coerce")
-            .fillna(0)
-            .astype("int64"),
+            "street_count": pd.to_numeric(
+                nodes["street_count"] if "street_count" in nodes else 0, errors="coerce"
+            ),
         },
         geometry=nodes.geometry.values,
         crs=nodes.crs,
     )
+    node_layer["street_count"] = node_layer["street_count"].fillna(0).astype("int64")
     edges = edges.reset_index()
     oneway = edges["oneway"] if "oneway" in edges else pd.Series(False, index=edges.index)
     edge_layer = gpd.GeoDataFrame(

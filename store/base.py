@@ -244,6 +244,9 @@ class Store(ABC):
         names = spec.column_names + (["geometry"] if spec.spatial else [])
         df = pd.DataFrame.from_records(rows, columns=names)
         for column in spec.columns:
+            if column.default is not None:
+                # Rows written before a column existed read back with its default.
+                df[column.name] = df[column.name].where(df[column.name].notna(), column.default)
             if column.dtype == "datetime":
                 df[column.name] = pd.to_datetime(df[column.name], utc=True, format="ISO8601")
             elif column.dtype == "bool":
