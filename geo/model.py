@@ -230,6 +230,54 @@ TEAMS = Layer(
     doc="Volunteer patrol teams (义务巡逻队), each based at a station.",
 )
 
+INCIDENTS = Layer(
+    "incidents",
+    ("Point",),
+    (
+        C("incident_id", "str", True, doc="external id; submitting it again updates it"),
+        C("reported_at", "datetime", True, doc="timezone-aware time of the report"),
+        C("category", "str", True, doc="a key of the project's taxonomy"),
+        C("description", "str", default=""),
+        C("source", "str", default="app", doc="app, hotline, import, patrol..."),
+        C("reporter_role", "str", default="", doc="grid_worker, resident, police, volunteer..."),
+        C("address", "str", default="", doc="address as given (hotline reports)"),
+        C("input_crs", "str", default="wgs84", doc="CRS the coordinates arrived in"),
+        C("status", "str", default="reported", doc="see gridpatrol.geo.dispatch.STATUSES"),
+        C("level", "str", default="grid", doc="who handles it: grid, community, street, district"),
+        C("due_at", "datetime", doc="deadline of the current step"),
+        C("closed_at", "datetime"),
+        C("closed_level", "str", default=""),
+        C("grid_version", "int", default=0, doc="grid version of the current assignment"),
+        C("grid_code", "str", default="", doc="current grid ('' when unassigned)"),
+        C("community_code", "str", default=""),
+        C("street_code", "str", default=""),
+        C("district_code", "str", default=""),
+        C("assignment", "str", default="", doc="inside, snapped or unassigned"),
+        C("reported_grid_code", "str", default="", doc="grid it had when reported"),
+        C("reported_grid_version", "int", default=0),
+        C("updated_at", "datetime"),
+    ),
+    key=("incident_id",),
+    doc="Incidents reported by grid workers, hotlines and files.",
+)
+
+INCIDENT_EVENTS = Layer(
+    "incident_events",
+    (),
+    (
+        C("incident_id", "str", True),
+        C("seq", "int", True, doc="1, 2, ... per incident"),
+        C("at", "datetime", True),
+        C("actor", "str", default="system"),
+        C("action", "str", True, doc="report, update, assign, start, resolve, verify, escalate..."),
+        C("from_status", "str", default=""),
+        C("to_status", "str", default=""),
+        C("detail", "json"),
+    ),
+    key=("incident_id", "seq"),
+    doc="The full history of every incident: who, when, what.",
+)
+
 PROJECT = Layer(
     "project",
     (),
@@ -252,6 +300,8 @@ LAYERS: dict[str, Layer] = {
         STREETS,
         STATIONS,
         TEAMS,
+        INCIDENTS,
+        INCIDENT_EVENTS,
     )
 }
 

@@ -30,6 +30,8 @@ from gridpatrol.geo.model import LAYERS, Layer, empty_layer, get_layer, validate
 #: number fails; a lower one is migrated forward (see ``MIGRATIONS``).
 SCHEMA_VERSION = 1
 
+_CHUNK = 5000
+
 WriteMode = Literal["append", "upsert", "replace"]
 BBox = tuple[float, float, float, float]
 
@@ -78,13 +80,33 @@ class Store(ABC):
             (min lon, min lat, max lon, max lat): only features whose bounding box
             intersects it.
         where
-            Equality filters on columns, e.g. ``{"version": 2}``.
+            Equality filters on columns, e.g. ``{"version": 2}``; a list value means
+            "any of" (one column at most).
         limit, offset
             Paging, in key order.
         """
         spec = get_layer(layer)
         self._check_where(spec, where)
-        rows = self._select(spec, bbox=bbox, where=where or {}, limit=limit, offset=offset)
+        where = dict(where or {})
+        lists = {k: list(v) for k, v in where.items() if isinstance(v, (list, tuple, set, np.ndarray))}
+        if len(lists) > 1:
+            raise SchemaError("only one column may be filtered by a list of values")
+        if lists:
+            # Long lists go in chunks: SQLite caps the parameters of one statement.
+            (col, values), = lists.items()
+            frames = []
+            for i in range(0, len(values), _CHUNK):
+                chunk = {**where, col: values[i : i + _CHUNK]}
+                rows = self._select(spec, bbox=bbox, where=chunk, limit=None, offset=0)
+                frames.append(self._frame(spec, rows))
+            if not values:
+                return empty_layer(spec)
+            out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            if spec.spatial:
+                out = gpd.GeoDataFrame(out, geometry="geometry", crs=WGS84)
+            end = None if limit is None else offset + limit
+            return out.iloc[offset:end].reset_index(drop=True)
+        rows = self._select(spec, bbox=bbox, where=where, limit=limit, offset=offset)
         return self._frame(spec, rows)
 
     def count(

@@ -151,8 +151,12 @@ class EmbeddedStore(Store):
     def _filters(self, spec: Layer, bbox, where) -> tuple[str, list]:
         clauses, params = [], []
         for col, value in where.items():
-            clauses.append(f"t.{_q(col)} = ?")
-            params.append(value)
+            if isinstance(value, list):
+                clauses.append(f"t.{_q(col)} IN ({', '.join('?' for _ in value)})" if value else "0")
+                params += value
+            else:
+                clauses.append(f"t.{_q(col)} = ?")
+                params.append(value)
         if bbox is not None:
             clauses.append(
                 f"t.fid IN (SELECT fid FROM {_q('rtree_' + spec.name)} "

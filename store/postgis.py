@@ -160,7 +160,10 @@ class PostGISStore(Store):
     def _filters(self, bbox, where) -> tuple[sql.Composable, list]:
         clauses, params = [], []
         for col, value in where.items():
-            clauses.append(sql.SQL("{} = %s").format(sql.Identifier(col)))
+            if isinstance(value, list):
+                clauses.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(col)))
+            else:
+                clauses.append(sql.SQL("{} = %s").format(sql.Identifier(col)))
             params.append(value)
         if bbox is not None:
             clauses.append(sql.SQL("geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"))

@@ -1,0 +1,328 @@
+"""Incidents: taxonomy, validation of reports, and assignment to grids.
+
+Validation gives every rejected row a reason: no location, (0, 0), (lat, lon) given as
+(lon, lat), far outside the served area, a time in the future or without a timezone, an
+unknown category, an address that matches no building. Assignment uses
+:class:`gridpatrol.geo.assignment.GridIndex` (its boundary rule is documented there);
+points just outside every grid are snapped within a tolerance and flagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .assignment import GridIndex
+from .crs import WGS84, check_crs, check_lonlat, parse_crs, to_wgs84
+from .errors import SchemaError
+
+LEVEL_ORDER = ("grid", "community", "street", "district")
+
+
+@dataclass(frozen=True)
+class Category:
+    """One incident category with its time limits."""
+
+    key: str
+    en: str
+    zh: str
+    respond_minutes: float
+    close_hours: float
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """The categories a project accepts (the default ships in ``gridpatrol.data``)."""
+
+    categories: dict[str, Category]
+    _lookup: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Taxonomy:
+        cats = {}
+        for key, v in data.items():
+            if key.startswith("_"):
+                continue
+            try:
+                cats[key] = Category(
+                    key, v.get("en", key), v.get("zh", key), float(v["respond_minutes"]),
+                    float(v["close_hours"]), tuple(v.get("aliases", ())),
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise SchemaError(
+                    f"taxonomy category {key!r} needs respond_minutes and close_hours ({exc})"
+                ) from exc
+        lookup = {}
+        for cat in cats.values():
+            for name in (cat.key, cat.en, cat.zh, *cat.aliases):
+                lookup[name.strip().lower()] = cat.key
+        return cls(cats, lookup)
+
+    def resolve(self, value) -> str | None:
+        """The category key for a key, name or alias; None when unknown."""
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return None
+        return self._lookup.get(str(value).strip().lower())
+
+
+@dataclass
+class PreparedIncidents:
+    """Rows that passed validation (WGS84) and rows rejected, each with a reason."""
+
+    accepted: gpd.GeoDataFrame
+    rejected: pd.DataFrame  # columns: row, incident_id, reason
+
+    @property
+    def ok(self) -> bool:
+        return self.rejected.empty
+
+
+def normalise_address(street, housenumber="") -> str:
+    """Lower-case, single-spaced ``street housenumber`` used for exact address matching."""
+    text = f"{street or ''} {housenumber or ''}"
+    return " ".join(text.lower().replace(",", " ").split())
+
+
+def prepare_incidents(
+    rows: pd.DataFrame,
+    *,
+    taxonomy: Taxonomy,
+    now: pd.Timestamp,
+    served_bounds: tuple[float, float, float, float] | None = None,
+    max_outside_km: float = 20.0,
+    addresses: gpd.GeoDataFrame | None = None,
+    default_tz: str | None = None,
+    future_tolerance: pd.Timedelta = pd.Timedelta(minutes=10),
+) -> PreparedIncidents:
+    """Validate incident reports and locate them in WGS84.
+
+    Parameters
+    ----------
+    rows
+        One report per row: ``incident_id``, ``reported_at``, ``category`` and either
+        ``lon``/``lat`` (with an optional per-row ``crs``: wgs84, gcj02, bd09, EPSG:n)
+        or an ``address``. Other model columns (description, source...) pass through.
+    taxonomy
+        Accepted categories; names and aliases are mapped to keys.
+    now
+        The current time; later reports are rejected.
+    served_bounds
+        WGS84 (min lon, min lat, max lon, max lat) of the served area.
+    max_outside_km
+        Reports farther than this outside ``served_bounds`` are rejected.
+    addresses
+        The address layer (WGS84) for reports located by address.
+    default_tz
+        Time zone for times given without one; None rejects them.
+    """
+    df = rows.reset_index(drop=True).copy()
+    n = len(df)
+    reasons: list[list[str]] = [[] for _ in range(n)]
+
+    def reject(mask, reason):
+        for i in np.flatnonzero(np.asarray(mask, dtype=bool)):
+            reasons[i].append(reason if isinstance(reason, str) else reason(i))
+
+    if "incident_id" not in df:
+        raise SchemaError("incidents need an incident_id column (your own id for each report)")
+    ids = df["incident_id"].astype("string")
+    reject(ids.isna() | (ids.str.strip() == ""), "incident_id is empty")
+    reject(ids.duplicated(keep=False) & ids.notna(), "incident_id appears twice in this batch")
+
+    # -- category -------------------------------------------------------------------
+    cats = df["category"].map(taxonomy.resolve) if "category" in df else pd.Series([None] * n)
+    reject(
+        cats.isna(),
+        lambda i: f"unknown category {df['category'].iloc[i]!r}; known: "
+        + ", ".join(taxonomy.categories)
+        if "category" in df
+        else "category is missing",
+    )
+    df["category"] = cats
+
+    # -- time -----------------------------------------------------------------------
+    times = pd.Series([pd.NaT] * n, dtype="datetime64[ns, UTC]")
+    raw_times = df["reported_at"] if "reported_at" in df else pd.Series([None] * n)
+    for i, value in enumerate(raw_times):
+        try:
+            ts = pd.Timestamp(value)
+        except (ValueError, TypeError):
+            reasons[i].append(f"reported_at {value!r} is not a date/time")
+            continue
+        if pd.isna(ts):
+            reasons[i].append("reported_at is missing")
+            continue
+        if ts.tzinfo is None:
+            if default_tz is None:
+                reasons[i].append(
+                    f"reported_at {value!r} has no time zone; add one (e.g. +08:00) "
+                    "or set a default time zone"
+                )
+                continue
+            ts = ts.tz_localize(default_tz)
+        times.iloc[i] = ts.tz_convert("UTC")
+    reject(times > now + future_tolerance, lambda i: f"reported_at {times.iloc[i]} is in the future")
+    df["reported_at"] = times
+
+    # -- location -------------------------------------------------------------------
+    lon = pd.to_numeric(df["lon"], errors="coerce") if "lon" in df else pd.Series(np.nan, index=df.index)
+    lat = pd.to_numeric(df["lat"], errors="coerce") if "lat" in df else pd.Series(np.nan, index=df.index)
+    crs_col = df["crs"].fillna("wgs84").astype(str) if "crs" in df else pd.Series("wgs84", index=df.index)
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    has_xy = lon.notna().to_numpy() & lat.notna().to_numpy()
+    for name in crs_col[has_xy].unique():
+        sel = has_xy & (crs_col == name).to_numpy()
+        try:
+            crs = parse_crs(name)
+        except ValueError as exc:
+            reject(sel, str(exc))
+            continue
+        pts = gpd.GeoDataFrame(
+            geometry=shapely.points(lon[sel].to_numpy(), lat[sel].to_numpy()),
+            crs=None if isinstance(crs, str) else crs,
+        )
+        if isinstance(crs, str):
+            out = to_wgs84(pts, crs=crs)
+        else:
+            if crs.is_geographic:
+                out = pts.to_crs(WGS84)
+            else:
+                out = pts.to_crs(WGS84)
+        x[sel] = shapely.get_x(out.geometry.values)
+        y[sel] = shapely.get_y(out.geometry.values)
+    df["input_crs"] = crs_col.where(has_xy, "address")
+    zero = has_xy & (lon.abs().to_numpy() < 1e-9) & (lat.abs().to_numpy() < 1e-9)
+    reject(zero, "location is (0, 0): the device had no GPS fix")
+    bad_range = has_xy & ~zero & ((np.abs(y) > 90) | (np.abs(x) > 180))
+    if served_bounds is not None:
+        swapped = has_xy & ~zero & check_lonlat(x, y, expected_bounds=_grow(served_bounds, max_outside_km))
+    else:
+        swapped = has_xy & ~zero & check_lonlat(x, y)
+    reject(swapped, "lon/lat look swapped: (lat, lon) was given where (lon, lat) was expected")
+    reject(bad_range & ~swapped, "coordinates are not longitude/latitude in the given CRS")
+    if served_bounds is not None:
+        minx, miny, maxx, maxy = _grow(served_bounds, max_outside_km)
+        outside = has_xy & ~zero & ~swapped & ~bad_range & (
+            (x < minx) | (x > maxx) | (y < miny) | (y > maxy)
+        )
+        reject(
+            outside,
+            lambda i: f"location ({x[i]:.5f}, {y[i]:.5f}) is more than {max_outside_km:g} km "
+            "outside the served area",
+        )
+
+    # -- address --------------------------------------------------------------------
+    needs_address = ~has_xy
+    addr = df["address"].fillna("").astype(str) if "address" in df else pd.Series("", index=df.index)
+    no_location = needs_address & (addr.str.strip() == "").to_numpy()
+    reject(no_location, "no location: give lon/lat or an address")
+    to_match = needs_address & ~no_location
+    if to_match.any():
+        if addresses is None or len(addresses) == 0:
+            reject(to_match, "the project has no address layer to match addresses against")
+        else:
+            check_crs(addresses, WGS84, what="addresses")
+            keys = [normalise_address(s, h) for s, h in zip(addresses["street"], addresses["housenumber"])]
+            table: dict[str, int] = {}
+            for pos, key in enumerate(keys):
+                table.setdefault(key, pos)
+            for i in np.flatnonzero(to_match):
+                pos = table.get(normalise_address(addr.iloc[i]))
+                if pos is None:
+                    reasons[i].append(
+                        f"address {addr.iloc[i]!r} matches no building address; "
+                        "check the spelling or give coordinates"
+                    )
+                    continue
+                pt = addresses.geometry.iloc[pos]
+                x[i], y[i] = pt.x, pt.y
+
+    bad = np.array([bool(r) for r in reasons])
+    rejected = pd.DataFrame(
+        {
+            "row": np.flatnonzero(bad),
+            "incident_id": ids[bad].astype(object).to_numpy(),
+            "reason": ["; ".join(reasons[i]) for i in np.flatnonzero(bad)],
+        }
+    )
+    good = df[~bad].drop(columns=[c for c in ("lon", "lat", "crs") if c in df])
+    accepted = gpd.GeoDataFrame(good, geometry=shapely.points(x[~bad], y[~bad]), crs=WGS84)
+    accepted["incident_id"] = accepted["incident_id"].astype(str)
+    return PreparedIncidents(accepted.reset_index(drop=True), rejected)
+
+
+def _grow(bounds, km: float) -> tuple[float, float, float, float]:
+    minx, miny, maxx, maxy = bounds
+    dlat = km / 111.0
+    dlon = km / (111.0 * max(np.cos(np.radians((miny + maxy) / 2)), 0.05))
+    return (minx - dlon, miny - dlat, maxx + dlon, maxy + dlat)
+
+
+def hierarchy_codes(grid_codes: np.ndarray, grids: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
+    """Community, street and district codes of each grid code, through the parent chain."""
+    parent = dict(zip(grids["code"], grids["parent_code"], strict=True))
+    parent.update(dict(zip(areas["code"], areas["parent_code"], strict=True)))
+    level = dict(zip(areas["code"], areas["level"], strict=True))
+    out = {"community_code": [], "street_code": [], "district_code": []}
+    cache: dict[str, tuple[str, str, str]] = {}
+    for code in grid_codes:
+        if code not in cache:
+            found = {"community": "", "street": "", "district": ""}
+            cur, seen = parent.get(code, ""), 0
+            while cur and seen < 10:
+                if level.get(cur) in found:
+                    found[level[cur]] = cur
+                cur, seen = parent.get(cur, ""), seen + 1
+            cache[code] = (found["community"], found["street"], found["district"])
+        c, s, d = cache[code]
+        out["community_code"].append(c)
+        out["street_code"].append(s)
+        out["district_code"].append(d)
+    return pd.DataFrame(out)
+
+
+def assign_incidents(
+    incidents: gpd.GeoDataFrame,
+    index: GridIndex,
+    *,
+    grids: pd.DataFrame,
+    areas: pd.DataFrame,
+    snap_tolerance_m: float = 30.0,
+) -> pd.DataFrame:
+    """Grid, community, street and district codes for each incident.
+
+    Parameters
+    ----------
+    incidents
+        Points in any CRS; projected to the index's CRS.
+    index
+        Built from ``grids`` in a metric CRS.
+    grids, areas
+        ``code``/``parent_code`` (and ``level`` for areas) to walk up the hierarchy.
+    snap_tolerance_m
+        Points outside every grid but this close to one are snapped to it and flagged.
+
+    Returns
+    -------
+    DataFrame aligned with ``incidents``: grid_code, community_code, street_code,
+    district_code, assignment (inside, snapped, unassigned).
+    """
+    pts = incidents.to_crs(index.crs)
+    result = index.assign(
+        shapely.get_x(pts.geometry.values), shapely.get_y(pts.geometry.values),
+        snap_tolerance=snap_tolerance_m,
+    )
+    pos = result.position
+    codes = np.where(pos >= 0, np.asarray(index.codes, dtype=object)[np.maximum(pos, 0)], "")
+    state = np.where(pos < 0, "unassigned", np.where(result.snapped, "snapped", "inside"))
+    out = hierarchy_codes(codes, grids, areas)
+    out.insert(0, "grid_code", codes)
+    out["assignment"] = state
+    out.index = incidents.index
+    return out
