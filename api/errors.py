@@ -41,6 +41,11 @@ def install_error_handlers(app: FastAPI) -> None:
         status = status_for(exc)
         if status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse(
-            status_code=status, content={"error": type(exc).__name__, "detail": str(exc)}
-        )
+        content = {"error": type(exc).__name__, "detail": str(exc)}
+        rejected = getattr(exc, "rejected", None)
+        if rejected is not None:  # a refused batch: say what is wrong with every row
+            content["rejected"] = [
+                {"row": int(r["row"]), "incident_id": r["incident_id"], "reason": r["reason"]}
+                for r in rejected.to_dict("records")
+            ]
+        return JSONResponse(status_code=status, content=content)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -10,14 +16,48 @@ import gridpatrol
 from gridpatrol.maps.assets import STATIC_DIR
 
 from .errors import install_error_handlers
-from .routes import health, layers, maps
+from .routes import health, incidents, layers, maps
 from .settings import Settings, get_settings
+
+log = logging.getLogger("gridpatrol.api")
+
+
+async def _escalation_timer(settings: Settings) -> None:
+    """Escalate overdue incidents every ``escalation_interval_s`` seconds."""
+    from gridpatrol.store.base import open_store
+    from gridpatrol.store.incidents import escalate_overdue
+
+    def run_once() -> list[str]:
+        with open_store(settings.database_url) as store:
+            return escalate_overdue(store)
+
+    while True:
+        await asyncio.sleep(settings.escalation_interval_s)
+        try:
+            done = await run_in_threadpool(run_once)
+            if done:
+                log.info("escalated %d overdue incident(s)", len(done))
+        except Exception:  # keep the timer alive; the next round tries again
+            log.exception("escalation round failed")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for ``settings`` (from the environment when None)."""
     settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        task = None
+        if settings.escalation_interval_s > 0:
+            task = asyncio.create_task(_escalation_timer(settings))
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     app = FastAPI(
+        lifespan=lifespan,
         title="gridpatrol",
         version=gridpatrol.__version__,
         description="Grids, buildings, cameras, incidents and patrol routes for "
@@ -42,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(layers.router)
+    app.include_router(incidents.router)
     app.include_router(maps.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

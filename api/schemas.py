@@ -6,6 +6,7 @@ import json
 from typing import Any, Literal
 
 import geopandas as gpd
+import pandas as pd
 from pydantic import BaseModel, Field
 
 
@@ -43,9 +44,82 @@ class FeatureCollection(BaseModel):
 
 def to_feature_collection(gdf: gpd.GeoDataFrame, *, id_column: str | None = None) -> dict:
     """A WGS84 GeoDataFrame as an RFC 7946 FeatureCollection dict (datetimes as ISO text)."""
+    gdf = gdf.copy()
+    for col in gdf.columns:
+        if col != gdf.geometry.name and pd.api.types.is_datetime64_any_dtype(gdf[col]):
+            gdf[col] = [None if pd.isna(v) else v.isoformat() for v in gdf[col]]
     data = json.loads(gdf.to_json(na="null", show_bbox=False, drop_id=True, to_wgs84=True))
     if id_column is not None:
         for feature, value in zip(data["features"], gdf[id_column], strict=True):
             feature["id"] = value
     data["numberReturned"] = len(data["features"])
     return data
+
+
+# -- incidents ---------------------------------------------------------------------------
+
+class Location(BaseModel):
+    """Coordinates and the CRS they are in (phone apps in China send gcj02)."""
+
+    lon: float = Field(description="longitude, or x in a projected CRS")
+    lat: float = Field(description="latitude, or y in a projected CRS")
+    crs: str = Field("wgs84", description="wgs84, gcj02, bd09 or EPSG:n")
+
+
+class IncidentCreate(BaseModel):
+    """One incident report. Give a location, or an address matched to a building."""
+
+    incident_id: str = Field(min_length=1, max_length=200, description="your id; resending it updates")
+    reported_at: str = Field(description="ISO 8601 time with a time zone, e.g. 2026-11-20T09:00:00+08:00")
+    category: str = Field(description="taxonomy key, name or alias (GET /api/incidents/categories)")
+    description: str = Field("", max_length=5000)
+    source: str = Field("app", max_length=50)
+    reporter_role: str = Field("", max_length=50)
+    location: Location | None = None
+    address: str = Field("", max_length=500)
+
+    def to_row(self) -> dict:
+        row = self.model_dump(exclude={"location"})
+        if self.location is not None:
+            row.update(lon=self.location.lon, lat=self.location.lat, crs=self.location.crs)
+        return row
+
+
+class RejectedRow(BaseModel):
+    row: int
+    incident_id: str | None
+    reason: str
+
+
+class IngestReport(BaseModel):
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    rejected: list[RejectedRow]
+    snapped: list[str]
+    unassigned: list[str]
+
+
+class IncidentAction(BaseModel):
+    action: Literal["assign", "start", "resolve", "verify", "reopen", "escalate", "comment"]
+    actor: str = Field(min_length=1, max_length=100)
+    note: str = Field("", max_length=2000)
+
+
+class IncidentEvent(BaseModel):
+    seq: int
+    at: str
+    actor: str
+    action: str
+    from_status: str
+    to_status: str
+    detail: dict
+
+
+class GridFigures(BaseModel):
+    grid_code: str
+    incidents: int
+    closed: int
+    share_closed_in_grid: float | None
+    share_closed_on_time: float | None
+    median_hours_to_close: float | None

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     )
     max_page_size: int = Field(10_000, description="largest page a layer endpoint returns")
     max_body_mb: float = Field(20.0, description="largest request body accepted")
+    escalation_interval_s: float = Field(
+        60.0, description="how often overdue incidents are escalated; 0 turns the timer off"
+    )
     frame_ancestors: str = Field("'self'", description="origins allowed to embed our pages")
 
 

@@ -9,6 +9,7 @@ estimate on a raster: binned counts smoothed with ``scipy.ndimage.gaussian_filte
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -165,11 +166,17 @@ def gi_star(
     if np.allclose(y, y[0]):
         out["gi_z"], out["p_sim"], out["hotspot"] = 0.0, 1.0, "none"
         return HotSpots(out, 0.0, alpha)
-    g = esda.G_Local(y, w, star=True, permutations=permutations, seed=seed, n_jobs=1)
-    threshold = float(esda.fdr(g.p_sim, alpha))
-    significant = g.p_sim <= threshold
+    with warnings.catch_warnings():
+        # G_Local does not expose crand's 'alternative'; it returns the folded (directed)
+        # p-value, which we double below for a two-sided test of "hot or cold".
+        warnings.filterwarnings("ignore", message="The alternative hypothesis", category=DeprecationWarning)
+        # Binary weights with the unit itself included: the textbook Gi*.
+        g = esda.G_Local(y, w, transform="B", star=True, permutations=permutations, seed=seed, n_jobs=1)
+    p_two = np.minimum(1.0, 2.0 * np.asarray(g.p_sim))
+    threshold = float(esda.fdr(p_two, alpha))
+    significant = p_two <= threshold
     out["gi_z"] = g.Zs
-    out["p_sim"] = g.p_sim
+    out["p_sim"] = p_two
     out["hotspot"] = np.where(significant & (g.Zs > 0), "hot", np.where(significant & (g.Zs < 0), "cold", "none"))
     return HotSpots(out, threshold, alpha)
 

@@ -37,6 +37,20 @@ def add_basemap(m: folium.Map, basemap: str) -> None:
     folium.TileLayer(url, attr=OSM_ATTRIBUTION, name="Basemap", max_zoom=19).add_to(m)
 
 
+def add_title(m: folium.Map, title: str, *, lang: str = "en") -> None:
+    """A small title panel (plain HTML, so screen readers and tests can read it)."""
+    import html
+
+    m.get_root().html.add_child(
+        folium.Element(
+            f'<div id="gp-title" lang="{"zh-CN" if lang == "zh" else "en"}" '
+            'style="position:fixed;top:10px;left:50px;z-index:1000;font:600 14px sans-serif;'
+            'background:rgba(255,255,255,.9);padding:4px 10px;border-radius:4px;'
+            f'box-shadow:0 1px 4px rgba(0,0,0,.3)">gridpatrol · {html.escape(title)}</div>'
+        )
+    )
+
+
 def offline_html(m: folium.Map) -> str:
     """HTML of ``m`` with every script and stylesheet served by us."""
     use_local_assets(m)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import folium
 import geopandas as gpd
 
-from .base import add_basemap, new_map, offline_html
+from .base import add_basemap, add_title, new_map, offline_html
 
 GRID_STYLE = {"color": "#d9480f", "weight": 2.5, "fillColor": "#ffa94d", "fillOpacity": 0.12}
 BUILDING_STYLE = {"color": "#495057", "weight": 0.6, "fillColor": "#adb5bd", "fillOpacity": 0.6}
@@ -17,6 +17,7 @@ AREA_STYLE = {"color": "#1c7ed6", "weight": 2, "dashArray": "6 4", "fillOpacity"
 
 LABELS = {
     "en": {
+        "title": "Overview",
         "areas": "Community boundary",
         "grids": "Grids",
         "buildings": "Buildings",
@@ -32,6 +33,7 @@ LABELS = {
         "unknown": "unknown",
     },
     "zh": {
+        "title": "概览",
         "areas": "社区边界",
         "grids": "网格",
         "buildings": "建筑",
@@ -84,6 +86,7 @@ def render_overview(
             break
     m = m or new_map(bounds)
     add_basemap(m, basemap)
+    add_title(m, t["title"], lang=lang)
 
     streets = layers.get("streets")
     if streets is not None and len(streets):

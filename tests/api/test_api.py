@@ -94,12 +94,84 @@ def test_overview_page_is_offline(client):
     r = client.get("/")
     assert r.status_code == 200
     html = r.text
-    srcs = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
+    srcs = [s for s in re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
+            if not s.startswith("data:")]
     assert srcs and all(s.startswith("/static/") for s in srcs), srcs
     for src in srcs:
         assert client.get(src).status_code == 200, src
 
 
 def test_overview_language(client):
-    assert "网格" in client.get("/", headers={"accept-language": "zh-CN,zh;q=0.9"}).text
-    assert "Grids" in client.get("/?lang=en", headers={"accept-language": "zh-CN"}).text
+    assert "gridpatrol · 概览" in client.get("/", headers={"accept-language": "zh-CN,zh;q=0.9"}).text
+    assert "gridpatrol · Overview" in client.get("/?lang=en", headers={"accept-language": "zh-CN"}).text
+
+
+# -- incidents ------------------------------------------------------------------------
+
+def _incident(i, **over):
+    body = {
+        "incident_id": f"api-{i}",
+        "reported_at": "2026-11-20T09:00:00+02:00",
+        "category": "sanitation",
+        "description": "overflowing bins",
+        "location": {"lon": 24.945, "lat": 60.168, "crs": "wgs84"},
+    }
+    body.update(over)
+    return body
+
+
+def test_report_one_incident_and_read_it_back(client):
+    r = client.post("/api/incidents", json=_incident(1))
+    assert r.status_code == 200, r.text
+    assert r.json()["created"] == ["api-1"]
+    feature = client.get("/api/incidents/api-1").json()["features"][0]
+    assert feature["properties"]["grid_code"] != ""
+    assert feature["properties"]["status"] == "reported"
+
+
+def test_batch_is_whole_or_nothing_and_partial_returns_reasons(client):
+    batch = [_incident(10), _incident(11, category="ghosts")]
+    r = client.post("/api/incidents/batch", json=batch)
+    assert r.status_code == 422
+    assert r.json()["rejected"][0]["incident_id"] == "api-11"
+    assert client.get("/api/incidents/api-10").status_code == 404
+    r = client.post("/api/incidents/batch", params={"partial": "true"}, json=batch)
+    assert r.status_code == 200 and r.json()["created"] == ["api-10"]
+    assert "unknown category" in r.json()["rejected"][0]["reason"]
+
+
+def test_geojson_batch_in_gcj02(client):
+    fc = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "id": "fc-1", "geometry": {"type": "Point", "coordinates": [24.946, 60.169]},
+             "properties": {"reported_at": "2026-11-20T10:00:00+02:00", "category": "traffic"}}
+        ],
+    }
+    r = client.post("/api/incidents/batch", params={"crs": "gcj02"}, json=fc)
+    assert r.status_code == 200, r.text
+    again = client.post("/api/incidents/batch", params={"crs": "gcj02"}, json=fc)
+    assert again.json()["unchanged"] == ["fc-1"]
+
+
+def test_dispatch_actions_history_and_figures(client):
+    client.post("/api/incidents", json=_incident(20))
+    assert client.post("/api/incidents/api-20/actions", json={"action": "verify", "actor": "x"}).status_code == 409
+    for action in ("assign", "start", "resolve", "verify"):
+        r = client.post("/api/incidents/api-20/actions", json={"action": action, "actor": "worker 3"})
+        assert r.status_code == 200, r.text
+    history = client.get("/api/incidents/api-20/history").json()
+    assert [e["action"] for e in history] == ["report", "assign", "start", "resolve", "verify"]
+    figures = client.get("/api/incidents/figures").json()
+    assert sum(f["closed"] for f in figures) >= 1
+
+
+def test_hotspots_and_density(client):
+    batch = [_incident(100 + i, location={"lon": 24.945 + i * 1e-4, "lat": 60.168, "crs": "wgs84"})
+             for i in range(30)]
+    assert client.post("/api/incidents/batch", json=batch).status_code == 200
+    gi = client.get("/api/incidents/hotspots", params={"units": "cells", "cell_size": 200, "permutations": 9999}).json()
+    assert gi["features"] and {"gi_z", "p_sim", "hotspot"} <= set(gi["features"][0]["properties"])
+    assert any(f["properties"]["hotspot"] == "hot" for f in gi["features"])
+    kde = client.get("/api/incidents/density").json()
+    assert kde["features"] and kde["features"][0]["properties"]["density"] > 0

@@ -1,0 +1,222 @@
+"""Incidents: reports in (one or a batch), assignment, dispatch actions, figures, hot spots."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Body, Query
+
+from gridpatrol.api.deps import PageDep, SettingsDep, StoreDep
+from gridpatrol.api.schemas import (
+    FeatureCollection,
+    GridFigures,
+    IncidentAction,
+    IncidentCreate,
+    IncidentEvent,
+    IngestReport,
+    to_feature_collection,
+)
+from gridpatrol.geo.crs import project
+from gridpatrol.geo.dispatch import grid_figures
+from gridpatrol.geo.errors import SchemaError
+from gridpatrol.geo.hotspots import count_points, filter_incidents, gi_star, kernel_density, square_cells
+from gridpatrol.store import incidents as service
+
+router = APIRouter(prefix="/api/incidents", tags=["incidents"])
+
+
+def _report(result: service.IngestResult) -> IngestReport:
+    return IngestReport(
+        created=result.created,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        rejected=[
+            {"row": int(r["row"]), "incident_id": None if r["incident_id"] is None else str(r["incident_id"]),
+             "reason": r["reason"]}
+            for r in result.rejected
+        ],
+        snapped=result.snapped,
+        unassigned=result.unassigned,
+    )
+
+
+def _rows_from_body(body: Any, crs: str) -> pd.DataFrame:
+    """A JSON list of reports, or a GeoJSON FeatureCollection of points."""
+    if isinstance(body, dict) and body.get("type") == "FeatureCollection":
+        rows = []
+        for i, feature in enumerate(body.get("features") or []):
+            geom = (feature or {}).get("geometry") or {}
+            props = dict((feature or {}).get("properties") or {})
+            if geom.get("type") != "Point" or len(geom.get("coordinates") or []) < 2:
+                raise SchemaError(f"feature {i}: incidents must be Point geometries")
+            props.setdefault("incident_id", feature.get("id"))
+            props["lon"], props["lat"] = geom["coordinates"][:2]
+            props.setdefault("crs", crs)
+            rows.append(props)
+        return pd.DataFrame(rows)
+    if isinstance(body, list):
+        return pd.DataFrame([IncidentCreate.model_validate(r).to_row() for r in body])
+    raise SchemaError("send a JSON list of incidents or a GeoJSON FeatureCollection")
+
+
+@router.post("", response_model=IngestReport, status_code=200, summary="Report one incident")
+def report_incident(incident: IncidentCreate, store: StoreDep) -> IngestReport:
+    """Store one report (resending the same incident_id updates it)."""
+    return _report(service.ingest_incidents(store, pd.DataFrame([incident.to_row()])))
+
+
+@router.post("/batch", response_model=IngestReport, summary="Report many incidents")
+def report_batch(
+    store: StoreDep,
+    body: Annotated[Any, Body(description="JSON list of incidents, or a GeoJSON FeatureCollection")],
+    partial: Annotated[bool, Query(description="store good rows, return bad ones with reasons")] = False,
+    crs: Annotated[str, Query(description="CRS of FeatureCollection coordinates")] = "wgs84",
+) -> IngestReport:
+    """A batch lands whole, or nothing lands (422 with every bad row) unless partial=true."""
+    rows = _rows_from_body(body, crs)
+    if rows.empty:
+        raise SchemaError("the batch is empty")
+    return _report(service.ingest_incidents(store, rows, partial=partial))
+
+
+@router.get("", response_model=FeatureCollection, response_model_exclude_none=True)
+def list_incidents(
+    store: StoreDep,
+    page: PageDep,
+    status: str | None = None,
+    grid_code: str | None = None,
+    category: str | None = None,
+) -> dict:
+    """Incidents as GeoJSON (WGS84), filtered and paged."""
+    where = {k: v for k, v in {"status": status, "grid_code": grid_code, "category": category}.items() if v}
+    gdf = store.read("incidents", bbox=page.bbox, where=where, limit=page.limit, offset=page.offset)
+    body = to_feature_collection(gdf, id_column="incident_id")
+    body["numberMatched"] = store.count("incidents", bbox=page.bbox, where=where)
+    return body
+
+
+@router.get("/categories")
+def categories(store: StoreDep) -> dict:
+    """The project's incident taxonomy with its time limits."""
+    tax = service.project_taxonomy(store)
+    return {
+        k: {"en": c.en, "zh": c.zh, "respond_minutes": c.respond_minutes, "close_hours": c.close_hours}
+        for k, c in tax.categories.items()
+    }
+
+
+@router.get("/figures", response_model=list[GridFigures])
+def figures(store: StoreDep) -> list[GridFigures]:
+    """Per grid: incidents, share closed at grid level, share closed on time, median hours."""
+    table = grid_figures(store.read("incidents"), taxonomy=service.project_taxonomy(store))
+    table = table.astype(object).where(table.notna(), None)
+    return [GridFigures(grid_code=code, **row) for code, row in table.to_dict("index").items()]
+
+
+@router.post("/escalate", response_model=list[str])
+def escalate(store: StoreDep) -> list[str]:
+    """Escalate every open incident past its time limit now (also runs on a timer)."""
+    return service.escalate_overdue(store)
+
+
+def _filtered(store, tz, hours, weekdays, categories, start, end):
+    incidents = store.read("incidents")
+    return filter_incidents(
+        incidents,
+        hours=tuple(int(h) for h in hours.split("-")) if hours else None,
+        weekdays=[int(d) for d in weekdays.split(",")] if weekdays else None,
+        categories=categories.split(",") if categories else None,
+        start=pd.Timestamp(start) if start else None,
+        end=pd.Timestamp(end) if end else None,
+        tz=tz,
+    )
+
+
+FilterHours = Annotated[str | None, Query(description="local hours 'from-to', e.g. 18-23 or 22-6")]
+FilterDays = Annotated[str | None, Query(description="weekdays 0=Mon..6=Sun, e.g. 4,5")]
+
+
+@router.get("/hotspots", response_model=FeatureCollection, response_model_exclude_none=True)
+def hotspots(
+    store: StoreDep,
+    units: Annotated[str, Query(pattern="^(grids|cells)$")] = "grids",
+    cell_size: Annotated[float, Query(gt=10, le=5000)] = 200.0,
+    permutations: Annotated[int, Query(ge=99, le=9999)] = 999,
+    alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
+    hours: FilterHours = None,
+    weekdays: FilterDays = None,
+    categories: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> dict:
+    """Getis-Ord Gi* hot and cold spots (FDR-controlled) per grid or on square cells."""
+    tz = store.get_setting("timezone") or "UTC"
+    points = _filtered(store, tz, hours, weekdays, categories, start, end)
+    grids = store.read("grids", where={"version": service.active_version(store)})
+    if grids.empty:
+        raise SchemaError("no grids to compute hot spots on")
+    metric = project(grids)
+    if units == "cells":
+        metric = square_cells(metric.total_bounds, cell_size=cell_size, crs=metric.crs)
+        metric = metric[metric.intersects(project(grids, to=metric.crs).union_all())].reset_index(drop=True)
+    counts = count_points(metric, points.to_crs(metric.crs)) if len(points) else np.zeros(len(metric))
+    result = gi_star(metric, counts, permutations=permutations, alpha=alpha)
+    out = result.units.to_crs(4326)
+    keep = [c for c in ("code", "cell", "count", "gi_z", "p_sim", "hotspot", "geometry") if c in out]
+    body = to_feature_collection(out[keep])
+    body["numberMatched"] = len(out)
+    return body
+
+
+@router.get("/density", response_model=FeatureCollection, response_model_exclude_none=True)
+def density(
+    store: StoreDep,
+    bandwidth: Annotated[float, Query(gt=0, le=5000)] = 150.0,
+    cell_size: Annotated[float, Query(gt=1, le=1000)] = 25.0,
+    hours: FilterHours = None,
+    weekdays: FilterDays = None,
+    categories: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+) -> dict:
+    """Kernel density (incidents per km²) as cells above 5% of the peak."""
+    tz = store.get_setting("timezone") or "UTC"
+    points = _filtered(store, tz, hours, weekdays, categories, start, end)
+    if points.empty:
+        return to_feature_collection(project(store.read("grids").iloc[:0]).to_crs(4326))
+    surface = kernel_density(project(points), bandwidth=bandwidth, cell_size=cell_size)
+    return to_feature_collection(surface.to_cells().to_crs(4326))
+
+
+@router.get("/{incident_id}", response_model=FeatureCollection, response_model_exclude_none=True)
+def get_incident(incident_id: str, store: StoreDep) -> dict:
+    """One incident as a one-feature collection."""
+    gdf = store.read("incidents", where={"incident_id": incident_id})
+    if gdf.empty:
+        from gridpatrol.geo.errors import NotFoundError
+
+        raise NotFoundError(f"no incident {incident_id!r}")
+    return to_feature_collection(gdf, id_column="incident_id")
+
+
+@router.get("/{incident_id}/history", response_model=list[IncidentEvent])
+def history(incident_id: str, store: StoreDep) -> list[IncidentEvent]:
+    """Every change to the incident: who, when, what."""
+    events = service.incident_history(store, incident_id)
+    return [
+        IncidentEvent(
+            seq=int(e["seq"]), at=e["at"].isoformat(), actor=e["actor"], action=e["action"],
+            from_status=e["from_status"], to_status=e["to_status"], detail=json.loads(e["detail"] or "{}"),
+        )
+        for e in events.to_dict("records")
+    ]
+
+
+@router.post("/{incident_id}/actions", response_model=FeatureCollection, response_model_exclude_none=True)
+def take_action(incident_id: str, action: IncidentAction, store: StoreDep, settings: SettingsDep) -> dict:
+    """Assign, start, resolve, verify, reopen, escalate or comment on an incident (409 if not allowed now)."""
+    service.act(store, incident_id, action.action, actor=action.actor, note=action.note)
+    return get_incident(incident_id, store)
