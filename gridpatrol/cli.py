@@ -150,6 +150,77 @@ def import_cameras(file: Path, crs: CrsOption = None, db: DbOption = None) -> No
     _import_layer("cameras", file, crs, db)
 
 
+@import_app.command("incidents")
+def import_incidents(
+    file: Annotated[Path, typer.Argument(help="CSV, GeoJSON or GeoParquet")],
+    lon: Annotated[str, typer.Option(help="CSV column with longitude (or x)")] = "lon",
+    lat: Annotated[str, typer.Option(help="CSV column with latitude (or y)")] = "lat",
+    time: Annotated[str, typer.Option(help="column with the report time")] = "reported_at",
+    category: Annotated[str, typer.Option(help="column with the category")] = "category",
+    id_column: Annotated[str, typer.Option("--id", help="column with your incident id")] = "incident_id",
+    crs: CrsOption = None,
+    partial: Annotated[bool, typer.Option(help="store good rows even if some are bad")] = False,
+    db: DbOption = None,
+) -> None:
+    """Import incidents; the batch lands whole unless --partial (bad rows are listed)."""
+    from gridpatrol.store.incidents import BatchRejected, ingest_incidents, read_incident_table
+
+    try:
+        with _open(db) as store, _Steps(f"incidents from {file.name}") as steps:
+            steps("reading")
+            rows = read_incident_table(
+                file, lon=lon, lat=lat, time=time, category=category, id_column=id_column, crs=crs
+            )
+            steps(f"validating and assigning {len(rows)} rows")
+            result = ingest_incidents(store, rows, partial=partial, actor=f"import {file.name}")
+    except BatchRejected as exc:
+        for r in exc.rejected.head(20).to_dict("records"):
+            console.print(f"  row {r['row']} ({r['incident_id']}): {r['reason']}")
+        if len(exc.rejected) > 20:
+            console.print(f"  ... and {len(exc.rejected) - 20} more")
+        _fail(exc)
+    except GridPatrolError as exc:
+        _fail(exc)
+    for r in result.rejected[:20]:
+        console.print(f"  skipped row {r['row']} ({r['incident_id']}): {r['reason']}")
+    _print_counts(
+        "incidents",
+        {"created": len(result.created), "updated": len(result.updated),
+         "unchanged": len(result.unchanged), "rejected": len(result.rejected),
+         "snapped to a grid": len(result.snapped), "unassigned": len(result.unassigned)},
+    )
+
+
+@app.command()
+def assign(
+    source: Annotated[Path, typer.Argument(help="incidents: GeoParquet, or CSV with lon/lat")],
+    output: Annotated[Path, typer.Argument(help="GeoParquet to write, with grid codes")],
+    dask: Annotated[
+        str | None,
+        typer.Option("--dask", help="scheduler address; 'local' starts a local cluster"),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="workers of a local cluster")] = 2,
+    lon: Annotated[str, typer.Option()] = "lon",
+    lat: Annotated[str, typer.Option()] = "lat",
+    crs: CrsOption = None,
+    version: Annotated[int | None, typer.Option(help="grid version (default: active)")] = None,
+    snap: Annotated[float, typer.Option(help="snap tolerance in metres")] = 30.0,
+    db: DbOption = None,
+) -> None:
+    """Assign a large incident file to grids, in partitions, optionally on a dask cluster."""
+    from gridpatrol.store.bulk import assign_file
+
+    try:
+        with _open(db) as store, _Steps(f"assigning {source.name}") as steps:
+            n = assign_file(
+                store, source, output, scheduler=dask, n_workers=workers, lon=lon, lat=lat,
+                crs=crs, version=version, snap_tolerance_m=snap, progress=steps,
+            )
+    except GridPatrolError as exc:
+        _fail(exc)
+    console.print(f"wrote {n} rows to {output}")
+
+
 @app.command()
 def info(db: DbOption = None) -> None:
     """Show what the store holds."""

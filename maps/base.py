@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import folium
+from branca.element import MacroElement
+from jinja2 import Template
 
 from .assets import render_offline_html, use_local_assets
 
@@ -12,7 +14,11 @@ OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
 def new_map(bounds=None, *, zoom_start: int = 15) -> folium.Map:
     """A map with no tiles, fitted to ``bounds`` (min lon, min lat, max lon, max lat)."""
-    m = folium.Map(tiles=None, zoom_start=zoom_start, control_scale=True, prefer_canvas=True)
+    # maxZoom on the map itself: with no tile layer Leaflet has none, and MarkerCluster
+    # refuses to start without it ("Map has no maxZoom specified").
+    m = folium.Map(
+        tiles=None, zoom_start=zoom_start, control_scale=True, prefer_canvas=True, maxZoom=20
+    )
     if bounds is not None:
         minx, miny, maxx, maxy = (float(b) for b in bounds)
         m.fit_bounds([(miny, minx), (maxy, maxx)])
@@ -25,16 +31,26 @@ def new_map(bounds=None, *, zoom_start: int = 15) -> folium.Map:
 def add_basemap(m: folium.Map, basemap: str) -> None:
     """Add tiles: ``none`` (our own layers are the basemap), ``osm``, or a URL template."""
     if basemap in ("", "none", None):
-        # Our data comes from OSM: say so even without tiles.
-        m.get_root().html.add_child(
-            folium.Element(
-                '<div style="position:fixed;bottom:2px;right:6px;z-index:1000;font:11px sans-serif;'
-                f'background:rgba(255,255,255,.8);padding:1px 4px">{OSM_ATTRIBUTION}</div>'
-            )
-        )
+        # Our streets and buildings come from OSM: credit it even without tiles.
+        Attribution(OSM_ATTRIBUTION).add_to(m)
         return
     url = OSM_TILES if basemap == "osm" else basemap
     folium.TileLayer(url, attr=OSM_ATTRIBUTION, name="Basemap", max_zoom=19).add_to(m)
+
+
+class Attribution(MacroElement):
+    """Adds a credit line to the map's own attribution control."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.text|tojson }});
+        {% endmacro %}"""
+    )
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._name = "Attribution"
+        self.text = text
 
 
 def add_title(m: folium.Map, title: str, *, lang: str = "en") -> None:
