@@ -9,9 +9,14 @@ small jitter in centroids does not reorder a row.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import geopandas as gpd
 import numpy as np
+import pandas as pd
+import shapely
 
+from .crs import check_metric, check_same_crs
 from .errors import SchemaError
 from .model import CODE_DIGITS, LEVELS
 
@@ -59,3 +64,143 @@ def assign_codes(
     out["parent_code"] = parent_code
     out["level"] = level
     return out.reset_index(drop=True)
+
+
+def buildings_to_grids(
+    buildings: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, code_column: str = "code"
+) -> pd.Series:
+    """The grid holding the largest share of each building's footprint ('' if none).
+
+    Both layers in one metric CRS. A building split between grids belongs to the grid
+    holding most of it (ties go to the lower code).
+    """
+    check_same_crs(buildings, grids, names=("buildings", "grids"))
+    check_metric(grids, what="grids")
+    tree = shapely.STRtree(grids.geometry.values)
+    b_idx, g_idx = tree.query(buildings.geometry.values, predicate="intersects")
+    out = pd.Series("", index=buildings.index, dtype=object)
+    if len(b_idx) == 0:
+        return out
+    areas = shapely.area(
+        shapely.intersection(buildings.geometry.values[b_idx], grids.geometry.values[g_idx])
+    )
+    pairs = pd.DataFrame(
+        {"b": b_idx, "code": grids[code_column].to_numpy()[g_idx], "area": areas}
+    ).sort_values(["b", "area", "code"], ascending=[True, False, True])
+    best = pairs.drop_duplicates("b")
+    best = best[best["area"] > 0]
+    out.iloc[best["b"].to_numpy()] = best["code"].to_numpy()
+    return out
+
+
+@dataclass
+class GridDiff:
+    """What changes between two grid layers."""
+
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+    unchanged: list[str]
+    changed_areas: gpd.GeoDataFrame  # code, area_m2, geometry (symmetric difference)
+    buildings_moved: pd.DataFrame  # source_id, households, from_code, to_code
+    households_moved: pd.DataFrame  # from_code, to_code, buildings, households
+    incidents_moved: pd.DataFrame  # incident_id, from_code, to_code
+
+    def summary(self) -> dict:
+        return {
+            "added": len(self.added),
+            "removed": len(self.removed),
+            "changed": len(self.changed),
+            "unchanged": len(self.unchanged),
+            "buildings_moved": len(self.buildings_moved),
+            "households_moved": int(self.buildings_moved["households"].sum())
+            if len(self.buildings_moved)
+            else 0,
+            "incidents_moved": len(self.incidents_moved),
+        }
+
+
+def diff_grids(
+    old: gpd.GeoDataFrame,
+    new: gpd.GeoDataFrame,
+    *,
+    buildings: gpd.GeoDataFrame | None = None,
+    incidents: gpd.GeoDataFrame | None = None,
+    tolerance_m2: float = 1.0,
+) -> GridDiff:
+    """Compare two versions of a grid layer (same metric CRS).
+
+    Parameters
+    ----------
+    old, new
+        Grids with ``code``.
+    buildings
+        With ``source_id`` and ``households``: who moves to another grid.
+    incidents
+        With ``incident_id``: which incidents change grid.
+    tolerance_m2
+        Geometry changes smaller than this count as unchanged.
+    """
+    layers = [old, new] + [x for x in (buildings, incidents) if x is not None]
+    check_same_crs(*layers)
+    check_metric(old, what="grids")
+    a = old.set_index("code")
+    b = new.set_index("code")
+    added = sorted(set(b.index) - set(a.index))
+    removed = sorted(set(a.index) - set(b.index))
+    changed, unchanged, shapes = [], [], []
+    for code in sorted(set(a.index) & set(b.index)):
+        sym = shapely.symmetric_difference(a.geometry[code], b.geometry[code])
+        if sym.area > tolerance_m2:
+            changed.append(code)
+            shapes.append((code, sym.area, sym))
+        else:
+            unchanged.append(code)
+    for code in added:
+        shapes.append((code, b.geometry[code].area, b.geometry[code]))
+    for code in removed:
+        shapes.append((code, a.geometry[code].area, a.geometry[code]))
+    changed_areas = gpd.GeoDataFrame(
+        {"code": [s[0] for s in shapes], "area_m2": [s[1] for s in shapes]},
+        geometry=[s[2] for s in shapes],
+        crs=old.crs,
+    )
+    moved_b = pd.DataFrame(columns=["source_id", "households", "from_code", "to_code"])
+    by_pair = pd.DataFrame(columns=["from_code", "to_code", "buildings", "households"])
+    if buildings is not None and len(buildings):
+        f = buildings_to_grids(buildings, old)
+        t = buildings_to_grids(buildings, new)
+        mask = (f != t).to_numpy()
+        moved_b = pd.DataFrame(
+            {
+                "source_id": buildings["source_id"].to_numpy()[mask],
+                "households": buildings["households"].to_numpy()[mask],
+                "from_code": f.to_numpy()[mask],
+                "to_code": t.to_numpy()[mask],
+            }
+        )
+        if len(moved_b):
+            by_pair = (
+                moved_b.groupby(["from_code", "to_code"])
+                .agg(buildings=("source_id", "size"), households=("households", "sum"))
+                .reset_index()
+            )
+    moved_i = pd.DataFrame(columns=["incident_id", "from_code", "to_code"])
+    if incidents is not None and len(incidents):
+        f = _point_codes(incidents, old)
+        t = _point_codes(incidents, new)
+        mask = f != t
+        moved_i = pd.DataFrame(
+            {"incident_id": incidents["incident_id"].to_numpy()[mask], "from_code": f[mask], "to_code": t[mask]}
+        )
+    return GridDiff(added, removed, changed, unchanged, changed_areas, moved_b, by_pair, moved_i)
+
+
+def _point_codes(points: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> np.ndarray:
+    from .assignment import GridIndex
+
+    index = GridIndex.from_geodataframe(grids, code_column="code")
+    pos = index.assign(
+        shapely.get_x(points.geometry.values), shapely.get_y(points.geometry.values)
+    ).position
+    return np.where(pos >= 0, np.asarray(index.codes, dtype=object)[np.maximum(pos, 0)], "")

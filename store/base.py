@@ -179,6 +179,20 @@ class Store(ABC):
         """Store a project setting (any JSON value)."""
         self.write({"project": pd.DataFrame({"key": [key], "value": [json.dumps(value)]})})
 
+    def update(self, layer: str, *, where: Mapping[str, Any], values: Mapping[str, Any]) -> int:
+        """Set plain (non-key, non-geometry) columns on the rows matching ``where``.
+
+        Returns the number of rows changed; a compare-and-set (``where`` naming the value
+        you expect) that returns 0 means someone else changed the row first.
+        """
+        spec = get_layer(layer)
+        self._check_where(spec, where)
+        self._check_where(spec, values)
+        if set(values) & set(spec.key):
+            raise SchemaError(f"update cannot change key columns {spec.key}")
+        with self.transaction():
+            return self._update(spec, where, values)
+
     def delete(self, layer: str, *, where: Mapping[str, Any]) -> int:
         """Delete the rows of ``layer`` matching ``where`` (all rows for ``{}``)."""
         spec = get_layer(layer)
@@ -226,6 +240,9 @@ class Store(ABC):
 
     @abstractmethod
     def _insert(self, spec: Layer, rows: list[tuple], *, upsert: bool) -> None: ...
+
+    @abstractmethod
+    def _update(self, spec: Layer, where: Mapping[str, Any], values: Mapping[str, Any]) -> int: ...
 
     @abstractmethod
     def _delete(self, spec: Layer, where: Mapping[str, Any]) -> int: ...

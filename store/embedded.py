@@ -209,6 +209,15 @@ class EmbeddedStore(Store):
                 "use upsert to update it"
             ) from exc
 
+    def _update(self, spec: Layer, where: Mapping[str, Any], values: Mapping[str, Any]) -> int:
+        self._ensure(spec)
+        sql, params = self._filters(spec, None, where)
+        sets = ", ".join(f"{_q(c)} = ?" for c in values)
+        values = [v.isoformat() if hasattr(v, "isoformat") else v for v in values.values()]
+        return self._con.execute(
+            f"UPDATE {_q(spec.name)} AS t SET {sets}{sql}", values + params
+        ).rowcount
+
     def _delete(self, spec: Layer, where: Mapping[str, Any]) -> int:
         self._ensure(spec)
         sql, params = self._filters(spec, None, where)

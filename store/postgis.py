@@ -232,6 +232,16 @@ class PostGISStore(Store):
                 "use upsert to update it"
             ) from exc
 
+    def _update(self, spec: Layer, where: Mapping[str, Any], values: Mapping[str, Any]) -> int:
+        self._ensure(spec)
+        filters, params = self._filters(None, where)
+        sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in values)
+        cur = self._con.execute(
+            sql.SQL("UPDATE {} SET {}{}").format(self._t(spec.name), sets, filters),
+            list(values.values()) + params,
+        )
+        return cur.rowcount
+
     def _delete(self, spec: Layer, where: Mapping[str, Any]) -> int:
         self._ensure(spec)
         filters, params = self._filters(None, where)
