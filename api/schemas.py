@@ -123,3 +123,47 @@ class GridFigures(BaseModel):
     share_closed_in_grid: float | None
     share_closed_on_time: float | None
     median_hours_to_close: float | None
+
+
+def features_to_gdf(body: dict, *, source: str = "request body") -> gpd.GeoDataFrame:
+    """A GeoJSON FeatureCollection (WGS84) as a GeoDataFrame; clear errors for bad input."""
+    from shapely.errors import GEOSException
+    from shapely.geometry import shape
+
+    from gridpatrol.geo.errors import InvalidGeometryError, SchemaError
+
+    if not isinstance(body, dict) or body.get("type") != "FeatureCollection":
+        raise SchemaError(f"{source}: expected a GeoJSON FeatureCollection")
+    features = body.get("features")
+    if not isinstance(features, list):
+        raise SchemaError(f"{source}: 'features' must be a list")
+    rows, geoms = [], []
+    for i, feature in enumerate(features):
+        if not isinstance(feature, dict) or feature.get("type") != "Feature":
+            raise SchemaError(f"{source}: feature {i} is not a GeoJSON Feature")
+        try:
+            geoms.append(shape(feature.get("geometry")))
+        except (GEOSException, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+            raise InvalidGeometryError(f"{source}: feature {i}: unreadable geometry ({exc})") from exc
+        props = dict(feature.get("properties") or {})
+        if "id" in feature and "code" not in props:
+            props["code"] = feature["id"]
+        rows.append(props)
+    return gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs=4326)
+
+
+class GridVersionOut(BaseModel):
+    version: int
+    name: str
+    status: str
+    revision: int
+    created_at: str | None
+    note: str
+    grids: int
+
+
+class DraftCreate(BaseModel):
+    name: str = Field("", max_length=200)
+    note: str = Field("", max_length=2000)
+    copy_of: int | None = Field(None, description="start from this version's grids")
+    grids: dict | None = Field(None, description="or a GeoJSON FeatureCollection of grids")

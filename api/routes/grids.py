@@ -1,0 +1,99 @@
+"""Grid versions: drafts, saves with conflict detection, activation, diffs, reports, export."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, File, Header, Response, UploadFile
+
+from gridpatrol.api.deps import StoreDep
+from gridpatrol.api.schemas import (
+    DraftCreate,
+    GridVersionOut,
+    features_to_gdf,
+    to_feature_collection,
+)
+from gridpatrol.geo.errors import SchemaError
+from gridpatrol.store import grid_versions as gv
+
+router = APIRouter(prefix="/api/grids/versions", tags=["grids"])
+
+
+def _out(row) -> GridVersionOut:
+    created = row["created_at"]
+    return GridVersionOut(
+        version=int(row["version"]), name=row["name"], status=row["status"],
+        revision=int(row["revision"]), note=row["note"], grids=int(row.get("grids", 0)),
+        created_at=None if created is None or created != created else created.isoformat(),
+    )
+
+
+@router.get("", response_model=list[GridVersionOut])
+def list_versions(store: StoreDep) -> list[GridVersionOut]:
+    """All versions with their status (draft, active, retired) and revision."""
+    return [_out(r) for r in gv.list_versions(store).to_dict("records")]
+
+
+@router.post("", response_model=GridVersionOut, status_code=201)
+def create_draft(body: DraftCreate, store: StoreDep) -> GridVersionOut:
+    """A new draft: a copy of a version, or the grids you send."""
+    grids = features_to_gdf(body.grids) if body.grids is not None else None
+    number = gv.create_draft(store, grids, name=body.name, note=body.note, copy_of=body.copy_of)
+    return _out(gv.list_versions(store).set_index("version").loc[number].to_dict() | {"version": number})
+
+
+@router.get("/{version}")
+def get_version(version: int, store: StoreDep, response: Response) -> dict:
+    """The version's grids as GeoJSON; the ETag header carries the revision to save against."""
+    meta = gv.get_version(store, version)
+    body = to_feature_collection(store.read("grids", where={"version": version}), id_column="code")
+    body["version"] = version
+    body["revision"] = int(meta["revision"])
+    body["status"] = meta["status"]
+    response.headers["ETag"] = f'"{int(meta["revision"])}"'
+    return body
+
+
+@router.put("/{version}")
+def save_version(
+    version: int,
+    store: StoreDep,
+    body: Annotated[Any, Body(description="GeoJSON FeatureCollection of the draft's grids")],
+    response: Response,
+    if_match: Annotated[str | None, Header(description="the revision (ETag) you edited")] = None,
+) -> dict:
+    """Save a draft. 409 if someone saved it after the revision in If-Match."""
+    if not if_match:
+        raise SchemaError("send If-Match with the revision (ETag) you started from")
+    try:
+        base = int(if_match.strip().strip('W/').strip('"'))
+    except ValueError:
+        raise SchemaError(f"If-Match {if_match!r} is not a revision number") from None
+    grids = features_to_gdf(body)
+    revision = gv.save_draft(store, version, grids, base_revision=base)
+    response.headers["ETag"] = f'"{revision}"'
+    return {"version": version, "revision": revision, "grids": len(grids)}
+
+
+@router.post("/{version}/activate")
+def activate(version: int, store: StoreDep) -> dict:
+    """Make the version active; every incident is re-assigned to it."""
+    return {"version": version, "incidents": gv.activate(store, version)}
+
+
+@router.get("/{old}/diff/{new}")
+def diff(old: int, new: int, store: StoreDep) -> dict:
+    """What changes from ``old`` to ``new``: grids, buildings, households, incidents."""
+    d = gv.diff_versions(store, old, new)
+    return {
+        "summary": d.summary(),
+        "added": d.added,
+        "removed": d.removed,
+        "changed": d.changed,
+        "changed_areas": to_feature_collection(d.changed_areas.to_crs(4326)),
+        "buildings_moved": d.buildings_moved.to_dict("records"),
+        "households_moved": d.households_moved.to_dict("records"),
+        "incidents_moved": d.incidents_moved.to_dict("records"),
+    }

@@ -1,0 +1,832 @@
+"""Patrol routes as teams walk them: geometry, turn-by-turn steps, summary, GeoJSON.
+
+A route is what the patrol solver (:mod:`gridpatrol.geo.patrol`) returns for one team: an
+ordered list of directed edges ``[(u, v, key), ...]`` of an osmnx ``MultiDiGraph``
+projected to metres, each edge in the direction of travel (a two-way street walked
+against its stored direction is given as its reverse arc), from the station node and,
+for a closed walk, back to it. Dwell stops are ``(position, minutes)`` or
+``(position, minutes, label)``, where ``position`` is either
+
+* an ``int`` from ``0`` to ``len(edges)``: the node reached after that many edges
+  (``0`` = at the station before leaving, ``len(edges)`` = at the end of the walk), or
+* an edge ``(u, v, key)``: at the end of the first traversal of that street (either
+  direction, so the solver's id of a two-way street works whichever arc it names).
+
+Graph node ids are *not* accepted as positions: osmnx node ids are integers too, and an
+integer is always read as a position.
+
+Turn directions come from the change of compass bearing at the junction, measured
+between the last :data:`BEARING_REACH_M` metres of the incoming edge and the first
+:data:`BEARING_REACH_M` metres of the outgoing one (a short window ignores the tiny
+kinks OSM ways have at their ends). With ``delta`` the change in degrees, positive to
+the right:
+
+=====================  ===================
+``abs(delta)``         action
+=====================  ===================
+< 20                   straight (continue)
+20 to < 45             slight left/right
+45 to < 120            left/right
+120 to < 165           sharp left/right
+>= 165                 u-turn
+=====================  ===================
+
+An edge followed by its own reverse arc is a U-turn whatever the angle. Consecutive
+edges on the same street (same ``name``, or for unnamed ways the same ``highway`` type,
+such as "footway") are merged into one step, except
+
+* at a U-turn, or where a dwell stop sits between them;
+* at a junction (a node with more than two neighbours), where a named street is split
+  by a sharp turn, and an unnamed way by any turn sharper than slight: "the footway"
+  is many different footways, and the walker must know which one to take.
+
+Where the way merely bends (a node with two neighbours) nothing is said.
+
+Pure: graphs in, plain dataclasses out (each with ``to_dict()``), no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pyproj
+import shapely
+
+from .crs import WGS84, CRSLike, check_metric, parse_crs
+from .errors import CRSError, InvalidGeometryError, NotFoundError, SchemaError
+
+__all__ = [
+    "BEARING_REACH_M",
+    "TURN_THRESHOLDS",
+    "RouteStop",
+    "RouteSummary",
+    "Step",
+    "route_geometry",
+    "route_stops",
+    "route_summary",
+    "route_to_geojson_feature",
+    "street_label",
+    "turn_list",
+]
+
+#: Metres of each edge used to measure its bearing at a junction.
+BEARING_REACH_M = 15.0
+
+#: Upper bounds (degrees, exclusive) of |bearing change| for straight, slight, plain and
+#: sharp turns; anything at or above the last bound is a U-turn.
+TURN_THRESHOLDS = (20.0, 45.0, 120.0, 165.0)
+
+#: Default label of a dwell stop.
+DWELL_LABEL = "hot spot"
+
+_COMPASS = ("north", "northeast", "east", "southeast", "south", "southwest", "west", "northwest")
+
+Edge = tuple[Hashable, Hashable, Any]
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Step:
+    """One instruction of a turn list.
+
+    Attributes
+    ----------
+    index : int
+        Position of the step in the list.
+    action : str
+        ``"start"``, ``"depart"`` (first street), ``"straight"``, ``"slight_left"``,
+        ``"left"``, ``"sharp_left"``, ``"slight_right"``, ``"right"``, ``"sharp_right"``,
+        ``"u_turn"``, ``"dwell"`` or ``"arrive"``.
+    instruction : str
+        Text for the team, e.g. "Turn left onto Aleksanterinkatu and walk 120 m".
+    street : str
+        Street name, or the highway type ("footway", "path"...) of an unnamed way;
+        empty for start, dwell and arrive steps (they carry the node instead).
+    named : bool
+        True when ``street`` is a real street name.
+    distance_m : float
+        Metres walked in this step (0 for start, dwell and arrive).
+    cumulative_m : float
+        Metres walked from the start to the end of this step.
+    minutes : float
+        Duration of the step: walking time, or the dwell time.
+    cumulative_minutes : float
+        Time from the start to the end of this step, dwells included.
+    node : hashable
+        Node where the step begins (the junction of a turn, the dwell node).
+    bearing_change : float or None
+        Change of bearing in degrees at ``node`` (positive to the right), None when it
+        does not apply.
+    edges : list of int
+        Positions in the route of the edges walked in this step.
+    """
+
+    index: int
+    action: str
+    instruction: str
+    street: str
+    named: bool
+    distance_m: float
+    cumulative_m: float
+    minutes: float
+    cumulative_minutes: float
+    node: Hashable
+    bearing_change: float | None = None
+    edges: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready mapping."""
+        out = asdict(self)
+        out["node"] = _plain(self.node)
+        return out
+
+
+@dataclass(frozen=True)
+class RouteSummary:
+    """Totals of one route.
+
+    Attributes
+    ----------
+    length_m : float
+        Walked length (sum of the edges' ``length``).
+    walk_minutes, dwell_minutes, total_minutes : float
+        Walking time at the given speed, time spent at dwell stops, and their sum.
+    n_edges, n_dwells : int
+        Number of edges walked and of dwell stops.
+    station : hashable
+        First node of the walk.
+    closed : bool
+        True when the walk ends where it starts.
+    speed_kmh : float
+        Walking speed used.
+    """
+
+    length_m: float
+    walk_minutes: float
+    dwell_minutes: float
+    total_minutes: float
+    n_edges: int
+    n_dwells: int
+    station: Hashable
+    closed: bool
+    speed_kmh: float
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready mapping."""
+        out = asdict(self)
+        out["station"] = _plain(self.station)
+        return out
+
+
+@dataclass(frozen=True)
+class RouteStop:
+    """A point where a team stops: the station, or a dwell stop.
+
+    Attributes
+    ----------
+    kind : str
+        ``"station"`` or ``"dwell"``.
+    name : str
+        "Station" or the dwell label ("hot spot"...).
+    position : int
+        Node position in the route (0 .. number of edges).
+    node : hashable
+        Graph node.
+    x, y : float
+        Coordinates in the graph's CRS.
+    lon, lat : float
+        WGS84 coordinates.
+    minutes : float
+        Dwell time (0 for the station).
+    """
+
+    kind: str
+    name: str
+    position: int
+    node: Hashable
+    x: float
+    y: float
+    lon: float
+    lat: float
+    minutes: float = 0.0
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready mapping."""
+        out = asdict(self)
+        out["node"] = _plain(self.node)
+        return out
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _graph_crs(G: nx.MultiDiGraph) -> pyproj.CRS:
+    crs = G.graph.get("crs")
+    if crs is None:
+        raise CRSError("the graph has no CRS (G.graph['crs']): build it with osmnx or set one")
+    parsed = parse_crs(crs)
+    if isinstance(parsed, str):
+        raise CRSError(f"the graph is in {parsed}: convert it to WGS84 and project it first")
+    return parsed
+
+
+def _check_metric_graph(G: nx.MultiDiGraph) -> pyproj.CRS:
+    crs = _graph_crs(G)
+    check_metric(gpd.GeoDataFrame(geometry=[], crs=crs), what="the street graph")
+    return crs
+
+
+def _check_speed(speed_kmh) -> float:
+    try:
+        speed = float(speed_kmh)
+    except (TypeError, ValueError):
+        raise SchemaError(f"speed_kmh must be a number of km/h, not {speed_kmh!r}") from None
+    if not math.isfinite(speed) or speed <= 0:
+        raise SchemaError(f"speed_kmh must be positive (about 4-5 for a patrol), not {speed_kmh!r}")
+    return speed
+
+
+def _check_edges(G: nx.MultiDiGraph, edges: Sequence) -> list[Edge]:
+    """Resolve ``(u, v, key)`` (or ``(u, v)``: shortest parallel edge) and check the chain."""
+    if not isinstance(G, nx.MultiDiGraph):
+        raise SchemaError(f"expected an osmnx MultiDiGraph, got {type(G).__name__}")
+    if isinstance(edges, (str, bytes)) or not isinstance(edges, Sequence) or len(edges) == 0:
+        raise SchemaError("a route needs a non-empty list of edges (u, v, key)")
+    out: list[Edge] = []
+    for i, edge in enumerate(edges):
+        if not isinstance(edge, (tuple, list)) or len(edge) not in (2, 3):
+            raise SchemaError(f"route edge {i} is {edge!r}; expected (u, v, key)")
+        u, v = edge[0], edge[1]
+        if not G.has_edge(u, v):
+            raise NotFoundError(f"route edge {i} ({u}, {v}) is not in the graph")
+        if len(edge) == 3:
+            key = edge[2]
+            if key not in G[u][v]:
+                raise NotFoundError(
+                    f"route edge {i} ({u}, {v}, {key!r}) is not in the graph; keys there are "
+                    f"{sorted(G[u][v])}"
+                )
+        else:
+            key = min(G[u][v], key=lambda k: _edge_length(G, (u, v, k)))
+        if out and out[-1][1] != u:
+            raise InvalidGeometryError(
+                f"route edge {i} starts at node {u} but edge {i - 1} ended at node "
+                f"{out[-1][1]}: the edges must form one walk in the direction of travel"
+            )
+        out.append((u, v, key))
+    return out
+
+
+# --------------------------------------------------------------------------- edges
+
+
+def _node_xy(G: nx.MultiDiGraph, n: Hashable) -> tuple[float, float]:
+    data = G.nodes[n]
+    try:
+        return float(data["x"]), float(data["y"])
+    except KeyError:
+        raise SchemaError(f"node {n} has no x/y coordinates") from None
+
+
+def _oriented_coords(G: nx.MultiDiGraph, edge: Edge) -> np.ndarray:
+    """Coordinates of an edge from ``u`` to ``v``, whatever the stored direction.
+
+    A stored geometry is reversed when its first point is nearer ``v`` than ``u``; its
+    end points are then set exactly on the nodes so that consecutive edges join.
+    Edges without a geometry are straight lines.
+    """
+    u, v, key = edge
+    pu, pv = _node_xy(G, u), _node_xy(G, v)
+    geom = G.edges[u, v, key].get("geometry")
+    if geom is None or shapely.is_empty(geom):
+        return np.array([pu, pv], dtype="float64")
+    coords = shapely.get_coordinates(geom).astype("float64")
+    if len(coords) < 2:
+        return np.array([pu, pv], dtype="float64")
+    if u != v:
+        d_fwd = math.dist(coords[0], pu) + math.dist(coords[-1], pv)
+        d_rev = math.dist(coords[0], pv) + math.dist(coords[-1], pu)
+        if d_rev < d_fwd:
+            coords = coords[::-1].copy()
+    coords[0] = pu
+    coords[-1] = pv
+    return coords
+
+
+def _edge_length(G: nx.MultiDiGraph, edge: Edge) -> float:
+    """The edge's ``length`` (metres), or its geometry's length when it has none."""
+    value = G.edges[edge].get("length")
+    try:
+        length = float(value)
+    except (TypeError, ValueError):
+        length = float("nan")
+    if not math.isfinite(length) or length < 0:
+        length = float(shapely.LineString(_oriented_coords(G, edge)).length)
+    return length
+
+
+def _first_text(value) -> str:
+    if isinstance(value, (list, tuple)):
+        value = next((x for x in value if _first_text(x)), "")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def street_label(G: nx.MultiDiGraph, edge: Edge) -> tuple[str, bool]:
+    """Name of the street an edge belongs to, and whether it is a real name.
+
+    Unnamed ways are called by their ``highway`` type ("footway", "path"...), or "way".
+    """
+    data = G.edges[edge]
+    name = _first_text(data.get("name"))
+    if name:
+        return name, True
+    return _first_text(data.get("highway")).replace("_", " ") or "way", False
+
+
+def _bearing(a, b) -> float:
+    """Compass bearing (degrees, 0 = grid north, clockwise) from point a to point b."""
+    return math.degrees(math.atan2(b[0] - a[0], b[1] - a[1])) % 360.0
+
+
+def _end_bearings(coords: np.ndarray) -> tuple[float, float]:
+    """Bearing leaving the start of a polyline and bearing arriving at its end."""
+    line = shapely.LineString(coords)
+    reach = min(BEARING_REACH_M, line.length)
+    if reach <= 0:
+        return float("nan"), float("nan")
+    ahead = line.interpolate(reach)
+    behind = line.interpolate(line.length - reach)
+    return _bearing(coords[0], (ahead.x, ahead.y)), _bearing((behind.x, behind.y), coords[-1])
+
+
+def _turn_action(delta: float, reverse: bool) -> str:
+    if reverse:
+        return "u_turn"
+    if math.isnan(delta):
+        return "straight"
+    mag = abs(delta)
+    side = "right" if delta > 0 else "left"
+    straight, slight, plain, sharp = TURN_THRESHOLDS
+    if mag < straight:
+        return "straight"
+    if mag < slight:
+        return f"slight_{side}"
+    if mag < plain:
+        return side
+    if mag < sharp:
+        return f"sharp_{side}"
+    return "u_turn"
+
+
+def _compass(bearing: float) -> str:
+    if math.isnan(bearing):
+        return ""
+    return _COMPASS[int(((bearing % 360.0) + 22.5) // 45.0) % 8]
+
+
+# --------------------------------------------------------------------------- dwells
+
+
+def _resolve_dwells(G: nx.MultiDiGraph, edges: list[Edge], dwells) -> list[tuple[int, float, str]]:
+    """``(position, minutes[, label])`` -> sorted ``(node_position, minutes, label)``."""
+    if dwells is None:
+        return []
+    out = []
+    for i, item in enumerate(dwells):
+        if not isinstance(item, (tuple, list)) or len(item) not in (2, 3):
+            raise SchemaError(f"dwell {i} is {item!r}; expected (position, minutes[, label])")
+        where, minutes = item[0], item[1]
+        label = str(item[2]) if len(item) == 3 else DWELL_LABEL
+        try:
+            minutes = float(minutes)
+        except (TypeError, ValueError):
+            raise SchemaError(f"dwell {i}: minutes must be a number, not {minutes!r}") from None
+        if not math.isfinite(minutes) or minutes < 0:
+            raise SchemaError(f"dwell {i}: minutes must be zero or more, not {minutes!r}")
+        if isinstance(where, (tuple, list)):
+            if len(where) not in (2, 3) or not G.has_edge(*where):
+                raise NotFoundError(f"dwell {i}: edge {tuple(where)!r} is not in the graph")
+            pos = _edge_position(edges, tuple(where))
+            if pos is None:
+                raise NotFoundError(f"dwell {i}: edge {tuple(where)!r} is not on the route")
+        elif isinstance(where, (int, np.integer)) and not isinstance(where, bool):
+            pos = int(where)
+            if not 0 <= pos <= len(edges):
+                raise SchemaError(
+                    f"dwell {i}: position {pos} is outside the route (0 .. {len(edges)}); "
+                    "positions count edges walked, they are not node ids"
+                )
+        else:
+            raise SchemaError(
+                f"dwell {i}: position must be an int (edges walked) or an edge (u, v, key), "
+                f"not {where!r}"
+            )
+        out.append((pos, minutes, label))
+    return sorted(out, key=lambda d: d[0])  # stable: same-position dwells keep their order
+
+
+def _edge_position(edges: list[Edge], edge: tuple) -> int | None:
+    """Node position at the end of the first traversal of ``edge`` (either direction)."""
+    u, v = edge[0], edge[1]
+    key = edge[2] if len(edge) == 3 else None
+    for i, (a, b, k) in enumerate(edges):
+        if (a, b) == (u, v) and (key is None or k == key):
+            return i + 1
+    for i, (a, b, _) in enumerate(edges):
+        if (a, b) == (v, u):
+            return i + 1
+    return None
+
+
+# --------------------------------------------------------------------------- public
+
+
+def route_geometry(
+    G: nx.MultiDiGraph, edges: Sequence, *, to_crs: CRSLike | None = None
+) -> shapely.LineString:
+    """The line a team walks, in the direction of travel.
+
+    Parameters
+    ----------
+    G
+        osmnx graph; any CRS (the route is returned in it unless ``to_crs`` is given).
+    edges
+        ``[(u, v, key), ...]`` in the order walked; ``(u, v)`` picks the shortest
+        parallel edge.
+    to_crs
+        Reproject the line to this CRS (e.g. ``"EPSG:4326"`` for GPX).
+
+    Returns
+    -------
+    shapely.LineString
+        Edge geometries joined end to end (each reversed when stored the other way,
+        straight lines for edges without one), starting at the first edge's ``u`` and
+        ending at the last edge's ``v``.
+
+    Raises
+    ------
+    SchemaError, NotFoundError, InvalidGeometryError
+        Malformed edges, edges not in ``G``, or edges that do not join into one walk.
+    CRSError
+        ``to_crs`` is given but the graph has no CRS.
+    """
+    walk = _check_edges(G, edges)
+    target = None
+    if to_crs is not None:
+        target = parse_crs(to_crs)
+        if isinstance(target, str):
+            raise CRSError("route_geometry cannot write gcj02/bd09; use WGS84 or a projected CRS")
+        source = _graph_crs(G)
+    parts = [_oriented_coords(G, e) for e in walk]
+    coords = np.concatenate([parts[0]] + [p[1:] for p in parts[1:]])
+    line = shapely.LineString(coords)
+    if target is not None and not source.equals(target, ignore_axis_order=True):
+        line = gpd.GeoSeries([line], crs=source).to_crs(target).iloc[0]
+    return line
+
+
+def route_summary(
+    G: nx.MultiDiGraph, edges: Sequence, *, speed_kmh: float, dwells=None
+) -> RouteSummary:
+    """Length and duration of a route.
+
+    Parameters
+    ----------
+    G
+        osmnx graph projected to metres.
+    edges
+        ``[(u, v, key), ...]`` in the order walked.
+    speed_kmh
+        Walking speed.
+    dwells
+        ``[(position, minutes[, label]), ...]``; see the module docstring.
+
+    Raises
+    ------
+    CRSError
+        The graph is not in a projected metric CRS.
+    """
+    _check_metric_graph(G)
+    speed = _check_speed(speed_kmh)
+    walk = _check_edges(G, edges)
+    stops = _resolve_dwells(G, walk, dwells)
+    length = float(sum(_edge_length(G, e) for e in walk))
+    walk_min = length / (speed * 1000.0 / 60.0)
+    dwell_min = float(sum(m for _, m, _ in stops))
+    return RouteSummary(
+        length_m=length,
+        walk_minutes=walk_min,
+        dwell_minutes=dwell_min,
+        total_minutes=walk_min + dwell_min,
+        n_edges=len(walk),
+        n_dwells=len(stops),
+        station=walk[0][0],
+        closed=walk[-1][1] == walk[0][0],
+        speed_kmh=speed,
+    )
+
+
+def turn_list(G: nx.MultiDiGraph, edges: Sequence, *, speed_kmh: float, dwells=None) -> list[Step]:
+    """Turn-by-turn steps of a route, dwell stops included.
+
+    Parameters
+    ----------
+    G
+        osmnx graph projected to metres.
+    edges
+        ``[(u, v, key), ...]`` in the order walked, from the station.
+    speed_kmh
+        Walking speed, for the minutes of each step.
+    dwells
+        ``[(position, minutes[, label]), ...]``; see the module docstring.
+
+    Returns
+    -------
+    list of Step
+        "Start at station", one step per street stretch ("Head north on ...",
+        "Turn left onto ...", "Continue on ..."), "Dwell 12 min at hot spot" steps and
+        "Arrive at station". The ``distance_m`` of the steps add up to
+        :func:`route_summary`'s ``length_m``; the last ``cumulative_minutes`` is its
+        ``total_minutes``.
+
+    Raises
+    ------
+    CRSError
+        The graph is not in a projected metric CRS (bearings need one).
+    """
+    _check_metric_graph(G)
+    speed = _check_speed(speed_kmh)
+    walk = _check_edges(G, edges)
+    stops = _resolve_dwells(G, walk, dwells)
+    m_per_min = speed * 1000.0 / 60.0
+
+    coords = [_oriented_coords(G, e) for e in walk]
+    bearings = [_end_bearings(c) for c in coords]
+    lengths = [_edge_length(G, e) for e in walk]
+    labels = [street_label(G, e) for e in walk]
+    dwell_at: dict[int, list[tuple[float, str]]] = {}
+    for pos, minutes, label in stops:
+        dwell_at.setdefault(pos, []).append((minutes, label))
+
+    steps: list[Step] = []
+    dist = 0.0
+    clock = 0.0
+
+    def add(**kw) -> None:
+        steps.append(Step(index=len(steps), **kw))
+
+    def add_dwells(pos: int) -> None:
+        nonlocal clock
+        node = walk[pos][0] if pos < len(walk) else walk[-1][1]
+        for minutes, label in dwell_at.get(pos, []):
+            clock += minutes
+            add(
+                action="dwell",
+                instruction=f"Dwell {_fmt_min(minutes)} min at {label}",
+                street="",
+                named=False,
+                distance_m=0.0,
+                cumulative_m=dist,
+                minutes=minutes,
+                cumulative_minutes=clock,
+                node=node,
+            )
+
+    station = walk[0][0]
+    closed = walk[-1][1] == station
+    add(
+        action="start",
+        instruction="Start at station",
+        street="",
+        named=False,
+        distance_m=0.0,
+        cumulative_m=0.0,
+        minutes=0.0,
+        cumulative_minutes=0.0,
+        node=station,
+    )
+    add_dwells(0)
+
+    # Group edges into stretches: (first edge, last edge, action, bearing change).
+    stretches: list[list] = []
+    for i in range(len(walk)):
+        if i == 0:
+            stretches.append([0, 0, "depart", None])
+            continue
+        delta = (bearings[i][0] - bearings[i - 1][1] + 540.0) % 360.0 - 180.0
+        reverse = (
+            walk[i][0] == walk[i - 1][1]
+            and walk[i][1] == walk[i - 1][0]
+            and (walk[i][0] != walk[i][1])
+        )
+        action = _turn_action(delta, reverse)
+        if labels[i] == labels[i - 1] and i not in dwell_at and action != "u_turn":
+            node = walk[i][0]
+            junction = len(set(G.successors(node)) | set(G.predecessors(node))) > 2
+            named = labels[i][1]
+            if (
+                not junction
+                or action in ("straight", "slight_left", "slight_right")
+                or (named and action in ("left", "right"))
+            ):
+                stretches[-1][1] = i
+                continue
+        stretches.append([i, i, action, None if math.isnan(delta) else round(delta, 1)])
+
+    for first, last, action, delta in stretches:
+        if first > 0:
+            add_dwells(first)
+        d = float(sum(lengths[first : last + 1]))
+        dist += d
+        minutes = d / m_per_min
+        clock += minutes
+        name, named = labels[first]
+        add(
+            action=action,
+            instruction=_instruction(
+                action,
+                name,
+                named,
+                d,
+                bearings[first][0],
+                same_street=first > 0 and labels[first - 1] == labels[first],
+            ),
+            street=name,
+            named=named,
+            distance_m=d,
+            cumulative_m=dist,
+            minutes=minutes,
+            cumulative_minutes=clock,
+            node=walk[first][0],
+            bearing_change=delta,
+            edges=list(range(first, last + 1)),
+        )
+    add_dwells(len(walk))
+    end = walk[-1][1]
+    add(
+        action="arrive",
+        instruction="Arrive at station" if closed else "Arrive at end of route",
+        street="",
+        named=False,
+        distance_m=0.0,
+        cumulative_m=dist,
+        minutes=0.0,
+        cumulative_minutes=clock,
+        node=end,
+    )
+    return steps
+
+
+def _fmt_min(minutes: float) -> str:
+    return f"{minutes:.0f}" if abs(minutes - round(minutes)) < 1e-9 else f"{minutes:.1f}"
+
+
+def _fmt_m(metres: float) -> str:
+    """Distances as a walker reads them: 7 m, 240 m, 1.2 km."""
+    if metres >= 1000:
+        return f"{metres / 1000:.1f} km"
+    if metres >= 20:
+        return f"{round(metres / 10) * 10:.0f} m"
+    return f"{max(1, round(metres)):.0f} m"
+
+
+_TURN_WORDS = {
+    "straight": "Continue",
+    "slight_left": "Turn slight left",
+    "left": "Turn left",
+    "sharp_left": "Turn sharp left",
+    "slight_right": "Turn slight right",
+    "right": "Turn right",
+    "sharp_right": "Turn sharp right",
+    "u_turn": "U-turn",
+}
+
+
+def _instruction(
+    action: str, name: str, named: bool, metres: float, bearing: float, *, same_street: bool
+) -> str:
+    street = name if named else f"the {name}"
+    length = _fmt_m(metres)
+    if action == "depart":
+        heading = _compass(bearing)
+        head = f"Head {heading}" if heading else "Walk"
+        return f"{head} on {street} for {length}"
+    if action == "straight":
+        return f"Continue {'on' if same_street else 'onto'} {street} for {length}"
+    if same_street:
+        return f"{_TURN_WORDS[action]} to stay on {street}, walk {length}"
+    if action == "u_turn":
+        return f"U-turn onto {street}, walk {length}"
+    return f"{_TURN_WORDS[action]} onto {street}, walk {length}"
+
+
+def route_stops(G: nx.MultiDiGraph, edges: Sequence, *, dwells=None) -> list[RouteStop]:
+    """The station and the dwell stops of a route, with graph and WGS84 coordinates.
+
+    Parameters
+    ----------
+    G
+        osmnx graph with a CRS.
+    edges
+        ``[(u, v, key), ...]`` in the order walked.
+    dwells
+        ``[(position, minutes[, label]), ...]``; see the module docstring.
+
+    Returns
+    -------
+    list of RouteStop
+        The station first, then dwell stops in route order (ready for GPX waypoints).
+    """
+    crs = _graph_crs(G)
+    walk = _check_edges(G, edges)
+    stops = _resolve_dwells(G, walk, dwells)
+    nodes = [walk[0][0]] + [walk[p][0] if p < len(walk) else walk[-1][1] for p, _, _ in stops]
+    xy = np.array([_node_xy(G, n) for n in nodes])
+    ll = shapely.get_coordinates(gpd.GeoSeries(shapely.points(xy), crs=crs).to_crs(WGS84).values)
+    out = [RouteStop("station", "Station", 0, nodes[0], *map(float, xy[0]), *map(float, ll[0]))]
+    for (pos, minutes, label), node, p, q in zip(stops, nodes[1:], xy[1:], ll[1:], strict=True):
+        out.append(
+            RouteStop(
+                "dwell",
+                label,
+                pos,
+                node,
+                float(p[0]),
+                float(p[1]),
+                float(q[0]),
+                float(q[1]),
+                minutes,
+            )
+        )
+    return out
+
+
+def route_to_geojson_feature(
+    G: nx.MultiDiGraph,
+    edges: Sequence,
+    *,
+    team: Any,
+    speed_kmh: float,
+    dwells=None,
+    precision: int = 7,
+) -> dict:
+    """One route as an RFC 7946 GeoJSON Feature in WGS84.
+
+    Parameters
+    ----------
+    G
+        osmnx graph projected to metres.
+    edges
+        ``[(u, v, key), ...]`` in the order walked.
+    team
+        Team id written to the properties.
+    speed_kmh
+        Walking speed, for the minutes.
+    dwells
+        ``[(position, minutes[, label]), ...]``; see the module docstring.
+    precision
+        Decimals kept in longitudes/latitudes (7 is about 1 cm).
+
+    Returns
+    -------
+    dict
+        ``{"type": "Feature", "geometry": {"type": "LineString", "coordinates":
+        [[lon, lat], ...]}, "properties": {...}}`` with coordinates in the direction of
+        travel and properties ``team``, ``length_m``, ``minutes`` (total, dwells
+        included), ``walk_minutes``, ``dwell_minutes``, ``speed_kmh``, ``closed``.
+    """
+    summary = route_summary(G, edges, speed_kmh=speed_kmh, dwells=dwells)
+    line = route_geometry(G, edges, to_crs=WGS84)
+    coords = [
+        [round(float(x), precision), round(float(y), precision)]
+        for x, y in shapely.get_coordinates(line)
+    ]
+    return {
+        "type": "Feature",
+        "geometry": {"type": "LineString", "coordinates": coords},
+        "properties": {
+            "team": _plain(team),
+            "length_m": round(summary.length_m, 1),
+            "minutes": round(summary.total_minutes, 1),
+            "walk_minutes": round(summary.walk_minutes, 1),
+            "dwell_minutes": round(summary.dwell_minutes, 1),
+            "speed_kmh": summary.speed_kmh,
+            "closed": summary.closed,
+        },
+    }
