@@ -167,3 +167,38 @@ class DraftCreate(BaseModel):
     note: str = Field("", max_length=2000)
     copy_of: int | None = Field(None, description="start from this version's grids")
     grids: dict | None = Field(None, description="or a GeoJSON FeatureCollection of grids")
+
+
+# -- patrols -----------------------------------------------------------------------------
+
+class PlanRequestIn(BaseModel):
+    """A patrol plan request: which area, which station and teams, which shift."""
+
+    station_id: str
+    k: int | None = Field(None, ge=1, le=50, description="number of teams (default: the station's teams)")
+    teams: list[str] = Field(default_factory=list, max_length=50)
+    area_code: str | None = Field(None, description="a grid, community or street code")
+    area: dict | None = Field(None, description="or a GeoJSON polygon (WGS84)")
+    network: Literal["walk", "drive"] = "walk"
+    speed_kmh: float = Field(4.0, gt=0.5, le=80)
+    shift_minutes: float | None = Field(None, gt=0, le=24 * 60)
+    split_sorties: bool = False
+    hotspots: bool = Field(True, description="dwell at incident hot spots of the time slot")
+    hours: tuple[int, int] | None = Field(None, description="the shift's local hours, e.g. [18, 22]")
+    dwell_minutes: float = Field(12.0, ge=0, le=60, description="10-16 min is what evidence supports")
+    max_dwells: int = Field(4, ge=0, le=50)
+    days: int = Field(1, ge=1, le=14, description="rotation: different plans for n days")
+    seed: int = 0
+    time_limit_s: float = Field(10.0, gt=0, le=120)
+    name: str = Field("", max_length=200)
+
+
+class ComplianceOut(BaseModel):
+    planned_length_m: float
+    walked_length_m: float
+    walked_share: float
+    n_streets: int
+    n_walked: int
+    track_length_m: float
+    off_plan_m: float
+    missed: list[dict]

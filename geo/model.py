@@ -278,6 +278,43 @@ INCIDENT_EVENTS = Layer(
     doc="The full history of every incident: who, when, what.",
 )
 
+PATROL_PLANS = Layer(
+    "patrol_plans",
+    (),
+    (
+        C("plan_id", "str", True),
+        C("name", "str", default=""),
+        C("created_at", "datetime"),
+        C("station_id", "str", default=""),
+        C("request", "json", doc="what was asked: area, teams, shift, hot spots..."),
+        C("summary", "json", doc="balance, coverage, unreachable streets, per day"),
+    ),
+    key=("plan_id",),
+    doc="Patrol plans: balanced routes for k teams, one set per rotation day.",
+)
+
+PATROL_ROUTES = Layer(
+    "patrol_routes",
+    ("LineString",),
+    (
+        C("plan_id", "str", True),
+        C("day", "int", default=1, doc="rotation day 1..n"),
+        C("team_id", "str", True),
+        C("sortie", "int", default=0, doc="0, or the sortie of a route split by the shift"),
+        C("length_m", "float", default=0.0),
+        C("minutes", "float", default=0.0, doc="walking plus dwell time"),
+        C("dwell_minutes", "float", default=0.0),
+        C("deadhead_m", "float", default=0.0, doc="walked without serving a required street"),
+        C("over_shift", "bool", default=False),
+        C("steps", "json", doc="turn list"),
+        C("stops", "json", doc="station and dwell stops with lon/lat"),
+        C("edges", "json", doc="network edges [u, v, key] in walking order"),
+        C("network", "str", default="walk"),
+    ),
+    key=("plan_id", "day", "team_id", "sortie"),
+    doc="One team's closed walk of a patrol plan, in the direction of travel.",
+)
+
 PROJECT = Layer(
     "project",
     (),
@@ -302,6 +339,8 @@ LAYERS: dict[str, Layer] = {
         TEAMS,
         INCIDENTS,
         INCIDENT_EVENTS,
+        PATROL_PLANS,
+        PATROL_ROUTES,
     )
 }
 

@@ -113,3 +113,52 @@ def graph_from_layers(nodes: gpd.GeoDataFrame, edges: gpd.GeoDataFrame) -> nx.Mu
         crs=edges.crs,
     )
     return ox.convert.graph_from_gdfs(gnodes, gedges)
+
+
+def edges_in_area(G: nx.MultiDiGraph, area, *, min_share: float = 0.5) -> list[tuple]:
+    """Edges ``(u, v, key)`` lying mostly inside ``area`` (a polygon in the graph's CRS).
+
+    An edge counts when at least ``min_share`` of its length is inside: streets along the
+    boundary go to one side, not both.
+    """
+    _, edges = ox.convert.graph_to_gdfs(G, nodes=True, edges=True, fill_edge_geometry=True)
+    geoms = edges.geometry.values
+    inside = shapely.length(shapely.intersection(geoms, area))
+    total = shapely.length(geoms)
+    keep = inside >= min_share * np.maximum(total, 1e-9)
+    return [tuple(ix) for ix in edges.index[keep]]
+
+
+def nearest_node(G: nx.MultiDiGraph, x: float, y: float, *, among=None):
+    """The graph node closest to (x, y) in the graph's CRS, optionally among some nodes."""
+    if among is None:
+        return ox.distance.nearest_nodes(G, x, y)
+    nodes = list(among)
+    pts = shapely.points([G.nodes[n]["x"] for n in nodes], [G.nodes[n]["y"] for n in nodes])
+    return nodes[int(shapely.STRtree(pts).nearest(shapely.Point(x, y)))]
+
+
+def main_component(G: nx.MultiDiGraph, edges: list[tuple]) -> set:
+    """Nodes of the weakly connected component holding most of ``edges``' length.
+
+    A station placed by hand often snaps to a stray footway; routing from the component
+    that holds the streets to patrol is what the planner meant.
+    """
+    best, best_len = set(), -1.0
+    for comp in nx.weakly_connected_components(G):
+        length = sum(G.edges[e].get("length", 0.0) for e in edges if e[0] in comp)
+        if length > best_len:
+            best, best_len = comp, length
+    return best
+
+
+def nearest_edges(G: nx.MultiDiGraph, x, y, *, candidates: list[tuple] | None = None) -> list[tuple]:
+    """For each point, the closest edge ``(u, v, key)``, among ``candidates`` when given."""
+    _, edges = ox.convert.graph_to_gdfs(G, nodes=True, edges=True, fill_edge_geometry=True)
+    if candidates is not None:
+        edges = edges.loc[[c for c in candidates if c in edges.index]]
+    if len(edges) == 0:
+        return []
+    tree = shapely.STRtree(edges.geometry.values)
+    pos = tree.nearest(shapely.points(np.asarray(x, dtype=float), np.asarray(y, dtype=float)))
+    return [tuple(edges.index[p]) for p in np.atleast_1d(pos)]

@@ -58,3 +58,53 @@ def overview(
         lang=pick_language(lang, accept_language),
     )
     return HTMLResponse(html)
+
+
+@router.get("/patrols/{plan_id}", response_class=HTMLResponse, summary="Patrol plan map")
+def patrol_plan_page(
+    plan_id: str,
+    store: StoreDep,
+    settings: SettingsDep,
+    day: Annotated[int, Query(ge=1)] = 1,
+    lang: Annotated[str | None, Query()] = None,
+    accept_language: Annotated[str | None, Header()] = None,
+) -> HTMLResponse:
+    """Every team's route in its colour, with station, dwell stops and direction arrows."""
+    from gridpatrol.maps.patrols import plan_html
+    from gridpatrol.store.patrols import get_plan
+
+    _, routes = get_plan(store, plan_id)
+    return HTMLResponse(
+        plan_html(routes, day=day, basemap=settings.basemap, lang=pick_language(lang, accept_language))
+    )
+
+
+@router.get("/patrols/{plan_id}/teams/{team_id}", response_class=HTMLResponse, summary="Team route (phone)")
+def team_route_page(
+    plan_id: str,
+    team_id: str,
+    store: StoreDep,
+    settings: SettingsDep,
+    day: Annotated[int, Query(ge=1)] = 1,
+    lang: Annotated[str | None, Query()] = None,
+    accept_language: Annotated[str | None, Header()] = None,
+) -> HTMLResponse:
+    """A phone-sized page with one team's route, its turn list and a GPX download."""
+    from gridpatrol.geo.errors import NotFoundError
+    from gridpatrol.maps.patrols import team_route_html
+    from gridpatrol.store.patrols import get_plan
+
+    meta, routes = get_plan(store, plan_id)
+    route = routes[(routes["team_id"] == team_id) & (routes["day"] == day)]
+    if route.empty:
+        raise NotFoundError(f"plan {plan_id!r} has no route for team {team_id!r} on day {day}")
+    teams = meta["summary"]["teams"]
+    return HTMLResponse(
+        team_route_html(
+            route,
+            team_index=teams.index(team_id) if team_id in teams else 0,
+            gpx_url=f"/api/patrols/{plan_id}/teams/{team_id}/route.gpx?day={day}",
+            basemap=settings.basemap,
+            lang=pick_language(lang, accept_language),
+        )
+    )

@@ -1,0 +1,204 @@
+"""Patrol plan maps: one colour per team, station, dwell stops, direction arrows; and a
+phone-sized page for one team's route with its turn list and GPX download."""
+
+from __future__ import annotations
+
+import html
+import json
+
+import folium
+import geopandas as gpd
+from folium.plugins import PolyLineTextPath
+
+from .base import add_basemap, add_title, new_map, offline_html
+
+TEAM_COLOURS = [
+    "#e03131", "#1971c2", "#2f9e44", "#f08c00", "#9c36b5", "#0c8599", "#e8590c", "#5c940d",
+    "#c2255c", "#3b5bdb",
+]
+
+LABELS = {
+    "en": {
+        "plan": "Patrol plan", "team": "Team", "station": "Station", "dwell": "Dwell stop",
+        "length": "Length", "time": "Time", "minutes": "min", "turns": "Turn by turn",
+        "gpx": "Download GPX", "day": "Day", "streets": "Streets", "legend": "Teams",
+    },
+    "zh": {
+        "plan": "巡逻方案", "team": "巡逻队", "station": "平安驿站", "dwell": "驻留点",
+        "length": "长度", "time": "时间", "minutes": "分钟", "turns": "路线指引",
+        "gpx": "下载 GPX", "day": "第几天", "streets": "道路", "legend": "巡逻队",
+    },
+}
+
+
+def team_colour(i: int) -> str:
+    return TEAM_COLOURS[i % len(TEAM_COLOURS)]
+
+
+def _stops(route_row) -> list[dict]:
+    return json.loads(route_row["stops"] or "[]")
+
+
+def _add_route(m, row, colour: str, t: dict, *, weight: float = 4.0) -> None:
+    coords = [(y, x) for x, y in row.geometry.coords]
+    line = folium.PolyLine(
+        coords,
+        color=colour,
+        weight=weight,
+        opacity=0.85,
+        tooltip=f"{t['team']} {row['team_id']}: {row['length_m'] / 1000:.1f} km, "
+        f"{row['minutes']:.0f} {t['minutes']}",
+    ).add_to(m)
+    # Arrows along the line show the direction of travel.
+    PolyLineTextPath(
+        line, "   ►   ", repeat=True, offset=4, attributes={"fill": colour, "font-size": "11"}
+    ).add_to(m)
+
+
+def _add_stops(target, stops: list[dict], t: dict, colour: str) -> None:
+    for stop in stops:
+        if stop["kind"] == "station":
+            continue
+        folium.CircleMarker(
+            (stop["lat"], stop["lon"]), radius=7, color=colour, weight=2, fill=True,
+            fill_color="#ffffff", fill_opacity=1.0,
+            tooltip=f"{t['dwell']}: {stop['minutes']:.0f} {t['minutes']}",
+        ).add_to(target)
+
+
+def _add_station(m, stops: list[dict], t: dict) -> None:
+    for stop in stops:
+        if stop["kind"] == "station":
+            folium.Marker(
+                (stop["lat"], stop["lon"]),
+                tooltip=t["station"],
+                icon=folium.Icon(color="red", icon="home", prefix="fa"),
+            ).add_to(m)
+            return
+
+
+def render_plan(
+    routes: gpd.GeoDataFrame,
+    *,
+    streets: gpd.GeoDataFrame | None = None,
+    day: int = 1,
+    basemap: str = "none",
+    lang: str = "en",
+) -> folium.Map:
+    """All teams' routes of one plan day, in team colours, with station and dwell stops."""
+    t = LABELS.get(lang, LABELS["en"])
+    day_routes = routes[routes["day"] == day].reset_index(drop=True)
+    m = new_map(day_routes.total_bounds if len(day_routes) else None)
+    add_basemap(m, basemap)
+    add_title(m, f"{t['plan']} · {t['day']} {day}", lang=lang)
+    if streets is not None and len(streets):
+        folium.GeoJson(
+            streets[["geometry"]], name=t["streets"],
+            style_function=lambda f: {"color": "#adb5bd", "weight": 1, "opacity": 0.8},
+        ).add_to(m)
+    teams = list(dict.fromkeys(day_routes["team_id"]))
+    for _, row in day_routes.iterrows():
+        colour = team_colour(teams.index(row["team_id"]))
+        group = folium.FeatureGroup(name=f"{t['team']} {row['team_id']}").add_to(m)
+        _add_route(group, row, colour, t)
+        _add_stops(group, _stops(row), t, colour)
+    if len(day_routes):
+        _add_station(m, _stops(day_routes.iloc[0]), t)
+    legend = "".join(
+        f'<div><span style="display:inline-block;width:18px;height:4px;background:{team_colour(i)};'
+        f'vertical-align:middle;margin-right:6px"></span>{html.escape(str(team))} · '
+        f"{day_routes.loc[day_routes['team_id'] == team, 'length_m'].sum() / 1000:.1f} km</div>"
+        for i, team in enumerate(teams)
+    )
+    m.get_root().html.add_child(
+        folium.Element(
+            '<div id="gp-legend" style="position:fixed;bottom:24px;left:10px;z-index:1000;'
+            'background:rgba(255,255,255,.92);padding:6px 10px;font:12px sans-serif;'
+            f'border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3)"><b>{t["legend"]}</b>{legend}</div>'
+        )
+    )
+    folium.LayerControl(collapsed=True).add_to(m)
+    return m
+
+
+def plan_html(routes: gpd.GeoDataFrame, **kwargs) -> str:
+    return offline_html(render_plan(routes, **kwargs))
+
+
+PHONE_PAGE = """<!DOCTYPE html>
+<html lang="{lang_attr}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<link rel="icon" href="/static/favicon.svg">
+<style>
+ body {{ margin:0; font:15px/1.4 system-ui, sans-serif; color:#212529; }}
+ header {{ padding:10px 14px; background:{colour}; color:#fff; }}
+ header h1 {{ font-size:17px; margin:0; }}
+ header p {{ margin:2px 0 0; font-size:13px; opacity:.9; }}
+ #map {{ height:45vh; }}
+ #map iframe {{ border:0; width:100%; height:100%; }}
+ .actions {{ padding:8px 14px; }}
+ .actions a {{ display:inline-block; padding:8px 14px; background:{colour}; color:#fff;
+   border-radius:6px; text-decoration:none; font-weight:600; }}
+ ol {{ margin:0; padding:0 14px 20px 38px; }}
+ li {{ padding:6px 0; border-bottom:1px solid #e9ecef; }}
+ li small {{ color:#868e96; }}
+ li.dwell {{ color:#c92a2a; font-weight:600; }}
+</style>
+</head>
+<body>
+<header><h1>{title}</h1><p>{subtitle}</p></header>
+<div id="map"><iframe id="route-map" srcdoc="{map_srcdoc}" title="map"></iframe></div>
+<div class="actions"><a id="gpx" href="{gpx_url}" download>{gpx_label}</a></div>
+<h2 style="font-size:15px;margin:6px 14px">{turns_label}</h2>
+<ol id="turns">{steps}</ol>
+</body>
+</html>
+"""
+
+
+def team_route_html(
+    route: gpd.GeoDataFrame,
+    *,
+    team_index: int,
+    gpx_url: str,
+    basemap: str = "none",
+    lang: str = "en",
+) -> str:
+    """A phone-sized page: the team's route on a map, its turn list and a GPX link."""
+    t = LABELS.get(lang, LABELS["en"])
+    colour = team_colour(team_index)
+    row = route.iloc[0]
+    m = new_map(route.total_bounds)
+    add_basemap(m, basemap)
+    for _, r in route.iterrows():
+        _add_route(m, r, colour, t, weight=5)
+        _add_stops(m, _stops(r), t, colour)
+    _add_station(m, _stops(row), t)
+    steps = []
+    for r in route.itertuples():
+        for step in json.loads(r.steps or "[]"):
+            cls = ' class="dwell"' if step.get("action") == "dwell" else ""
+            steps.append(
+                f"<li{cls}>{html.escape(step['instruction'])}<br><small>"
+                f"{step['cumulative_m'] / 1000:.2f} km · {step['cumulative_minutes']:.0f} {t['minutes']}"
+                "</small></li>"
+            )
+    total_km = route["length_m"].sum() / 1000
+    total_min = route["minutes"].sum()
+    return PHONE_PAGE.format(
+        lang_attr="zh-CN" if lang == "zh" else "en",
+        title=html.escape(f"{t['team']} {row['team_id']}"),
+        subtitle=html.escape(
+            f"{t['day']} {int(row['day'])} · {t['length']} {total_km:.1f} km · "
+            f"{t['time']} {total_min:.0f} {t['minutes']}"
+        ),
+        colour=colour,
+        map_srcdoc=html.escape(offline_html(m), quote=True),
+        gpx_url=html.escape(gpx_url, quote=True),
+        gpx_label=t["gpx"],
+        turns_label=t["turns"],
+        steps="".join(steps),
+    )
