@@ -531,9 +531,26 @@ def validate_layer(
     gdf = to_wgs84(gdf, crs=crs)
     raise_if_swapped(gdf, what=source)
     if spec.geometry_types == POLYGONAL:
-        # Reprojection can, rarely, make a valid ring invalid; check again in WGS84.
+        # Reprojection can, rarely, make a valid ring invalid (two vertices a hair apart
+        # cross). The input was valid, so this is our artefact: repair it, keep the type.
+        values = gdf.geometry.values
+        broken = ~shapely.is_valid(values)
+        if broken.any():
+            fixed = shapely.make_valid(values[broken])
+            fixed = np.array([_polygonal_part(g) for g in fixed], dtype=object)
+            values = values.copy()
+            values[broken] = fixed
+            gdf = gdf.set_geometry(gpd.GeoSeries(values, crs=gdf.crs, index=gdf.index))
         validate_geometries(gdf.geometry, spec, source=source, labels=gdf)
     return gdf
+
+
+def _polygonal_part(geom):
+    """The polygons of a make_valid result (which may add stray lines or points)."""
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in getattr(geom, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else geom
 
 
 def empty_layer(layer: Layer | str) -> gpd.GeoDataFrame | pd.DataFrame:

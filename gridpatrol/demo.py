@@ -13,7 +13,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from gridpatrol.geo.crs import WGS84, project
+from gridpatrol.geo.crs import project
 from gridpatrol.geo.districting import GridProposer
 from gridpatrol.store.base import Store
 from gridpatrol.store.osm import read_osm
@@ -88,10 +88,12 @@ def build_demo(store: Store, *, progress: Callable[[str], None] | None = None) -
     layers = data.layers()
     layers.update(
         {
-            "areas": areas.to_crs(WGS84),
-            "grids": grids.to_crs(WGS84),
+            # metric frames: the store's validator brings them to WGS84 (and repairs a
+            # ring that reprojection made cross itself)
+            "areas": areas,
+            "grids": grids,
             "grid_versions": grid_versions,
-            "stations": stations.to_crs(WGS84),
+            "stations": stations,
             "teams": teams,
         }
     )
@@ -102,4 +104,5 @@ def build_demo(store: Store, *, progress: Callable[[str], None] | None = None) -
         store.set_setting("bounds", [float(b) for b in data.buildings.total_bounds])
         store.set_setting("metric_crs", metric.to_string())
         store.set_setting("active_grid_version", 1)
+        store.set_setting("timezone", "Europe/Helsinki")
     return written

@@ -17,7 +17,8 @@ def new_map(bounds=None, *, zoom_start: int = 15) -> folium.Map:
     # maxZoom on the map itself: with no tile layer Leaflet has none, and MarkerCluster
     # refuses to start without it ("Map has no maxZoom specified").
     m = folium.Map(
-        tiles=None, zoom_start=zoom_start, control_scale=True, prefer_canvas=True, maxZoom=20
+        tiles=None, zoom_start=zoom_start, control_scale=True, prefer_canvas=True, maxZoom=20,
+        zoomSnap=0.25,
     )
     if bounds is not None:
         minx, miny, maxx, maxy = (float(b) for b in bounds)
