@@ -170,14 +170,18 @@ def gi_star(
         # G_Local does not expose crand's 'alternative'; it returns the folded (directed)
         # p-value, which we double below for a two-sided test of "hot or cold".
         warnings.filterwarnings("ignore", message="The alternative hypothesis", category=DeprecationWarning)
+        # A unit whose neighbourhood is every unit (tiny layers) has no variance: its z is
+        # NaN, and it is simply not significant.
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module="esda")
         # Binary weights with the unit itself included: the textbook Gi*.
         g = esda.G_Local(y, w, transform="B", star=True, permutations=permutations, seed=seed, n_jobs=1)
-    p_two = np.minimum(1.0, 2.0 * np.asarray(g.p_sim))
+    z = np.nan_to_num(np.asarray(g.Zs, dtype=float), nan=0.0)
+    p_two = np.where(np.isnan(g.Zs), 1.0, np.minimum(1.0, 2.0 * np.asarray(g.p_sim)))
     threshold = float(esda.fdr(p_two, alpha))
     significant = p_two <= threshold
-    out["gi_z"] = g.Zs
+    out["gi_z"] = z
     out["p_sim"] = p_two
-    out["hotspot"] = np.where(significant & (g.Zs > 0), "hot", np.where(significant & (g.Zs < 0), "cold", "none"))
+    out["hotspot"] = np.where(significant & (z > 0), "hot", np.where(significant & (z < 0), "cold", "none"))
     return HotSpots(out, threshold, alpha)
 
 

@@ -12,12 +12,16 @@ OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">Open
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
 
-def new_map(bounds=None, *, zoom_start: int = 15) -> folium.Map:
-    """A map with no tiles, fitted to ``bounds`` (min lon, min lat, max lon, max lat)."""
+def new_map(bounds=None, *, zoom_start: int = 15, canvas: bool = True) -> folium.Map:
+    """A map with no tiles, fitted to ``bounds`` (min lon, min lat, max lon, max lat).
+
+    ``canvas`` draws vectors on a canvas (fast for thousands of buildings); text along
+    lines (route arrows) needs SVG, so maps with few layers pass False.
+    """
     # maxZoom on the map itself: with no tile layer Leaflet has none, and MarkerCluster
     # refuses to start without it ("Map has no maxZoom specified").
     m = folium.Map(
-        tiles=None, zoom_start=zoom_start, control_scale=True, prefer_canvas=True, maxZoom=20,
+        tiles=None, zoom_start=zoom_start, control_scale=True, prefer_canvas=canvas, maxZoom=20,
         zoomSnap=0.25,
     )
     if bounds is not None:

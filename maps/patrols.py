@@ -88,7 +88,7 @@ def render_plan(
     """All teams' routes of one plan day, in team colours, with station and dwell stops."""
     t = LABELS.get(lang, LABELS["en"])
     day_routes = routes[routes["day"] == day].reset_index(drop=True)
-    m = new_map(day_routes.total_bounds if len(day_routes) else None)
+    m = new_map(day_routes.total_bounds if len(day_routes) else None, canvas=False)
     add_basemap(m, basemap)
     add_title(m, f"{t['plan']} · {t['day']} {day}", lang=lang)
     if streets is not None and len(streets):
@@ -112,7 +112,7 @@ def render_plan(
     )
     m.get_root().html.add_child(
         folium.Element(
-            '<div id="gp-legend" style="position:fixed;bottom:24px;left:10px;z-index:1000;'
+            '<div id="gp-legend" style="position:fixed;bottom:64px;left:10px;z-index:1000;'
             'background:rgba(255,255,255,.92);padding:6px 10px;font:12px sans-serif;'
             f'border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3)"><b>{t["legend"]}</b>{legend}</div>'
         )
@@ -171,7 +171,7 @@ def team_route_html(
     t = LABELS.get(lang, LABELS["en"])
     colour = team_colour(team_index)
     row = route.iloc[0]
-    m = new_map(route.total_bounds)
+    m = new_map(route.total_bounds, canvas=False)
     add_basemap(m, basemap)
     for _, r in route.iterrows():
         _add_route(m, r, colour, t, weight=5)

@@ -1,0 +1,119 @@
+"""Map pages in a real headless Chromium with the internet cut off.
+
+Each page must load, show its layers, make no request off this machine, and log no
+console error. Screenshots go to $GRIDPATROL_SCREENSHOTS when set.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import uvicorn
+
+from gridpatrol.api.main import create_app
+from gridpatrol.api.settings import Settings
+from gridpatrol.demo import build_demo
+from gridpatrol.store.base import open_store
+from gridpatrol.store.incidents import ingest_incidents
+from gridpatrol.store.patrols import PlanRequest, plan_patrols
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+if CHROMIUM is None:
+    if os.environ.get("GRIDPATROL_REQUIRE_BROWSER"):
+        raise RuntimeError("GRIDPATROL_REQUIRE_BROWSER is set but Chromium is not installed")
+    pytest.skip("browser tests need Chromium: apt-get install chromium", allow_module_level=True)
+
+from tests.maps.cdp import check_page  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The demo project with incidents and a patrol plan, served on a free port."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'demo.db'}"
+    with open_store(url) as store:
+        build_demo(store)
+        pts = store.read("buildings").to_crs(3067).geometry.representative_point().to_crs(4326)
+        rows = pd.DataFrame(
+            {
+                "incident_id": [f"b{i}" for i in range(len(pts))],
+                "reported_at": "2026-11-20T21:00:00+02:00",
+                "category": ["public_order", "sanitation", "traffic"] * (len(pts) // 3) + ["fire"] * (len(pts) % 3),
+                "lon": pts.x.to_numpy(),
+                "lat": pts.y.to_numpy(),
+            }
+        )
+        ingest_incidents(store, rows, now=pd.Timestamp("2026-11-21", tz="UTC"))
+        grid = store.read("grids")["code"].iloc[0]
+        plan_id = plan_patrols(store, PlanRequest(station_id="S1", k=2, area_code=grid, time_limit_s=2))
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(Settings(database_url=url, escalation_interval_s=0)),
+        host="127.0.0.1", port=port, log_level="warning",
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    yield {"base": f"http://127.0.0.1:{port}", "plan_id": plan_id}
+    srv.should_exit = True
+    thread.join(10)
+
+
+def _check(url: str, name: str, expression: str | None = None, **kw) -> dict:
+    out = os.environ.get("GRIDPATROL_SCREENSHOTS")
+    shot = str(Path(out) / f"{name}.png") if out else None
+    report = check_page(url, shot, expression, **kw)
+    assert report["external_requests"] == [], report["external_requests"]
+    assert report["failed_requests"] == [], report["failed_requests"]
+    assert report["console_errors"] == [], report["console_errors"]
+    assert report["exceptions"] == [], report["exceptions"]
+    assert [e for e in report["log_entries"] if e["level"] == "error"] == [], report["log_entries"]
+    return report
+
+
+# Counts the vector layers Leaflet drew: paths (SVG) or canvas-rendered layers.
+COUNT_LAYERS = """(() => {
+  const maps = Object.values(window).filter(v => v && v._layers && v.getCenter);
+  const n = maps.length ? Object.keys(maps[0]._layers).length : 0;
+  return {maps: maps.length, layers: n, title: (document.getElementById('gp-title')||{}).textContent};
+})()"""
+
+
+def test_overview_page(server):
+    r = _check(server["base"] + "/", "overview", COUNT_LAYERS)
+    assert r["evaluate"]["maps"] == 1 and r["evaluate"]["layers"] > 500  # grids, buildings, cameras
+    assert "Overview" in r["evaluate"]["title"]
+
+
+def test_overview_in_chinese(server):
+    r = _check(server["base"] + "/?lang=zh", "overview-zh", COUNT_LAYERS)
+    assert "概览" in r["evaluate"]["title"]
+
+
+def test_patrol_plan_page(server):
+    r = _check(f"{server['base']}/patrols/{server['plan_id']}", "plan", COUNT_LAYERS)
+    assert r["evaluate"]["layers"] >= 4
+
+
+def test_team_phone_page(server):
+    expr = "(() => ({steps: document.querySelectorAll('#turns li').length, gpx: document.getElementById('gpx').href}))()"
+    r = _check(f"{server['base']}/patrols/{server['plan_id']}/teams/T1", "team-phone", expr, width=390, height=800)
+    assert r["evaluate"]["steps"] > 3 and r["evaluate"]["gpx"].endswith("day=1")
