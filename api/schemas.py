@@ -202,3 +202,15 @@ class ComplianceOut(BaseModel):
     track_length_m: float
     off_plan_m: float
     missed: list[dict]
+
+
+class ProposalRequest(BaseModel):
+    community_codes: list[str] = Field(min_length=1, max_length=200)
+    band: tuple[int, int] = (300, 500)
+    n_grids: int | None = Field(None, ge=1, le=999)
+    seed: int = 0
+    alternatives: int = Field(1, ge=1, le=10)
+    weight: Literal["households", "incidents"] = "households"
+    locked_codes: list[str] = Field(default_factory=list)
+    save: bool = Field(False, description="save the best proposal as a draft version")
+    name: str = ""

@@ -22,7 +22,9 @@ from gridpatrol.geo.model import validate_layer
 SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".parquet", ".geoparquet")
 
 
-def read_vector_file(path: str | Path, *, crs: CRSLike | None = None) -> gpd.GeoDataFrame:
+def read_vector_file(
+    path: str | Path, *, crs: CRSLike | None = None, layer_name: str | None = None
+) -> gpd.GeoDataFrame:
     """Read a vector file, keeping or overriding its CRS (``gcj02``/``bd09`` accepted).
 
     Raises
@@ -53,7 +55,9 @@ def read_vector_file(path: str | Path, *, crs: CRSLike | None = None) -> gpd.Geo
         if suffix in (".parquet", ".geoparquet"):
             gdf = gpd.read_parquet(path)
         else:
-            gdf = gpd.read_file(path, engine="pyogrio")
+            layers = pyogrio.list_layers(path)[:, 0] if suffix == ".gpkg" else []
+            layer = layer_name if layer_name in layers else None
+            gdf = gpd.read_file(path, engine="pyogrio", layer=layer)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
         raise InputFileError(f"{path}: cannot read it ({exc})") from exc
     except (ValueError, OSError) as exc:
@@ -102,6 +106,7 @@ def load_layer_file(
     crs: CRSLike | None = None,
     area_bounds: tuple[float, float, float, float] | None = None,
     defaults: dict | None = None,
+    layer_name: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read ``path`` and validate it as ``layer``, in WGS84.
 
@@ -118,7 +123,7 @@ def load_layer_file(
     defaults
         Column values for columns the file lacks, e.g. ``{"version": 2}``.
     """
-    gdf = read_vector_file(path, crs=crs)
+    gdf = read_vector_file(path, crs=crs, layer_name=layer_name)
     for column, value in (defaults or {}).items():
         if column not in gdf.columns:
             gdf[column] = value

@@ -130,3 +130,133 @@ def diff_versions(store: Store, old: int, new: int) -> GridDiff:
         buildings=buildings.to_crs(crs) if len(buildings) else None,
         incidents=incidents.to_crs(crs) if len(incidents) else None,
     )
+
+
+def _metric_crs(store: Store, like: gpd.GeoDataFrame):
+    name = store.get_setting("metric_crs")
+    return parse_crs(name) if name else project(like).crs
+
+
+def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool = True):
+    """The planner's validation report of ``grids`` (WGS84) against the project's layers."""
+    from gridpatrol.geo.grid_report import validate_grids
+
+    crs = _metric_crs(store, grids)
+    communities = store.read("areas", where={"level": "community"})
+    parents = set(grids["parent_code"])
+    communities = communities[communities["code"].isin(parents)]
+    buildings = store.read("buildings")
+    streets = store.read("streets", where={"network": "walk"})
+    incidents = store.read("incidents")
+    return validate_grids(
+        grids.to_crs(crs),
+        communities=communities.to_crs(crs),
+        buildings=buildings.to_crs(crs) if len(buildings) else None,
+        streets=streets.to_crs(crs) if len(streets) else None,
+        incidents=incidents.to_crs(crs) if len(incidents) else None,
+        band=tuple(store.get_setting("household_band", [300, 500])),
+        walk_tours=walk_tours,
+    )
+
+
+def version_report(store: Store, version: int, *, walk_tours: bool = True):
+    get_version(store, version)
+    grids = store.read("grids", where={"version": version})
+    if grids.empty:
+        raise NotFoundError(f"version {version} has no grids")
+    return report_for_grids(store, grids, walk_tours=walk_tours)
+
+
+def export_gpkg(store: Store, version: int, path) -> int:
+    """Write a version to GeoPackage (layer ``grids``) with its metrics as attributes,
+    and its problems as a second layer, ready to open in QGIS."""
+    report = version_report(store, version)
+    grids = store.read("grids", where={"version": version}).set_index("code")
+    metrics = report.metrics.drop(columns=[c for c in ("parent_code", "households") if c in report.metrics])
+    out = grids.join(metrics, how="left").reset_index()
+    out.to_file(path, layer="grids", driver="GPKG")
+    problems = report.problems_frame()
+    if len(problems):
+        problems = problems.to_crs(4326)
+        for col in problems.columns:
+            if problems[col].dtype == object and col != problems.geometry.name:
+                problems[col] = problems[col].map(lambda v: v if isinstance(v, str) or v is None else str(v))
+        problems.to_file(path, layer="problems", driver="GPKG")
+    return len(out)
+
+
+def import_draft(store: Store, path, *, name: str = "", crs=None) -> tuple[int, object]:
+    """Read an edited GeoPackage (or any vector file) back as a new draft, with its report."""
+    from .files import load_layer_file
+
+    grids = load_layer_file(path, "grids", crs=crs, layer_name="grids")
+    number = create_draft(store, grids, name=name or f"imported from {getattr(path, 'name', path)}")
+    return number, version_report(store, number)
+
+
+def propose(
+    store: Store,
+    community_codes: list[str],
+    *,
+    band: tuple[float, float] = (300, 500),
+    n_grids: int | None = None,
+    seed: int = 0,
+    alternatives: int = 1,
+    weight: str | None = None,
+    locked_codes: list[str] | None = None,
+    save: bool = False,
+    name: str = "",
+) -> list[dict]:
+    """Balanced grid proposals for communities; the best can be saved as a draft.
+
+    ``locked_codes`` are grids of the active version the planner keeps as they are.
+    ``weight`` balances on a workload instead of households: ``incidents`` adds each
+    building's nearby incidents to its households.
+    """
+    from gridpatrol.geo.districting import GridProposer
+
+    areas = store.read("areas", where={"level": "community"})
+    communities = areas[areas["code"].isin(community_codes)]
+    missing = set(community_codes) - set(communities["code"])
+    if missing:
+        raise NotFoundError(f"no community with code(s) {', '.join(sorted(missing))}")
+    crs = _metric_crs(store, communities)
+    communities = communities.to_crs(crs)
+    buildings = store.read("buildings").to_crs(crs)
+    buildings = buildings[buildings.intersects(communities.union_all())].reset_index(drop=True)
+    streets = store.read("streets", where={"network": "walk"})
+    locked = None
+    if locked_codes:
+        active = store.read("grids", where={"version": int(store.get_setting("active_grid_version", 1))})
+        locked = active[active["code"].isin(locked_codes)].to_crs(crs)
+    if weight == "incidents":
+        incidents = store.read("incidents")
+        load = buildings["households"].astype(float).to_numpy()
+        if len(incidents):
+            # each incident within 50 m counts as 10 households' worth of work
+            near = incidents.to_crs(crs).sjoin_nearest(buildings[["geometry"]], max_distance=50)
+            counts = near["index_right"].value_counts()
+            load = load + buildings.index.map(counts).fillna(0).to_numpy() * 10.0
+        buildings = buildings.assign(workload=load)
+        weight_col = "workload"
+    elif weight in (None, "households"):
+        weight_col = None
+    else:
+        raise SchemaError(f"weight must be households or incidents, not {weight!r}")
+    proposer = GridProposer.from_geodataframes(
+        communities, buildings, streets=streets.to_crs(crs) if len(streets) else None,
+        band=band, n_grids=n_grids, locked=locked, weight=weight_col,
+    )
+    proposals = proposer.solve(seed=seed, n_alternatives=alternatives)
+    out = []
+    for p in proposals:
+        grids = p.grids.to_crs(4326)
+        out.append({"rank": p.rank, "seed": p.seed, "metrics": p.metrics, "grids": grids})
+    if save and proposals:
+        best = proposals[0].grids.assign(level="grid", name="")
+        keep = ["code", "parent_code", "households", "level", "name", "geometry"]
+        out[0]["version"] = create_draft(
+            store, best[[c for c in keep if c in best]], name=name or "proposal",
+            note=f"seed {seed}, band {band[0]}-{band[1]}",
+        )
+    return out

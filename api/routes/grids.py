@@ -12,6 +12,7 @@ from gridpatrol.api.deps import StoreDep
 from gridpatrol.api.schemas import (
     DraftCreate,
     GridVersionOut,
+    ProposalRequest,
     features_to_gdf,
     to_feature_collection,
 )
@@ -96,4 +97,80 @@ def diff(old: int, new: int, store: StoreDep) -> dict:
         "buildings_moved": d.buildings_moved.to_dict("records"),
         "households_moved": d.households_moved.to_dict("records"),
         "incidents_moved": d.incidents_moved.to_dict("records"),
+    }
+
+
+@router.get("/{version}/report")
+def report(version: int, store: StoreDep, walk_tours: bool = True) -> dict:
+    """Validation report: problems (each with a location) and per-grid metrics."""
+    r = gv.version_report(store, version, walk_tours=walk_tours)
+    return _report_body(r)
+
+
+def _report_body(r) -> dict:
+    import json
+
+    problems = r.problems_frame()
+    metrics = r.metrics.reset_index()
+    return {
+        "summary": json.loads(json.dumps(r.summary, default=float)),
+        "problems": to_feature_collection(problems.to_crs(4326)) if len(problems) else
+        {"type": "FeatureCollection", "features": []},
+        "metrics": json.loads(metrics.to_json(orient="records")),
+    }
+
+
+@router.post("/report")
+def report_draft(store: StoreDep, body: Annotated[Any, Body(description="GeoJSON grids")]) -> dict:
+    """Validate unsaved grids (for the editor): the same report, nothing stored."""
+    return _report_body(gv.report_for_grids(store, features_to_gdf(body)))
+
+
+@router.get("/{version}/export.gpkg", response_class=Response)
+def export(version: int, store: StoreDep) -> Response:
+    """GeoPackage for QGIS: grids with their metrics, and the problems layer."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"grids-v{version}.gpkg"
+        gv.export_gpkg(store, version, path)
+        data = path.read_bytes()
+    return Response(
+        data, media_type="application/geopackage+sqlite3",
+        headers={"Content-Disposition": f'attachment; filename="grids-v{version}.gpkg"'},
+    )
+
+
+@router.post("/import", status_code=201)
+def import_file(
+    store: StoreDep,
+    file: Annotated[UploadFile, File(description="GeoPackage (layer 'grids'), GeoJSON...")],
+    name: str = "",
+) -> dict:
+    """Import an edited file as a new draft; returns its number and validation report."""
+    suffix = Path(file.filename or "grids.gpkg").suffix or ".gpkg"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{suffix}"
+        path.write_bytes(file.file.read())
+        number, r = gv.import_draft(store, path, name=name or (file.filename or ""))
+    return {"version": number, "report": _report_body(r)}
+
+
+@router.post("/propose")
+def propose(request: ProposalRequest, store: StoreDep) -> dict:
+    """Balanced grid proposals for communities, ranked; optionally saved as a draft."""
+    import json
+
+    proposals = gv.propose(
+        store, request.community_codes, band=tuple(request.band), n_grids=request.n_grids,
+        seed=request.seed, alternatives=request.alternatives, weight=request.weight,
+        locked_codes=request.locked_codes, save=request.save, name=request.name,
+    )
+    return {
+        "proposals": [
+            {
+                "rank": p["rank"], "seed": p["seed"], "version": p.get("version"),
+                "metrics": json.loads(json.dumps(p["metrics"], default=float)),
+                "grids": to_feature_collection(p["grids"]),
+            }
+            for p in proposals
+        ]
     }

@@ -1,0 +1,91 @@
+"""Grid versions through the API on the real Helsinki demo project."""
+
+import json
+
+import pyogrio
+import pytest
+from fastapi.testclient import TestClient
+
+from gridpatrol.api.main import create_app
+from gridpatrol.api.settings import Settings
+from gridpatrol.demo import COMMUNITY_CODE, build_demo
+from gridpatrol.store.base import open_store
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('grids') / 'demo.db'}"
+    with open_store(url) as s:
+        build_demo(s)
+    with TestClient(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
+        yield c
+
+
+def test_demo_proposal_passes_its_own_validation(client):
+    versions = client.get("/api/grids/versions").json()
+    assert versions[0]["status"] == "active" and versions[0]["grids"] > 3
+    report = client.get("/api/grids/versions/1/report").json()
+    s = report["summary"]
+    assert s["problems_by_kind"].get("split_building", 0) == 0
+    assert s["gap_area_m2"] < 1.0 and s["overlap_area_m2"] < 1.0
+    assert s["problems_by_kind"].get("noncontiguous", 0) == 0
+    assert s["share_in_band"] >= 0.9
+    assert {"polsby_popper", "street_share", "tour_minutes", "households"} <= set(report["metrics"][0])
+
+
+def test_propose_and_save_as_draft(client):
+    r = client.post("/api/grids/versions/propose",
+                    json={"community_codes": [COMMUNITY_CODE], "alternatives": 2, "seed": 3, "save": True})
+    assert r.status_code == 200, r.text
+    proposals = r.json()["proposals"]
+    assert len(proposals) == 2 and proposals[0]["version"] is not None
+    assert proposals[0]["metrics"]["split_buildings"] == 0
+    codes = [f["properties"]["code"] for f in proposals[0]["grids"]["features"]]
+    assert codes == sorted(codes) and all(c.startswith(COMMUNITY_CODE) for c in codes)
+
+
+def test_concurrent_saves_conflict(client):
+    v = client.post("/api/grids/versions", json={"copy_of": 1, "name": "edit"}).json()["version"]
+    got = client.get(f"/api/grids/versions/{v}")
+    etag = got.headers["etag"]
+    body = {"type": "FeatureCollection", "features": got.json()["features"]}
+    first = client.put(f"/api/grids/versions/{v}", json=body, headers={"If-Match": etag})
+    assert first.status_code == 200
+    second = client.put(f"/api/grids/versions/{v}", json=body, headers={"If-Match": etag})
+    assert second.status_code == 409 and "someone else" in second.json()["detail"]
+    assert client.put(f"/api/grids/versions/{v}", json=body).status_code == 422  # no If-Match
+
+
+def test_diff_and_activation(client):
+    v = client.post("/api/grids/versions/propose",
+                    json={"community_codes": [COMMUNITY_CODE], "seed": 11, "band": [200, 400], "save": True}
+                    ).json()["proposals"][0]["version"]
+    d = client.get(f"/api/grids/versions/1/diff/{v}").json()
+    assert d["summary"]["buildings_moved"] > 0 and d["buildings_moved"][0]["from_code"]
+    r = client.post(f"/api/grids/versions/{v}/activate")
+    assert r.status_code == 200
+    assert client.get("/api/grids").json()["features"][0]["properties"]["version"] == v
+
+
+def test_geopackage_round_trip(client, tmp_path):
+    r = client.get("/api/grids/versions/1/export.gpkg")
+    assert r.status_code == 200
+    path = tmp_path / "grids.gpkg"
+    path.write_bytes(r.content)
+    layers = dict(pyogrio.list_layers(path))
+    assert "grids" in layers
+    info = pyogrio.read_info(path, layer="grids")
+    assert {"polsby_popper", "households", "tour_minutes", "street_share"} <= set(info["fields"])
+    back = client.post("/api/grids/versions/import", files={"file": ("edited.gpkg", r.content)})
+    assert back.status_code == 201, back.text
+    assert back.json()["report"]["summary"]["n_grids"] == info["features"]
+
+
+def test_draft_report_without_saving(client):
+    got = client.get("/api/grids/versions/1").json()
+    body = {"type": "FeatureCollection", "features": got["features"][1:]}
+    r = client.post("/api/grids/versions/report", json=body).json()
+    assert r["summary"]["problems_by_kind"]["gap"] >= 1
+    gap = next(f for f in r["problems"]["features"] if f["properties"]["kind"] == "gap")
+    assert gap["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    json.dumps(r)
