@@ -16,7 +16,7 @@ import gridpatrol
 from gridpatrol.maps.assets import STATIC_DIR
 
 from .errors import install_error_handlers
-from .routes import grids, health, incidents, layers, maps, patrols
+from .routes import basemap, grids, health, incidents, layers, maps, patrols
 from .settings import Settings, get_settings
 
 log = logging.getLogger("gridpatrol.api")
@@ -86,5 +86,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(grids.router)
     app.include_router(patrols.router)
     app.include_router(maps.router)
+    app.include_router(basemap.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -20,8 +20,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     basemap: str = Field(
-        "none", description="none (our own layers only), osm, or a tile URL template"
+        "none",
+        description="none (our own layers only), osm, amap, tencent, tianditu, local "
+        "(basemap_file), or a tile URL template",
     )
+    basemap_key: str = Field("", description="API key for basemaps that need one (Tianditu)")
+    basemap_file: str = Field("", description="MBTiles file served at /basemap/{z}/{x}/{y} (basemap=local)")
     max_page_size: int = Field(10_000, description="largest page a layer endpoint returns")
     max_body_mb: float = Field(20.0, description="largest request body accepted")
     escalation_interval_s: float = Field(

@@ -33,6 +33,7 @@ import re
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 FOV_DEFAULT = {"fixed": 60.0, "dome": 90.0, "panning": 360.0}
 RANGE_DEFAULT_M = 30.0
@@ -136,3 +137,49 @@ def cameras_from_osm(points: gpd.GeoDataFrame, *, id_column: str = "source_id") 
             }
         )
     return gpd.GeoDataFrame(records, geometry=points.geometry.values, crs=points.crs)
+
+
+def view_areas(cameras: gpd.GeoDataFrame, *, arc_steps: int = 16) -> gpd.GeoSeries:
+    """The ground each camera sees, ignoring obstacles: a sector of ``fov`` degrees around
+    ``direction`` out to ``range_m``; a full circle for 360° cameras; a circle of half the
+    range where the direction is unknown (the documented default).
+
+    Parameters
+    ----------
+    cameras
+        Camera points in a metric CRS with ``direction``, ``fov`` and ``range_m``.
+    arc_steps
+        Vertices on a sector's arc.
+    """
+    from .crs import check_metric
+
+    check_metric(cameras, what="cameras")
+    x = cameras.geometry.x.to_numpy()
+    y = cameras.geometry.y.to_numpy()
+    direction = cameras["direction"].to_numpy(dtype=float)
+    fov = np.clip(cameras["fov"].to_numpy(dtype=float), 1.0, 360.0)
+    reach = cameras["range_m"].to_numpy(dtype=float)
+    shapes = []
+    for i in range(len(cameras)):
+        if np.isnan(direction[i]):
+            shapes.append(shapely.Point(x[i], y[i]).buffer(reach[i] / 2.0, quad_segs=8))
+        elif fov[i] >= 359.0:
+            shapes.append(shapely.Point(x[i], y[i]).buffer(reach[i], quad_segs=8))
+        else:
+            # compass bearings: 0 = north, clockwise
+            angles = np.radians(np.linspace(direction[i] - fov[i] / 2, direction[i] + fov[i] / 2, arc_steps))
+            arc = np.column_stack([x[i] + reach[i] * np.sin(angles), y[i] + reach[i] * np.cos(angles)])
+            shapes.append(shapely.Polygon(np.vstack([[x[i], y[i]], arc, [x[i], y[i]]])))
+    return gpd.GeoSeries(shapes, index=cameras.index, crs=cameras.crs)
+
+
+def coverage_share(areas: gpd.GeoDataFrame, views: gpd.GeoSeries) -> np.ndarray:
+    """Share of each area (grid) inside the union of camera views (same metric CRS)."""
+    from .crs import check_same_crs
+
+    check_same_crs(areas, gpd.GeoDataFrame(geometry=views), names=("grids", "camera views"))
+    if len(views) == 0:
+        return np.zeros(len(areas))
+    seen = shapely.union_all(views.values)
+    inter = shapely.area(shapely.intersection(areas.geometry.values, seen))
+    return inter / np.maximum(shapely.area(areas.geometry.values), 1e-9)

@@ -33,14 +33,54 @@ def new_map(bounds=None, *, zoom_start: int = 15, canvas: bool = True) -> folium
     return m
 
 
-def add_basemap(m: folium.Map, basemap: str) -> None:
-    """Add tiles: ``none`` (our own layers are the basemap), ``osm``, or a URL template."""
+#: Named basemaps: (URL template, attribution, datum of the tiles, subdomains).
+#: AMap and Tencent draw in GCJ-02: our WGS84 layers must be shifted to line up
+#: (see gridpatrol.geo.crs.from_wgs84). Tianditu is CGCS2000, within a metre of WGS84.
+BASEMAPS = {
+    "osm": (OSM_TILES, OSM_ATTRIBUTION, "wgs84", "abc"),
+    "amap": (
+        "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+        "&copy; 高德地图 AutoNavi", "gcj02", "1234",
+    ),
+    "tencent": (
+        "https://rt{s}.map.gtimg.com/tile?z={z}&x={x}&y={-y}&styleid=1000&scene=0",
+        "&copy; 腾讯地图 Tencent", "gcj02", "0123",
+    ),
+    "tianditu": (
+        "https://t{s}.tianditu.gov.cn/DataServer?T=vec_w&x={x}&y={y}&l={z}&tk={key}",
+        "&copy; 天地图 Tianditu", "wgs84", "01234567",
+    ),
+}
+
+#: Where the service serves tiles of a local MBTiles file (see api/routes/basemap.py).
+LOCAL_TILES = "/basemap/{z}/{x}/{y}"
+
+
+def basemap_datum(basemap: str | None) -> str:
+    """``gcj02`` when the basemap is drawn in GCJ-02 (our layers must shift), else ``wgs84``."""
+    name = (basemap or "none").split(":", 1)[0]
+    return BASEMAPS[name][2] if name in BASEMAPS else "wgs84"
+
+
+def add_basemap(m: folium.Map, basemap: str | None, *, key: str = "") -> None:
+    """Add tiles: ``none`` (our own layers are the basemap), ``osm``, ``amap``, ``tencent``,
+    ``tianditu`` (needs ``key``), ``local`` (an MBTiles file the service serves), or any
+    tile URL template."""
     if basemap in ("", "none", None):
         # Our streets and buildings come from OSM: credit it even without tiles.
         Attribution(OSM_ATTRIBUTION).add_to(m)
         return
-    url = OSM_TILES if basemap == "osm" else basemap
-    folium.TileLayer(url, attr=OSM_ATTRIBUTION, name="Basemap", max_zoom=19).add_to(m)
+    if basemap == "local":
+        url, attr, subdomains = LOCAL_TILES, "local tiles", "abc"
+        Attribution(OSM_ATTRIBUTION).add_to(m)
+    elif basemap in BASEMAPS:
+        url, attr, _, subdomains = BASEMAPS[basemap]
+        url = url.replace("{key}", key)
+        if basemap != "osm":
+            Attribution(OSM_ATTRIBUTION).add_to(m)  # our own layers are still OSM data
+    else:
+        url, attr, subdomains = basemap, OSM_ATTRIBUTION, "abc"
+    folium.TileLayer(url, attr=attr, name="Basemap", max_zoom=19, subdomains=subdomains).add_to(m)
 
 
 class Attribution(MacroElement):
@@ -58,16 +98,30 @@ class Attribution(MacroElement):
         self.text = text
 
 
-def add_title(m: folium.Map, title: str, *, lang: str = "en") -> None:
-    """A small title panel (plain HTML, so screen readers and tests can read it)."""
+NAV_PAGES = (("/", "title"), ("/maps/grids", "grids_title"), ("/maps/incidents", "incidents_title"),
+             ("/maps/cameras", "cameras_title"))
+
+
+def add_title(m: folium.Map, title: str, *, lang: str = "en", nav: bool = False) -> None:
+    """A small title panel (plain HTML, so screen readers and tests can read it), with
+    links to the other pages when ``nav``."""
     import html
 
+    from .i18n import labels
+
+    links = ""
+    if nav:
+        t = labels(lang)
+        links = " ".join(
+            f'<a href="{path}?lang={lang}" style="font-weight:400;margin-left:8px">{html.escape(t[key])}</a>'
+            for path, key in NAV_PAGES
+        )
     m.get_root().html.add_child(
         folium.Element(
             f'<div id="gp-title" lang="{"zh-CN" if lang == "zh" else "en"}" '
             'style="position:fixed;top:10px;left:50px;z-index:1000;font:600 14px sans-serif;'
             'background:rgba(255,255,255,.9);padding:4px 10px;border-radius:4px;'
-            f'box-shadow:0 1px 4px rgba(0,0,0,.3)">gridpatrol · {html.escape(title)}</div>'
+            f'box-shadow:0 1px 4px rgba(0,0,0,.3)">gridpatrol · {html.escape(title)}{links}</div>'
         )
     )
 

@@ -9,46 +9,12 @@ import folium
 import geopandas as gpd
 
 from .base import add_basemap, add_title, new_map, offline_html
+from .i18n import labels
 
 GRID_STYLE = {"color": "#d9480f", "weight": 2.5, "fillColor": "#ffa94d", "fillOpacity": 0.12}
 BUILDING_STYLE = {"color": "#495057", "weight": 0.6, "fillColor": "#adb5bd", "fillOpacity": 0.6}
 STREET_STYLE = {"color": "#868e96", "weight": 1.2, "opacity": 0.8}
 AREA_STYLE = {"color": "#1c7ed6", "weight": 2, "dashArray": "6 4", "fillOpacity": 0.0}
-
-LABELS = {
-    "en": {
-        "title": "Overview",
-        "areas": "Community boundary",
-        "grids": "Grids",
-        "buildings": "Buildings",
-        "cameras": "Cameras",
-        "streets": "Streets",
-        "code": "Code",
-        "name": "Name",
-        "households": "Households",
-        "address": "Address",
-        "estimated": "estimated",
-        "direction": "Direction",
-        "type": "Type",
-        "unknown": "unknown",
-    },
-    "zh": {
-        "title": "概览",
-        "areas": "社区边界",
-        "grids": "网格",
-        "buildings": "建筑",
-        "cameras": "摄像头",
-        "streets": "道路",
-        "code": "编码",
-        "name": "名称",
-        "households": "户数",
-        "address": "地址",
-        "estimated": "估算",
-        "direction": "朝向",
-        "type": "类型",
-        "unknown": "未知",
-    },
-}
 
 
 def _tooltip(gdf: gpd.GeoDataFrame, fields: dict[str, str]) -> folium.GeoJsonTooltip | None:
@@ -62,6 +28,7 @@ def render_overview(
     layers: dict[str, gpd.GeoDataFrame],
     *,
     basemap: str = "none",
+    basemap_key: str = "",
     lang: str = "en",
     m: folium.Map | None = None,
 ) -> folium.Map:
@@ -78,15 +45,15 @@ def render_overview(
     m
         A map to draw on; a new one when None.
     """
-    t = LABELS.get(lang, LABELS["en"])
+    t = labels(lang)
     bounds = None
     for name in ("grids", "areas", "buildings", "streets", "cameras"):
         if name in layers and len(layers[name]):
             bounds = layers[name].total_bounds
             break
     m = m or new_map(bounds)
-    add_basemap(m, basemap)
-    add_title(m, t["title"], lang=lang)
+    add_basemap(m, basemap, key=basemap_key)
+    add_title(m, t["title"], lang=lang, nav=True)
 
     streets = layers.get("streets")
     if streets is not None and len(streets):

@@ -11,25 +11,12 @@ import geopandas as gpd
 from folium.plugins import PolyLineTextPath
 
 from .base import add_basemap, add_title, new_map, offline_html
+from .i18n import labels
 
 TEAM_COLOURS = [
     "#e03131", "#1971c2", "#2f9e44", "#f08c00", "#9c36b5", "#0c8599", "#e8590c", "#5c940d",
     "#c2255c", "#3b5bdb",
 ]
-
-LABELS = {
-    "en": {
-        "plan": "Patrol plan", "team": "Team", "station": "Station", "dwell": "Dwell stop",
-        "length": "Length", "time": "Time", "minutes": "min", "turns": "Turn by turn",
-        "gpx": "Download GPX", "day": "Day", "streets": "Streets", "legend": "Teams",
-    },
-    "zh": {
-        "plan": "巡逻方案", "team": "巡逻队", "station": "平安驿站", "dwell": "驻留点",
-        "length": "长度", "time": "时间", "minutes": "分钟", "turns": "路线指引",
-        "gpx": "下载 GPX", "day": "第几天", "streets": "道路", "legend": "巡逻队",
-    },
-}
-
 
 def team_colour(i: int) -> str:
     return TEAM_COLOURS[i % len(TEAM_COLOURS)]
@@ -86,7 +73,7 @@ def render_plan(
     lang: str = "en",
 ) -> folium.Map:
     """All teams' routes of one plan day, in team colours, with station and dwell stops."""
-    t = LABELS.get(lang, LABELS["en"])
+    t = labels(lang)
     day_routes = routes[routes["day"] == day].reset_index(drop=True)
     m = new_map(day_routes.total_bounds if len(day_routes) else None, canvas=False)
     add_basemap(m, basemap)
@@ -168,7 +155,7 @@ def team_route_html(
     lang: str = "en",
 ) -> str:
     """A phone-sized page: the team's route on a map, its turn list and a GPX link."""
-    t = LABELS.get(lang, LABELS["en"])
+    t = labels(lang)
     colour = team_colour(team_index)
     row = route.iloc[0]
     m = new_map(route.total_bounds, canvas=False)

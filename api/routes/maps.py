@@ -1,16 +1,31 @@
-"""HTML map pages."""
+"""HTML map pages: overview, grids, incidents, cameras, patrol plans.
+
+Pages render what the store holds; anything computed (counts per grid, camera views,
+the GCJ-02 shift for Chinese basemaps) is computed here from ``geo`` and handed to
+``maps`` ready to draw.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
+import geopandas as gpd
 import numpy as np
-from fastapi import APIRouter, Header, Query
+import pandas as pd
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import HTMLResponse
 
 from gridpatrol.api.deps import SettingsDep, StoreDep
-from gridpatrol.maps.overview import overview_html
+from gridpatrol.geo.cameras import coverage_share, view_areas
+from gridpatrol.geo.crs import from_wgs84, parse_crs, project
+from gridpatrol.geo.errors import SchemaError
+from gridpatrol.geo.hotspots import filter_incidents
+from gridpatrol.maps.base import BASEMAPS, basemap_datum, offline_html
+from gridpatrol.maps.overview import render_overview
+from gridpatrol.maps.pages import MEASURES, render_cameras, render_grids, render_incidents
 from gridpatrol.store.base import Store
+from gridpatrol.store.incidents import project_taxonomy
 
 router = APIRouter(tags=["maps"])
 
@@ -28,8 +43,51 @@ def pick_language(lang: str | None, accept_language: str | None) -> str:
     return "en"
 
 
+@dataclass
+class PageOptions:
+    lang: str
+    basemap: str
+    basemap_key: str
+
+    def shift(self, layers: dict) -> dict:
+        """Layers as drawn on this basemap: shifted to GCJ-02 for AMap and Tencent tiles."""
+        if basemap_datum(self.basemap) != "gcj02":
+            return layers
+        return {k: (from_wgs84(v, "gcj02") if isinstance(v, gpd.GeoDataFrame) and len(v) else v)
+                for k, v in layers.items()}
+
+    def render(self, **kw) -> dict:
+        return {"basemap": self.basemap, "basemap_key": self.basemap_key, "lang": self.lang, **kw}
+
+
+def page_options(
+    settings: SettingsDep,
+    lang: Annotated[str | None, Query(description="en or zh")] = None,
+    basemap: Annotated[
+        str | None,
+        Query(description="none, osm, amap, tencent, tianditu, local (default: the service's)"),
+    ] = None,
+    accept_language: Annotated[str | None, Header()] = None,
+) -> PageOptions:
+    chosen = basemap or settings.basemap
+    if basemap is not None and basemap not in ("none", "local", *BASEMAPS):
+        raise SchemaError(f"basemap {basemap!r}: use none, local, {', '.join(BASEMAPS)}")
+    return PageOptions(pick_language(lang, accept_language), chosen, settings.basemap_key)
+
+
+PageDep = Annotated[PageOptions, Depends(page_options)]
+
+
+def _active_grids(store: Store) -> gpd.GeoDataFrame:
+    return store.read("grids", where={"version": int(store.get_setting("active_grid_version", 1))})
+
+
+def _metric(store: Store, like: gpd.GeoDataFrame):
+    name = store.get_setting("metric_crs")
+    return parse_crs(name) if name else project(like).crs
+
+
 def overview_layers(store: Store) -> dict:
-    version = store.get_setting("active_grid_version", 1)
     streets = store.read("streets", where={"network": "walk"})
     if len(streets):
         # A two-way street is two directed edges; draw it once.
@@ -37,7 +95,7 @@ def overview_layers(store: Store) -> dict:
         streets = streets.assign(a=pair[:, 0], b=pair[:, 1]).drop_duplicates(["a", "b", "key"])
     return {
         "areas": store.read("areas", where={"level": "community"}),
-        "grids": store.read("grids", where={"version": version}),
+        "grids": _active_grids(store),
         "buildings": store.read("buildings"),
         "cameras": store.read("cameras"),
         "streets": streets,
@@ -45,38 +103,92 @@ def overview_layers(store: Store) -> dict:
 
 
 @router.get("/", response_class=HTMLResponse, summary="Overview map")
-def overview(
-    store: StoreDep,
-    settings: SettingsDep,
-    lang: Annotated[str | None, Query(description="en or zh")] = None,
-    accept_language: Annotated[str | None, Header()] = None,
-) -> HTMLResponse:
+def overview(store: StoreDep, page: PageDep) -> HTMLResponse:
     """Grids, buildings, cameras and streets on one map (works offline)."""
-    html = overview_html(
-        overview_layers(store),
-        basemap=settings.basemap,
-        lang=pick_language(lang, accept_language),
-    )
-    return HTMLResponse(html)
+    layers = page.shift(overview_layers(store))
+    return HTMLResponse(offline_html(render_overview(layers, **page.render())))
+
+
+@router.get("/maps/grids", response_class=HTMLResponse, summary="Grids choropleth")
+def grids_page(
+    store: StoreDep,
+    page: PageDep,
+    measure: Annotated[str, Query(pattern="^(" + "|".join(MEASURES) + ")$")] = "households",
+) -> HTMLResponse:
+    """Grids coloured by households, incidents or camera coverage, with a legend."""
+    grids = _active_grids(store)
+    if len(grids):
+        incidents = store.read("incidents")
+        counts = incidents["grid_code"].value_counts() if len(incidents) else pd.Series(dtype=int)
+        grids["incidents"] = grids["code"].map(counts).fillna(0).astype(int)
+        cameras = store.read("cameras")
+        crs = _metric(store, grids)
+        views = view_areas(cameras.to_crs(crs)) if len(cameras) else gpd.GeoSeries([], crs=crs)
+        grids["camera_coverage"] = np.round(coverage_share(grids.to_crs(crs), views), 3)
+    grids = page.shift({"grids": grids})["grids"]
+    return HTMLResponse(offline_html(render_grids(grids, **page.render(measure=measure))))
+
+
+@router.get("/maps/incidents", response_class=HTMLResponse, summary="Incidents map")
+def incidents_page(
+    store: StoreDep,
+    page: PageDep,
+    category: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    hours: Annotated[str | None, Query(pattern=r"^$|^\d{1,2}-\d{1,2}$")] = None,
+) -> HTMLResponse:
+    """Incidents clustered and as heat, filtered by date, time of day and category."""
+    incidents = store.read("incidents")
+    tz = store.get_setting("timezone") or "UTC"
+    if len(incidents):
+        incidents = filter_incidents(
+            incidents,
+            categories=[category] if category else None,
+            start=pd.Timestamp(start) if start else None,
+            end=pd.Timestamp(end) + pd.Timedelta(days=1) if end else None,
+            hours=tuple(int(h) for h in hours.split("-")) if hours else None,
+            tz=tz,
+        )
+    taxonomy = project_taxonomy(store)
+    names = {k: (c.zh if page.lang == "zh" else c.en) for k, c in taxonomy.categories.items()}
+    layers = page.shift({"incidents": incidents, "grids": _active_grids(store)})
+    filters = {"category": category, "start": start, "end": end, "hours": hours, "lang": page.lang}
+    m = render_incidents(layers["incidents"], categories=names, filters=filters,
+                         grids=layers["grids"], **page.render())
+    return HTMLResponse(offline_html(m))
+
+
+@router.get("/maps/cameras", response_class=HTMLResponse, summary="Cameras map")
+def cameras_page(store: StoreDep, page: PageDep) -> HTMLResponse:
+    """Cameras with their viewing direction and field of view."""
+    cameras = store.read("cameras")
+    views = gpd.GeoDataFrame(geometry=[], crs=4326)
+    if len(cameras):
+        crs = _metric(store, cameras)
+        views = gpd.GeoDataFrame(
+            {"source_id": cameras["source_id"].to_numpy()},
+            geometry=view_areas(cameras.to_crs(crs)).to_crs(4326).values, crs=4326,
+        )
+    layers = page.shift({"cameras": cameras, "views": views, "grids": _active_grids(store)})
+    m = render_cameras(layers["cameras"], layers["views"], grids=layers["grids"], **page.render())
+    return HTMLResponse(offline_html(m))
 
 
 @router.get("/patrols/{plan_id}", response_class=HTMLResponse, summary="Patrol plan map")
 def patrol_plan_page(
     plan_id: str,
     store: StoreDep,
-    settings: SettingsDep,
+    page: PageDep,
     day: Annotated[int, Query(ge=1)] = 1,
-    lang: Annotated[str | None, Query()] = None,
-    accept_language: Annotated[str | None, Header()] = None,
 ) -> HTMLResponse:
     """Every team's route in its colour, with station, dwell stops and direction arrows."""
     from gridpatrol.maps.patrols import plan_html
     from gridpatrol.store.patrols import get_plan
 
     _, routes = get_plan(store, plan_id)
-    return HTMLResponse(
-        plan_html(routes, day=day, basemap=settings.basemap, lang=pick_language(lang, accept_language))
-    )
+    routes = page.shift({"routes": routes})["routes"]
+    return HTMLResponse(plan_html(routes, day=day, basemap=page.basemap, lang=page.lang))
 
 
 @router.get("/patrols/{plan_id}/teams/{team_id}", response_class=HTMLResponse, summary="Team route (phone)")
@@ -84,10 +196,8 @@ def team_route_page(
     plan_id: str,
     team_id: str,
     store: StoreDep,
-    settings: SettingsDep,
+    page: PageDep,
     day: Annotated[int, Query(ge=1)] = 1,
-    lang: Annotated[str | None, Query()] = None,
-    accept_language: Annotated[str | None, Header()] = None,
 ) -> HTMLResponse:
     """A phone-sized page with one team's route, its turn list and a GPX download."""
     from gridpatrol.geo.errors import NotFoundError
@@ -95,7 +205,7 @@ def team_route_page(
     from gridpatrol.store.patrols import get_plan
 
     meta, routes = get_plan(store, plan_id)
-    route = routes[(routes["team_id"] == team_id) & (routes["day"] == day)]
+    route = page.shift({"r": routes[(routes["team_id"] == team_id) & (routes["day"] == day)]})["r"]
     if route.empty:
         raise NotFoundError(f"plan {plan_id!r} has no route for team {team_id!r} on day {day}")
     teams = meta["summary"]["teams"]
@@ -104,7 +214,7 @@ def team_route_page(
             route,
             team_index=teams.index(team_id) if team_id in teams else 0,
             gpx_url=f"/api/patrols/{plan_id}/teams/{team_id}/route.gpx?day={day}",
-            basemap=settings.basemap,
-            lang=pick_language(lang, accept_language),
+            basemap=page.basemap,
+            lang=page.lang,
         )
     )

@@ -117,3 +117,21 @@ def test_team_phone_page(server):
     expr = "(() => ({steps: document.querySelectorAll('#turns li').length, gpx: document.getElementById('gpx').href}))()"
     r = _check(f"{server['base']}/patrols/{server['plan_id']}/teams/T1", "team-phone", expr, width=390, height=800)
     assert r["evaluate"]["steps"] > 3 and r["evaluate"]["gpx"].endswith("day=1")
+
+
+@pytest.mark.parametrize("measure", ["households", "incidents", "camera_coverage"])
+def test_grids_page(server, measure):
+    expr = "(() => ({legend: !!document.querySelector('.legend'), title: document.getElementById('gp-title').textContent}))()"
+    r = _check(f"{server['base']}/maps/grids?measure={measure}", f"grids-{measure}", expr)
+    assert r["evaluate"]["legend"]
+
+
+def test_incidents_page(server):
+    expr = "(() => ({clusters: document.querySelectorAll('.marker-cluster').length, title: document.getElementById('gp-title').textContent}))()"
+    r = _check(f"{server['base']}/maps/incidents?lang=zh", "incidents-zh", expr)
+    assert r["evaluate"]["clusters"] > 0 and "事件" in r["evaluate"]["title"]
+
+
+def test_cameras_page(server):
+    r = _check(f"{server['base']}/maps/cameras", "cameras", COUNT_LAYERS)
+    assert r["evaluate"]["layers"] > 221

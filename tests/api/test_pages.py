@@ -1,0 +1,150 @@
+"""Map pages through the API: thematic pages, languages, basemaps and the GCJ-02 shift."""
+
+import re
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+
+from gridpatrol.api.main import create_app
+from gridpatrol.api.settings import Settings
+from gridpatrol.geo.crs import wgs84_to_gcj02
+from gridpatrol.store.base import open_store
+from gridpatrol.store.incidents import ingest_incidents
+from tests.conftest import quadrant_grids, shared_path
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, helsinki):
+    url = f"sqlite:///{tmp_path_factory.mktemp('pages') / 'p.db'}"
+    with open_store(url) as s:
+        s.write(helsinki.layers())
+        s.write({"grids": quadrant_grids(helsinki.buildings.total_bounds)})
+        s.set_setting("bounds", list(helsinki.bounds))
+        pts = helsinki.buildings.geometry.representative_point()
+        ingest_incidents(s, pd.DataFrame({
+            "incident_id": [f"p{i}" for i in range(60)],
+            "reported_at": [f"2026-11-{10 + i % 10}T{8 + i % 12:02d}:00:00+02:00" for i in range(60)],
+            "category": ["fire", "traffic", "sanitation"] * 20,
+            "description": "secret text",
+            "lon": pts.x.to_numpy()[:60], "lat": pts.y.to_numpy()[:60]}),
+            now=pd.Timestamp("2026-11-24", tz="UTC"))
+    with TestClient(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
+        yield c
+
+
+@pytest.mark.parametrize("measure", ["households", "incidents", "camera_coverage"])
+def test_grids_choropleth_with_legend(client, measure):
+    r = client.get("/maps/grids", params={"measure": measure})
+    assert r.status_code == 200
+    assert "legend" in r.text and f'"value"' in r.text
+
+
+def test_camera_coverage_values(client):
+    html = client.get("/maps/grids", params={"measure": "camera_coverage"}).text
+    shares = [float(v) for v in re.findall(r'"camera_coverage": ([0-9.]+)', html)]
+    assert shares and all(0 <= v <= 1 for v in shares) and max(shares) > 0
+
+
+def test_incidents_page_filters(client):
+    every = client.get("/maps/incidents").text
+    assert "gridpatrol · Incidents · 60" in every
+    fire = client.get("/maps/incidents", params={"category": "fire"}).text
+    assert "gridpatrol · Incidents · 20" in fire
+    morning = client.get("/maps/incidents", params={"hours": "8-10"}).text
+    n = int(re.search(r"Incidents · (\d+)", morning).group(1))
+    assert 0 < n < 60
+    dated = client.get("/maps/incidents", params={"start": "2026-11-10", "end": "2026-11-10"}).text
+    assert "Incidents · 6 " in dated
+    assert client.get("/maps/incidents", params={"hours": "late"}).status_code == 422
+
+
+def test_cameras_page_has_views(client):
+    r = client.get("/maps/cameras?lang=zh")
+    assert r.status_code == 200
+    # layer names are JSON-escaped inside the page's script
+    assert "可视范围" in r.text or "\\u53ef\\u89c6\\u8303\\u56f4" in r.text
+
+
+def test_pages_in_both_languages(client):
+    for path in ("/", "/maps/grids", "/maps/incidents", "/maps/cameras"):
+        zh = client.get(path, headers={"accept-language": "zh-CN"}).text
+        en = client.get(path, params={"lang": "en"}, headers={"accept-language": "zh-CN"}).text
+        assert 'lang="zh-CN"' in zh and 'id="gp-title" lang="en"' in en
+
+
+def test_basemaps(client):
+    osm = client.get("/", params={"basemap": "osm"}).text
+    assert "tile.openstreetmap.org" in osm and "OpenStreetMap" in osm
+    amap = client.get("/", params={"basemap": "amap"}).text
+    assert "autonavi.com" in amap
+    assert client.get("/", params={"basemap": "google"}).status_code == 422
+    none = client.get("/").text
+    assert "tile.openstreetmap.org" not in none and "OpenStreetMap" in none  # attribution stays
+
+
+def test_local_mbtiles_basemap(tmp_path, helsinki):
+    import sqlite3
+
+    mb = tmp_path / "base.mbtiles"
+    con = sqlite3.connect(mb)
+    con.execute("CREATE TABLE metadata (name text, value text)")
+    con.execute("CREATE TABLE tiles (zoom_level int, tile_column int, tile_row int, tile_data blob)")
+    con.execute("INSERT INTO metadata VALUES ('format', 'png')")
+    con.execute("INSERT INTO tiles VALUES (1, 1, 0, ?)", (b"\x89PNG fake",))
+    con.commit()
+    con.close()
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    open_store(url).close()
+    app = create_app(Settings(database_url=url, basemap="local", basemap_file=str(mb), escalation_interval_s=0))
+    with TestClient(app) as c:
+        r = c.get("/basemap/1/1/1")  # XYZ y=1 is TMS row 0
+        assert r.status_code == 200 and r.content == b"\x89PNG fake" and r.headers["content-type"] == "image/png"
+        assert c.get("/basemap/1/0/0").status_code == 204
+        assert c.get("/basemap/1/5/0").status_code == 422
+        assert "/basemap/{z}/{x}/{y}" in c.get("/").text
+
+
+def _coords_in_html(html: str) -> np.ndarray:
+    return np.array([(float(a), float(b)) for a, b in re.findall(r"\[(1[0-9]{2}\.[0-9]+), ([0-9]{2}\.[0-9]+)\]", html)])
+
+
+def test_gcj02_basemap_shifts_a_known_building(tmp_path):
+    """A building stored in WGS84 is drawn where AMap (GCJ-02) has it."""
+    wgs = shapely.box(114.0570, 22.5425, 114.0580, 22.5433)  # Shenzhen Civic Centre area
+    url = f"sqlite:///{tmp_path / 'sz.db'}"
+    with open_store(url) as s:
+        s.write({"buildings": gpd.GeoDataFrame({"source_id": ["b1"]}, geometry=[wgs], crs=4326)})
+    with TestClient(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
+        plain = _coords_in_html(c.get("/").text)
+        shifted = _coords_in_html(c.get("/", params={"basemap": "amap"}).text)
+    gx, gy = wgs84_to_gcj02(plain[:, 0], plain[:, 1])
+    assert np.allclose(shifted, np.column_stack([gx, gy]), atol=1e-9)
+    offset_m = np.hypot((shifted[:, 0] - plain[:, 0]) * 103_000, (shifted[:, 1] - plain[:, 1]) * 111_000)
+    assert (offset_m > 200).all()  # the shift is real: hundreds of metres in Shenzhen
+
+
+@pytest.mark.shared
+def test_gcj02_buildings_line_up_with_their_source(tmp_path):
+    """Suzhou footprints traced on a GCJ-02 map: imported with --crs gcj02, stored in WGS84,
+    and drawn on AMap exactly where they were traced."""
+    from gridpatrol.store.files import load_layer_file
+
+    src = shared_path("data", "suzhou_buildings", "suzhou_buildings_bd_demo_2.geojson")
+    raw = gpd.read_file(src).iloc[:20]
+    path = tmp_path / "sz.geojson"
+    raw.assign(source_id=[f"s{i}" for i in range(len(raw))]).to_file(path, driver="GeoJSON")
+    url = f"sqlite:///{tmp_path / 'suzhou.db'}"
+    with open_store(url) as s:
+        s.write({"buildings": load_layer_file(path, "buildings", crs="gcj02")})
+        stored = s.read("buildings").geometry.iloc[0]
+    assert shapely.hausdorff_distance(stored, raw.geometry.iloc[0]) > 1e-3  # moved ~ hundreds of m
+    with TestClient(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
+        drawn = _coords_in_html(c.get("/", params={"basemap": "amap"}).text)
+    source = shapely.get_coordinates(raw.geometry.values)
+    # every drawn vertex is a source vertex, to well under a millimetre
+    d = np.min(np.hypot(drawn[:, None, 0] - source[None, :, 0], drawn[:, None, 1] - source[None, :, 1]), axis=1)
+    assert d.max() < 1e-8
