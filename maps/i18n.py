@@ -16,6 +16,7 @@ LABELS: dict[str, dict[str, str]] = {
         "measure": "Colour by", "share": "share of area",
         # incidents page
         "incidents_title": "Incidents", "incidents": "Incidents", "heat": "Heat",
+        "hotspots": "Hot spots (Gi*)",
         "category": "Category", "status": "Status", "reported": "Reported", "filter": "Filter",
         "from": "From", "to": "To", "hours": "Hours", "all": "All", "apply": "Apply",
         "shown": "shown",
@@ -37,6 +38,7 @@ LABELS: dict[str, dict[str, str]] = {
         "grids_title": "网格", "incidents_count": "事件数", "camera_coverage": "视频覆盖率",
         "measure": "着色依据", "share": "面积占比",
         "incidents_title": "事件", "incidents": "事件", "heat": "热力",
+        "hotspots": "热点 (Gi*)",
         "category": "类别", "status": "状态", "reported": "上报时间", "filter": "筛选",
         "from": "起", "to": "止", "hours": "时段", "all": "全部", "apply": "应用",
         "shown": "条",

@@ -81,11 +81,12 @@ def render_incidents(
     categories: dict[str, str],
     filters: dict,
     grids: gpd.GeoDataFrame | None = None,
+    hotspots: gpd.GeoDataFrame | None = None,
     basemap: str = "none",
     basemap_key: str = "",
     lang: str = "en",
 ) -> folium.Map:
-    """Incidents as clusters and a heat layer, with a filter form (date, hours, category).
+    """Incidents as clusters and a heat layer, Gi* hot and cold grids, and a filter form.
 
     ``categories`` maps keys to display names; ``filters`` holds the current values.
     """
@@ -99,6 +100,16 @@ def render_incidents(
         folium.GeoJson(
             grids[["code", "geometry"]], name=t["grids"],
             style_function=lambda f: {"color": "#d9480f", "weight": 1.5, "fillOpacity": 0.03},
+        ).add_to(m)
+    if hotspots is not None and len(hotspots):
+        colours = {"hot": "#e03131", "cold": "#1c7ed6"}
+        folium.GeoJson(
+            hotspots[["code", "hotspot", "gi_z", "count", "geometry"]],
+            name=t["hotspots"],
+            style_function=lambda f: {"color": colours.get(f["properties"]["hotspot"], "#868e96"),
+                                      "weight": 2, "fillOpacity": 0.35},
+            tooltip=folium.GeoJsonTooltip(fields=["code", "hotspot", "gi_z", "count"],
+                                          aliases=[t["code"], t["hotspots"], "Gi* z", t["incidents_count"]]),
         ).add_to(m)
     if len(incidents):
         cluster = MarkerCluster(name=t["incidents"]).add_to(m)

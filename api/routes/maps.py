@@ -20,7 +20,7 @@ from gridpatrol.api.deps import SettingsDep, StoreDep
 from gridpatrol.geo.cameras import coverage_share, view_areas
 from gridpatrol.geo.crs import from_wgs84, parse_crs, project
 from gridpatrol.geo.errors import SchemaError
-from gridpatrol.geo.hotspots import filter_incidents
+from gridpatrol.geo.hotspots import count_points, filter_incidents, gi_star
 from gridpatrol.maps.base import BASEMAPS, basemap_datum, offline_html
 from gridpatrol.maps.overview import render_overview
 from gridpatrol.maps.pages import MEASURES, render_cameras, render_grids, render_incidents
@@ -152,10 +152,17 @@ def incidents_page(
         )
     taxonomy = project_taxonomy(store)
     names = {k: (c.zh if page.lang == "zh" else c.en) for k, c in taxonomy.categories.items()}
-    layers = page.shift({"incidents": incidents, "grids": _active_grids(store)})
+    grids = _active_grids(store)
+    hot = None
+    if len(grids) >= 3 and len(incidents):
+        crs = _metric(store, grids)
+        metric = grids.to_crs(crs)
+        result = gi_star(metric, count_points(metric, incidents.to_crs(crs)), permutations=999)
+        hot = result.units[result.units["hotspot"] != "none"].to_crs(4326)
+    layers = page.shift({"incidents": incidents, "grids": grids, "hot": hot})
     filters = {"category": category, "start": start, "end": end, "hours": hours, "lang": page.lang}
     m = render_incidents(layers["incidents"], categories=names, filters=filters,
-                         grids=layers["grids"], **page.render())
+                         grids=layers["grids"], hotspots=layers["hot"], **page.render())
     return HTMLResponse(offline_html(m))
 
 

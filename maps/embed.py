@@ -1,0 +1,146 @@
+"""The embed page: a token's layers inside its area, for other sites to iframe.
+
+Renders only: the layers arrive scoped, clipped and (for incidents) aggregated and
+suppressed, in WGS84. Incidents are drawn as counts per grid or cell, never as points.
+"""
+
+from __future__ import annotations
+
+import folium
+import geopandas as gpd
+import shapely
+
+from .base import add_basemap, add_title, new_map, offline_html
+from .i18n import labels
+from .overview import BUILDING_STYLE, GRID_STYLE, STREET_STYLE
+
+AREA_STYLE = {"color": "#1c7ed6", "weight": 2, "dashArray": "6 4", "fill": False}
+SUPPRESSED_STYLE = {"color": "#868e96", "weight": 1, "fillColor": "#dee2e6", "fillOpacity": 0.35}
+#: Count classes of the incident layer (lower bounds) and their fills.
+COUNT_CLASSES = ((0, "#fee8c8"), (10, "#fdbb84"), (25, "#fc8d59"), (50, "#e34a33"), (100, "#b30000"))
+
+_EXTRA = {
+    "en": {"incidents_aggregate": "Incidents (counts)", "area": "Embed area",
+           "suppressed_note": "fewer than {k}: not shown"},
+    "zh": {"incidents_aggregate": "事件（数量）", "area": "嵌入范围",
+           "suppressed_note": "少于 {k}：不显示"},
+}
+
+#: Drawing order, bottom to top.
+ORDER = ("streets", "buildings", "areas", "grids", "incidents_aggregate", "stations", "cameras")
+
+
+def _labels(lang: str) -> dict[str, str]:
+    t = dict(labels(lang))
+    t.update(_EXTRA.get(lang, _EXTRA["en"]))
+    t.setdefault("embed_title", "Map")
+    t.setdefault("count", "Count")
+    t.setdefault("suppressed", "fewer than")
+    return t
+
+
+def _fill(count: int | None) -> str:
+    colour = COUNT_CLASSES[0][1]
+    for low, fill in COUNT_CLASSES:
+        if count is not None and count >= low:
+            colour = fill
+    return colour
+
+
+def render_embed(
+    layers: dict[str, gpd.GeoDataFrame],
+    *,
+    area: shapely.Geometry,
+    min_count: int = 5,
+    title: str = "",
+    basemap: str = "none",
+    lang: str = "en",
+) -> folium.Map:
+    """Draw an embed's layers and its area outline.
+
+    Parameters
+    ----------
+    layers
+        Layer name -> features in WGS84, already limited to the public columns
+        (``incidents_aggregate`` holds ``code``, ``name``, ``count``, ``suppressed``).
+    area
+        The token's area (WGS84); the map is fitted to it.
+    min_count
+        The suppression threshold, for the "fewer than k" text.
+    title
+        Shown after the page title (the token's label).
+    """
+    t = _labels(lang)
+    m = new_map(area.bounds)
+    add_basemap(m, basemap)
+    add_title(m, f"{t['embed_title']} · {title}" if title else t["embed_title"], lang=lang)
+    for name in ORDER:
+        gdf = layers.get(name)
+        if gdf is None:
+            continue
+        if name == "incidents_aggregate":
+            _incidents(m, gdf, t, min_count)
+        elif name in ("cameras", "stations"):
+            _points(m, gdf, name, t)
+        elif len(gdf):
+            style = {"streets": STREET_STYLE, "buildings": BUILDING_STYLE, "grids": GRID_STYLE}.get(
+                name, {"color": "#1c7ed6", "weight": 1.5, "fillOpacity": 0.05}
+            )
+            fields = [c for c in ("code", "name") if c in gdf.columns]
+            folium.GeoJson(
+                gdf,
+                name=t.get(name, name),
+                style_function=lambda f, s=style: s,
+                tooltip=folium.GeoJsonTooltip(fields=fields, aliases=[t[f] for f in fields])
+                if fields and name != "buildings" else None,
+            ).add_to(m)
+    folium.GeoJson(
+        gpd.GeoDataFrame(geometry=[area], crs=4326), name=t["area"], style_function=lambda f: AREA_STYLE
+    ).add_to(m)
+    folium.LayerControl(collapsed=True).add_to(m)
+    return m
+
+
+def _incidents(m: folium.Map, units: gpd.GeoDataFrame, t: dict, min_count: int) -> None:
+    if not len(units):
+        return
+    shown = units.assign(
+        label=[
+            f"{t['suppressed']} {min_count}" if s else str(c)
+            for c, s in zip(units["count"], units["suppressed"], strict=True)
+        ],
+        title=[n or c for n, c in zip(units["name"], units["code"], strict=True)],
+    )
+
+    def style(feature):
+        p = feature["properties"]
+        if p["suppressed"]:
+            return SUPPRESSED_STYLE
+        return {"color": "#7f2704", "weight": 1, "fillColor": _fill(p["count"]), "fillOpacity": 0.6}
+
+    folium.GeoJson(
+        shown[["title", "count", "suppressed", "label", "geometry"]],
+        name=t["incidents_aggregate"],
+        style_function=style,
+        highlight_function=lambda f: {"weight": 3},
+        tooltip=folium.GeoJsonTooltip(fields=["title", "label"], aliases=[t["name"], t["incidents_count"]]),
+    ).add_to(m)
+
+
+def _points(m: folium.Map, gdf: gpd.GeoDataFrame, name: str, t: dict) -> None:
+    if not len(gdf):
+        return
+    group = folium.FeatureGroup(name=t.get(name, name))
+    colour = "#7048e8" if name == "cameras" else "#2b8a3e"
+    for row in gdf.itertuples():
+        tip = getattr(row, "camera_type", None) or getattr(row, "name", None) or None
+        folium.CircleMarker(
+            location=(row.geometry.y, row.geometry.x), radius=4, color=colour, weight=1,
+            fill=True, fill_opacity=0.9, tooltip=tip,
+        ).add_to(group)
+    group.add_to(m)
+
+
+def embed_html(layers: dict[str, gpd.GeoDataFrame], **kwargs) -> str:
+    """The embed page as HTML that loads nothing from the internet."""
+    return offline_html(render_embed(layers, **kwargs))
