@@ -1,0 +1,709 @@
+"""Balanced patrol routes: the min-max k-rural-postman problem.
+
+Split the required streets of a network among ``k`` teams so that every required street
+is traversed at least once, every route is a closed walk from and to the depot, and the
+longest route is as short as possible (total deadheading breaks ties).
+
+Pure algorithm, no I/O.  Build a solver with :meth:`MinMaxRoutes.from_edges` or
+:meth:`MinMaxRoutes.from_graph`, then call :meth:`MinMaxRoutes.solve` (one plan) or
+:meth:`MinMaxRoutes.rotations` (several different plans of about the same quality, for
+unpredictable patrols on different days).  Results are plain dataclasses.
+
+The search itself is written by hand in :mod:`._search` (see there why: no maintained
+library solves min-max k-rural-postman; OR-Tools, VROOM and PyVRP are node routing and
+``postman_problems`` builds a single route).
+
+Examples
+--------
+>>> solver = MinMaxRoutes.from_edges([(0, 1, 2.0), (1, 2, 2.0), (2, 0, 2.0)], depot=0, k=2)
+>>> plan = solver.solve(seed=0, time_limit=1.0)
+>>> plan.coverage
+1.0
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from ..errors import InfeasiblePlanError, NotFoundError, SchemaError
+from ._search import Core
+
+__all__ = ["MinMaxRoutes", "Plan", "Route"]
+
+#: Largest number of relevant nodes (depot + end points of required edges) accepted; the
+#: solver keeps a dense shortest-path matrix among them (8 bytes * r * r).
+MAX_RELEVANT_NODES = 12_000
+
+
+@dataclass(frozen=True)
+class Route:
+    """One closed walk of one team.
+
+    Attributes
+    ----------
+    team : int
+        Team index, ``0 .. k-1``.
+    nodes : list
+        Node labels of the walk, first and last is the depot.
+    edges : list of tuple
+        Traversed edges in order as ``(u, v, key)`` in the direction of travel; ``key`` is
+        the multigraph key (``from_graph`` on a Multi(Di)Graph), ``None`` for a simple
+        graph, or the position of the edge in the input list (``from_edges``).
+    cost : float
+        Length (or time) of the walk, including service/dwell extras.
+    deadhead_cost : float
+        Part of ``cost`` spent on edges traversed without serving them.
+    served : list
+        Ids of the required edges this route serves, in service order.
+    sortie : int
+        0, or the index of the sortie when an over-long route was split (``split_sorties``).
+    over_shift : bool
+        True when ``cost`` exceeds the team's shift.
+    """
+
+    team: int
+    nodes: list
+    edges: list[tuple]
+    cost: float
+    deadhead_cost: float
+    served: list
+    sortie: int = 0
+    over_shift: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A set of routes covering every reachable required edge.
+
+    Attributes
+    ----------
+    routes : list of Route
+        One route per team (several per team when sorties were split).
+    longest, shortest : float
+        Largest and smallest route cost.
+    total_cost, total_deadhead : float
+        Sums over routes.
+    unreachable : list
+        Ids of required edges that no closed walk from the depot can traverse (another
+        connected component, or a one-way street one cannot come back from).
+    coverage : float
+        Share of reachable required edges served (1.0 for a plan from this solver).
+    lower_bound : float
+        A valid lower bound on ``longest`` (max of the farthest-edge round trip and the
+        required length divided by k).
+    over_shift : list of int
+        Teams with at least one route longer than the shift.
+    seed, iterations, seconds, stopped_by
+        Search bookkeeping; ``stopped_by`` is ``"time"``, ``"iterations"``, ``"stall"``,
+        ``"lower_bound"`` or ``"empty"``.  The result is reproducible for a seed unless
+        ``stopped_by == "time"``.
+    """
+
+    routes: list[Route]
+    longest: float
+    shortest: float
+    total_cost: float
+    total_deadhead: float
+    unreachable: list
+    coverage: float
+    lower_bound: float
+    over_shift: list[int] = field(default_factory=list)
+    seed: int = 0
+    iterations: int = 0
+    seconds: float = 0.0
+    stopped_by: str = ""
+
+
+@dataclass
+class _Task:
+    u: int
+    v: int
+    cost_uv: float
+    cost_vu: float | None  # None: one-way u -> v
+    key_uv: Any
+    key_vu: Any
+    eid: Hashable
+
+
+def _check_cost(value: Any, what: str) -> float:
+    try:
+        c = float(value)
+    except (TypeError, ValueError):
+        raise SchemaError(f"{what}: cost {value!r} is not a number") from None
+    if not math.isfinite(c) or c < 0:
+        raise SchemaError(f"{what}: cost {value!r} must be finite and >= 0")
+    return c
+
+
+class MinMaxRoutes:
+    """Min-max k-rural-postman solver (balanced closed patrol walks from one depot).
+
+    Build it with :meth:`from_edges` or :meth:`from_graph`.
+
+    Parameters
+    ----------
+    nodes : sequence
+        Node labels; internal index = position.
+    arcs : list of (int, int, float, key)
+        Every traversable arc (both directions of a two-way street).
+    tasks : list of _Task
+        Required edges.
+    depot : hashable
+        Depot node label.
+    k : int
+        Number of teams, >= 1.
+    service : mapping, optional
+        Extra service time (dwell) per required edge id, added to the route serving it.
+    """
+
+    def __init__(self, nodes: Sequence, arcs: list[tuple[int, int, float, Any]],
+                 tasks: list[_Task], *, depot: Hashable, k: int,
+                 service: Mapping[Hashable, float] | None = None) -> None:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise InfeasiblePlanError(f"k must be an integer number of teams, got {k!r}")
+        if k < 1:
+            raise InfeasiblePlanError(f"k must be at least 1 team, got {k}")
+        index = {n: i for i, n in enumerate(nodes)}
+        if depot not in index:
+            raise NotFoundError(f"depot {depot!r} is not a node of the network; "
+                                "pick an existing node (e.g. the nearest node to the base)")
+        self.k = int(k)
+        self.nodes = list(nodes)
+        self.depot = depot
+        self._dep = index[depot]
+        n = len(self.nodes)
+        # deadhead arcs: cheapest arc per ordered pair
+        best: dict[tuple[int, int], tuple[float, Any]] = {}
+        for a, b, c, key in arcs:
+            if a == b:
+                continue
+            old = best.get((a, b))
+            if old is None or c < old[0]:
+                best[(a, b)] = (c, key)
+        self._arc = best
+        if best:
+            ab = np.array(list(best.keys()), dtype=np.int64)
+            w = np.array([v[0] for v in best.values()], dtype=float)
+            # zero-cost arcs would vanish in a sparse matrix: use a tiny positive weight
+            w = np.where(w > 0, w, 1e-12)
+            self._csr = csr_matrix((w, (ab[:, 0], ab[:, 1])), shape=(n, n))
+        else:
+            self._csr = csr_matrix((n, n))
+        self.service = {} if service is None else dict(service)
+        unknown = set(self.service) - {t.eid for t in tasks}
+        if unknown:
+            raise NotFoundError(f"service times given for edges that are not required: "
+                                f"{sorted(map(repr, unknown))[:5]}")
+        self._all_tasks = tasks
+        self._alias: dict[Hashable, Hashable] = {}
+        self._prepare()
+
+    # ------------------------------------------------------------ constructors
+    @classmethod
+    def from_edges(cls, edges: Iterable[Sequence], *, depot: Hashable, k: int,
+                   required: Iterable[int] | None = None, directed: bool = False,
+                   service: Mapping[int, float] | None = None) -> MinMaxRoutes:
+        """Build a solver from an edge list.
+
+        Parameters
+        ----------
+        edges : iterable of tuple
+            ``(u, v, cost)`` or ``(u, v, cost_uv, cost_vu)``.  Undirected mode: every edge
+            is a two-way street (4-tuples give a direction-dependent, "windy", cost).
+            Directed mode: a 3-tuple is a one-way street u -> v; a 4-tuple is a two-way
+            street (``cost_vu`` ``None`` or ``inf`` makes it one-way).
+        depot : hashable
+            Depot node.
+        k : int
+            Number of teams.
+        required : iterable of int, optional
+            Positions (in ``edges``) of the required edges; default all.  The others are
+            only usable to travel between required edges.
+        directed : bool
+            See ``edges``.
+        service : mapping of int to float, optional
+            Extra service (dwell) time per required edge position.
+
+        Returns
+        -------
+        MinMaxRoutes
+            Edge ids in results are positions in ``edges``; route edge keys too.
+        """
+        edges = list(edges)
+        labels: dict[Hashable, int] = {}
+        for e in edges:
+            for node in e[:2]:
+                labels.setdefault(node, len(labels))
+        nodes = list(labels)
+        req = set(range(len(edges))) if required is None else set(required)
+        bad = [r for r in req if not (isinstance(r, (int, np.integer)) and 0 <= r < len(edges))]
+        if bad:
+            raise NotFoundError(f"required edge positions out of range: {bad[:5]}")
+        arcs, tasks = [], []
+        for i, e in enumerate(edges):
+            if len(e) not in (3, 4):
+                raise SchemaError(f"edge {i}: expected (u, v, cost) or (u, v, cost_uv, cost_vu)")
+            u, v = labels[e[0]], labels[e[1]]
+            c_uv = _check_cost(e[2], f"edge {i}")
+            if len(e) == 4:
+                c_vu = None if e[3] is None or e[3] == math.inf else _check_cost(e[3], f"edge {i}")
+            else:
+                c_vu = None if directed else c_uv
+            arcs.append((u, v, c_uv, i))
+            if c_vu is not None:
+                arcs.append((v, u, c_vu, i))
+            if i in req:
+                tasks.append(_Task(u, v, c_uv, c_vu, i, i, i))
+        return cls(nodes, arcs, tasks, depot=depot, k=k, service=service)
+
+    @classmethod
+    def from_graph(cls, G: Any, *, depot: Hashable, k: int, weight: str = "length",
+                   required: Iterable[tuple] | None = None, merge_opposite: bool = True,
+                   service: Mapping[tuple, float] | None = None) -> MinMaxRoutes:
+        """Build a solver from a networkx (Multi)(Di)Graph, e.g. a projected osmnx graph.
+
+        Parameters
+        ----------
+        G : networkx.Graph, DiGraph, MultiGraph or MultiDiGraph
+            Street network; ``weight`` is the edge cost (metres for osmnx ``length``,
+            or a travel time).
+        depot : hashable
+            Depot node.
+        k : int
+            Number of teams.
+        weight : str
+            Edge attribute holding the cost.
+        required : iterable of tuple, optional
+            Required edge ids, ``(u, v)`` or ``(u, v, key)`` for multigraphs; default all.
+            For a two-way street of a directed graph either arc's id selects the street.
+        merge_opposite : bool
+            Directed graphs only.  An arc ``u -> v`` whose ``oneway`` attribute is not
+            true is merged with an opposite non-one-way arc ``v -> u`` (the closest in
+            cost) into ONE two-way street to serve in either direction (osmnx stores
+            a two-way street as two arcs).  Arcs left unpaired, and arcs with
+            ``oneway`` true, are one-way streets that can only be traversed u -> v.
+        service : mapping, optional
+            Extra service (dwell) time per required edge id.
+
+        Returns
+        -------
+        MinMaxRoutes
+            Edge ids in results are ``(u, v, key)`` (multigraphs) or ``(u, v)``.
+        """
+        nodes = list(G.nodes)
+        index = {n: i for i, n in enumerate(nodes)}
+        multi = G.is_multigraph()
+        directed = G.is_directed()
+        raw = []  # (u, v, key, cost, oneway_flag)
+        it = G.edges(keys=True, data=True) if multi else ((u, v, None, d) for u, v, d in
+                                                          G.edges(data=True))
+        for u, v, key, d in it:
+            if weight not in d:
+                raise SchemaError(f"edge {(u, v, key) if multi else (u, v)} has no "
+                                  f"{weight!r} attribute; pass weight=<attribute name>")
+            c = _check_cost(d[weight], f"edge {(u, v, key)}")
+            ow = d.get("oneway", False)
+            if isinstance(ow, str):
+                ow = ow.lower() in ("yes", "true", "1", "-1")
+            elif isinstance(ow, (list, tuple)):
+                ow = any(bool(x) for x in ow)
+            raw.append((u, v, key, c, bool(ow)))
+
+        def eid(u, v, key):
+            return (u, v, key) if multi else (u, v)
+
+        arcs, streets = [], []  # streets: (u, v, c_uv, c_vu|None, key_uv, key_vu, eid, alias)
+        if not directed:
+            for u, v, key, c, _ in raw:
+                a, b = index[u], index[v]
+                arcs.append((a, b, c, key))
+                arcs.append((b, a, c, key))
+                streets.append((a, b, c, c, key, key, eid(u, v, key), None))
+        else:
+            for u, v, key, c, _ in raw:
+                arcs.append((index[u], index[v], c, key))
+            used = [False] * len(raw)
+            by_pair: dict[tuple, list[int]] = {}
+            for i, (u, v, _key, _c, ow) in enumerate(raw):
+                if merge_opposite and not ow:
+                    by_pair.setdefault((u, v), []).append(i)
+            for i, (u, v, key, c, ow) in enumerate(raw):
+                if used[i]:
+                    continue
+                used[i] = True
+                partner = None
+                if merge_opposite and not ow and u != v:
+                    cands = [j for j in by_pair.get((v, u), []) if not used[j]]
+                    if cands:
+                        partner = min(cands, key=lambda j: (abs(raw[j][3] - c), j))
+                        used[partner] = True
+                a, b = index[u], index[v]
+                if partner is None:
+                    streets.append((a, b, c, None, key, None, eid(u, v, key), None))
+                else:
+                    pu, pv, pk, pc, _ = raw[partner]
+                    streets.append((a, b, c, pc, key, pk, eid(u, v, key), eid(pu, pv, pk)))
+        if required is None:
+            chosen = streets
+        else:
+            want = set()
+            for r in required:
+                r = tuple(r)
+                if multi and len(r) == 2:
+                    want.update((r[0], r[1], kk) for kk in G[r[0]][r[1]]) if G.has_edge(
+                        r[0], r[1]) else want.add(r)
+                else:
+                    want.add(r)
+            if not directed:
+                want |= {(w[1], w[0], *w[2:]) for w in want}
+            known = {s[6] for s in streets} | {s[7] for s in streets if s[7] is not None}
+            if not directed:
+                known |= {(s[6][1], s[6][0], *s[6][2:]) for s in streets}
+            missing = want - known
+            if missing:
+                raise NotFoundError("required edges not in the graph: "
+                                    f"{sorted(map(repr, missing))[:5]}")
+            chosen = [s for s in streets if s[6] in want or (s[7] is not None and s[7] in want)]
+        tasks = [_Task(a, b, c, cr, ka, kb, e) for a, b, c, cr, ka, kb, e, _ in chosen]
+        alias = {s[7]: s[6] for s in streets if s[7] is not None}
+        if not directed:  # an undirected edge may be named in either orientation
+            alias.update({(s[6][1], s[6][0], *s[6][2:]): s[6] for s in streets})
+        if service is not None:
+            service = {alias.get(tuple(key), tuple(key)): val for key, val in service.items()}
+        solver = cls(nodes, arcs, tasks, depot=depot, k=k, service=service)
+        solver._alias = alias
+        return solver
+
+    def street_id(self, edge: Hashable) -> Hashable:
+        """The id under which results name a required edge.
+
+        ``Route.served`` and ``Plan.unreachable`` name a two-way street of a directed graph
+        by one of its two arcs (and an edge of an undirected graph in one orientation);
+        this maps either arc, or either orientation, to that id.
+
+        Parameters
+        ----------
+        edge : hashable
+            An edge id as accepted in ``required`` (``(u, v, key)``, ``(u, v)`` or, for
+            ``from_edges``, a position).
+
+        Returns
+        -------
+        hashable
+            The id used in results (``edge`` itself when it is not an alias).
+        """
+        key = tuple(edge) if isinstance(edge, (list, tuple)) else edge
+        return self._alias.get(key, key)
+
+    # ------------------------------------------------------------ preparation
+    def _prepare(self) -> None:
+        dep = self._dep
+        d_from = dijkstra(self._csr, directed=True, indices=dep)
+        d_to = dijkstra(self._csr.T.tocsr(), directed=True, indices=dep)
+        reach, unreach = [], []
+        for t in self._all_tasks:
+            extra = _check_cost(self.service.get(t.eid, 0.0), f"service of {t.eid!r}")
+            ok_f = d_from[t.u] + t.cost_uv + d_to[t.v] < math.inf
+            ok_b = t.cost_vu is not None and d_from[t.v] + t.cost_vu + d_to[t.u] < math.inf
+            if ok_f or ok_b:
+                reach.append((t, extra))
+            else:
+                unreach.append(t.eid)
+        self._tasks = [t for t, _ in reach]
+        self.unreachable = unreach
+        rel = [dep]
+        pos = {dep: 0}
+        for t, _ in reach:
+            for x in (t.u, t.v):
+                if x not in pos:
+                    pos[x] = len(rel)
+                    rel.append(x)
+        if len(rel) > MAX_RELEVANT_NODES:
+            raise InfeasiblePlanError(
+                f"{len(rel)} relevant nodes exceed {MAX_RELEVANT_NODES}; split the area "
+                "into smaller patrol districts")
+        self._rel = np.array(rel, dtype=np.int64)
+        r = len(rel)
+        D = np.empty((r, r))
+        for lo in range(0, r, 512):
+            rows = dijkstra(self._csr, directed=True, indices=self._rel[lo:lo + 512])
+            D[lo:lo + 512] = rows[:, self._rel]
+        D[~np.isfinite(D)] = 1e18  # only between nodes that never need to meet
+        np.fill_diagonal(D, 0.0)
+        self._D = D
+        T = len(reach)
+        S = np.empty(2 * T, dtype=np.int64)
+        E = np.empty(2 * T, dtype=np.int64)
+        C = np.zeros(2 * T)
+        F = np.zeros(2 * T, dtype=bool)
+        for i, (t, extra) in enumerate(reach):
+            S[2 * i], E[2 * i] = pos[t.u], pos[t.v]
+            S[2 * i + 1], E[2 * i + 1] = pos[t.v], pos[t.u]
+            ok_f = d_from[t.u] + t.cost_uv + d_to[t.v] < math.inf
+            ok_b = t.cost_vu is not None and d_from[t.v] + t.cost_vu + d_to[t.u] < math.inf
+            C[2 * i] = t.cost_uv + extra
+            C[2 * i + 1] = (t.cost_vu if t.cost_vu is not None else 0.0) + extra
+            F[2 * i] = not ok_f
+            F[2 * i + 1] = not ok_b
+        self._S, self._E, self._C, self._F = S, E, C, F
+        self._extra = np.array([x for _, x in reach], dtype=float)
+        # lower bound: farthest required edge round trip, required work / k
+        if T:
+            rt = D[0, S] + np.where(F, np.inf, C) + D[E, 0]
+            spt = float(np.min(rt.reshape(T, 2), axis=1).max())
+            work = float(np.min(np.where(F, np.inf, C).reshape(T, 2), axis=1).sum())
+            self.lower_bound = max(spt, work / self.k)
+        else:
+            self.lower_bound = 0.0
+        self._core = Core(D, S, E, C, F)
+
+    # ------------------------------------------------------------ solving
+    def solve(self, *, seed: int = 0, time_limit: float = 5.0,
+              max_iterations: int | None = None, max_stall: int | None = 2000,
+              shift: float | Sequence[float] | None = None,
+              split_sorties: bool = False) -> Plan:
+        """Compute one plan.
+
+        Parameters
+        ----------
+        seed : int
+            Random seed; same seed and inputs give the same plan unless the search stops
+            on ``time_limit`` (see ``Plan.stopped_by``).
+        time_limit : float
+            Wall-clock limit in seconds for the search (path expansion comes on top; it
+            is fast).
+        max_iterations : int, optional
+            Stop after this many ruin-and-recreate iterations (deterministic budget).
+        max_stall : int, optional
+            Stop after this many iterations without improvement.
+        shift : float or sequence of float, optional
+            Maximum cost (length or time, same unit as the costs) of one route, for all
+            teams or per team.  Longer routes are flagged (``Route.over_shift``).
+        split_sorties : bool
+            Split an over-long route into several sorties from the depot, each within the
+            shift where possible (a sortie that still exceeds it stays flagged).
+
+        Returns
+        -------
+        Plan
+        """
+        t0 = time.perf_counter()
+        res = self._core.run(self.k, seed=seed, time_limit=time_limit,
+                             max_iterations=max_iterations, max_stall=max_stall,
+                             lower_bound=self.lower_bound)
+        return self._plan(res.routes, seed=seed, iterations=res.iterations,
+                          seconds=time.perf_counter() - t0, stopped_by=res.stopped_by,
+                          shift=shift, split_sorties=split_sorties)
+
+    def rotations(self, n: int, *, seed: int = 0, time_limit: float = 10.0,
+                  tolerance: float = 0.05, max_iterations: int | None = None,
+                  max_stall: int | None = 2000, shift: float | Sequence[float] | None = None,
+                  split_sorties: bool = False) -> list[Plan]:
+        """Several different plans whose longest routes are within ``tolerance``.
+
+        The search keeps the distinct good solutions it meets; the best is returned first,
+        then the most different ones (share of edges changing team) among those whose
+        longest route is at most ``(1 + tolerance)`` times the best.  Team numbers are
+        re-assigned so that a team serves as few of yesterday's edges as possible.
+
+        Parameters
+        ----------
+        n : int
+            Number of plans wanted (>= 1).
+        seed, time_limit, max_iterations, max_stall, shift, split_sorties
+            As in :meth:`solve`; ``time_limit`` is for all plans together.
+        tolerance : float
+            Allowed relative excess of a plan's longest route over the best one.
+
+        Returns
+        -------
+        list of Plan
+            ``n`` plans, fewer only if the instance has fewer distinct solutions within
+            the tolerance than asked (e.g. a single required edge).
+        """
+        if n < 1:
+            raise InfeasiblePlanError(f"n must be at least 1, got {n}")
+        t0 = time.perf_counter()
+        core = self._core
+        res = core.run(self.k, seed=seed, time_limit=time_limit * 0.6,
+                       max_iterations=max_iterations, max_stall=max_stall,
+                       lower_bound=-1.0, elite_tolerance=tolerance)
+        best = max(res.costs)
+        pool = [r for r in res.elite]
+        rng = np.random.default_rng(seed + 7919)
+        deadline = t0 + time_limit
+        tries = 0
+        while len(pool) < 4 * n and time.perf_counter() < deadline and tries < 50 * n:
+            tries += 1
+            core.deadline = deadline
+            cand = core.ruin_recreate(res.routes, res.costs, rng)
+            cr, cc = core.local_search(cand)
+            if max(cc) <= best * (1 + tolerance) + 1e-9:
+                pool.append(cr)
+        sols = [res.routes] + pool
+        sigs, uniq = set(), []
+        for r in sols:
+            sig = b"#".join(sorted(x.tobytes() for x in r))
+            if sig not in sigs:
+                sigs.add(sig)
+                uniq.append(r)
+        T = core.T
+        labels = []
+        for r in uniq:
+            lab = np.empty(T, dtype=np.int64)
+            for j, x in enumerate(r):
+                lab[x[1:-1] // 2] = j
+            labels.append(lab)
+
+        def distance(a: int, b: int) -> float:
+            if T == 0:
+                return 0.0
+            ov = np.zeros((self.k, self.k))
+            np.add.at(ov, (labels[a], labels[b]), 1)
+            i, j = linear_sum_assignment(-ov)
+            return 1.0 - ov[i, j].sum() / T
+
+        chosen = [0]
+        while len(chosen) < min(n, len(uniq)):
+            scores = [(min(distance(c, j) for c in chosen), -j) for j in range(len(uniq))
+                      if j not in chosen]
+            _, negj = max(scores)
+            chosen.append(-negj)
+        plans = []
+        prev = None
+        for c in chosen:
+            routes = list(uniq[c])
+            if prev is not None and T:
+                ov = np.zeros((self.k, self.k))
+                np.add.at(ov, (labels[prev], labels[c]), 1)
+                i, j = linear_sum_assignment(ov)  # minimise overlap: team i takes route j
+                perm = [0] * self.k
+                for a, b in zip(i, j, strict=True):
+                    perm[a] = b
+                routes = [routes[perm[a]] for a in range(self.k)]
+                labels[c] = np.argsort(perm)[labels[c]]
+            prev = c
+            plans.append(self._plan(routes, seed=seed, iterations=res.iterations,
+                                    seconds=time.perf_counter() - t0, stopped_by=res.stopped_by,
+                                    shift=shift, split_sorties=split_sorties))
+        return plans
+
+    # ------------------------------------------------------------ results
+    def _walk(self, seq: np.ndarray, paths: dict[int, np.ndarray]) -> tuple[list, list, float,
+                                                                           float, list]:
+        """Expand an orientation sequence into node and edge lists."""
+        nodes = self.nodes
+        dep = self._dep
+        walk_nodes = [dep]
+        edges: list[tuple] = []
+        cost = dead = 0.0
+        served = []
+
+        def deadhead(a: int, b: int) -> None:
+            nonlocal cost, dead
+            if a == b:
+                return
+            pred = paths[a]
+            path = [b]
+            while path[-1] != a:
+                p = int(pred[path[-1]])
+                if p < 0:
+                    raise InfeasiblePlanError("internal error: broken shortest path")
+                path.append(p)
+            path.reverse()
+            for x, y in zip(path[:-1], path[1:], strict=True):
+                c, key = self._arc[(x, y)]
+                edges.append((nodes[x], nodes[y], key))
+                walk_nodes.append(y)
+                cost += c
+                dead += c
+
+        cur = dep
+        for o in seq:
+            t = self._tasks[o // 2]
+            if o % 2 == 0:
+                a, b, c, key = t.u, t.v, t.cost_uv, t.key_uv
+            else:
+                a, b, c, key = t.v, t.u, t.cost_vu, t.key_vu
+            deadhead(cur, a)
+            edges.append((nodes[a], nodes[b], key))
+            walk_nodes.append(b)
+            cost += c + self._extra[o // 2]
+            served.append(t.eid)
+            cur = b
+        deadhead(cur, dep)
+        return [nodes[i] for i in walk_nodes], edges, cost, dead, served
+
+    def _sorties(self, seq: np.ndarray, limit: float) -> list[np.ndarray]:
+        """Greedy split of a route into depot-to-depot sorties of cost <= limit."""
+        core = self._core
+        out, cur = [], []
+        for o in seq:
+            trial = np.array([core.DEP, *cur, o, core.DEP], dtype=np.int64)
+            if cur and core.cost(trial) > limit + 1e-9:
+                out.append(np.array(cur, dtype=np.int64))
+                cur = [o]
+            else:
+                cur.append(o)
+        if cur:
+            out.append(np.array(cur, dtype=np.int64))
+        return out
+
+    def _plan(self, routes: list[np.ndarray], *, seed: int, iterations: int, seconds: float,
+              stopped_by: str, shift: float | Sequence[float] | None,
+              split_sorties: bool) -> Plan:
+        if shift is None:
+            shifts = [math.inf] * self.k
+        elif isinstance(shift, (int, float, np.floating, np.integer)):
+            shifts = [float(shift)] * self.k
+        else:
+            shifts = [float(s) for s in shift]
+            if len(shifts) != self.k:
+                raise SchemaError(f"shift has {len(shifts)} values for {self.k} teams")
+        seqs = []
+        for team, x in enumerate(routes):
+            seq = np.asarray(x[1:-1], dtype=np.int64)
+            if split_sorties and self._core.cost(x) > shifts[team] + 1e-9:
+                for j, part in enumerate(self._sorties(seq, shifts[team])):
+                    seqs.append((team, j, part))
+            else:
+                seqs.append((team, 0, seq))
+        sources = {self._dep}
+        for _, _, seq in seqs:
+            for o in seq:
+                t = self._tasks[o // 2]
+                sources.add(t.v if o % 2 == 0 else t.u)
+        src = np.array(sorted(sources), dtype=np.int64)
+        paths: dict[int, np.ndarray] = {}
+        for lo in range(0, len(src), 256):
+            _, pred = dijkstra(self._csr, directed=True, indices=src[lo:lo + 256],
+                               return_predecessors=True)
+            for i, s in enumerate(src[lo:lo + 256]):
+                paths[int(s)] = pred[i]
+        out = []
+        over = set()
+        for team, j, seq in seqs:
+            nodes, edges, cost, dead, served = self._walk(seq, paths)
+            flag = cost > shifts[team] + 1e-9
+            if flag:
+                over.add(team)
+            out.append(Route(team=team, nodes=nodes, edges=edges, cost=cost,
+                             deadhead_cost=dead, served=served, sortie=j, over_shift=flag))
+        costs = [r.cost for r in out] or [0.0]
+        n_served = len({e for r in out for e in r.served})
+        return Plan(routes=out, longest=max(costs), shortest=min(costs),
+                    total_cost=float(sum(costs)),
+                    total_deadhead=float(sum(r.deadhead_cost for r in out)),
+                    unreachable=list(self.unreachable),
+                    coverage=1.0 if not self._tasks else n_served / len(self._tasks),
+                    lower_bound=self.lower_bound, over_shift=sorted(over), seed=seed,
+                    iterations=iterations, seconds=seconds, stopped_by=stopped_by)

@@ -1,0 +1,242 @@
+"""Tests of the min-max k-rural-postman solver (gridpatrol.geo.patrol)."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from gridpatrol.geo.errors import GridPatrolError, InfeasiblePlanError, NotFoundError
+from gridpatrol.geo.patrol import MinMaxRoutes, Plan, Route
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+FAST = {"time_limit": 5.0, "max_iterations": 40}
+
+
+def grid(n: int = 4, m: int = 4, length: float = 100.0) -> nx.Graph:
+    G = nx.grid_2d_graph(n, m)
+    for i, (u, v) in enumerate(G.edges):
+        G.edges[u, v]["length"] = length + (i % 3) * 10.0
+    return G
+
+
+def check_walks(G: nx.Graph | nx.MultiDiGraph, plan: Plan, depot, weight="length") -> None:
+    """Each route is a closed walk from the depot over existing edges with the right cost."""
+    for r in plan.routes:
+        assert r.nodes[0] == depot and r.nodes[-1] == depot
+        assert len(r.edges) == len(r.nodes) - 1
+        cost = 0.0
+        for i, (a, b, key) in enumerate(r.edges):
+            assert (a, b) == (r.nodes[i], r.nodes[i + 1])
+            if G.is_multigraph():
+                assert G.has_edge(a, b, key)
+                cost += G.edges[a, b, key][weight]
+            else:
+                assert G.has_edge(a, b)
+                cost += G.edges[a, b][weight]
+        assert math.isclose(cost, r.cost)
+        assert 0 <= r.deadhead_cost <= r.cost + 1e-9
+
+
+def served_set(plan: Plan) -> set:
+    return {frozenset(e[:2]) if len(e) == 2 else e for r in plan.routes for e in r.served}
+
+
+def test_grid_covers_all_edges_with_k_closed_routes():
+    G = grid()
+    plan = MinMaxRoutes.from_graph(G, depot=(0, 0), k=3).solve(seed=0, **FAST)
+    assert isinstance(plan, Plan) and all(isinstance(r, Route) for r in plan.routes)
+    assert len(plan.routes) == 3 and sorted(r.team for r in plan.routes) == [0, 1, 2]
+    check_walks(G, plan, (0, 0))
+    assert served_set(plan) == {frozenset(e) for e in G.edges}
+    assert sum(len(r.served) for r in plan.routes) == G.number_of_edges()
+    assert plan.coverage == 1.0 and plan.unreachable == []
+    assert plan.longest == max(r.cost for r in plan.routes)
+    assert plan.shortest == min(r.cost for r in plan.routes)
+    assert plan.longest >= plan.lower_bound - 1e-9
+    assert math.isclose(plan.total_deadhead, sum(r.deadhead_cost for r in plan.routes))
+
+
+def fhk_split_value(G: nx.Graph, depot, k: int) -> float:
+    """Frederickson-Hecht-Kim: Euler tour of the eulerized graph, optimal split in k."""
+    H = nx.eulerize(G)
+    tour = [(u, v) for u, v in nx.eulerian_circuit(H, source=depot)]
+    w = [G.edges[u, v]["length"] for u, v in tour]
+    d = dict(nx.single_source_dijkstra_path_length(G, depot, weight="length"))
+    m = len(tour)
+    pre = [0.0]
+    for x in w:
+        pre.append(pre[-1] + x)
+
+    def seg(a: int, b: int) -> float:  # tour edges a..b-1
+        return d[tour[a][0]] + pre[b] - pre[a] + d[tour[b - 1][1]]
+
+    f = [0.0] + [math.inf] * m
+    for _ in range(k):
+        f = [0.0] + [min(min(max(f[a], seg(a, b)) for a in range(b)), f[b]) for b in
+                     range(1, m + 1)]
+    return f[m]
+
+
+@pytest.mark.parametrize("k", [2, 3, 4])
+def test_minmax_not_worse_than_fhk_split(k):
+    G = grid(4, 5)
+    plan = MinMaxRoutes.from_graph(G, depot=(0, 0), k=k).solve(seed=1, **FAST)
+    assert plan.longest <= fhk_split_value(G, (0, 0), k) + 1e-9
+
+
+def test_deterministic_for_a_seed():
+    G = grid(5, 5)
+    solver = MinMaxRoutes.from_graph(G, depot=(2, 2), k=3)
+    a = solver.solve(seed=7, time_limit=30.0, max_iterations=25)
+    b = MinMaxRoutes.from_graph(G, depot=(2, 2), k=3).solve(seed=7, time_limit=30.0,
+                                                           max_iterations=25)
+    assert a.stopped_by in ("iterations", "lower_bound", "stall")
+    assert [r.edges for r in a.routes] == [r.edges for r in b.routes]
+    assert a.longest == b.longest
+    again = solver.solve(seed=7, time_limit=30.0, max_iterations=25)  # warm caches
+    assert [r.edges for r in again.routes] == [r.edges for r in a.routes]
+
+
+def test_disconnected_required_edges_are_reported():
+    G = grid(3, 3)
+    G.add_edge("x", "y", length=50.0)
+    G.add_edge("y", "z", length=50.0)
+    plan = MinMaxRoutes.from_graph(G, depot=(0, 0), k=2).solve(seed=0, **FAST)
+    assert sorted(plan.unreachable) == sorted([("x", "y"), ("y", "z")])
+    assert plan.coverage == 1.0
+    assert served_set(plan) == {frozenset(e) for e in grid(3, 3).edges}
+    check_walks(G, plan, (0, 0))
+
+
+def test_required_subset_rural_postman():
+    G = grid(4, 4)
+    req = [((0, 3), (1, 3)), ((3, 3), (3, 2)), ((3, 0), (2, 0))]
+    plan = MinMaxRoutes.from_graph(G, depot=(0, 0), k=2, required=req).solve(seed=0, **FAST)
+    assert served_set(plan) == {frozenset(e) for e in req}
+    check_walks(G, plan, (0, 0))
+
+
+def test_one_way_arcs_respected_in_directed_mode():
+    # a one-way ring 0 -> 1 -> 2 -> 3 -> 0 plus a two-way spoke 0 - 4
+    edges = [(0, 1, 10.0), (1, 2, 10.0), (2, 3, 10.0), (3, 0, 10.0), (0, 4, 5.0, 5.0),
+             (2, 4, 7.0, None)]  # last one: one-way 2 -> 4 written as a 4-tuple
+    solver = MinMaxRoutes.from_edges(edges, depot=0, k=2, directed=True)
+    plan = solver.solve(seed=0, **FAST)
+    for r in plan.routes:
+        for a, b, key in r.edges:
+            u, v = edges[key][:2]
+            if key in (0, 1, 2, 3, 5):
+                assert (a, b) == (u, v), f"one-way edge {key} traversed backwards"
+            else:
+                assert {a, b} == {u, v}
+        assert r.nodes[0] == 0 and r.nodes[-1] == 0
+    assert sorted(e for r in plan.routes for e in r.served) == list(range(6))
+
+
+def test_osmnx_like_multidigraph_merges_two_way_streets():
+    G = nx.MultiDiGraph()
+    grid_ = grid(3, 3)
+    for u, v, d in grid_.edges(data=True):
+        G.add_edge(u, v, key=0, length=d["length"], oneway=False)
+        G.add_edge(v, u, key=0, length=d["length"], oneway=False)
+    # make one street one-way: remove its reverse arc and flag it
+    G.remove_edge((1, 1), (1, 0), key=0)
+    G.edges[(1, 0), (1, 1), 0]["oneway"] = True
+    solver = MinMaxRoutes.from_graph(G, depot=(0, 0), k=2)
+    plan = solver.solve(seed=0, **FAST)
+    served = [e for r in plan.routes for e in r.served]
+    assert len(served) == grid_.number_of_edges()  # one task per street, not per arc
+    assert {solver.street_id(e) for e in G.edges(keys=True)} == set(served)
+    assert len(set(served)) == len(served)
+    check_walks(G, plan, (0, 0))
+    for r in plan.routes:
+        assert ((1, 1), (1, 0), 0) not in r.edges
+
+
+def test_unreachable_one_way_dead_end_is_reported():
+    # 0 - 1 two-way; 1 -> 2 one-way with no way back: cannot be part of a closed walk
+    edges = [(0, 1, 3.0, 3.0), (1, 2, 4.0)]
+    plan = MinMaxRoutes.from_edges(edges, depot=0, k=1, directed=True).solve(seed=0, **FAST)
+    assert plan.unreachable == [1]
+    assert plan.routes[0].served == [0]
+
+
+def test_rotations_differ_and_stay_within_tolerance():
+    G = grid(4, 5)
+    solver = MinMaxRoutes.from_graph(G, depot=(0, 0), k=3)
+    plans = solver.rotations(3, seed=0, time_limit=6.0, tolerance=0.05, max_iterations=60)
+    assert len(plans) == 3
+    longest = [p.longest for p in plans]
+    assert max(longest) <= min(longest) * 1.05 + 1e-9
+    splits = [frozenset(frozenset(map(frozenset, r.served)) for r in p.routes) for p in plans]
+    assert len(set(splits)) == 3, "plans must differ in their edge-to-team split"
+    for p in plans:
+        check_walks(G, p, (0, 0))
+        assert served_set(p) == {frozenset(e) for e in G.edges}
+
+
+def test_shift_overflow_flagged_and_sorties_split():
+    G = grid(4, 4)
+    solver = MinMaxRoutes.from_graph(G, depot=(0, 0), k=2)
+    plan = solver.solve(seed=0, shift=500.0, **FAST)
+    assert plan.longest > 500.0
+    assert plan.over_shift and all(r.over_shift == (r.cost > 500.0) for r in plan.routes)
+    split = solver.solve(seed=0, shift=800.0, split_sorties=True, **FAST)
+    assert len(split.routes) > 2
+    for r in split.routes:
+        assert r.nodes[0] == (0, 0) and r.nodes[-1] == (0, 0)
+        assert r.over_shift == (r.cost > 800.0)
+    assert served_set(split) == {frozenset(e) for e in G.edges}
+    check_walks(G, split, (0, 0))
+    roomy = solver.solve(seed=0, shift=1e9, **FAST)
+    assert roomy.over_shift == [] and not any(r.over_shift for r in roomy.routes)
+
+
+def test_service_time_adds_to_route_cost():
+    edges = [(0, 1, 10.0), (1, 2, 10.0), (2, 0, 10.0)]
+    base = MinMaxRoutes.from_edges(edges, depot=0, k=1).solve(seed=0, **FAST)
+    dwell = MinMaxRoutes.from_edges(edges, depot=0, k=1, service={1: 15.0}).solve(seed=0, **FAST)
+    assert dwell.longest == pytest.approx(base.longest + 15.0)
+    assert dwell.routes[0].deadhead_cost == base.routes[0].deadhead_cost
+
+
+def test_bad_input_raises_clear_errors():
+    G = grid(2, 2)
+    with pytest.raises(InfeasiblePlanError, match="k must be"):
+        MinMaxRoutes.from_graph(G, depot=(0, 0), k=0)
+    with pytest.raises(NotFoundError, match="depot"):
+        MinMaxRoutes.from_graph(G, depot=(9, 9), k=2)
+    with pytest.raises(GridPatrolError, match="length"):
+        MinMaxRoutes.from_graph(nx.path_graph(3), depot=0, k=1)
+    with pytest.raises(ValueError):
+        MinMaxRoutes.from_edges([(0, 1, -1.0)], depot=0, k=1)
+
+
+def test_more_teams_than_edges_and_no_required_edges():
+    plan = MinMaxRoutes.from_edges([(0, 1, 4.0)], depot=0, k=3).solve(seed=0, **FAST)
+    assert len(plan.routes) == 3 and plan.longest == 8.0 and plan.shortest == 0.0
+    empty = MinMaxRoutes.from_edges([(0, 1, 4.0)], depot=0, k=2, required=[]).solve(seed=0)
+    assert empty.longest == 0.0 and empty.coverage == 1.0
+
+
+@pytest.mark.shared
+def test_real_carp_instance_gdb1():
+    path = SHARED / "bench" / "carp" / "gdb" / "gdb1.dat"
+    if not path.exists():
+        pytest.skip("../shared is absent")
+    text = path.read_text(encoding="latin-1")
+    edges = [(int(a), int(b), int(c)) for a, b, c in
+             re.findall(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*coste\s+(\d+)", text)]
+    G = nx.MultiGraph()
+    for i, (u, v, c) in enumerate(edges):
+        G.add_edge(u, v, key=i, length=c)
+    plan = MinMaxRoutes.from_edges(edges, depot=1, k=4).solve(seed=0, time_limit=3.0,
+                                                              max_iterations=200)
+    check_walks(G, plan, 1)
+    assert sorted(e for r in plan.routes for e in r.served) == list(range(len(edges)))
+    # computed/mmkcpp_computed.csv: gdb1, k=4: lb_simple 74, FHK 107
+    assert 74 <= plan.longest <= 107
