@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     escalation_interval_s: float = Field(
         60.0, description="how often overdue incidents are escalated; 0 turns the timer off"
     )
+    admin_key: str = Field(
+        "", description="X-Admin-Key for admin actions (embed tokens); empty: loopback clients only"
+    )
+    embed_min_count: int = Field(5, ge=1, description="embeds show incident counts below this as '<k'")
+    public_url: str = Field("", description="https://host embed codes point at; empty: the request's URL")
     frame_ancestors: str = Field("'self'", description="origins allowed to embed our pages")
 
 

@@ -27,7 +27,6 @@ import math
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -55,12 +54,6 @@ KEYS = (
     "mean_polsby_popper",
     "street_share",
 )
-M2_PER_HOUSEHOLD = 90.0
-NON_RESIDENTIAL = {
-    "garage", "garages", "shed", "roof", "carport", "hut", "service", "industrial",
-    "warehouse", "church", "school", "commercial", "retail", "transformer_tower",
-    "construction",
-}  # fmt: skip
 MAJOR_ROADS = {"motorway", "trunk", "primary", "secondary", "tertiary"}
 
 
@@ -144,38 +137,18 @@ def run_case(communities, buildings, streets, *, seed: int, label: str, jobs: in
 
 
 def load_bayreuth(path: Path):
-    """Buildings, streets and one community for the North Bayreuth OSM extract."""
-    import osmnx as ox
+    """Buildings, streets and communities for the North Bayreuth OSM extract, read by the
+    project's own OSM ingest (households estimated by its documented rule)."""
+    from gridpatrol.geo.crs import project
+    from gridpatrol.store.osm import read_osm
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        feats = ox.features_from_xml(path, tags={"building": True})
-        graph = ox.graph_from_xml(path, simplify=True, retain_all=True)
-    feats = feats[feats.geometry.geom_type.isin(["Polygon", "MultiPolygon"])].copy()
-    feats = ox.projection.project_gdf(feats)
-    crs = feats.crs
-    geoms = shapely.make_valid(feats.geometry.values)
-    levels = pd.to_numeric(
-        feats.get("building:levels", pd.Series(index=feats.index)), errors="coerce"
-    )
-    btype = feats.get("building", pd.Series("yes", index=feats.index)).astype(str)
-    default = np.where(
-        btype.isin(["apartments", "residential", "dormitory"]),
-        3,
-        np.where(btype.isin(["house", "detached", "semidetached_house", "terrace"]), 2, 1),
-    )
-    lv = np.where(levels.notna() & (levels > 0), levels.fillna(1), default)
-    area = shapely.area(geoms)
-    hh = np.maximum(1, np.round(area * lv / M2_PER_HOUSEHOLD)).astype(int)
-    # garages, sheds and the like have no households
-    nonres = btype.isin(NON_RESIDENTIAL)
-    hh = np.where(nonres, 0, hh)
-    buildings = gpd.GeoDataFrame({"households": hh}, geometry=geoms, crs=crs)
-    buildings = buildings[buildings.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
-    buildings = buildings.reset_index(drop=True)
-    edges = ox.projection.project_gdf(ox.convert.graph_to_gdfs(graph, nodes=False), to_crs=crs)
+    data = read_osm(path)
+    buildings = project(data.buildings)
+    crs = buildings.crs
+    buildings = buildings[["households", "geometry"]].reset_index(drop=True)
+    edges = data.networks["walk"][1].to_crs(crs)
     streets = edges[["geometry"]].reset_index(drop=True)
-    major = edges.highway.map(lambda h: bool(set(h if isinstance(h, list) else [h]) & MAJOR_ROADS))
+    major = edges["highway"].isin(MAJOR_ROADS)
     hull = shapely.buffer(shapely.convex_hull(shapely.union_all(buildings.geometry.values)), 20.0)
     community = split_along_roads(hull, edges.geometry.values[major.to_numpy()], buildings, crs)
     return community, buildings, streets

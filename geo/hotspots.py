@@ -173,6 +173,9 @@ def gi_star(
         # A unit whose neighbourhood is every unit (tiny layers) has no variance: its z is
         # NaN, and it is simply not significant.
         warnings.filterwarnings("ignore", category=RuntimeWarning, module="esda")
+        # islands (a grid touching no other) are legitimate here: Gi* counts them alone
+        warnings.filterwarnings("ignore", message=".*not fully connected.*")
+        warnings.filterwarnings("ignore", message=".*islands.*")
         # Binary weights with the unit itself included: the textbook Gi*.
         g = esda.G_Local(y, w, transform="B", star=True, permutations=permutations, seed=seed, n_jobs=1)
     z = np.nan_to_num(np.asarray(g.Zs, dtype=float), nan=0.0)

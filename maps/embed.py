@@ -17,13 +17,25 @@ from .overview import BUILDING_STYLE, GRID_STYLE, STREET_STYLE
 AREA_STYLE = {"color": "#1c7ed6", "weight": 2, "dashArray": "6 4", "fill": False}
 SUPPRESSED_STYLE = {"color": "#868e96", "weight": 1, "fillColor": "#dee2e6", "fillOpacity": 0.35}
 #: Count classes of the incident layer (lower bounds) and their fills.
-COUNT_CLASSES = ((0, "#fee8c8"), (10, "#fdbb84"), (25, "#fc8d59"), (50, "#e34a33"), (100, "#b30000"))
+COUNT_CLASSES = (
+    (0, "#fee8c8"),
+    (10, "#fdbb84"),
+    (25, "#fc8d59"),
+    (50, "#e34a33"),
+    (100, "#b30000"),
+)
 
 _EXTRA = {
-    "en": {"incidents_aggregate": "Incidents (counts)", "area": "Embed area",
-           "suppressed_note": "fewer than {k}: not shown"},
-    "zh": {"incidents_aggregate": "事件（数量）", "area": "嵌入范围",
-           "suppressed_note": "少于 {k}：不显示"},
+    "en": {
+        "incidents_aggregate": "Incidents (counts)",
+        "area": "Embed area",
+        "suppressed_note": "fewer than {k}: not shown",
+    },
+    "zh": {
+        "incidents_aggregate": "事件（数量）",
+        "area": "嵌入范围",
+        "suppressed_note": "少于 {k}：不显示",
+    },
 }
 
 #: Drawing order, bottom to top.
@@ -92,10 +104,13 @@ def render_embed(
                 name=t.get(name, name),
                 style_function=lambda f, s=style: s,
                 tooltip=folium.GeoJsonTooltip(fields=fields, aliases=[t[f] for f in fields])
-                if fields and name != "buildings" else None,
+                if fields and name != "buildings"
+                else None,
             ).add_to(m)
     folium.GeoJson(
-        gpd.GeoDataFrame(geometry=[area], crs=4326), name=t["area"], style_function=lambda f: AREA_STYLE
+        gpd.GeoDataFrame(geometry=[area], crs=4326),
+        name=t["area"],
+        style_function=lambda f: AREA_STYLE,
     ).add_to(m)
     folium.LayerControl(collapsed=True).add_to(m)
     return m
@@ -123,7 +138,9 @@ def _incidents(m: folium.Map, units: gpd.GeoDataFrame, t: dict, min_count: int) 
         name=t["incidents_aggregate"],
         style_function=style,
         highlight_function=lambda f: {"weight": 3},
-        tooltip=folium.GeoJsonTooltip(fields=["title", "label"], aliases=[t["name"], t["incidents_count"]]),
+        tooltip=folium.GeoJsonTooltip(
+            fields=["title", "label"], aliases=[t["name"], t["incidents_count"]]
+        ),
     ).add_to(m)
 
 
@@ -135,8 +152,13 @@ def _points(m: folium.Map, gdf: gpd.GeoDataFrame, name: str, t: dict) -> None:
     for row in gdf.itertuples():
         tip = getattr(row, "camera_type", None) or getattr(row, "name", None) or None
         folium.CircleMarker(
-            location=(row.geometry.y, row.geometry.x), radius=4, color=colour, weight=1,
-            fill=True, fill_opacity=0.9, tooltip=tip,
+            location=(row.geometry.y, row.geometry.x),
+            radius=4,
+            color=colour,
+            weight=1,
+            fill=True,
+            fill_opacity=0.9,
+            tooltip=tip,
         ).add_to(group)
     group.add_to(m)
 

@@ -32,6 +32,8 @@ _SQL_TYPES = {
 # are added by _sync_columns; these are for changes that need more than that.
 MIGRATIONS: dict[int, list[str]] = {}
 
+_READY: set[tuple[str, int]] = set()
+
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
@@ -52,7 +54,15 @@ class EmbeddedStore(Store):
             self._con.execute("PRAGMA foreign_keys=ON")
             self._con.execute("PRAGMA journal_mode=WAL")
             self._con.execute("PRAGMA busy_timeout=10000")
-            self._init_schema()
+            # The schema is checked once per file per process: the API opens the store on
+            # every request, and re-running the DDL would serialise requests.
+            ident = (os.path.abspath(self.path), os.stat(self.path).st_ino)
+            if ident in _READY:
+                self._known = set(LAYERS)
+                self._check_version()
+            else:
+                self._init_schema()
+                _READY.add(ident)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a gridpatrol store ({exc})") from exc
 
@@ -85,6 +95,14 @@ class EmbeddedStore(Store):
             con.execute("ROLLBACK")
             raise
         self._known = set(LAYERS)
+
+    def _check_version(self) -> None:
+        row = self._con.execute(
+            "SELECT value FROM gridpatrol_meta WHERE key='schema_version'"
+        ).fetchone()
+        if row is None or int(row[0]) != SCHEMA_VERSION:
+            _READY.clear()  # changed under us: run the full check again
+            self._init_schema()
 
     def _create_table(self, spec: Layer) -> None:
         cols = [f"{_q(c.name)} {_SQL_TYPES[c.dtype]}" for c in spec.columns]

@@ -33,6 +33,8 @@ _SQL_TYPES = {
 
 MIGRATIONS: dict[int, list[str]] = {}
 
+_READY: set[tuple[str, str]] = set()
+
 
 def _split_url(url: str) -> tuple[str, str]:
     parts = urlsplit(url.replace("postgis://", "postgresql://", 1))
@@ -53,7 +55,24 @@ class PostGISStore(Store):
             self._con = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
         except psycopg.OperationalError as exc:
             raise StoreError(f"cannot connect to PostGIS at {conninfo}: {exc}".strip()) from exc
-        self._init_schema()
+        # Checked once per database and schema per process (the API opens per request).
+        ident = (conninfo, self.schema)
+        if ident in _READY and self._version_matches():
+            self._known = set(LAYERS)
+        else:
+            self._init_schema()
+            _READY.add(ident)
+
+    def _version_matches(self) -> bool:
+        try:
+            row = self._con.execute(
+                sql.SQL("SELECT value FROM {} WHERE key='schema_version'").format(
+                    self._t("gridpatrol_meta")
+                )
+            ).fetchone()
+        except psycopg.Error:
+            return False
+        return row is not None and int(row[0]) == SCHEMA_VERSION
 
     def _t(self, name: str) -> sql.Composed:
         return sql.Identifier(self.schema, name)
@@ -252,6 +271,7 @@ class PostGISStore(Store):
 
     def drop_schema(self) -> None:
         """Delete every table of this store (used by tests)."""
+        _READY.discard((_split_url(self.url)[0], self.schema))
         self._con.execute(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))
         )

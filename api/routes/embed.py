@@ -14,11 +14,13 @@ from __future__ import annotations
 import hmac
 import html
 import ipaddress
-from datetime import datetime
+import logging
+import re
+from functools import lru_cache
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -29,12 +31,15 @@ from gridpatrol.api.settings import Settings
 from gridpatrol.store import tokens as tk
 
 router = APIRouter(tags=["embed"])
+log = logging.getLogger("gridpatrol.api")
 
 
 # -- settings not yet in api/settings.py --------------------------------------------------
 
+
 def _admin_key(settings: Settings) -> str:
-    return getattr(settings, "admin_key", "") or ""
+    key = getattr(settings, "admin_key", "") or ""
+    return key.get_secret_value() if hasattr(key, "get_secret_value") else str(key)
 
 
 def _min_count(settings: Settings) -> int:
@@ -45,12 +50,28 @@ def _public_url(settings: Settings, request: Request) -> str:
     return (getattr(settings, "public_url", "") or str(request.base_url)).rstrip("/")
 
 
+#: One CSP source expression: 'self', 'none', a scheme (https:) or [scheme://]host[:port][/path].
+_SOURCE = re.compile(
+    r"'self'|'none'|[a-z][a-z0-9+.-]*:|([a-z][a-z0-9+.-]*://)?(\*|(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*)"
+    r"(:(\d+|\*))?(/[^\s;,'\"]*)?",
+    re.IGNORECASE,
+)
+
+
+@lru_cache(maxsize=8)  # log a bad setting once, not on every request
+def frame_ancestors(value: str) -> str:
+    """The ``frame-ancestors`` source list of the setting, or ``'self'`` when it is malformed
+    (a ``;`` or an odd token would let the setting add other directives)."""
+    sources = str(value).split()
+    if not sources or any(not _SOURCE.fullmatch(s) for s in sources):
+        log.error("frame_ancestors %r is not a CSP source list; embeds use 'self'", value)
+        return "'self'"
+    return " ".join(sources)
+
+
 def embed_headers(settings: Settings) -> dict[str, str]:
     """Headers of embed responses: framable by ``frame_ancestors``, no token in Referer."""
-    # A ';' or newline would start another directive (or header): keep the source list only.
-    ancestors = " ".join(
-        str(getattr(settings, "frame_ancestors", "'self'")).replace(";", " ").replace(",", " ").split()
-    ) or "'none'"
+    ancestors = frame_ancestors(getattr(settings, "frame_ancestors", "'self'"))
     return {
         "Content-Security-Policy": f"frame-ancestors {ancestors}",
         "Referrer-Policy": "no-referrer",
@@ -61,21 +82,30 @@ def embed_headers(settings: Settings) -> dict[str, str]:
 
 # -- schemas -------------------------------------------------------------------------------
 
+
 class EmbedTokenCreate(BaseModel):
     """A read-only embed token's scope."""
 
     label: str = Field(min_length=1, max_length=200, description="who or what it is for")
     layers: list[str] = Field(
-        min_length=1, description=f"any of {', '.join(tk.EMBEDDABLE)}", examples=[["grids", "incidents_aggregate"]]
+        min_length=1,
+        description=f"any of {', '.join(tk.EMBEDDABLE)}",
+        examples=[["grids", "incidents_aggregate"]],
     )
     area: list[float] | dict[str, Any] | str = Field(
         description="bbox [min lon, min lat, max lon, max lat], a GeoJSON Polygon/MultiPolygon, "
         "or the code of an area or active grid",
         examples=[[24.935, 60.165, 24.95, 60.172]],
     )
-    expires_at: AwareDatetime | None = Field(None, description="ISO 8601 with a time zone; empty: never")
-    incident_unit: str = Field("grid", pattern="^(grid|cell)$", description="count incidents per grid or per cell")
-    cell_m: float = Field(250.0, ge=50, le=5000, description="cell size (metres) when incident_unit=cell")
+    expires_at: AwareDatetime | None = Field(
+        None, description="ISO 8601 with a time zone; empty: never"
+    )
+    incident_unit: str = Field(
+        "grid", pattern="^(grid|cell)$", description="count incidents per grid or per cell"
+    )
+    cell_m: float = Field(
+        250.0, ge=50, le=5000, description="cell size (metres) when incident_unit=cell"
+    )
 
 
 class EmbedToken(BaseModel):
@@ -101,6 +131,7 @@ class EmbedTokenCreated(EmbedToken):
 
 
 # -- admin ---------------------------------------------------------------------------------
+
 
 def _is_loopback(request: Request) -> bool:
     host = request.client.host if request.client else ""
@@ -142,14 +173,132 @@ def _token_error(exc: tk.EmbedTokenError) -> HTTPException:
     return HTTPException(403, str(exc))
 
 
+AdminDep = Annotated[str, Depends(require_admin)]
+
+
 @router.post(
-    "/api/embed/tokens", status_code=201, response_model=EmbedTokenCreated, summary="Make an embed token"
+    "/api/embed/tokens",
+    status_code=201,
+    response_model=EmbedTokenCreated,
+    summary="Make an embed token",
 )
 def create_embed_token(
     body: EmbedTokenCreate,
     request: Request,
     store: StoreDep,
     settings: SettingsDep,
-    actor: Annotated[str, Depends_admin := None] = None,  # replaced below
+    actor: AdminDep,
 ) -> dict:
-    raise NotImplementedError
+    """A read-only token for ``layers`` within ``area``, and an ``<iframe>`` embed code.
+
+    The token is returned only here: the store keeps its SHA-256 hash.
+    """
+    token, record = tk.create_token(
+        store,
+        layers=body.layers,
+        area=body.area,
+        label=body.label,
+        expires_at=None if body.expires_at is None else pd.Timestamp(body.expires_at),
+        incident_unit=body.incident_unit,
+        cell_m=body.cell_m,
+        created_by=actor,
+    )
+    url = f"{_public_url(settings, request)}/embed/map?token={token}"
+    code = (
+        f'<iframe src="{html.escape(url)}" width="800" height="600" style="border:0" '
+        f'loading="lazy" referrerpolicy="no-referrer" title="{html.escape(body.label)}"></iframe>'
+    )
+    return {**record, "token": token, "embed_url": url, "embed_code": code}
+
+
+@router.get("/api/embed/tokens", response_model=list[EmbedToken], summary="List embed tokens")
+def list_embed_tokens(store: StoreDep, actor: AdminDep) -> list[dict]:
+    """Every embed token with its scope and times (no secrets), newest first."""
+    return tk.list_tokens(store)
+
+
+@router.delete(
+    "/api/embed/tokens/{token_id}", response_model=EmbedToken, summary="Revoke an embed token"
+)
+def revoke_embed_token(token_id: str, store: StoreDep, actor: AdminDep) -> dict:
+    """Revoke a token: its pages and data answer 403 from now on."""
+    return tk.revoke_token(store, token_id)
+
+
+# -- embeds --------------------------------------------------------------------------------
+
+TokenQuery = Annotated[str | None, Query(description="the embed token")]
+
+
+def _scope(store, token: str | None) -> tk.TokenScope:
+    try:
+        return tk.resolve_token(store, token)
+    except tk.EmbedTokenError as exc:
+        raise _token_error(exc) from None
+
+
+def _layer(store, scope: tk.TokenScope, name: str, *, bbox, settings: Settings):
+    if name == tk.INCIDENTS_AGGREGATE:
+        return tk.incident_counts(store, scope, bbox=bbox, min_count=_min_count(settings))
+    return tk.read_scoped(store, scope, name, bbox=bbox, limit=settings.max_page_size)
+
+
+@router.get("/embed/map", response_class=HTMLResponse, summary="Embeddable map")
+def embed_map(
+    store: StoreDep,
+    settings: SettingsDep,
+    token: TokenQuery = None,
+    lang: Annotated[str | None, Query(description="en or zh")] = None,
+    accept_language: Annotated[str | None, Header()] = None,
+) -> HTMLResponse:
+    """The token's layers within its area, offline, framable by ``frame_ancestors`` origins."""
+    from gridpatrol.maps.embed import embed_html
+
+    headers = embed_headers(settings)
+    try:
+        scope = _scope(store, token)
+    except HTTPException as exc:
+        page = (
+            "<!doctype html><meta charset=utf-8><title>gridpatrol</title>"
+            f"<p>{html.escape(exc.detail)}</p>"
+        )
+        return HTMLResponse(
+            page, status_code=exc.status_code, headers={**headers, **(exc.headers or {})}
+        )
+    layers = {
+        name: _layer(store, scope, name, bbox=None, settings=settings) for name in scope.layers
+    }
+    page = embed_html(
+        layers,
+        area=scope.area,
+        min_count=_min_count(settings),
+        title=scope.label,
+        basemap=settings.basemap,
+        lang=pick_language(lang, accept_language),
+    )
+    return HTMLResponse(page, headers=headers)
+
+
+@router.get("/embed/data/{layer}", summary="An embed layer as GeoJSON")
+def embed_data(
+    layer: str,
+    store: StoreDep,
+    settings: SettingsDep,
+    token: TokenQuery = None,
+    bbox: Annotated[
+        str | None, Query(description="min lon,min lat,max lon,max lat (WGS84)")
+    ] = None,
+) -> Response:
+    """One of the token's layers within its area (and ``bbox``): public columns only;
+    ``incidents_aggregate`` is counts per grid or cell with small counts suppressed."""
+    headers = embed_headers(settings)
+    scope = _scope(store, token)
+    box = page_params(settings, bbox=bbox, limit=None, offset=0).bbox
+    try:
+        gdf = _layer(store, scope, layer, bbox=box, settings=settings)
+    except tk.ScopeError as exc:
+        raise _scope_error(exc) from None
+    body = to_feature_collection(gdf, id_column="code" if layer == tk.INCIDENTS_AGGREGATE else None)
+    if layer == tk.INCIDENTS_AGGREGATE:
+        body["min_count"] = _min_count(settings)
+    return JSONResponse(body, headers=headers, media_type="application/geo+json")
