@@ -16,7 +16,7 @@ import gridpatrol
 from gridpatrol.maps.assets import STATIC_DIR
 
 from .errors import install_error_handlers
-from .routes import basemap, embed, grids, health, incidents, layers, maps, patrols, tiles
+from .routes import basemap, editor, embed, grids, health, incidents, layers, maps, patrols, tiles
 from .settings import Settings, get_settings
 
 log = logging.getLogger("gridpatrol.api")
@@ -89,5 +89,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(basemap.router)
     app.include_router(tiles.router)
     app.include_router(embed.router)
+    app.include_router(editor.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

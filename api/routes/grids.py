@@ -121,9 +121,13 @@ def _report_body(r) -> dict:
 
 
 @router.post("/report")
-def report_draft(store: StoreDep, body: Annotated[Any, Body(description="GeoJSON grids")]) -> dict:
+def report_draft(
+    store: StoreDep,
+    body: Annotated[Any, Body(description="GeoJSON grids")],
+    walk_tours: bool = True,
+) -> dict:
     """Validate unsaved grids (for the editor): the same report, nothing stored."""
-    return _report_body(gv.report_for_grids(store, features_to_gdf(body)))
+    return _report_body(gv.report_for_grids(store, features_to_gdf(body), walk_tours=walk_tours))
 
 
 @router.get("/{version}/export.gpkg", response_class=Response)
