@@ -46,7 +46,10 @@ def page_params(
     settings: SettingsDep,
     bbox: Annotated[
         str | None,
-        Query(description="min lon,min lat,max lon,max lat (WGS84)", examples=["24.93,60.16,24.96,60.17"]),
+        Query(
+            description="min lon,min lat,max lon,max lat (WGS84)",
+            examples=["24.93,60.16,24.96,60.17"],
+        ),
     ] = None,
     limit: Annotated[int | None, Query(ge=1, description="features per page")] = None,
     offset: Annotated[int, Query(ge=0)] = 0,

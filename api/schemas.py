@@ -58,6 +58,7 @@ def to_feature_collection(gdf: gpd.GeoDataFrame, *, id_column: str | None = None
 
 # -- incidents ---------------------------------------------------------------------------
 
+
 class Location(BaseModel):
     """Coordinates and the CRS they are in (phone apps in China send gcj02)."""
 
@@ -69,8 +70,12 @@ class Location(BaseModel):
 class IncidentCreate(BaseModel):
     """One incident report. Give a location, or an address matched to a building."""
 
-    incident_id: str = Field(min_length=1, max_length=200, description="your id; resending it updates")
-    reported_at: str = Field(description="ISO 8601 time with a time zone, e.g. 2026-11-20T09:00:00+08:00")
+    incident_id: str = Field(
+        min_length=1, max_length=200, description="your id; resending it updates"
+    )
+    reported_at: str = Field(
+        description="ISO 8601 time with a time zone, e.g. 2026-11-20T09:00:00+08:00"
+    )
     category: str = Field(description="taxonomy key, name or alias (GET /api/incidents/categories)")
     description: str = Field("", max_length=5000)
     source: str = Field("app", max_length=50)
@@ -144,7 +149,9 @@ def features_to_gdf(body: dict, *, source: str = "request body") -> gpd.GeoDataF
         try:
             geoms.append(shape(feature.get("geometry")))
         except (GEOSException, ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
-            raise InvalidGeometryError(f"{source}: feature {i}: unreadable geometry ({exc})") from exc
+            raise InvalidGeometryError(
+                f"{source}: feature {i}: unreadable geometry ({exc})"
+            ) from exc
         props = dict(feature.get("properties") or {})
         if "id" in feature and "code" not in props:
             props["code"] = feature["id"]
@@ -171,11 +178,14 @@ class DraftCreate(BaseModel):
 
 # -- patrols -----------------------------------------------------------------------------
 
+
 class PlanRequestIn(BaseModel):
     """A patrol plan request: which area, which station and teams, which shift."""
 
     station_id: str
-    k: int | None = Field(None, ge=1, le=50, description="number of teams (default: the station's teams)")
+    k: int | None = Field(
+        None, ge=1, le=50, description="number of teams (default: the station's teams)"
+    )
     teams: list[str] = Field(default_factory=list, max_length=50)
     area_code: str | None = Field(None, description="a grid, community or street code")
     area: dict | None = Field(None, description="or a GeoJSON polygon (WGS84)")
@@ -184,8 +194,12 @@ class PlanRequestIn(BaseModel):
     shift_minutes: float | None = Field(None, gt=0, le=24 * 60)
     split_sorties: bool = False
     hotspots: bool = Field(True, description="dwell at incident hot spots of the time slot")
-    hours: tuple[int, int] | None = Field(None, description="the shift's local hours, e.g. [18, 22]")
-    dwell_minutes: float = Field(12.0, ge=0, le=60, description="10-16 min is what evidence supports")
+    hours: tuple[int, int] | None = Field(
+        None, description="the shift's local hours, e.g. [18, 22]"
+    )
+    dwell_minutes: float = Field(
+        12.0, ge=0, le=60, description="10-16 min is what evidence supports"
+    )
     max_dwells: int = Field(4, ge=0, le=50)
     days: int = Field(1, ge=1, le=14, description="rotation: different plans for n days")
     seed: int = 0

@@ -25,7 +25,9 @@ class Settings(BaseSettings):
         "(basemap_file), or a tile URL template",
     )
     basemap_key: str = Field("", description="API key for basemaps that need one (Tianditu)")
-    basemap_file: str = Field("", description="MBTiles file served at /basemap/{z}/{x}/{y} (basemap=local)")
+    basemap_file: str = Field(
+        "", description="MBTiles file served at /basemap/{z}/{x}/{y} (basemap=local)"
+    )
     max_page_size: int = Field(10_000, description="largest page a layer endpoint returns")
     max_body_mb: float = Field(20.0, description="largest request body accepted")
     escalation_interval_s: float = Field(
@@ -34,8 +36,12 @@ class Settings(BaseSettings):
     admin_key: str = Field(
         "", description="X-Admin-Key for admin actions (embed tokens); empty: loopback clients only"
     )
-    embed_min_count: int = Field(5, ge=1, description="embeds show incident counts below this as '<k'")
-    public_url: str = Field("", description="https://host embed codes point at; empty: the request's URL")
+    embed_min_count: int = Field(
+        5, ge=1, description="embeds show incident counts below this as '<k'"
+    )
+    public_url: str = Field(
+        "", description="https://host embed codes point at; empty: the request's URL"
+    )
     frame_ancestors: str = Field("'self'", description="origins allowed to embed our pages")
 
 

@@ -105,9 +105,7 @@ def make_grids(n_grids: int, seed: int) -> gpd.GeoDataFrame:
 
     def on_box_side(a: int, b: int) -> bool:
         pa, pb = verts[a], verts[b]
-        return any(
-            pa[ax] == bd and pb[ax] == bd for ax in (0, 1) for bd in (lo[ax], hi[ax])
-        )
+        return any(pa[ax] == bd and pb[ax] == bd for ax in (0, 1) for bd in (lo[ax], hi[ax]))
 
     # per edge: 2 = jittered, 1 = straight but densified, 0 = bare segment
     edge_level: dict[tuple[int, int], int] = dict.fromkeys(edge_want, 2)
@@ -192,8 +190,13 @@ def make_grids(n_grids: int, seed: int) -> gpd.GeoDataFrame:
 
 
 def make_points(
-    grids: gpd.GeoDataFrame, n: int, seed: int, *, outside: float = 0.03,
-    on_boundary: float = 0.01, near_boundary: float = 0.01,
+    grids: gpd.GeoDataFrame,
+    n: int,
+    seed: int,
+    *,
+    outside: float = 0.03,
+    on_boundary: float = 0.01,
+    near_boundary: float = 0.01,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Uniform points plus shares outside the area, exactly on the boundary (half on vertices,
     half on edge midpoints) and within 1 m of an edge."""
@@ -342,8 +345,18 @@ class PostGIS:
         c.execute("DROP TABLE IF EXISTS gp_bench_pts")
         c.execute("CREATE UNLOGGED TABLE gp_bench_pts (i int, x float8, y float8)")
         # binary COPY payload built with numpy (no per-row Python work)
-        rec = np.zeros(len(x), dtype=[("n", ">i2"), ("li", ">i4"), ("i", ">i4"), ("lx", ">i4"),
-                                      ("x", ">f8"), ("ly", ">i4"), ("y", ">f8")])
+        rec = np.zeros(
+            len(x),
+            dtype=[
+                ("n", ">i2"),
+                ("li", ">i4"),
+                ("i", ">i4"),
+                ("lx", ">i4"),
+                ("x", ">f8"),
+                ("ly", ">i4"),
+                ("y", ">f8"),
+            ],
+        )
         rec["n"], rec["li"], rec["lx"], rec["ly"] = 3, 4, 8, 8
         rec["i"], rec["x"], rec["y"] = np.arange(len(x)), x, y
         payload = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8 + rec.tobytes() + b"\xff\xff"
@@ -387,12 +400,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--repeat", type=int, default=None, help="timed runs per tool, best kept")
     ap.add_argument("--postgis", metavar="URL", default=None)
-    ap.add_argument("--on-boundary", type=float, default=0.01,
-                    help="share of points exactly on grid edges/vertices (default 0.01)")
-    ap.add_argument("--near-boundary", type=float, default=0.01,
-                    help="share of points within 1 m of an edge (default 0.01)")
-    ap.add_argument("--outside", type=float, default=0.03,
-                    help="share of points in a 300 m band outside the area (default 0.03)")
+    ap.add_argument(
+        "--on-boundary",
+        type=float,
+        default=0.01,
+        help="share of points exactly on grid edges/vertices (default 0.01)",
+    )
+    ap.add_argument(
+        "--near-boundary",
+        type=float,
+        default=0.01,
+        help="share of points within 1 m of an edge (default 0.01)",
+    )
+    ap.add_argument(
+        "--outside",
+        type=float,
+        default=0.03,
+        help="share of points in a 300 m band outside the area (default 0.03)",
+    )
     ap.add_argument("--no-duckdb", action="store_true")
     ap.add_argument("--no-sjoin", action="store_true")
     args = ap.parse_args(argv)
@@ -401,18 +426,27 @@ def main(argv: list[str] | None = None) -> int:
 
     t = time.perf_counter()
     grids = make_grids(args.grids, args.seed)
-    x, y = make_points(grids, n_points, args.seed, outside=args.outside,
-                       on_boundary=args.on_boundary, near_boundary=args.near_boundary)
+    x, y = make_points(
+        grids,
+        n_points,
+        args.seed,
+        outside=args.outside,
+        on_boundary=args.on_boundary,
+        near_boundary=args.near_boundary,
+    )
     gen_s = time.perf_counter() - t
     nv = shapely.get_num_coordinates(grids.geometry.to_numpy())
-    n_holes = int(shapely.get_num_interior_rings(
-        shapely.get_parts(grids.geometry.to_numpy())).sum())
+    n_holes = int(
+        shapely.get_num_interior_rings(shapely.get_parts(grids.geometry.to_numpy())).sum()
+    )
     n_multi = int((grids.geom_type == "MultiPolygon").sum())
-    print(f"workload: {len(grids)} grids (vertices min/median/max {nv.min()}/{int(np.median(nv))}/"
-          f"{nv.max()}, {n_holes} holes, {n_multi} multipolygons), {n_points} points "
-          f"({args.on_boundary:.1%} on edges/vertices, {args.near_boundary:.1%} within 1 m of an "
-          f"edge, {args.outside:.1%} outside), "
-          f"generated in {gen_s:.1f} s, CRS {CRS}")
+    print(
+        f"workload: {len(grids)} grids (vertices min/median/max {nv.min()}/{int(np.median(nv))}/"
+        f"{nv.max()}, {n_holes} holes, {n_multi} multipolygons), {n_points} points "
+        f"({args.on_boundary:.1%} on edges/vertices, {args.near_boundary:.1%} within 1 m of an "
+        f"edge, {args.outside:.1%} outside), "
+        f"generated in {gen_s:.1f} s, CRS {CRS}"
+    )
     print(f"peak RSS after generation: {peak_rss_mb():.0f} MB")
 
     order = np.argsort(grids["code"].to_numpy(), kind="stable")
@@ -449,25 +483,33 @@ def main(argv: list[str] | None = None) -> int:
                     pass
         answers[tool.name] = pos
         results[tool.name] = {
-            "build_s": build_s, "query_s": q_s, "pts_per_s": n_points / q_s, "runs": reps,
+            "build_s": build_s,
+            "query_s": q_s,
+            "pts_per_s": n_points / q_s,
+            "runs": reps,
             "peak_rss_mb": peak_rss_mb(),
         }
         if tool.name == "ours":
             idx = tool.index
             snap_s, snap_res = timed(idx.assign, x, y, repeat=reps, snap_tolerance=5.0)
             results["ours"].update(
-                snap5_pts_per_s=n_points / snap_s, snap5_snapped=int(snap_res.snapped.sum()),
+                snap5_pts_per_s=n_points / snap_s,
+                snap5_snapped=int(snap_res.snapped.sum()),
                 peak_rss_delta_mb=peak_rss_mb() - rss_before,
-                index_mb=idx.nbytes / 2**20, cell_size_m=idx.cell_size,
-                raster_shape=list(idx.shape), boundary_cell_share=idx.boundary_cell_share,
+                index_mb=idx.nbytes / 2**20,
+                cell_size_m=idx.cell_size,
+                raster_shape=list(idx.shape),
+                boundary_cell_share=idx.boundary_cell_share,
                 exact_area_share=idx.exact_area_share,
             )
         if tool.name == "duckdb":
             plan = tool.plan()
             results["duckdb"]["threads"] = tool.threads
             results["duckdb"]["spatial_join_operator"] = "SPATIAL_JOIN" in plan
-        print(f"  {tool.name:8s} build {build_s:7.3f} s   query {q_s:7.3f} s   "
-              f"peak RSS so far {peak_rss_mb():6.0f} MB")
+        print(
+            f"  {tool.name:8s} build {build_s:7.3f} s   query {q_s:7.3f} s   "
+            f"peak RSS so far {peak_rss_mb():6.0f} MB"
+        )
 
     ref = answers["ours"]
     agree = True
@@ -478,9 +520,10 @@ def main(argv: list[str] | None = None) -> int:
         results[name]["mismatches"] = int(diff.size)
         if diff.size:
             agree = False
-            print(f"  MISMATCH {name}: {diff.size} points differ, e.g. "
-                  + ", ".join(f"({x[i]!r}, {y[i]!r}) ours={ref[i]} {name}={pos[i]}"
-                              for i in diff[:3]))
+            print(
+                f"  MISMATCH {name}: {diff.size} points differ, e.g. "
+                + ", ".join(f"({x[i]!r}, {y[i]!r}) ours={ref[i]} {name}={pos[i]}" for i in diff[:3])
+            )
     # independent brute-force check of ours on a sample (rule: lowest covering position)
     rng = np.random.default_rng(7)
     sample = rng.choice(n_points, size=min(3000, n_points), replace=False)
@@ -501,28 +544,38 @@ def main(argv: list[str] | None = None) -> int:
         if name == "duckdb":
             note = f"threads={r['threads']} spatial_join={r['spatial_join_operator']}"
         if name == "ours":
-            note = (f"cell {r['cell_size_m']:.2f} m, raster {r['raster_shape']}, "
-                    f"{100 * r['boundary_cell_share']:.1f}% boundary cells, "
-                    f"{100 * r['exact_area_share']:.2f}% of area exact-tested, "
-                    f"index {r['index_mb']:.0f} MB")
-        print(f"{name:8s} {r['build_s']:8.3f} {r['query_s']:8.3f} {r['pts_per_s'] / 1e6:8.3f} "
-              f"{ours_rate / r['pts_per_s']:8.1f}  {note}")
+            note = (
+                f"cell {r['cell_size_m']:.2f} m, raster {r['raster_shape']}, "
+                f"{100 * r['boundary_cell_share']:.1f}% boundary cells, "
+                f"{100 * r['exact_area_share']:.2f}% of area exact-tested, "
+                f"index {r['index_mb']:.0f} MB"
+            )
+        print(
+            f"{name:8s} {r['build_s']:8.3f} {r['query_s']:8.3f} {r['pts_per_s'] / 1e6:8.3f} "
+            f"{ours_rate / r['pts_per_s']:8.1f}  {note}"
+        )
     assigned = ref >= 0
     r = results["ours"]
-    print(f"ours with snap_tolerance=5 m: {r['snap5_pts_per_s'] / 1e6:.3f} Mpts/s, "
-          f"{r['snap5_snapped']} points snapped; build+query peak RSS growth "
-          f"{r['peak_rss_delta_mb']:.0f} MB")
-    print(f"assigned {assigned.mean():.2%} of points; agree={agree} "
-          f"(brute-force sample ok={brute_ok}); peak RSS {peak_rss_mb():.0f} MB")
+    print(
+        f"ours with snap_tolerance=5 m: {r['snap5_pts_per_s'] / 1e6:.3f} Mpts/s, "
+        f"{r['snap5_snapped']} points snapped; build+query peak RSS growth "
+        f"{r['peak_rss_delta_mb']:.0f} MB"
+    )
+    print(
+        f"assigned {assigned.mean():.2%} of points; agree={agree} "
+        f"(brute-force sample ok={brute_ok}); peak RSS {peak_rss_mb():.0f} MB"
+    )
 
     out = {
         "ours_pts_per_s": round(ours_rate),
         "sjoin_pts_per_s": round(results["sjoin"]["pts_per_s"]) if "sjoin" in results else None,
         "duckdb_pts_per_s": round(results["duckdb"]["pts_per_s"]) if "duckdb" in results else None,
         "ratio_vs_sjoin": round(ours_rate / results["sjoin"]["pts_per_s"], 2)
-        if "sjoin" in results else None,
+        if "sjoin" in results
+        else None,
         "ratio_vs_duckdb": round(ours_rate / results["duckdb"]["pts_per_s"], 2)
-        if "duckdb" in results else None,
+        if "duckdb" in results
+        else None,
         "agree": agree,
         "n_points": n_points,
         "n_grids": len(grids),

@@ -85,8 +85,10 @@ def make_district(n_grids: int, n_buildings: int, *, seed: int = 6):
     order = np.lexsort((shapely.get_x(c), -np.round(shapely.get_y(c), -2)))
     cells = cells[order]
     i = np.arange(len(cells))
-    codes = [f"{DISTRICT}{s:03d}{m:03d}{g:03d}" for s, m, g in
-             zip(i // 500 + 1, (i % 500) // 50 + 1, i % 50 + 1, strict=True)]
+    codes = [
+        f"{DISTRICT}{s:03d}{m:03d}{g:03d}"
+        for s, m, g in zip(i // 500 + 1, (i % 500) // 50 + 1, i % 50 + 1, strict=True)
+    ]
     grids = gpd.GeoDataFrame(
         {
             "version": 1,
@@ -95,7 +97,8 @@ def make_district(n_grids: int, n_buildings: int, *, seed: int = 6):
             "parent_code": [code[:12] for code in codes],
             "households": rng.integers(300, 500, len(cells)),
         },
-        geometry=cells, crs=UTM,
+        geometry=cells,
+        crs=UTM,
     )
 
     cx = rng.uniform(x0 + 20, x0 + w - 20, n_buildings)
@@ -107,8 +110,12 @@ def make_district(n_grids: int, n_buildings: int, *, seed: int = 6):
     local = corners[None, :, :] * np.stack([half_w, half_h], axis=1)[:, None, :]
     cos, sin = np.cos(angle)[:, None], np.sin(angle)[:, None]
     ring = np.stack(
-        [cx[:, None] + local[..., 0] * cos - local[..., 1] * sin,
-         cy[:, None] + local[..., 0] * sin + local[..., 1] * cos], axis=-1)
+        [
+            cx[:, None] + local[..., 0] * cos - local[..., 1] * sin,
+            cy[:, None] + local[..., 0] * sin + local[..., 1] * cos,
+        ],
+        axis=-1,
+    )
     footprints = shapely.polygons(ring)
     buildings = gpd.GeoDataFrame(
         {
@@ -118,7 +125,8 @@ def make_district(n_grids: int, n_buildings: int, *, seed: int = 6):
             "addr_housenumber": "",
             "households": rng.integers(0, 40, n_buildings),
         },
-        geometry=footprints, crs=UTM,
+        geometry=footprints,
+        crs=UTM,
     )
     return grids.to_crs(4326), buildings.to_crs(4326)
 
@@ -188,8 +196,10 @@ def tiles_page(bounds) -> str:
     add_basemap(m, "none")
     # threshold=0: both layers as tiles, whatever their size (add_layer picks inline
     # for <= 5,000 features, and the bench compares the two ways for the same layers).
-    layers = [add_layer(m, "buildings", 10**9, threshold=0),
-              add_layer(m, "grids", 10**9, threshold=0)]
+    layers = [
+        add_layer(m, "buildings", 10**9, threshold=0),
+        add_layer(m, "grids", 10**9, threshold=0),
+    ]
     import folium
 
     folium.LayerControl(collapsed=False).add_to(m)
@@ -215,11 +225,13 @@ def serve(url: str, pages: dict[str, str]):
     app = create_app(Settings(database_url=url, escalation_interval_s=0))
     app.include_router(tiles.router)
     for name, html in pages.items():
-        app.add_api_route(f"/bench/{name}", lambda html=html: HTMLResponse(html),
-                          include_in_schema=False)
+        app.add_api_route(
+            f"/bench/{name}", lambda html=html: HTMLResponse(html), include_in_schema=False
+        )
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -246,8 +258,9 @@ def _bytes(events, start: int = 0, end: int | None = None) -> tuple[int, int, in
     return total, n, n_tiles
 
 
-def measure(url: str, *, zoom: int, screenshot: str | None, width=1280, height=800,
-            timeout=600.0) -> dict:
+def measure(
+    url: str, *, zoom: int, screenshot: str | None, width=1280, height=800, timeout=600.0
+) -> dict:
     """Open ``url`` in a fresh browser (cold cache) and measure the first and zoomed view."""
     b = cdp.Browser(timeout=timeout)
     try:
@@ -256,17 +269,22 @@ def measure(url: str, *, zoom: int, screenshot: str | None, width=1280, height=8
         for method in ("Page.enable", "Runtime.enable", "Network.enable"):
             b.send(method, session=sid)
         b.send("Network.setCacheDisabled", {"cacheDisabled": False}, session=sid)
-        b.send("Emulation.setDeviceMetricsOverride",
-               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-               session=sid)
+        b.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            session=sid,
+        )
         b.events.clear()
         b.send("Page.navigate", {"url": url}, session=sid)
         if not b.pump(timeout, until=lambda e: e.get("method") == "Page.loadEventFired"):
             raise TimeoutError(f"{url} did not load")
 
         def evaluate(expr):
-            r = b.send("Runtime.evaluate", {"expression": expr, "returnByValue": True,
-                                            "awaitPromise": True}, session=sid)
+            r = b.send(
+                "Runtime.evaluate",
+                {"expression": expr, "returnByValue": True, "awaitPromise": True},
+                session=sid,
+            )
             if "exceptionDetails" in r:
                 raise RuntimeError(f"{expr}: {r['exceptionDetails']}")
             return r["result"]["value"]
@@ -288,11 +306,17 @@ def measure(url: str, *, zoom: int, screenshot: str | None, width=1280, height=8
     finally:
         b.close()
     return {
-        "first_ms": round(first_ms, 1), "first_bytes": first_bytes,
-        "first_requests": first_requests, "first_tiles": first_tiles,
+        "first_ms": round(first_ms, 1),
+        "first_bytes": first_bytes,
+        "first_requests": first_requests,
+        "first_tiles": first_tiles,
         "first_zoom": round(first_zoom, 2),
-        "zoom_ms": round(zoom_ms, 1), "zoom_bytes": zoom_bytes, "zoom_tiles": zoom_tiles,
-        "zoom_requests": zoom_requests, "js_errors": len(errors), "failed_requests": len(failed),
+        "zoom_ms": round(zoom_ms, 1),
+        "zoom_bytes": zoom_bytes,
+        "zoom_tiles": zoom_tiles,
+        "zoom_requests": zoom_requests,
+        "js_errors": len(errors),
+        "failed_requests": len(failed),
     }
 
 
@@ -329,8 +353,10 @@ def main(argv=None) -> dict:
         with open_store(url) as store:  # as the product's overview page reads them
             grids = store.read("grids", where={"version": 1})
             buildings = store.read("buildings")
-        pages = {"inline": inline_page(grids, buildings),
-                 "tiles": tiles_page(np.r_[grids.total_bounds])}
+        pages = {
+            "inline": inline_page(grids, buildings),
+            "tiles": tiles_page(np.r_[grids.total_bounds]),
+        }
         render_s = time.perf_counter() - t
         server, thread, base = serve(url, pages)
         runs: dict[str, list[dict]] = {"inline": [], "tiles": []}
@@ -341,8 +367,9 @@ def main(argv=None) -> dict:
                     if args.screenshots and k == 0:
                         Path(args.screenshots).mkdir(parents=True, exist_ok=True)
                         shot = str(Path(args.screenshots) / f"{name}.png")
-                    runs[name].append(measure(f"{base}/bench/{name}", zoom=args.zoom,
-                                              screenshot=shot))
+                    runs[name].append(
+                        measure(f"{base}/bench/{name}", zoom=args.zoom, screenshot=shot)
+                    )
         finally:
             server.should_exit = True
             thread.join(10)
@@ -350,17 +377,23 @@ def main(argv=None) -> dict:
     def med(name, key):
         return statistics.median(r[key] for r in runs[name])
 
-    print(f"district: {len(grids):,} grids, {len(buildings):,} buildings "
-          f"(built in {built_s:.1f} s, pages rendered in {render_s:.1f} s); "
-          f"median of {repeat} cold browser run(s)")
+    print(
+        f"district: {len(grids):,} grids, {len(buildings):,} buildings "
+        f"(built in {built_s:.1f} s, pages rendered in {render_s:.1f} s); "
+        f"median of {repeat} cold browser run(s)"
+    )
     print(f"{'page':8} {'view':12} {'bytes':>13} {'requests':>9} {'tiles':>6} {'ms':>9}")
     for name in runs:
-        print(f"{name:8} {'first z' + str(med(name, 'first_zoom')):12} "
-              f"{med(name, 'first_bytes'):>13,.0f} {med(name, 'first_requests'):>9.0f} "
-              f"{med(name, 'first_tiles'):>6.0f} {med(name, 'first_ms'):>9.0f}")
-        print(f"{'':8} {'zoom ' + str(args.zoom):12} {med(name, 'zoom_bytes'):>13,.0f} "
-              f"{med(name, 'zoom_requests'):>9.0f} {med(name, 'zoom_tiles'):>6.0f} "
-              f"{med(name, 'zoom_ms'):>9.0f}")
+        print(
+            f"{name:8} {'first z' + str(med(name, 'first_zoom')):12} "
+            f"{med(name, 'first_bytes'):>13,.0f} {med(name, 'first_requests'):>9.0f} "
+            f"{med(name, 'first_tiles'):>6.0f} {med(name, 'first_ms'):>9.0f}"
+        )
+        print(
+            f"{'':8} {'zoom ' + str(args.zoom):12} {med(name, 'zoom_bytes'):>13,.0f} "
+            f"{med(name, 'zoom_requests'):>9.0f} {med(name, 'zoom_tiles'):>6.0f} "
+            f"{med(name, 'zoom_ms'):>9.0f}"
+        )
     figures = {
         "n_grids": len(grids),
         "n_buildings": len(buildings),

@@ -34,9 +34,17 @@ from gridpatrol.geo.patrol import MinMaxRoutes
 EDGE_RE = re.compile(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*coste\s+(\d+)")
 
 QUICK = [  # (instance, kind, k): a spread of families and k, ~60 s in total
-    ("gdb1", "cpp", 2), ("gdb1", "cpp", 5), ("gdb8", "cpp", 4), ("gdb13", "cpp", 7),
-    ("gdb23", "cpp", 10), ("val1A", "cpp", 3), ("val5A", "cpp", 6), ("val10A", "cpp", 2),
-    ("egl-e4-A", "cpp", 4), ("egl-e1-A", "rpp", 3), ("egl-s1-A", "rpp", 5),
+    ("gdb1", "cpp", 2),
+    ("gdb1", "cpp", 5),
+    ("gdb8", "cpp", 4),
+    ("gdb13", "cpp", 7),
+    ("gdb23", "cpp", 10),
+    ("val1A", "cpp", 3),
+    ("val5A", "cpp", 6),
+    ("val10A", "cpp", 2),
+    ("egl-e4-A", "cpp", 4),
+    ("egl-e1-A", "rpp", 3),
+    ("egl-s1-A", "rpp", 5),
 ]
 
 
@@ -61,7 +69,7 @@ def verify(plan, edges, required, depot, k) -> list[str]:
     problems = []
     teams = {r.team for r in plan.routes}
     if len(plan.routes) != k or teams != set(range(k)):
-        problems.append(f"expected {k} routes for teams 0..{k-1}, got {sorted(teams)}")
+        problems.append(f"expected {k} routes for teams 0..{k - 1}, got {sorted(teams)}")
     covered = set()
     for r in plan.routes:
         if not r.nodes or r.nodes[0] != depot or r.nodes[-1] != depot:
@@ -110,11 +118,16 @@ def time_limit_for(n_required: int, quick: bool, base: float | None) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", type=Path,
-                    default=Path(__file__).resolve().parents[1].parent / "shared")
+    ap.add_argument(
+        "--shared", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared"
+    )
     ap.add_argument("--quick", action="store_true", help="a subset, about 60 s")
-    ap.add_argument("--time-limit", type=float, default=None,
-                    help="solver time limit per (instance, k); default scales with size")
+    ap.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="solver time limit per (instance, k); default scales with size",
+    )
     ap.add_argument("--only", default=None, help="regex on instance names")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
@@ -144,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         pairs = [p for p in pairs if re.search(args.only, p[0])]
 
-    print(f"{'instance':<10} {'kind':<4} {'k':>2} {'ours':>9} {'lb':>9} {'fhk':>9} "
-          f"{'/lb':>6} {'/fhk':>6} {'sec':>5} {'iter':>5}  valid")
+    print(
+        f"{'instance':<10} {'kind':<4} {'k':>2} {'ours':>9} {'lb':>9} {'fhk':>9} "
+        f"{'/lb':>6} {'/fhk':>6} {'sec':>5} {'iter':>5}  valid"
+    )
     per_pair = []
     all_valid = True
     cache: dict[str, tuple] = {}
@@ -169,13 +184,26 @@ def main(argv: list[str] | None = None) -> int:
         ours = plan.longest
         r_lb = ours / lb
         r_fhk = ours / fhk if fhk else None
-        print(f"{name:<10} {kind:<4} {k:>2} {ours:>9.0f} {lb:>9.0f} "
-              f"{(f'{fhk:.0f}' if fhk else '-'):>9} {r_lb:>6.3f} "
-              f"{(f'{r_fhk:.3f}' if r_fhk else '-'):>6} {secs:>5.1f} {plan.iterations:>5}  "
-              f"{'ok' if valid else 'INVALID: ' + '; '.join(problems[:3])}", flush=True)
-        per_pair.append({"instance": name, "kind": kind, "k": k, "ours": ours, "lb": lb,
-                         "fhk": fhk, "seconds": round(secs, 3), "valid": valid,
-                         "iterations": plan.iterations})
+        print(
+            f"{name:<10} {kind:<4} {k:>2} {ours:>9.0f} {lb:>9.0f} "
+            f"{(f'{fhk:.0f}' if fhk else '-'):>9} {r_lb:>6.3f} "
+            f"{(f'{r_fhk:.3f}' if r_fhk else '-'):>6} {secs:>5.1f} {plan.iterations:>5}  "
+            f"{'ok' if valid else 'INVALID: ' + '; '.join(problems[:3])}",
+            flush=True,
+        )
+        per_pair.append(
+            {
+                "instance": name,
+                "kind": kind,
+                "k": k,
+                "ours": ours,
+                "lb": lb,
+                "fhk": fhk,
+                "seconds": round(secs, 3),
+                "valid": valid,
+                "iterations": plan.iterations,
+            }
+        )
 
     def mean(xs):
         return round(statistics.fmean(xs), 4) if xs else None
@@ -185,11 +213,13 @@ def main(argv: list[str] | None = None) -> int:
         "all_valid": all_valid,
         "mean_ratio_to_lb": mean([p["ours"] / p["lb"] for p in per_pair]),
         "mean_ratio_to_lb_k2": mean([p["ours"] / p["lb"] for p in per_pair if p["k"] == 2]),
-        "mean_ratio_to_lb_k2_cpp": mean([p["ours"] / p["lb"] for p in per_pair
-                                         if p["k"] == 2 and p["kind"] == "cpp"]),
+        "mean_ratio_to_lb_k2_cpp": mean(
+            [p["ours"] / p["lb"] for p in per_pair if p["k"] == 2 and p["kind"] == "cpp"]
+        ),
         "mean_ratio_to_fhk": mean([p["ours"] / p["fhk"] for p in per_pair if p["fhk"]]),
-        "mean_ratio_to_fhk_k_ge_4": mean([p["ours"] / p["fhk"] for p in per_pair
-                                          if p["fhk"] and p["k"] >= 4]),
+        "mean_ratio_to_fhk_k_ge_4": mean(
+            [p["ours"] / p["fhk"] for p in per_pair if p["fhk"] and p["k"] >= 4]
+        ),
         "max_seconds": max((p["seconds"] for p in per_pair), default=0.0),
         "total_seconds": round(time.perf_counter() - t_all, 1),
         "per_pair": per_pair,

@@ -531,9 +531,7 @@ class GridIndex:
     @property
     def nbytes(self) -> int:
         """Memory held by the lookup structures (raster + candidate table)."""
-        return int(
-            self._raster.nbytes + self._bptr.nbytes + self._cand.nbytes + self._sub.nbytes
-        )
+        return int(self._raster.nbytes + self._bptr.nbytes + self._cand.nbytes + self._sub.nbytes)
 
     @property
     def shape(self) -> tuple[int, int]:

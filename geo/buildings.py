@@ -96,7 +96,9 @@ def estimate_households(
         if levels is None
         else levels.fillna(rule.default_levels).clip(lower=1).to_numpy()
     )
-    use = out["use"].fillna("yes").astype(str) if "use" in out else pd.Series("yes", index=out.index)
+    use = (
+        out["use"].fillna("yes").astype(str) if "use" in out else pd.Series("yes", index=out.index)
+    )
     share = use.map(rule.residential_share).fillna(rule.other_share).to_numpy(dtype="float64")
     estimate = np.rint(area * levels * share / rule.m2_per_household)
     estimate = np.where((share > 0) & (area >= rule.min_footprint_m2), np.maximum(estimate, 1), 0)

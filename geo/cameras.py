@@ -42,9 +42,7 @@ HEIGHT_DEFAULT_M = 4.0
 
 _COMPASS = {
     name: i * 22.5
-    for i, name in enumerate(
-        "N NNE NE ENE E ESE SE SSE S SSW SW WSW W WNW NW NNW".split()
-    )
+    for i, name in enumerate("N NNE NE ENE E ESE SE SSE S SSW SW WSW W WNW NW NNW".split())
 }
 
 
@@ -167,8 +165,12 @@ def view_areas(cameras: gpd.GeoDataFrame, *, arc_steps: int = 16) -> gpd.GeoSeri
             shapes.append(shapely.Point(x[i], y[i]).buffer(reach[i], quad_segs=8))
         else:
             # compass bearings: 0 = north, clockwise
-            angles = np.radians(np.linspace(direction[i] - fov[i] / 2, direction[i] + fov[i] / 2, arc_steps))
-            arc = np.column_stack([x[i] + reach[i] * np.sin(angles), y[i] + reach[i] * np.cos(angles)])
+            angles = np.radians(
+                np.linspace(direction[i] - fov[i] / 2, direction[i] + fov[i] / 2, arc_steps)
+            )
+            arc = np.column_stack(
+                [x[i] + reach[i] * np.sin(angles), y[i] + reach[i] * np.cos(angles)]
+            )
             shapes.append(shapely.Polygon(np.vstack([[x[i], y[i]], arc, [x[i], y[i]]])))
     return gpd.GeoSeries(shapes, index=cameras.index, crs=cameras.crs)
 

@@ -57,7 +57,9 @@ def next_level(level: str) -> str:
     return LEVEL_ORDER[min(i + 1, len(LEVEL_ORDER) - 1)]
 
 
-def deadline(status: str, category: str, since: pd.Timestamp, taxonomy: Taxonomy) -> pd.Timestamp | None:
+def deadline(
+    status: str, category: str, since: pd.Timestamp, taxonomy: Taxonomy
+) -> pd.Timestamp | None:
     """When the current step of an incident in ``status`` is due."""
     cat = taxonomy.categories[category]
     if status in ("reported", "assigned"):
@@ -102,8 +104,14 @@ def apply_action(
     elif action == "resolve":
         due, closed_at, closed_level = None, at, level
     return Transition(
-        str(incident["incident_id"]), action, status, to_status, level,
-        due, closed_at, closed_level or "",
+        str(incident["incident_id"]),
+        action,
+        status,
+        to_status,
+        level,
+        due,
+        closed_at,
+        closed_level or "",
     )
 
 
@@ -127,8 +135,13 @@ def grid_figures(incidents: pd.DataFrame, *, taxonomy: Taxonomy) -> pd.DataFrame
     """
     if incidents.empty:
         return pd.DataFrame(
-            columns=["incidents", "closed", "share_closed_in_grid", "share_closed_on_time",
-                     "median_hours_to_close"]
+            columns=[
+                "incidents",
+                "closed",
+                "share_closed_in_grid",
+                "share_closed_on_time",
+                "median_hours_to_close",
+            ]
         )
     df = incidents.copy()
     df["closed_at"] = pd.to_datetime(df["closed_at"], utc=True)

@@ -978,8 +978,10 @@ def _matching_greedy_exchange(D: np.ndarray, *, max_rounds: int = 50) -> float:
         else:
             steps = D[cycle, np.roll(cycle, -1)]
             off = 0 if steps[0::2].sum() <= steps[1::2].sum() else 1
-            pairs = [(cycle[(i + off) % len(cycle)], cycle[(i + off + 1) % len(cycle)])
-                     for i in range(0, len(cycle), 2)]
+            pairs = [
+                (cycle[(i + off) % len(cycle)], cycle[(i + off + 1) % len(cycle)])
+                for i in range(0, len(cycle), 2)
+            ]
         for i, j in pairs:
             a_list.append(i)
             b_list.append(j)

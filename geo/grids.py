@@ -191,7 +191,11 @@ def diff_grids(
         t = _point_codes(incidents, new)
         mask = f != t
         moved_i = pd.DataFrame(
-            {"incident_id": incidents["incident_id"].to_numpy()[mask], "from_code": f[mask], "to_code": t[mask]}
+            {
+                "incident_id": incidents["incident_id"].to_numpy()[mask],
+                "from_code": f[mask],
+                "to_code": t[mask],
+            }
         )
     return GridDiff(added, removed, changed, unchanged, changed_areas, moved_b, by_pair, moved_i)
 

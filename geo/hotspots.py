@@ -63,11 +63,17 @@ def filter_incidents(
     if categories is not None:
         keep &= incidents["category"].isin(categories).to_numpy()
     if start is not None:
-        keep &= (t >= pd.Timestamp(start).tz_convert("UTC") if pd.Timestamp(start).tzinfo
-                 else t >= pd.Timestamp(start, tz=tz)).to_numpy()
+        keep &= (
+            t >= pd.Timestamp(start).tz_convert("UTC")
+            if pd.Timestamp(start).tzinfo
+            else t >= pd.Timestamp(start, tz=tz)
+        ).to_numpy()
     if end is not None:
-        keep &= (t < pd.Timestamp(end).tz_convert("UTC") if pd.Timestamp(end).tzinfo
-                 else t < pd.Timestamp(end, tz=tz)).to_numpy()
+        keep &= (
+            t < pd.Timestamp(end).tz_convert("UTC")
+            if pd.Timestamp(end).tzinfo
+            else t < pd.Timestamp(end, tz=tz)
+        ).to_numpy()
     return incidents[keep]
 
 
@@ -83,7 +89,7 @@ def square_cells(bounds, *, cell_size: float, crs) -> gpd.GeoDataFrame:
     gx, gy = np.meshgrid(xs, ys)
     boxes = shapely.box(gx.ravel(), gy.ravel(), gx.ravel() + cell_size, gy.ravel() + cell_size)
     return gpd.GeoDataFrame(
-        {"cell": [f"c{int(i)}_{int(j)}" for j, i in zip(*np.divmod(np.arange(gx.size), len(xs)))]},
+        {"cell": [f"c{i % len(xs)}_{i // len(xs)}" for i in range(gx.size)]},
         geometry=boxes,
         crs=crs,
     )
@@ -157,7 +163,10 @@ def gi_star(
         if distance is None:
             raise SchemaError("distance weights need a distance in metres")
         w = lw.DistanceBand.from_dataframe(
-            frame.set_geometry(frame.centroid), threshold=distance, binary=True, silence_warnings=True
+            frame.set_geometry(frame.centroid),
+            threshold=distance,
+            binary=True,
+            silence_warnings=True,
         )
     else:
         raise SchemaError(f"weights must be 'queen' or 'distance', not {weights!r}")
@@ -169,7 +178,9 @@ def gi_star(
     with warnings.catch_warnings():
         # G_Local does not expose crand's 'alternative'; it returns the folded (directed)
         # p-value, which we double below for a two-sided test of "hot or cold".
-        warnings.filterwarnings("ignore", message="The alternative hypothesis", category=DeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", message="The alternative hypothesis", category=DeprecationWarning
+        )
         # A unit whose neighbourhood is every unit (tiny layers) has no variance: its z is
         # NaN, and it is simply not significant.
         warnings.filterwarnings("ignore", category=RuntimeWarning, module="esda")
@@ -177,14 +188,18 @@ def gi_star(
         warnings.filterwarnings("ignore", message=".*not fully connected.*")
         warnings.filterwarnings("ignore", message=".*islands.*")
         # Binary weights with the unit itself included: the textbook Gi*.
-        g = esda.G_Local(y, w, transform="B", star=True, permutations=permutations, seed=seed, n_jobs=1)
+        g = esda.G_Local(
+            y, w, transform="B", star=True, permutations=permutations, seed=seed, n_jobs=1
+        )
     z = np.nan_to_num(np.asarray(g.Zs, dtype=float), nan=0.0)
     p_two = np.where(np.isnan(g.Zs), 1.0, np.minimum(1.0, 2.0 * np.asarray(g.p_sim)))
     threshold = float(esda.fdr(p_two, alpha))
     significant = p_two <= threshold
     out["gi_z"] = z
     out["p_sim"] = p_two
-    out["hotspot"] = np.where(significant & (z > 0), "hot", np.where(significant & (z < 0), "cold", "none"))
+    out["hotspot"] = np.where(
+        significant & (z > 0), "hot", np.where(significant & (z < 0), "cold", "none")
+    )
     return HotSpots(out, threshold, alpha)
 
 
@@ -244,7 +259,10 @@ def kernel_density(
     if ncols * nrows > 25_000_000:
         raise SchemaError("the density raster would be too large: use a larger cell_size")
     hist, _, _ = np.histogram2d(
-        maxy - y, x - minx, bins=(nrows, ncols), range=((0, nrows * cell_size), (0, ncols * cell_size))
+        maxy - y,
+        x - minx,
+        bins=(nrows, ncols),
+        range=((0, nrows * cell_size), (0, ncols * cell_size)),
     )
     smooth = ndimage.gaussian_filter(hist, sigma=bandwidth / cell_size, mode="constant")
     per_km2 = smooth / (cell_size * cell_size) * 1e6

@@ -21,6 +21,8 @@ from .crs import WGS84, check_crs, check_lonlat, parse_crs, to_wgs84
 from .errors import SchemaError
 
 LEVEL_ORDER = ("grid", "community", "street", "district")
+#: phone clocks run a little fast: reports up to this far in the future are accepted
+_FUTURE_TOLERANCE = pd.Timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,12 @@ class Taxonomy:
                 continue
             try:
                 cats[key] = Category(
-                    key, v.get("en", key), v.get("zh", key), float(v["respond_minutes"]),
-                    float(v["close_hours"]), tuple(v.get("aliases", ())),
+                    key,
+                    v.get("en", key),
+                    v.get("zh", key),
+                    float(v["respond_minutes"]),
+                    float(v["close_hours"]),
+                    tuple(v.get("aliases", ())),
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 raise SchemaError(
@@ -97,7 +103,7 @@ def prepare_incidents(
     max_outside_km: float = 20.0,
     addresses: gpd.GeoDataFrame | None = None,
     default_tz: str | None = None,
-    future_tolerance: pd.Timedelta = pd.Timedelta(minutes=10),
+    future_tolerance: pd.Timedelta = _FUTURE_TOLERANCE,
 ) -> PreparedIncidents:
     """Validate incident reports and locate them in WGS84.
 
@@ -138,10 +144,11 @@ def prepare_incidents(
     cats = df["category"].map(taxonomy.resolve) if "category" in df else pd.Series([None] * n)
     reject(
         cats.isna(),
-        lambda i: f"unknown category {df['category'].iloc[i]!r}; known: "
-        + ", ".join(taxonomy.categories)
-        if "category" in df
-        else "category is missing",
+        lambda i: (
+            f"unknown category {df['category'].iloc[i]!r}; known: " + ", ".join(taxonomy.categories)
+            if "category" in df
+            else "category is missing"
+        ),
     )
     df["category"] = cats
 
@@ -166,13 +173,25 @@ def prepare_incidents(
                 continue
             ts = ts.tz_localize(default_tz)
         times.iloc[i] = ts.tz_convert("UTC")
-    reject(times > now + future_tolerance, lambda i: f"reported_at {times.iloc[i]} is in the future")
+    reject(
+        times > now + future_tolerance, lambda i: f"reported_at {times.iloc[i]} is in the future"
+    )
     df["reported_at"] = times
 
     # -- location -------------------------------------------------------------------
-    lon = pd.to_numeric(df["lon"], errors="coerce") if "lon" in df else pd.Series(np.nan, index=df.index)
-    lat = pd.to_numeric(df["lat"], errors="coerce") if "lat" in df else pd.Series(np.nan, index=df.index)
-    crs_col = df["crs"].fillna("wgs84").astype(str) if "crs" in df else pd.Series("wgs84", index=df.index)
+    lon = (
+        pd.to_numeric(df["lon"], errors="coerce")
+        if "lon" in df
+        else pd.Series(np.nan, index=df.index)
+    )
+    lat = (
+        pd.to_numeric(df["lat"], errors="coerce")
+        if "lat" in df
+        else pd.Series(np.nan, index=df.index)
+    )
+    crs_col = (
+        df["crs"].fillna("wgs84").astype(str) if "crs" in df else pd.Series("wgs84", index=df.index)
+    )
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)
     has_xy = lon.notna().to_numpy() & lat.notna().to_numpy()
@@ -201,25 +220,37 @@ def prepare_incidents(
     reject(zero, "location is (0, 0): the device had no GPS fix")
     bad_range = has_xy & ~zero & ((np.abs(y) > 90) | (np.abs(x) > 180))
     if served_bounds is not None:
-        swapped = has_xy & ~zero & check_lonlat(x, y, expected_bounds=_grow(served_bounds, max_outside_km))
+        swapped = (
+            has_xy
+            & ~zero
+            & check_lonlat(x, y, expected_bounds=_grow(served_bounds, max_outside_km))
+        )
     else:
         swapped = has_xy & ~zero & check_lonlat(x, y)
     reject(swapped, "lon/lat look swapped: (lat, lon) was given where (lon, lat) was expected")
     reject(bad_range & ~swapped, "coordinates are not longitude/latitude in the given CRS")
     if served_bounds is not None:
         minx, miny, maxx, maxy = _grow(served_bounds, max_outside_km)
-        outside = has_xy & ~zero & ~swapped & ~bad_range & (
-            (x < minx) | (x > maxx) | (y < miny) | (y > maxy)
+        outside = (
+            has_xy
+            & ~zero
+            & ~swapped
+            & ~bad_range
+            & ((x < minx) | (x > maxx) | (y < miny) | (y > maxy))
         )
         reject(
             outside,
-            lambda i: f"location ({x[i]:.5f}, {y[i]:.5f}) is more than {max_outside_km:g} km "
-            "outside the served area",
+            lambda i: (
+                f"location ({x[i]:.5f}, {y[i]:.5f}) is more than {max_outside_km:g} km "
+                "outside the served area"
+            ),
         )
 
     # -- address --------------------------------------------------------------------
     needs_address = ~has_xy
-    addr = df["address"].fillna("").astype(str) if "address" in df else pd.Series("", index=df.index)
+    addr = (
+        df["address"].fillna("").astype(str) if "address" in df else pd.Series("", index=df.index)
+    )
     no_location = needs_address & (addr.str.strip() == "").to_numpy()
     reject(no_location, "no location: give lon/lat or an address")
     to_match = needs_address & ~no_location
@@ -228,7 +259,10 @@ def prepare_incidents(
             reject(to_match, "the project has no address layer to match addresses against")
         else:
             check_crs(addresses, WGS84, what="addresses")
-            keys = [normalise_address(s, h) for s, h in zip(addresses["street"], addresses["housenumber"])]
+            keys = [
+                normalise_address(s, h)
+                for s, h in zip(addresses["street"], addresses["housenumber"], strict=False)
+            ]
             table: dict[str, int] = {}
             for pos, key in enumerate(keys):
                 table.setdefault(key, pos)
@@ -264,7 +298,9 @@ def _grow(bounds, km: float) -> tuple[float, float, float, float]:
     return (minx - dlon, miny - dlat, maxx + dlon, maxy + dlat)
 
 
-def hierarchy_codes(grid_codes: np.ndarray, grids: pd.DataFrame, areas: pd.DataFrame) -> pd.DataFrame:
+def hierarchy_codes(
+    grid_codes: np.ndarray, grids: pd.DataFrame, areas: pd.DataFrame
+) -> pd.DataFrame:
     """Community, street and district codes of each grid code, through the parent chain."""
     parent = dict(zip(grids["code"], grids["parent_code"], strict=True))
     parent.update(dict(zip(areas["code"], areas["parent_code"], strict=True)))
@@ -315,7 +351,8 @@ def assign_incidents(
     """
     pts = incidents.to_crs(index.crs)
     result = index.assign(
-        shapely.get_x(pts.geometry.values), shapely.get_y(pts.geometry.values),
+        shapely.get_x(pts.geometry.values),
+        shapely.get_y(pts.geometry.values),
         snap_tolerance=snap_tolerance_m,
     )
     pos = result.position

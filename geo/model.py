@@ -459,8 +459,10 @@ def validate_geometries(
     if wrong.any():
         fail(
             wrong,
-            lambda pos: f"is a {values[pos].geom_type}, but layer {layer.name!r} holds "
-            f"{' or '.join(layer.geometry_types)}",
+            lambda pos: (
+                f"is a {values[pos].geom_type}, but layer {layer.name!r} holds "
+                f"{' or '.join(layer.geometry_types)}"
+            ),
         )
     coords = shapely.get_coordinates(values)
     if not np.isfinite(coords).all():

@@ -31,7 +31,9 @@ def _text(value) -> str:
     return str(value)
 
 
-def graph_to_layers(G: nx.MultiDiGraph, *, network: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+def graph_to_layers(
+    G: nx.MultiDiGraph, *, network: str
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Split an osmnx graph into ``street_nodes`` and ``streets`` layers.
 
     Parameters
@@ -152,7 +154,9 @@ def main_component(G: nx.MultiDiGraph, edges: list[tuple]) -> set:
     return best
 
 
-def nearest_edges(G: nx.MultiDiGraph, x, y, *, candidates: list[tuple] | None = None) -> list[tuple]:
+def nearest_edges(
+    G: nx.MultiDiGraph, x, y, *, candidates: list[tuple] | None = None
+) -> list[tuple]:
     """For each point, the closest edge ``(u, v, key)``, among ``candidates`` when given."""
     _, edges = ox.convert.graph_to_gdfs(G, nodes=True, edges=True, fill_edge_geometry=True)
     if candidates is not None:

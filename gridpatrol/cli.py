@@ -13,8 +13,9 @@ from rich.table import Table
 
 from gridpatrol.geo.errors import GridPatrolError
 
-app = typer.Typer(help="Grid-based community safety: grids, cameras, incidents, patrols.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Grid-based community safety: grids, cameras, incidents, patrols.", no_args_is_help=True
+)
 import_app = typer.Typer(help="Import data into the project store.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 console = Console(stderr=True)
@@ -41,8 +42,11 @@ class _Steps:
 
     def __init__(self, title: str) -> None:
         self.progress = Progress(
-            SpinnerColumn(), TextColumn("[bold]{task.description}"), TimeElapsedColumn(),
-            console=console, transient=False,
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
         )
         self.title = title
         self.task = None
@@ -96,7 +100,9 @@ def import_osm(
                 box = tuple(float(v) for v in bbox.split(",")) if bbox else None
                 data = download_osm(place=place, bbox=box, progress=steps)
             with _open(db) as store:
-                written = store.write(data.layers(), mode="replace", source=str(file or place or bbox))
+                written = store.write(
+                    data.layers(), mode="replace", source=str(file or place or bbox)
+                )
                 store.set_setting("bounds", list(data.bounds))
     except GridPatrolError as exc:
         _fail(exc)
@@ -111,7 +117,10 @@ def _import_layer(layer: str, file: Path, crs: str | None, db: str | None, defau
             with _Steps(f"{layer} from {file.name}") as steps:
                 steps("reading and validating")
                 gdf = load_layer_file(
-                    file, layer, crs=crs, area_bounds=store.get_setting("bounds"),
+                    file,
+                    layer,
+                    crs=crs,
+                    area_bounds=store.get_setting("bounds"),
                     defaults=defaults,
                 )
                 steps("writing")
@@ -157,7 +166,9 @@ def import_incidents(
     lat: Annotated[str, typer.Option(help="CSV column with latitude (or y)")] = "lat",
     time: Annotated[str, typer.Option(help="column with the report time")] = "reported_at",
     category: Annotated[str, typer.Option(help="column with the category")] = "category",
-    id_column: Annotated[str, typer.Option("--id", help="column with your incident id")] = "incident_id",
+    id_column: Annotated[
+        str, typer.Option("--id", help="column with your incident id")
+    ] = "incident_id",
     crs: CrsOption = None,
     partial: Annotated[bool, typer.Option(help="store good rows even if some are bad")] = False,
     db: DbOption = None,
@@ -185,9 +196,14 @@ def import_incidents(
         console.print(f"  skipped row {r['row']} ({r['incident_id']}): {r['reason']}")
     _print_counts(
         "incidents",
-        {"created": len(result.created), "updated": len(result.updated),
-         "unchanged": len(result.unchanged), "rejected": len(result.rejected),
-         "snapped to a grid": len(result.snapped), "unassigned": len(result.unassigned)},
+        {
+            "created": len(result.created),
+            "updated": len(result.updated),
+            "unchanged": len(result.unchanged),
+            "rejected": len(result.rejected),
+            "snapped to a grid": len(result.snapped),
+            "unassigned": len(result.unassigned),
+        },
     )
 
 
@@ -213,8 +229,17 @@ def assign(
     try:
         with _open(db) as store, _Steps(f"assigning {source.name}") as steps:
             n = assign_file(
-                store, source, output, scheduler=dask, n_workers=workers, lon=lon, lat=lat,
-                crs=crs, version=version, snap_tolerance_m=snap, progress=steps,
+                store,
+                source,
+                output,
+                scheduler=dask,
+                n_workers=workers,
+                lon=lon,
+                lat=lat,
+                crs=crs,
+                version=version,
+                snap_tolerance_m=snap,
+                progress=steps,
             )
     except GridPatrolError as exc:
         _fail(exc)
@@ -251,7 +276,9 @@ def serve(
 @app.command()
 def demo(
     db: DbOption = None,
-    serve_it: Annotated[bool, typer.Option("--serve/--no-serve", help="serve after building")] = True,
+    serve_it: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="serve after building")
+    ] = True,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:

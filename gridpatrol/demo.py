@@ -42,17 +42,27 @@ def build_demo(store: Store, *, progress: Callable[[str], None] | None = None) -
     hull = shapely.concave_hull(shapely.union_all(buildings_m.geometry.values), ratio=0.3)
     community_geom = shapely.buffer(hull, 25.0, join_style="mitre")
     community = gpd.GeoDataFrame(
-        {"code": [COMMUNITY_CODE], "name": ["Keskusta (demo community)"], "level": ["community"],
-         "parent_code": [STREET_CODE]},
+        {
+            "code": [COMMUNITY_CODE],
+            "name": ["Keskusta (demo community)"],
+            "level": ["community"],
+            "parent_code": [STREET_CODE],
+        },
         geometry=[community_geom],
         crs=metric,
     )
     street = community.assign(
-        code=STREET_CODE, name="Kluuvi (demo street)", level="street", parent_code=DISTRICT_CODE,
+        code=STREET_CODE,
+        name="Kluuvi (demo street)",
+        level="street",
+        parent_code=DISTRICT_CODE,
         geometry=community.buffer(5.0),
     )
     district = community.assign(
-        code=DISTRICT_CODE, name="Helsinki (demo district)", level="district", parent_code="",
+        code=DISTRICT_CODE,
+        name="Helsinki (demo district)",
+        level="district",
+        parent_code="",
         geometry=community.buffer(10.0),
     )
     areas = pd.concat([district, street, community], ignore_index=True)
@@ -82,8 +92,12 @@ def build_demo(store: Store, *, progress: Callable[[str], None] | None = None) -
         }
     )
     grid_versions = pd.DataFrame(
-        {"version": [1], "name": ["first proposal"], "status": ["active"],
-         "created_at": [pd.Timestamp.now(tz="UTC")]}
+        {
+            "version": [1],
+            "name": ["first proposal"],
+            "status": ["active"],
+            "created_at": [pd.Timestamp.now(tz="UTC")],
+        }
     )
     layers = data.layers()
     layers.update(

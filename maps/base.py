@@ -8,7 +8,9 @@ from jinja2 import Template
 
 from .assets import render_offline_html, use_local_assets
 
-OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+OSM_ATTRIBUTION = (
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+)
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
 
@@ -21,14 +23,18 @@ def new_map(bounds=None, *, zoom_start: int = 15, canvas: bool = True) -> folium
     # maxZoom on the map itself: with no tile layer Leaflet has none, and MarkerCluster
     # refuses to start without it ("Map has no maxZoom specified").
     m = folium.Map(
-        tiles=None, zoom_start=zoom_start, control_scale=True, prefer_canvas=canvas, maxZoom=20,
+        tiles=None,
+        zoom_start=zoom_start,
+        control_scale=True,
+        prefer_canvas=canvas,
+        maxZoom=20,
         zoomSnap=0.25,
     )
     if bounds is not None:
         minx, miny, maxx, maxy = (float(b) for b in bounds)
         m.fit_bounds([(miny, minx), (maxy, maxx)])
     m.get_root().header.add_child(
-        folium.Element('<style>.leaflet-container{background:#f8f9fa}</style>')
+        folium.Element("<style>.leaflet-container{background:#f8f9fa}</style>")
     )
     return m
 
@@ -40,15 +46,21 @@ BASEMAPS = {
     "osm": (OSM_TILES, OSM_ATTRIBUTION, "wgs84", "abc"),
     "amap": (
         "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
-        "&copy; 高德地图 AutoNavi", "gcj02", "1234",
+        "&copy; 高德地图 AutoNavi",
+        "gcj02",
+        "1234",
     ),
     "tencent": (
         "https://rt{s}.map.gtimg.com/tile?z={z}&x={x}&y={-y}&styleid=1000&scene=0",
-        "&copy; 腾讯地图 Tencent", "gcj02", "0123",
+        "&copy; 腾讯地图 Tencent",
+        "gcj02",
+        "0123",
     ),
     "tianditu": (
         "https://t{s}.tianditu.gov.cn/DataServer?T=vec_w&x={x}&y={y}&l={z}&tk={key}",
-        "&copy; 天地图 Tianditu", "wgs84", "01234567",
+        "&copy; 天地图 Tianditu",
+        "wgs84",
+        "01234567",
     ),
 }
 
@@ -98,8 +110,12 @@ class Attribution(MacroElement):
         self.text = text
 
 
-NAV_PAGES = (("/", "title"), ("/maps/grids", "grids_title"), ("/maps/incidents", "incidents_title"),
-             ("/maps/cameras", "cameras_title"))
+NAV_PAGES = (
+    ("/", "title"),
+    ("/maps/grids", "grids_title"),
+    ("/maps/incidents", "incidents_title"),
+    ("/maps/cameras", "cameras_title"),
+)
 
 
 def add_title(m: folium.Map, title: str, *, lang: str = "en", nav: bool = False) -> None:
@@ -120,7 +136,7 @@ def add_title(m: folium.Map, title: str, *, lang: str = "en", nav: bool = False)
         folium.Element(
             f'<div id="gp-title" lang="{"zh-CN" if lang == "zh" else "en"}" '
             'style="position:fixed;top:10px;left:50px;z-index:1000;font:600 14px sans-serif;'
-            'background:rgba(255,255,255,.9);padding:4px 10px;border-radius:4px;'
+            "background:rgba(255,255,255,.9);padding:4px 10px;border-radius:4px;"
             f'box-shadow:0 1px 4px rgba(0,0,0,.3)">gridpatrol · {html.escape(title)}{links}</div>'
         )
     )

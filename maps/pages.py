@@ -26,8 +26,11 @@ def render_grids(
 ) -> folium.Map:
     """Grids coloured by ``measure`` (a column of ``grids``), with a legend."""
     t = labels(lang)
-    names = {"households": t["households"], "incidents": t["incidents_count"],
-             "camera_coverage": t["camera_coverage"]}
+    names = {
+        "households": t["households"],
+        "incidents": t["incidents_count"],
+        "camera_coverage": t["camera_coverage"],
+    }
     m = new_map(grids.total_bounds if len(grids) else None)
     add_basemap(m, basemap, key=basemap_key)
     add_title(m, f"{t['grids_title']} · {names.get(measure, measure)}", lang=lang, nav=True)
@@ -38,14 +41,22 @@ def render_grids(
         if hi <= lo:
             hi = lo + 1.0
         scale = cm.LinearColormap(["#fff5eb", "#fd8d3c", "#7f2704"], vmin=lo, vmax=hi)
-        scale.caption = names.get(measure, measure) + (f" ({t['share']})" if measure == "camera_coverage" else "")
+        scale.caption = names.get(measure, measure) + (
+            f" ({t['share']})" if measure == "camera_coverage" else ""
+        )
         data = grids.assign(value=values.round(3))
 
         def style(feature):
-            return {"color": "#495057", "weight": 1.5, "fillOpacity": 0.7,
-                    "fillColor": scale(feature["properties"]["value"])}
+            return {
+                "color": "#495057",
+                "weight": 1.5,
+                "fillOpacity": 0.7,
+                "fillColor": scale(feature["properties"]["value"]),
+            }
 
-        fields = [c for c in ("code", "name", "households", "incidents", "camera_coverage") if c in data]
+        fields = [
+            c for c in ("code", "name", "households", "incidents", "camera_coverage") if c in data
+        ]
         folium.GeoJson(
             data[fields + ["value", "geometry"]],
             name=t["grids"],
@@ -58,21 +69,29 @@ def render_grids(
 
 
 def _alias(field: str, t: dict) -> str:
-    return {"code": t["code"], "name": t["name"], "households": t["households"],
-            "incidents": t["incidents_count"], "camera_coverage": t["camera_coverage"]}.get(field, field)
+    return {
+        "code": t["code"],
+        "name": t["name"],
+        "households": t["households"],
+        "incidents": t["incidents_count"],
+        "camera_coverage": t["camera_coverage"],
+    }.get(field, field)
 
 
 def _measure_switch(m: folium.Map, current: str, names: dict, t: dict) -> None:
     links = " · ".join(
-        f"<b>{html.escape(names[k])}</b>" if k == current
+        f"<b>{html.escape(names[k])}</b>"
+        if k == current
         else f'<a href="?measure={k}">{html.escape(names[k])}</a>'
         for k in MEASURES
     )
-    m.get_root().html.add_child(folium.Element(
-        '<div id="gp-measure" style="position:fixed;top:46px;left:50px;z-index:1000;font:12px sans-serif;'
-        'background:rgba(255,255,255,.9);padding:3px 8px;border-radius:4px">'
-        f"{html.escape(t['measure'])}: {links}</div>"
-    ))
+    m.get_root().html.add_child(
+        folium.Element(
+            '<div id="gp-measure" style="position:fixed;top:46px;left:50px;z-index:1000;font:12px sans-serif;'
+            'background:rgba(255,255,255,.9);padding:3px 8px;border-radius:4px">'
+            f"{html.escape(t['measure'])}: {links}</div>"
+        )
+    )
 
 
 def render_incidents(
@@ -91,14 +110,18 @@ def render_incidents(
     ``categories`` maps keys to display names; ``filters`` holds the current values.
     """
     t = labels(lang)
-    bounds = grids.total_bounds if grids is not None and len(grids) else (
-        incidents.total_bounds if len(incidents) else None)
+    bounds = (
+        grids.total_bounds
+        if grids is not None and len(grids)
+        else (incidents.total_bounds if len(incidents) else None)
+    )
     m = new_map(bounds)
     add_basemap(m, basemap, key=basemap_key)
     add_title(m, f"{t['incidents_title']} · {len(incidents)} {t['shown']}", lang=lang, nav=True)
     if grids is not None and len(grids):
         folium.GeoJson(
-            grids[["code", "geometry"]], name=t["grids"],
+            grids[["code", "geometry"]],
+            name=t["grids"],
             style_function=lambda f: {"color": "#d9480f", "weight": 1.5, "fillOpacity": 0.03},
         ).add_to(m)
     if hotspots is not None and len(hotspots):
@@ -106,10 +129,15 @@ def render_incidents(
         folium.GeoJson(
             hotspots[["code", "hotspot", "gi_z", "count", "geometry"]],
             name=t["hotspots"],
-            style_function=lambda f: {"color": colours.get(f["properties"]["hotspot"], "#868e96"),
-                                      "weight": 2, "fillOpacity": 0.35},
-            tooltip=folium.GeoJsonTooltip(fields=["code", "hotspot", "gi_z", "count"],
-                                          aliases=[t["code"], t["hotspots"], "Gi* z", t["incidents_count"]]),
+            style_function=lambda f: {
+                "color": colours.get(f["properties"]["hotspot"], "#868e96"),
+                "weight": 2,
+                "fillOpacity": 0.35,
+            },
+            tooltip=folium.GeoJsonTooltip(
+                fields=["code", "hotspot", "gi_z", "count"],
+                aliases=[t["code"], t["hotspots"], "Gi* z", t["incidents_count"]],
+            ),
         ).add_to(m)
     if len(incidents):
         cluster = MarkerCluster(name=t["incidents"]).add_to(m)
@@ -121,11 +149,18 @@ def render_incidents(
                 f"{t['status']}: {html.escape(row.status)} · {t['code']}: {html.escape(row.grid_code)}"
             )
             folium.CircleMarker(
-                (row.geometry.y, row.geometry.x), radius=5, color="#c92a2a", fill=True,
-                fill_opacity=0.8, popup=folium.Popup(text, max_width=260),
+                (row.geometry.y, row.geometry.x),
+                radius=5,
+                color="#c92a2a",
+                fill=True,
+                fill_opacity=0.8,
+                popup=folium.Popup(text, max_width=260),
             ).add_to(cluster)
         HeatMap(
-            [(p.y, p.x) for p in incidents.geometry], name=t["heat"], radius=18, blur=14,
+            [(p.y, p.x) for p in incidents.geometry],
+            name=t["heat"],
+            radius=18,
+            blur=14,
             show=False,
         ).add_to(m)
     _filter_form(m, categories, filters, t)
@@ -143,18 +178,20 @@ def _filter_form(m: folium.Map, categories: dict, filters: dict, t: dict) -> Non
     def val(name):
         return html.escape(str(filters.get(name) or ""), quote=True)
 
-    m.get_root().html.add_child(folium.Element(
-        '<form id="gp-filter" method="get" style="position:fixed;bottom:28px;left:10px;z-index:1000;'
-        'background:rgba(255,255,255,.95);padding:6px 8px;font:12px sans-serif;border-radius:4px;'
-        'box-shadow:0 1px 4px rgba(0,0,0,.3)">'
-        f"<b>{html.escape(t['filter'])}</b><br>"
-        f'{html.escape(t["category"])} <select name="category">{"".join(options)}</select><br>'
-        f'{html.escape(t["from"])} <input type="date" name="start" value="{val("start")}"> '
-        f'{html.escape(t["to"])} <input type="date" name="end" value="{val("end")}"><br>'
-        f'{html.escape(t["hours"])} <input name="hours" size="5" placeholder="18-23" value="{val("hours")}"> '
-        f'<input type="hidden" name="lang" value="{val("lang")}">'
-        f'<button type="submit">{html.escape(t["apply"])}</button></form>'
-    ))
+    m.get_root().html.add_child(
+        folium.Element(
+            '<form id="gp-filter" method="get" style="position:fixed;bottom:28px;left:10px;z-index:1000;'
+            "background:rgba(255,255,255,.95);padding:6px 8px;font:12px sans-serif;border-radius:4px;"
+            'box-shadow:0 1px 4px rgba(0,0,0,.3)">'
+            f"<b>{html.escape(t['filter'])}</b><br>"
+            f'{html.escape(t["category"])} <select name="category">{"".join(options)}</select><br>'
+            f'{html.escape(t["from"])} <input type="date" name="start" value="{val("start")}"> '
+            f'{html.escape(t["to"])} <input type="date" name="end" value="{val("end")}"><br>'
+            f'{html.escape(t["hours"])} <input name="hours" size="5" placeholder="18-23" value="{val("hours")}"> '
+            f'<input type="hidden" name="lang" value="{val("lang")}">'
+            f'<button type="submit">{html.escape(t["apply"])}</button></form>'
+        )
+    )
 
 
 def render_cameras(
@@ -173,25 +210,38 @@ def render_cameras(
     add_title(m, t["cameras_title"], lang=lang, nav=True)
     if grids is not None and len(grids):
         folium.GeoJson(
-            grids[["code", "geometry"]], name=t["grids"],
+            grids[["code", "geometry"]],
+            name=t["grids"],
             style_function=lambda f: {"color": "#d9480f", "weight": 1.5, "fillOpacity": 0.0},
         ).add_to(m)
     if len(views):
         folium.GeoJson(
-            views[["source_id", "geometry"]], name=t["views"],
-            style_function=lambda f: {"color": "#7048e8", "weight": 0.5, "fillColor": "#9775fa",
-                                      "fillOpacity": 0.25},
+            views[["source_id", "geometry"]],
+            name=t["views"],
+            style_function=lambda f: {
+                "color": "#7048e8",
+                "weight": 0.5,
+                "fillColor": "#9775fa",
+                "fillOpacity": 0.25,
+            },
         ).add_to(m)
     group = folium.FeatureGroup(name=t["cameras"]).add_to(m)
     for row in cameras.itertuples():
         direction = t["unknown"] if row.direction != row.direction else f"{row.direction:.0f}°"
-        tip = (f"{t['type']}: {row.camera_type} · {t['direction']}: {direction} · "
-               f"{t['fov']}: {row.fov:.0f}° · {t['range']}: {row.range_m:.0f} m")
+        tip = (
+            f"{t['type']}: {row.camera_type} · {t['direction']}: {direction} · "
+            f"{t['fov']}: {row.fov:.0f}° · {t['range']}: {row.range_m:.0f} m"
+        )
         if row.defaulted:
             tip += f" ({t['defaulted']}: {row.defaulted})"
         folium.CircleMarker(
-            (row.geometry.y, row.geometry.x), radius=4, color="#5f3dc4", weight=1, fill=True,
-            fill_opacity=1.0, tooltip=tip,
+            (row.geometry.y, row.geometry.x),
+            radius=4,
+            color="#5f3dc4",
+            weight=1,
+            fill=True,
+            fill_opacity=1.0,
+            tooltip=tip,
         ).add_to(group)
     folium.LayerControl(collapsed=False).add_to(m)
     return m

@@ -14,9 +14,18 @@ from .base import add_basemap, add_title, new_map, offline_html
 from .i18n import labels
 
 TEAM_COLOURS = [
-    "#e03131", "#1971c2", "#2f9e44", "#f08c00", "#9c36b5", "#0c8599", "#e8590c", "#5c940d",
-    "#c2255c", "#3b5bdb",
+    "#e03131",
+    "#1971c2",
+    "#2f9e44",
+    "#f08c00",
+    "#9c36b5",
+    "#0c8599",
+    "#e8590c",
+    "#5c940d",
+    "#c2255c",
+    "#3b5bdb",
 ]
+
 
 def team_colour(i: int) -> str:
     return TEAM_COLOURS[i % len(TEAM_COLOURS)]
@@ -47,8 +56,13 @@ def _add_stops(target, stops: list[dict], t: dict, colour: str) -> None:
         if stop["kind"] == "station":
             continue
         folium.CircleMarker(
-            (stop["lat"], stop["lon"]), radius=7, color=colour, weight=2, fill=True,
-            fill_color="#ffffff", fill_opacity=1.0,
+            (stop["lat"], stop["lon"]),
+            radius=7,
+            color=colour,
+            weight=2,
+            fill=True,
+            fill_color="#ffffff",
+            fill_opacity=1.0,
             tooltip=f"{t['dwell']}: {stop['minutes']:.0f} {t['minutes']}",
         ).add_to(target)
 
@@ -80,7 +94,8 @@ def render_plan(
     add_title(m, f"{t['plan']} · {t['day']} {day}", lang=lang)
     if streets is not None and len(streets):
         folium.GeoJson(
-            streets[["geometry"]], name=t["streets"],
+            streets[["geometry"]],
+            name=t["streets"],
             style_function=lambda f: {"color": "#adb5bd", "weight": 1, "opacity": 0.8},
         ).add_to(m)
     teams = list(dict.fromkeys(day_routes["team_id"]))
@@ -100,7 +115,7 @@ def render_plan(
     m.get_root().html.add_child(
         folium.Element(
             '<div id="gp-legend" style="position:fixed;bottom:64px;left:10px;z-index:1000;'
-            'background:rgba(255,255,255,.92);padding:6px 10px;font:12px sans-serif;'
+            "background:rgba(255,255,255,.92);padding:6px 10px;font:12px sans-serif;"
             f'border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3)"><b>{t["legend"]}</b>{legend}</div>'
         )
     )

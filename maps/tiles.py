@@ -64,7 +64,11 @@ _HALF = math.pi * _R  # half the world's width in metres
 _MAX_LAT = 85.0511287798066
 
 CAMERA_STYLE = {
-    "radius": 4, "color": "#7048e8", "weight": 1, "fill": True, "fillColor": "#7048e8",
+    "radius": 4,
+    "color": "#7048e8",
+    "weight": 1,
+    "fill": True,
+    "fillColor": "#7048e8",
     "fillOpacity": 0.9,
 }
 
@@ -85,17 +89,25 @@ class TileLayerSpec:
 
 
 TILE_LAYERS: dict[str, TileLayerSpec] = {
-    "areas": TileLayerSpec(("code", "name", "level"), 8, {**AREA_STYLE, "fill": False},
-                           ("code", "name")),
-    "grids": TileLayerSpec(("code", "name", "households"), 10, {**GRID_STYLE, "fill": True},
-                           ("code", "name", "households")),
-    "buildings": TileLayerSpec(("name", "address", "households"), 14,
-                               {**BUILDING_STYLE, "fill": True},
-                               ("name", "address", "households")),
-    "streets": TileLayerSpec(("name", "highway"), 13, {**STREET_STYLE, "fill": False},
-                             ("name",)),
-    "cameras": TileLayerSpec(("camera_type", "direction"), 13, CAMERA_STYLE,
-                             ("camera_type", "direction")),
+    "areas": TileLayerSpec(
+        ("code", "name", "level"), 8, {**AREA_STYLE, "fill": False}, ("code", "name")
+    ),
+    "grids": TileLayerSpec(
+        ("code", "name", "households"),
+        10,
+        {**GRID_STYLE, "fill": True},
+        ("code", "name", "households"),
+    ),
+    "buildings": TileLayerSpec(
+        ("name", "address", "households"),
+        14,
+        {**BUILDING_STYLE, "fill": True},
+        ("name", "address", "households"),
+    ),
+    "streets": TileLayerSpec(("name", "highway"), 13, {**STREET_STYLE, "fill": False}, ("name",)),
+    "cameras": TileLayerSpec(
+        ("camera_type", "direction"), 13, CAMERA_STYLE, ("camera_type", "direction")
+    ),
 }
 
 
@@ -155,8 +167,9 @@ def _clean(value):
     return str(value)
 
 
-def _prepare(gdf: gpd.GeoDataFrame, z: int, x: int, y: int, *, extent: int, buffer: int,
-             tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(
+    gdf: gpd.GeoDataFrame, z: int, x: int, y: int, *, extent: int, buffer: int, tolerance: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Geometries in whole tile units, clipped to the buffered tile, simplified and with
     MVT winding; and the positions (rows of ``gdf``) of the ones left."""
     geoms = shapely.transform(gdf.geometry.values, _to_tile_coords(z, x, y, extent))
@@ -299,8 +312,9 @@ def _geometry_commands(geoms: np.ndarray, kind: int) -> tuple[np.ndarray, np.nda
             out[start + size - 1] = np.uint64(1 << 3 | _CLOSE)
     out[where] = zz[:, 0]
     out[where + 1] = zz[:, 1]
-    per_feat = np.bincount(feat_of_part, weights=size, minlength=int(left.sum()) if kind == _POINT
-                           else n_feats).astype(np.int64)
+    per_feat = np.bincount(
+        feat_of_part, weights=size, minlength=int(left.sum()) if kind == _POINT else n_feats
+    ).astype(np.int64)
     if kind != _POINT:
         per_feat = per_feat[left]
     return out, np.r_[0, np.cumsum(per_feat)], left
@@ -321,7 +335,8 @@ def _value(v) -> bytes:
 def _encode_layer(name: str, geoms: np.ndarray, props: pd.DataFrame, extent: int) -> bytes:
     kinds = np.select(
         [np.isin(shapely.get_type_id(geoms), (0, 4)), np.isin(shapely.get_type_id(geoms), (1, 5))],
-        [_POINT, _LINE], _POLYGON,
+        [_POINT, _LINE],
+        _POLYGON,
     )
     # Properties: keys and values interned once per layer; tags are index pairs.
     keys, values, value_ids = list(props.columns), [], {}
@@ -350,22 +365,26 @@ def _encode_layer(name: str, geoms: np.ndarray, props: pd.DataFrame, extent: int
         commands, off, left = _geometry_commands(geoms[idx], kind)
         geom_bytes, sizes = _varints(commands)
         byte_off = np.r_[0, np.cumsum(sizes)][off]
-        for i, (b0, b1) in zip(idx[left], zip(byte_off[:-1], byte_off[1:], strict=True),
-                               strict=True):
-            t = tag_bytes[tag_off[i]:tag_off[i + 1]]
-            body = b"".join((_field(2, t) if t else b"", bytes((3 << 3, kind)),
-                             _field(4, geom_bytes[b0:b1])))
+        for i, (b0, b1) in zip(
+            idx[left], zip(byte_off[:-1], byte_off[1:], strict=True), strict=True
+        ):
+            t = tag_bytes[tag_off[i] : tag_off[i + 1]]
+            body = b"".join(
+                (_field(2, t) if t else b"", bytes((3 << 3, kind)), _field(4, geom_bytes[b0:b1]))
+            )
             features.append(_field(2, body))
     if not features:
         return b""
-    return b"".join((
-        _varint(15 << 3) + _varint(2),
-        _field(1, name.encode()),
-        *features,
-        *(_field(3, k.encode()) for k in keys),
-        *(_field(4, _value(v)) for (_, v) in values),
-        _varint(5 << 3) + _varint(extent),
-    ))
+    return b"".join(
+        (
+            _varint(15 << 3) + _varint(2),
+            _field(1, name.encode()),
+            *features,
+            *(_field(3, k.encode()) for k in keys),
+            *(_field(4, _value(v)) for (_, v) in values),
+            _varint(5 << 3) + _varint(extent),
+        )
+    )
 
 
 def encode_tile(
@@ -555,8 +574,13 @@ def add_layer(
     count = data if isinstance(data, (int, np.integer)) else len(data)
     if use_tiles(int(count), threshold=threshold):
         el = VectorTileLayer(
-            url.replace("{layer}", layer), layer, name=name or layer, style=style,
-            popup=list(popup), aliases=list(popup.values()), min_zoom=spec.minzoom,
+            url.replace("{layer}", layer),
+            layer,
+            name=name or layer,
+            style=style,
+            popup=list(popup),
+            aliases=list(popup.values()),
+            min_zoom=spec.minzoom,
         )
         return el.add_to(m)
     if isinstance(data, (int, np.integer)):
@@ -573,6 +597,7 @@ def add_layer(
         style_function=lambda f: style,
         marker=folium.CircleMarker(radius=style.get("radius", 4)) if layer == "cameras" else None,
         tooltip=folium.GeoJsonTooltip(fields=fields, aliases=[popup[f] for f in fields])
-        if fields else None,
+        if fields
+        else None,
     )
     return geojson.add_to(m)

@@ -88,12 +88,14 @@ class Store(ABC):
         spec = get_layer(layer)
         self._check_where(spec, where)
         where = dict(where or {})
-        lists = {k: list(v) for k, v in where.items() if isinstance(v, (list, tuple, set, np.ndarray))}
+        lists = {
+            k: list(v) for k, v in where.items() if isinstance(v, (list, tuple, set, np.ndarray))
+        }
         if len(lists) > 1:
             raise SchemaError("only one column may be filtered by a list of values")
         if lists:
             # Long lists go in chunks: SQLite caps the parameters of one statement.
-            (col, values), = lists.items()
+            ((col, values),) = lists.items()
             frames = []
             for i in range(0, len(values), _CHUNK):
                 chunk = {**where, col: values[i : i + _CHUNK]}
@@ -126,6 +128,19 @@ class Store(ABC):
         df = self.read("project", where={"key": key})
         return default if df.empty else json.loads(df["value"].iloc[0])
 
+    def metric_crs(self, like: gpd.GeoDataFrame | None = None):
+        """The project's metric CRS (setting ``metric_crs``), else the UTM zone of ``like``."""
+        from gridpatrol.geo.crs import parse_crs, project
+
+        name = self.get_setting("metric_crs")
+        if name:
+            return parse_crs(name)
+        if like is None or len(like) == 0:
+            like = self.read("buildings", limit=1000)
+        if len(like) == 0:
+            raise StoreError("the project has no metric CRS yet: import data first")
+        return project(like).crs
+
     # -- writing ----------------------------------------------------------------------
     def write(
         self,
@@ -157,9 +172,7 @@ class Store(ABC):
         SchemaError, InvalidGeometryError, CRSError
             Before anything is written.
         """
-        validated = {
-            name: validate_layer(df, name, source=source) for name, df in changes.items()
-        }
+        validated = {name: validate_layer(df, name, source=source) for name, df in changes.items()}
         for name, df in validated.items():
             spec = get_layer(name)
             dup = df.duplicated(subset=list(spec.key))

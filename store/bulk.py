@@ -151,8 +151,9 @@ def assign_file(
 
     cluster = None
     if scheduler == "local":
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
         client = Client(cluster)
     else:
         client = Client(scheduler)
@@ -167,11 +168,14 @@ def assign_file(
         shared_index = dask.delayed(index, pure=True)
         shared_parents = dask.delayed(parents, pure=True)
         meta = assign_partition(ddf._meta, index, parents, **kwargs)
-        assigned = ddf.map_partitions(assign_partition, shared_index, shared_parents, meta=meta,
-                                      **kwargs)
+        assigned = ddf.map_partitions(
+            assign_partition, shared_index, shared_parents, meta=meta, **kwargs
+        )
         parts = assigned.map_partitions(
             lambda d: gpd.GeoDataFrame(d, geometry=shapely.points(d["lon"], d["lat"]), crs=WGS84),
-            meta=gpd.GeoDataFrame(meta, geometry=shapely.points(meta["lon"], meta["lat"]), crs=WGS84),
+            meta=gpd.GeoDataFrame(
+                meta, geometry=shapely.points(meta["lon"], meta["lat"]), crs=WGS84
+            ),
         )
         import dask_geopandas
 

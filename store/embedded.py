@@ -71,7 +71,9 @@ class EmbeddedStore(Store):
         con = self._con
         con.execute("BEGIN IMMEDIATE")
         try:
-            con.execute("CREATE TABLE IF NOT EXISTS gridpatrol_meta (key TEXT PRIMARY KEY, value TEXT)")
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS gridpatrol_meta (key TEXT PRIMARY KEY, value TEXT)"
+            )
             row = con.execute(
                 "SELECT value FROM gridpatrol_meta WHERE key='schema_version'"
             ).fetchone()
@@ -127,16 +129,20 @@ class EmbeddedStore(Store):
             t, r = _q(spec.name), _q("rtree_" + spec.name)
             # One statement per execute: executescript() would commit the open transaction.
             for event, body in (
-                ("INSERT", f"INSERT INTO {r} VALUES "
-                 "(new.fid, new.minx, new.maxx, new.miny, new.maxy)"),
-                ("UPDATE", f"DELETE FROM {r} WHERE fid = old.fid; INSERT INTO {r} VALUES "
-                 "(new.fid, new.minx, new.maxx, new.miny, new.maxy)"),
+                (
+                    "INSERT",
+                    f"INSERT INTO {r} VALUES (new.fid, new.minx, new.maxx, new.miny, new.maxy)",
+                ),
+                (
+                    "UPDATE",
+                    f"DELETE FROM {r} WHERE fid = old.fid; INSERT INTO {r} VALUES "
+                    "(new.fid, new.minx, new.maxx, new.miny, new.maxy)",
+                ),
                 ("DELETE", f"DELETE FROM {r} WHERE fid = old.fid"),
             ):
                 trigger = _q(f"{spec.name}_rtree_{event.lower()}")
                 self._con.execute(
-                    f"CREATE TRIGGER IF NOT EXISTS {trigger} AFTER {event} ON {t} "
-                    f"BEGIN {body}; END"
+                    f"CREATE TRIGGER IF NOT EXISTS {trigger} AFTER {event} ON {t} BEGIN {body}; END"
                 )
 
     def _ensure(self, spec: Layer) -> None:
@@ -170,7 +176,9 @@ class EmbeddedStore(Store):
         clauses, params = [], []
         for col, value in where.items():
             if isinstance(value, list):
-                clauses.append(f"t.{_q(col)} IN ({', '.join('?' for _ in value)})" if value else "0")
+                clauses.append(
+                    f"t.{_q(col)} IN ({', '.join('?' for _ in value)})" if value else "0"
+                )
                 params += value
             else:
                 clauses.append(f"t.{_q(col)} = ?")
@@ -190,8 +198,10 @@ class EmbeddedStore(Store):
             cols += ", t.geom"
         sql, params = self._filters(spec, bbox, where)
         order = ", ".join(f"t.{_q(k)}" for k in spec.key)
-        page = f" LIMIT {int(limit)} OFFSET {int(offset)}" if limit is not None else (
-            f" LIMIT -1 OFFSET {int(offset)}" if offset else ""
+        page = (
+            f" LIMIT {int(limit)} OFFSET {int(offset)}"
+            if limit is not None
+            else (f" LIMIT -1 OFFSET {int(offset)}" if offset else "")
         )
         return self._con.execute(
             f"SELECT {cols} FROM {_q(spec.name)} t{sql} ORDER BY {order}{page}", params
@@ -200,7 +210,9 @@ class EmbeddedStore(Store):
     def _count(self, spec, *, bbox, where):
         self._ensure(spec)
         sql, params = self._filters(spec, bbox, where)
-        return self._con.execute(f"SELECT count(*) FROM {_q(spec.name)} t{sql}", params).fetchone()[0]
+        return self._con.execute(f"SELECT count(*) FROM {_q(spec.name)} t{sql}", params).fetchone()[
+            0
+        ]
 
     def _insert(self, spec, rows, *, upsert):
         self._ensure(spec)
@@ -218,7 +230,9 @@ class EmbeddedStore(Store):
             updates = [n for n in names if n not in spec.key]
             set_clause = ", ".join(f"{_q(n)} = excluded.{_q(n)}" for n in updates)
             key = ", ".join(_q(k) for k in spec.key)
-            sql += f" ON CONFLICT ({key}) DO " + (f"UPDATE SET {set_clause}" if updates else "NOTHING")
+            sql += f" ON CONFLICT ({key}) DO " + (
+                f"UPDATE SET {set_clause}" if updates else "NOTHING"
+            )
         try:
             self._con.executemany(sql, rows)
         except sqlite3.IntegrityError as exc:

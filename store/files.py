@@ -15,7 +15,7 @@ import numpy as np
 import pyogrio
 import shapely
 
-from gridpatrol.geo.crs import CRSLike, WGS84, check_lonlat, parse_crs, to_wgs84
+from gridpatrol.geo.crs import WGS84, CRSLike, check_lonlat, parse_crs, to_wgs84
 from gridpatrol.geo.errors import CRSError, InputFileError, SwappedCoordinatesError
 from gridpatrol.geo.model import validate_layer
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import geopandas as gpd
 import pandas as pd
 
-from gridpatrol.geo.crs import parse_crs, project
 from gridpatrol.geo.errors import ConflictError, NotFoundError, SchemaError
 from gridpatrol.geo.grids import GridDiff, diff_grids
 
@@ -21,7 +20,11 @@ from .incidents import reassign_all
 
 def list_versions(store: Store) -> pd.DataFrame:
     versions = store.read("grid_versions")
-    counts = store.read("grids")["version"].value_counts() if store.count("grids") else pd.Series(dtype=int)
+    counts = (
+        store.read("grids")["version"].value_counts()
+        if store.count("grids")
+        else pd.Series(dtype=int)
+    )
     versions["grids"] = versions["version"].map(counts).fillna(0).astype(int)
     return versions
 
@@ -54,8 +57,14 @@ def create_draft(
         store.write(
             {
                 "grid_versions": pd.DataFrame(
-                    {"version": [number], "name": [name], "status": ["draft"], "revision": [1],
-                     "created_at": [pd.Timestamp.now(tz="UTC")], "note": [note]}
+                    {
+                        "version": [number],
+                        "name": [name],
+                        "status": ["draft"],
+                        "revision": [1],
+                        "created_at": [pd.Timestamp.now(tz="UTC")],
+                        "note": [note],
+                    }
                 ),
                 "grids": grids,
             },
@@ -85,7 +94,9 @@ def save_draft(store: Store, version: int, grids: gpd.GeoDataFrame, *, base_revi
         )
         if bumped == 0:
             if current["status"] != "draft":
-                raise ConflictError(f"version {version} is {current['status']}, not a draft: copy it")
+                raise ConflictError(
+                    f"version {version} is {current['status']}, not a draft: copy it"
+                )
             raise ConflictError(
                 f"version {version} was saved by someone else (now revision "
                 f"{int(current['revision'])}, your edit started from {base_revision}): reload "
@@ -120,8 +131,7 @@ def diff_versions(store: Store, old: int, new: int) -> GridDiff:
     b = store.read("grids", where={"version": new})
     if a.empty or b.empty:
         raise NotFoundError(f"version {old if a.empty else new} has no grids")
-    crs_name = store.get_setting("metric_crs")
-    crs = parse_crs(crs_name) if crs_name else project(a).crs
+    crs = store.metric_crs(a)
     buildings = store.read("buildings")
     incidents = store.read("incidents")
     return diff_grids(
@@ -132,16 +142,11 @@ def diff_versions(store: Store, old: int, new: int) -> GridDiff:
     )
 
 
-def _metric_crs(store: Store, like: gpd.GeoDataFrame):
-    name = store.get_setting("metric_crs")
-    return parse_crs(name) if name else project(like).crs
-
-
 def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool = True):
     """The planner's validation report of ``grids`` (WGS84) against the project's layers."""
     from gridpatrol.geo.grid_report import validate_grids
 
-    crs = _metric_crs(store, grids)
+    crs = store.metric_crs(grids)
     communities = store.read("areas", where={"level": "community"})
     parents = set(grids["parent_code"])
     communities = communities[communities["code"].isin(parents)]
@@ -172,7 +177,9 @@ def export_gpkg(store: Store, version: int, path) -> int:
     and its problems as a second layer, ready to open in QGIS."""
     report = version_report(store, version)
     grids = store.read("grids", where={"version": version}).set_index("code")
-    metrics = report.metrics.drop(columns=[c for c in ("parent_code", "households") if c in report.metrics])
+    metrics = report.metrics.drop(
+        columns=[c for c in ("parent_code", "households") if c in report.metrics]
+    )
     out = grids.join(metrics, how="left").reset_index()
     out.to_file(path, layer="grids", driver="GPKG")
     problems = report.problems_frame()
@@ -180,7 +187,9 @@ def export_gpkg(store: Store, version: int, path) -> int:
         problems = problems.to_crs(4326)
         for col in problems.columns:
             if problems[col].dtype == object and col != problems.geometry.name:
-                problems[col] = problems[col].map(lambda v: v if isinstance(v, str) or v is None else str(v))
+                problems[col] = problems[col].map(
+                    lambda v: v if isinstance(v, str) or v is None else str(v)
+                )
         problems.to_file(path, layer="problems", driver="GPKG")
     return len(out)
 
@@ -220,14 +229,16 @@ def propose(
     missing = set(community_codes) - set(communities["code"])
     if missing:
         raise NotFoundError(f"no community with code(s) {', '.join(sorted(missing))}")
-    crs = _metric_crs(store, communities)
+    crs = store.metric_crs(communities)
     communities = communities.to_crs(crs)
     buildings = store.read("buildings").to_crs(crs)
     buildings = buildings[buildings.intersects(communities.union_all())].reset_index(drop=True)
     streets = store.read("streets", where={"network": "walk"})
     locked = None
     if locked_codes:
-        active = store.read("grids", where={"version": int(store.get_setting("active_grid_version", 1))})
+        active = store.read(
+            "grids", where={"version": int(store.get_setting("active_grid_version", 1))}
+        )
         locked = active[active["code"].isin(locked_codes)].to_crs(crs)
     if weight == "incidents":
         incidents = store.read("incidents")
@@ -244,8 +255,13 @@ def propose(
     else:
         raise SchemaError(f"weight must be households or incidents, not {weight!r}")
     proposer = GridProposer.from_geodataframes(
-        communities, buildings, streets=streets.to_crs(crs) if len(streets) else None,
-        band=band, n_grids=n_grids, locked=locked, weight=weight_col,
+        communities,
+        buildings,
+        streets=streets.to_crs(crs) if len(streets) else None,
+        band=band,
+        n_grids=n_grids,
+        locked=locked,
+        weight=weight_col,
     )
     proposals = proposer.solve(seed=seed, n_alternatives=alternatives)
     out = []
@@ -256,7 +272,9 @@ def propose(
         best = proposals[0].grids.assign(level="grid", name="")
         keep = ["code", "parent_code", "households", "level", "name", "geometry"]
         out[0]["version"] = create_draft(
-            store, best[[c for c in keep if c in best]], name=name or "proposal",
+            store,
+            best[[c for c in keep if c in best]],
+            name=name or "proposal",
             note=f"seed {seed}, band {band[0]}-{band[1]}",
         )
     return out

@@ -11,11 +11,9 @@ from functools import lru_cache
 from importlib import resources
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
 from gridpatrol.geo.assignment import GridIndex
-from gridpatrol.geo.crs import parse_crs, project
 from gridpatrol.geo.dispatch import apply_action, deadline, overdue
 from gridpatrol.geo.errors import NotFoundError, SchemaError
 from gridpatrol.geo.incidents import (
@@ -78,8 +76,7 @@ def grid_index(store: Store, version: int) -> tuple[GridIndex, gpd.GeoDataFrame]
     grids = store.read("grids", where={"version": version})
     if grids.empty:
         raise NotFoundError(f"grid version {version} has no grids: import or propose grids first")
-    crs_name = store.get_setting("metric_crs")
-    metric = project(grids, to=parse_crs(crs_name)) if crs_name else project(grids)
+    metric = grids.to_crs(store.metric_crs(grids))
     meta = store.read("grid_versions", where={"version": version})
     revision = int(meta["revision"].iloc[0]) if len(meta) else 0
     key = (store.url, version, revision, len(grids), float(grids.total_bounds.sum()))
@@ -99,8 +96,14 @@ def _next_seq(store: Store, ids: list[str]) -> dict[str, int]:
 
 def _event(incident_id, seq, at, actor, action, from_status, to_status, detail=None) -> dict:
     return {
-        "incident_id": incident_id, "seq": seq, "at": at, "actor": actor, "action": action,
-        "from_status": from_status, "to_status": to_status, "detail": json.dumps(detail or {}, default=str),
+        "incident_id": incident_id,
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "from_status": from_status,
+        "to_status": to_status,
+        "detail": json.dumps(detail or {}, default=str),
     }
 
 
@@ -123,9 +126,7 @@ def ingest_incidents(
     """
     now = now or pd.Timestamp.now(tz="UTC")
     taxonomy = project_taxonomy(store)
-    needs_address = "address" in rows and (
-        "lon" not in rows or rows["lon"].isna().any()
-    )
+    needs_address = "address" in rows and ("lon" not in rows or rows["lon"].isna().any())
     prepared: PreparedIncidents = prepare_incidents(
         rows,
         taxonomy=taxonomy,
@@ -173,7 +174,9 @@ def ingest_incidents(
             out_rows.append(merged)
             result.updated.append(iid)
             seq = seqs.get(iid, 0) + 1
-            events.append(_event(iid, seq, now, actor, "update", old["status"], old["status"], changed))
+            events.append(
+                _event(iid, seq, now, actor, "update", old["status"], old["status"], changed)
+            )
         else:
             rec.update(
                 status="reported",
@@ -185,8 +188,18 @@ def ingest_incidents(
             )
             out_rows.append(rec)
             result.created.append(iid)
-            events.append(_event(iid, seqs.get(iid, 0) + 1, now, actor, "report", "", "reported",
-                                 {"grid_code": rec["grid_code"], "assignment": rec["assignment"]}))
+            events.append(
+                _event(
+                    iid,
+                    seqs.get(iid, 0) + 1,
+                    now,
+                    actor,
+                    "report",
+                    "",
+                    "reported",
+                    {"grid_code": rec["grid_code"], "assignment": rec["assignment"]},
+                )
+            )
         if rec.get("assignment") == "unassigned":
             result.unassigned.append(iid)
         elif rec.get("assignment") == "snapped":
@@ -225,8 +238,16 @@ def act(
     updated["closed_level"] = t.closed_level
     updated["updated_at"] = at
     seq = _next_seq(store, [incident_id]).get(incident_id, 0) + 1
-    event = _event(incident_id, seq, at, actor, action, t.from_status, t.to_status,
-                   {"level": t.level, "note": note})
+    event = _event(
+        incident_id,
+        seq,
+        at,
+        actor,
+        action,
+        t.from_status,
+        t.to_status,
+        {"level": t.level, "note": note},
+    )
     store.write({"incidents": updated, "incident_events": pd.DataFrame([event])}, source=action)
     return store.read("incidents", where={"incident_id": incident_id}).iloc[0]
 
@@ -257,11 +278,22 @@ def reassign_all(store: Store, *, version: int, actor: str = "system") -> dict[s
     now = pd.Timestamp.now(tz="UTC")
     seqs = _next_seq(store, incidents.loc[moved, "incident_id"].tolist())
     events = [
-        _event(iid, seqs.get(iid, 0) + 1, now, actor, "reassign", st, st,
-               {"from_grid": old, "to_grid": new, "version": version})
+        _event(
+            iid,
+            seqs.get(iid, 0) + 1,
+            now,
+            actor,
+            "reassign",
+            st,
+            st,
+            {"from_grid": old, "to_grid": new, "version": version},
+        )
         for iid, st, old, new in zip(
-            incidents.loc[moved, "incident_id"], incidents.loc[moved, "status"],
-            incidents.loc[moved, "grid_code"], codes.loc[moved, "grid_code"], strict=True,
+            incidents.loc[moved, "incident_id"],
+            incidents.loc[moved, "status"],
+            incidents.loc[moved, "grid_code"],
+            codes.loc[moved, "grid_code"],
+            strict=True,
         )
     ]
     updated = incidents.copy()
@@ -286,9 +318,16 @@ def incident_history(store: Store, incident_id: str) -> pd.DataFrame:
     return events.sort_values("seq").reset_index(drop=True)
 
 
-def read_incident_table(path, *, lon: str = "lon", lat: str = "lat", time: str = "reported_at",
-                        category: str = "category", id_column: str = "incident_id",
-                        crs: str | None = None) -> pd.DataFrame:
+def read_incident_table(
+    path,
+    *,
+    lon: str = "lon",
+    lat: str = "lat",
+    time: str = "reported_at",
+    category: str = "category",
+    id_column: str = "incident_id",
+    crs: str | None = None,
+) -> pd.DataFrame:
     """Read incidents from CSV, GeoJSON or GeoParquet into ingest rows (lon/lat/crs columns)."""
     from pathlib import Path
 
@@ -312,7 +351,9 @@ def read_incident_table(path, *, lon: str = "lon", lat: str = "lat", time: str =
         df = df.rename(columns={lon: "lon", lat: "lat"})
         df["crs"] = crs or "wgs84"
     else:
-        gdf = read_vector_file(path, crs=crs if crs and crs.lower() not in ("gcj02", "bd09") else None)
+        gdf = read_vector_file(
+            path, crs=crs if crs and crs.lower() not in ("gcj02", "bd09") else None
+        )
         df = pd.DataFrame(gdf.drop(columns="geometry"))
         pts = gdf.geometry
         if not (pts.geom_type == "Point").all():
@@ -322,5 +363,7 @@ def read_incident_table(path, *, lon: str = "lon", lat: str = "lat", time: str =
     renames = {time: "reported_at", category: "category", id_column: "incident_id"}
     for src in renames:
         if src not in df.columns:
-            raise InputFileError(f"{path}: no column {src!r} (found: {', '.join(map(str, df.columns))})")
+            raise InputFileError(
+                f"{path}: no column {src!r} (found: {', '.join(map(str, df.columns))})"
+            )
     return df.rename(columns=renames)

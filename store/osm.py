@@ -29,9 +29,21 @@ Progress = Callable[[str], None]
 # Streets a pedestrian patrol cannot use, and streets a car cannot.
 NOT_WALKABLE = {"motorway", "motorway_link", "trunk", "trunk_link", "construction", "proposed"}
 DRIVABLE = {
-    "motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link",
-    "secondary", "secondary_link", "tertiary", "tertiary_link", "unclassified",
-    "residential", "living_street", "service", "road",
+    "motorway",
+    "motorway_link",
+    "trunk",
+    "trunk_link",
+    "primary",
+    "primary_link",
+    "secondary",
+    "secondary_link",
+    "tertiary",
+    "tertiary_link",
+    "unclassified",
+    "residential",
+    "living_street",
+    "service",
+    "road",
 }
 
 
@@ -72,7 +84,9 @@ def _tags_dict(row) -> dict:
     return dict(tags) if isinstance(tags, dict) else {}
 
 
-def _buildings_layer(raw: gpd.GeoDataFrame, ids: pd.Series, rule: HouseholdRule) -> gpd.GeoDataFrame:
+def _buildings_layer(
+    raw: gpd.GeoDataFrame, ids: pd.Series, rule: HouseholdRule
+) -> gpd.GeoDataFrame:
     raw = raw[raw.geometry.geom_type.isin(["Polygon", "MultiPolygon"])].copy()
     ids = ids.loc[raw.index]
     # Footprints drawn invalid in OSM are repaired here; files from users are not.
@@ -106,11 +120,15 @@ def _buildings_layer(raw: gpd.GeoDataFrame, ids: pd.Series, rule: HouseholdRule)
     return layer.drop_duplicates("source_id").reset_index(drop=True)
 
 
-def _addresses_layer(buildings: gpd.GeoDataFrame, points: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+def _addresses_layer(
+    buildings: gpd.GeoDataFrame, points: gpd.GeoDataFrame | None
+) -> gpd.GeoDataFrame:
     with_addr = buildings[buildings["addr_housenumber"] != ""]
     metric = project(with_addr) if len(with_addr) else with_addr
     centres = (
-        metric.geometry.representative_point().to_crs(WGS84) if len(with_addr) else with_addr.geometry
+        metric.geometry.representative_point().to_crs(WGS84)
+        if len(with_addr)
+        else with_addr.geometry
     )
     parts = [
         gpd.GeoDataFrame(
@@ -128,8 +146,12 @@ def _addresses_layer(buildings: gpd.GeoDataFrame, points: gpd.GeoDataFrame | Non
     ]
     if points is not None and len(points):
         # Address points inside a building belong to it.
-        joined = gpd.sjoin(points, buildings[["source_id", "geometry"]].rename(
-            columns={"source_id": "building_id"}), how="left", predicate="within")
+        joined = gpd.sjoin(
+            points,
+            buildings[["source_id", "geometry"]].rename(columns={"source_id": "building_id"}),
+            how="left",
+            predicate="within",
+        )
         joined = joined[~joined.index.duplicated()]
         parts.append(
             gpd.GeoDataFrame(

@@ -18,7 +18,7 @@ import osmnx as ox
 import pandas as pd
 import shapely
 
-from gridpatrol.geo.crs import WGS84, parse_crs, project
+from gridpatrol.geo.crs import WGS84
 from gridpatrol.geo.errors import InfeasiblePlanError, NotFoundError, SchemaError
 from gridpatrol.geo.hotspots import count_points, filter_incidents, gi_star, square_cells
 from gridpatrol.geo.network import (
@@ -57,11 +57,6 @@ class PlanRequest:
     name: str = ""
 
 
-def _metric(store: Store, gdf: gpd.GeoDataFrame):
-    name = store.get_setting("metric_crs")
-    return parse_crs(name) if name else project(gdf).crs
-
-
 def load_graph(store: Store, network: str) -> nx.MultiDiGraph:
     """The project's street graph for ``network``, projected to its metric CRS."""
     nodes = store.read("street_nodes", where={"network": network})
@@ -69,7 +64,7 @@ def load_graph(store: Store, network: str) -> nx.MultiDiGraph:
     if edges.empty:
         raise NotFoundError(f"the project has no {network} network: import OSM data first")
     G = graph_from_layers(nodes, edges)
-    return ox.project_graph(G, to_crs=_metric(store, edges))
+    return ox.project_graph(G, to_crs=store.metric_crs(edges))
 
 
 def area_polygon(store: Store, request: PlanRequest, crs) -> shapely.Geometry | None:
@@ -83,7 +78,13 @@ def area_polygon(store: Store, request: PlanRequest, crs) -> shapely.Geometry | 
         return gpd.GeoSeries([geom], crs=WGS84).to_crs(crs).iloc[0]
     if request.area_code:
         for layer, where in (
-            ("grids", {"code": request.area_code, "version": int(store.get_setting("active_grid_version", 1))}),
+            (
+                "grids",
+                {
+                    "code": request.area_code,
+                    "version": int(store.get_setting("active_grid_version", 1)),
+                },
+            ),
             ("areas", {"code": request.area_code}),
         ):
             found = store.read(layer, where=where)
@@ -93,7 +94,9 @@ def area_polygon(store: Store, request: PlanRequest, crs) -> shapely.Geometry | 
     return None
 
 
-def hot_spot_points(store: Store, area, crs, *, hours, max_points: int) -> list[tuple[float, float]]:
+def hot_spot_points(
+    store: Store, area, crs, *, hours, max_points: int
+) -> list[tuple[float, float]]:
     """Centres of Gi* hot cells (100 m) inside ``area`` for the shift's hours, hottest first."""
     incidents = store.read("incidents")
     if len(incidents) < 10:
@@ -141,7 +144,9 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
     G = load_graph(store, request.network)
     crs = G.graph["crs"]
     area = area_polygon(store, request, crs)
-    required = edges_in_area(G, area) if area is not None else [tuple(e) for e in G.edges(keys=True)]
+    required = (
+        edges_in_area(G, area) if area is not None else [tuple(e) for e in G.edges(keys=True)]
+    )
     if not required:
         raise InfeasiblePlanError("no streets of the network lie in this area")
     station = stations.to_crs(crs).geometry.iloc[0]
@@ -152,10 +157,17 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
         if request.hotspots
         else []
     )
-    dwell_edges = list(dict.fromkeys(nearest_edges(G, [p[0] for p in dwell_points],
-                                                   [p[1] for p in dwell_points], candidates=required)))
+    dwell_edges = list(
+        dict.fromkeys(
+            nearest_edges(
+                G, [p[0] for p in dwell_points], [p[1] for p in dwell_points], candidates=required
+            )
+        )
+    )
     service = {e: request.dwell_minutes * speed_m_per_min for e in dwell_edges}
-    solver = MinMaxRoutes.from_graph(G, depot=depot, k=len(teams), required=required, service=service)
+    solver = MinMaxRoutes.from_graph(
+        G, depot=depot, k=len(teams), required=required, service=service
+    )
     shift_m = None if request.shift_minutes is None else request.shift_minutes * speed_m_per_min
     kwargs = dict(seed=request.seed, shift=shift_m, split_sorties=request.split_sorties)
     if request.days == 1:
@@ -174,9 +186,14 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
             stops = route_stops(G, r.edges, dwells=dwells)
             rows.append(
                 {
-                    "plan_id": plan_id, "day": day, "team_id": teams[r.team], "sortie": r.sortie,
-                    "length_m": summary.length_m, "minutes": summary.total_minutes,
-                    "dwell_minutes": summary.dwell_minutes, "deadhead_m": r.deadhead_cost,
+                    "plan_id": plan_id,
+                    "day": day,
+                    "team_id": teams[r.team],
+                    "sortie": r.sortie,
+                    "length_m": summary.length_m,
+                    "minutes": summary.total_minutes,
+                    "dwell_minutes": summary.dwell_minutes,
+                    "deadhead_m": r.deadhead_cost,
                     "over_shift": r.over_shift,
                     "steps": json.dumps([s.to_dict() for s in steps], default=str),
                     "stops": json.dumps([asdict(s) for s in stops], default=str),
@@ -189,7 +206,8 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
         day_summaries.append(
             {
                 "day": day,
-                "longest_minutes": max(minutes), "shortest_minutes": min(minutes),
+                "longest_minutes": max(minutes),
+                "shortest_minutes": min(minutes),
                 "longest_m": _longest_m(rows, day),
                 "total_deadhead_m": plan.total_deadhead,
                 "coverage": plan.coverage,
@@ -206,19 +224,24 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
         "unreachable_streets": [list(map(_plain, e)) for e in plans[0].unreachable],
         "dwell_streets": len(dwell_edges),
         "days": day_summaries,
-        "notes": [] if dwell_points or not request.hotspots
+        "notes": []
+        if dwell_points or not request.hotspots
         else ["no significant hot spot in this area and time slot: no dwell stops"],
     }
     routes = gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=WGS84)
     plan_row = pd.DataFrame(
         {
-            "plan_id": [plan_id], "name": [request.name], "created_at": [pd.Timestamp.now(tz="UTC")],
+            "plan_id": [plan_id],
+            "name": [request.name],
+            "created_at": [pd.Timestamp.now(tz="UTC")],
             "station_id": [request.station_id],
             "request": [json.dumps(asdict(request), default=str)],
             "summary": [json.dumps(summary, default=str)],
         }
     )
-    store.write({"patrol_plans": plan_row, "patrol_routes": routes}, mode="append", source="patrol plan")
+    store.write(
+        {"patrol_plans": plan_row, "patrol_routes": routes}, mode="append", source="patrol plan"
+    )
     return plan_id
 
 
@@ -246,15 +269,25 @@ def get_plan(store: Store, plan_id: str) -> tuple[dict, gpd.GeoDataFrame]:
         raise NotFoundError(f"no patrol plan {plan_id!r}")
     row = plans.iloc[0]
     meta = {
-        "plan_id": plan_id, "name": row["name"], "station_id": row["station_id"],
-        "created_at": row["created_at"].isoformat() if row["created_at"] == row["created_at"] else None,
-        "request": json.loads(row["request"]), "summary": json.loads(row["summary"]),
+        "plan_id": plan_id,
+        "name": row["name"],
+        "station_id": row["station_id"],
+        "created_at": row["created_at"].isoformat()
+        if row["created_at"] == row["created_at"]
+        else None,
+        "request": json.loads(row["request"]),
+        "summary": json.loads(row["summary"]),
     }
     return meta, store.read("patrol_routes", where={"plan_id": plan_id})
 
 
 def check_route_compliance(
-    store: Store, plan_id: str, team_id: str, track: gpd.GeoDataFrame, *, day: int = 1,
+    store: Store,
+    plan_id: str,
+    team_id: str,
+    track: gpd.GeoDataFrame,
+    *,
+    day: int = 1,
     max_distance_m: float = 20.0,
 ):
     """Which planned streets of a team's route a GPS track (WGS84 points) walked."""

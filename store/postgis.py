@@ -90,7 +90,9 @@ class PostGISStore(Store):
         with con.transaction():
             # Serialise concurrent first opens of the same schema.
             con.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))
-            con.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+            con.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+            )
             con.execute(
                 sql.SQL("CREATE TABLE IF NOT EXISTS {} (key text PRIMARY KEY, value text)").format(
                     self._t("gridpatrol_meta")
@@ -129,7 +131,9 @@ class PostGISStore(Store):
         if spec.spatial:
             cols.append(sql.SQL("geom geometry(Geometry, 4326) NOT NULL"))
         self._con.execute(
-            sql.SQL("CREATE TABLE IF NOT EXISTS {} (fid bigserial PRIMARY KEY, {}, UNIQUE ({}))").format(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (fid bigserial PRIMARY KEY, {}, UNIQUE ({}))"
+            ).format(
                 self._t(spec.name),
                 sql.SQL(", ").join(cols),
                 sql.SQL(", ").join(sql.Identifier(k) for k in spec.key),
@@ -239,9 +243,12 @@ class PostGISStore(Store):
                 if updates
                 else sql.SQL("NOTHING")
             )
-            query += sql.SQL(" ON CONFLICT ({}) DO ").format(
-                sql.SQL(", ").join(sql.Identifier(k) for k in spec.key)
-            ) + action
+            query += (
+                sql.SQL(" ON CONFLICT ({}) DO ").format(
+                    sql.SQL(", ").join(sql.Identifier(k) for k in spec.key)
+                )
+                + action
+            )
         try:
             with self._con.cursor() as cur:
                 cur.executemany(query, rows)

@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def _modules_after(code: str) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-c", code + "\nimport sys; print('\\n'.join(sys.modules))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return set(out.stdout.split())
 
@@ -22,8 +24,15 @@ def test_geo_imports_no_web_maps_or_database():
         "gridpatrol.geo.routes, gridpatrol.geo.compliance, gridpatrol.geo.grid_report, "
         "gridpatrol.geo.districting, gridpatrol.geo.dispatch, gridpatrol.geo.cameras"
     )
-    for banned in ("fastapi", "folium", "psycopg", "sqlite3", "gridpatrol.store", "gridpatrol.api",
-                   "gridpatrol.maps"):
+    for banned in (
+        "fastapi",
+        "folium",
+        "psycopg",
+        "sqlite3",
+        "gridpatrol.store",
+        "gridpatrol.api",
+        "gridpatrol.maps",
+    ):
         assert banned not in mods, banned
 
 

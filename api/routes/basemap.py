@@ -18,8 +18,13 @@ from gridpatrol.geo.errors import NotFoundError, SchemaError
 
 router = APIRouter(tags=["maps"])
 
-MEDIA = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp",
-         "pbf": "application/x-protobuf"}
+MEDIA = {
+    "png": "image/png",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "pbf": "application/x-protobuf",
+}
 
 
 @router.get("/basemap/{z}/{x}/{y}", response_class=Response, summary="Local basemap tile")

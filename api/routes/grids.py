@@ -25,8 +25,12 @@ router = APIRouter(prefix="/api/grids/versions", tags=["grids"])
 def _out(row) -> GridVersionOut:
     created = row["created_at"]
     return GridVersionOut(
-        version=int(row["version"]), name=row["name"], status=row["status"],
-        revision=int(row["revision"]), note=row["note"], grids=int(row.get("grids", 0)),
+        version=int(row["version"]),
+        name=row["name"],
+        status=row["status"],
+        revision=int(row["revision"]),
+        note=row["note"],
+        grids=int(row.get("grids", 0)),
         created_at=None if created is None or created != created else created.isoformat(),
     )
 
@@ -42,7 +46,9 @@ def create_draft(body: DraftCreate, store: StoreDep) -> GridVersionOut:
     """A new draft: a copy of a version, or the grids you send."""
     grids = features_to_gdf(body.grids) if body.grids is not None else None
     number = gv.create_draft(store, grids, name=body.name, note=body.note, copy_of=body.copy_of)
-    return _out(gv.list_versions(store).set_index("version").loc[number].to_dict() | {"version": number})
+    return _out(
+        gv.list_versions(store).set_index("version").loc[number].to_dict() | {"version": number}
+    )
 
 
 @router.get("/{version}")
@@ -69,7 +75,7 @@ def save_version(
     if not if_match:
         raise SchemaError("send If-Match with the revision (ETag) you started from")
     try:
-        base = int(if_match.strip().strip('W/').strip('"'))
+        base = int(if_match.strip().strip("W/").strip('"'))
     except ValueError:
         raise SchemaError(f"If-Match {if_match!r} is not a revision number") from None
     grids = features_to_gdf(body)
@@ -114,8 +120,9 @@ def _report_body(r) -> dict:
     metrics = r.metrics.reset_index()
     return {
         "summary": json.loads(json.dumps(r.summary, default=float)),
-        "problems": to_feature_collection(problems.to_crs(4326)) if len(problems) else
-        {"type": "FeatureCollection", "features": []},
+        "problems": to_feature_collection(problems.to_crs(4326))
+        if len(problems)
+        else {"type": "FeatureCollection", "features": []},
         "metrics": json.loads(metrics.to_json(orient="records")),
     }
 
@@ -138,7 +145,8 @@ def export(version: int, store: StoreDep) -> Response:
         gv.export_gpkg(store, version, path)
         data = path.read_bytes()
     return Response(
-        data, media_type="application/geopackage+sqlite3",
+        data,
+        media_type="application/geopackage+sqlite3",
         headers={"Content-Disposition": f'attachment; filename="grids-v{version}.gpkg"'},
     )
 
@@ -164,14 +172,23 @@ def propose(request: ProposalRequest, store: StoreDep) -> dict:
     import json
 
     proposals = gv.propose(
-        store, request.community_codes, band=tuple(request.band), n_grids=request.n_grids,
-        seed=request.seed, alternatives=request.alternatives, weight=request.weight,
-        locked_codes=request.locked_codes, save=request.save, name=request.name,
+        store,
+        request.community_codes,
+        band=tuple(request.band),
+        n_grids=request.n_grids,
+        seed=request.seed,
+        alternatives=request.alternatives,
+        weight=request.weight,
+        locked_codes=request.locked_codes,
+        save=request.save,
+        name=request.name,
     )
     return {
         "proposals": [
             {
-                "rank": p["rank"], "seed": p["seed"], "version": p.get("version"),
+                "rank": p["rank"],
+                "seed": p["seed"],
+                "version": p.get("version"),
                 "metrics": json.loads(json.dumps(p["metrics"], default=float)),
                 "grids": to_feature_collection(p["grids"]),
             }

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Body, Query
 
-from gridpatrol.api.deps import PageDep, SettingsDep, StoreDep
+from gridpatrol.api.deps import PageDep, StoreDep
 from gridpatrol.api.schemas import (
     FeatureCollection,
     GridFigures,
@@ -22,7 +22,13 @@ from gridpatrol.api.schemas import (
 from gridpatrol.geo.crs import project
 from gridpatrol.geo.dispatch import grid_figures
 from gridpatrol.geo.errors import SchemaError
-from gridpatrol.geo.hotspots import count_points, filter_incidents, gi_star, kernel_density, square_cells
+from gridpatrol.geo.hotspots import (
+    count_points,
+    filter_incidents,
+    gi_star,
+    kernel_density,
+    square_cells,
+)
 from gridpatrol.store import incidents as service
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
@@ -34,8 +40,11 @@ def _report(result: service.IngestResult) -> IngestReport:
         updated=result.updated,
         unchanged=result.unchanged,
         rejected=[
-            {"row": int(r["row"]), "incident_id": None if r["incident_id"] is None else str(r["incident_id"]),
-             "reason": r["reason"]}
+            {
+                "row": int(r["row"]),
+                "incident_id": None if r["incident_id"] is None else str(r["incident_id"]),
+                "reason": r["reason"],
+            }
             for r in result.rejected
         ],
         snapped=result.snapped,
@@ -71,8 +80,12 @@ def report_incident(incident: IncidentCreate, store: StoreDep) -> IngestReport:
 @router.post("/batch", response_model=IngestReport, summary="Report many incidents")
 def report_batch(
     store: StoreDep,
-    body: Annotated[Any, Body(description="JSON list of incidents, or a GeoJSON FeatureCollection")],
-    partial: Annotated[bool, Query(description="store good rows, return bad ones with reasons")] = False,
+    body: Annotated[
+        Any, Body(description="JSON list of incidents, or a GeoJSON FeatureCollection")
+    ],
+    partial: Annotated[
+        bool, Query(description="store good rows, return bad ones with reasons")
+    ] = False,
     crs: Annotated[str, Query(description="CRS of FeatureCollection coordinates")] = "wgs84",
 ) -> IngestReport:
     """A batch lands whole, or nothing lands (422 with every bad row) unless partial=true."""
@@ -91,7 +104,11 @@ def list_incidents(
     category: str | None = None,
 ) -> dict:
     """Incidents as GeoJSON (WGS84), filtered and paged."""
-    where = {k: v for k, v in {"status": status, "grid_code": grid_code, "category": category}.items() if v}
+    where = {
+        k: v
+        for k, v in {"status": status, "grid_code": grid_code, "category": category}.items()
+        if v
+    }
     gdf = store.read("incidents", bbox=page.bbox, where=where, limit=page.limit, offset=page.offset)
     body = to_feature_collection(gdf, id_column="incident_id")
     body["numberMatched"] = store.count("incidents", bbox=page.bbox, where=where)
@@ -103,7 +120,12 @@ def categories(store: StoreDep) -> dict:
     """The project's incident taxonomy with its time limits."""
     tax = service.project_taxonomy(store)
     return {
-        k: {"en": c.en, "zh": c.zh, "respond_minutes": c.respond_minutes, "close_hours": c.close_hours}
+        k: {
+            "en": c.en,
+            "zh": c.zh,
+            "respond_minutes": c.respond_minutes,
+            "close_hours": c.close_hours,
+        }
         for k, c in tax.categories.items()
     }
 
@@ -161,11 +183,17 @@ def hotspots(
     metric = project(grids)
     if units == "cells":
         metric = square_cells(metric.total_bounds, cell_size=cell_size, crs=metric.crs)
-        metric = metric[metric.intersects(project(grids, to=metric.crs).union_all())].reset_index(drop=True)
-    counts = count_points(metric, points.to_crs(metric.crs)) if len(points) else np.zeros(len(metric))
+        metric = metric[metric.intersects(project(grids, to=metric.crs).union_all())].reset_index(
+            drop=True
+        )
+    counts = (
+        count_points(metric, points.to_crs(metric.crs)) if len(points) else np.zeros(len(metric))
+    )
     result = gi_star(metric, counts, permutations=permutations, alpha=alpha)
     out = result.units.to_crs(4326)
-    keep = [c for c in ("code", "cell", "count", "gi_z", "p_sim", "hotspot", "geometry") if c in out]
+    keep = [
+        c for c in ("code", "cell", "count", "gi_z", "p_sim", "hotspot", "geometry") if c in out
+    ]
     body = to_feature_collection(out[keep])
     body["numberMatched"] = len(out)
     return body
@@ -208,15 +236,22 @@ def history(incident_id: str, store: StoreDep) -> list[IncidentEvent]:
     events = service.incident_history(store, incident_id)
     return [
         IncidentEvent(
-            seq=int(e["seq"]), at=e["at"].isoformat(), actor=e["actor"], action=e["action"],
-            from_status=e["from_status"], to_status=e["to_status"], detail=json.loads(e["detail"] or "{}"),
+            seq=int(e["seq"]),
+            at=e["at"].isoformat(),
+            actor=e["actor"],
+            action=e["action"],
+            from_status=e["from_status"],
+            to_status=e["to_status"],
+            detail=json.loads(e["detail"] or "{}"),
         )
         for e in events.to_dict("records")
     ]
 
 
-@router.post("/{incident_id}/actions", response_model=FeatureCollection, response_model_exclude_none=True)
-def take_action(incident_id: str, action: IncidentAction, store: StoreDep, settings: SettingsDep) -> dict:
-    """Assign, start, resolve, verify, reopen, escalate or comment on an incident (409 if not allowed now)."""
+@router.post(
+    "/{incident_id}/actions", response_model=FeatureCollection, response_model_exclude_none=True
+)
+def take_action(incident_id: str, action: IncidentAction, store: StoreDep) -> dict:
+    """Assign, start, resolve, verify, reopen, escalate or comment (409 if not allowed now)."""
     service.act(store, incident_id, action.action, actor=action.actor, note=action.note)
     return get_incident(incident_id, store)

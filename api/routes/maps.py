@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 
 from gridpatrol.api.deps import SettingsDep, StoreDep
 from gridpatrol.geo.cameras import coverage_share, view_areas
-from gridpatrol.geo.crs import from_wgs84, parse_crs, project
+from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import SchemaError
 from gridpatrol.geo.hotspots import count_points, filter_incidents, gi_star
 from gridpatrol.maps.base import BASEMAPS, basemap_datum, offline_html
@@ -53,8 +53,10 @@ class PageOptions:
         """Layers as drawn on this basemap: shifted to GCJ-02 for AMap and Tencent tiles."""
         if basemap_datum(self.basemap) != "gcj02":
             return layers
-        return {k: (from_wgs84(v, "gcj02") if isinstance(v, gpd.GeoDataFrame) and len(v) else v)
-                for k, v in layers.items()}
+        return {
+            k: (from_wgs84(v, "gcj02") if isinstance(v, gpd.GeoDataFrame) and len(v) else v)
+            for k, v in layers.items()
+        }
 
     def render(self, **kw) -> dict:
         return {"basemap": self.basemap, "basemap_key": self.basemap_key, "lang": self.lang, **kw}
@@ -80,11 +82,6 @@ PageDep = Annotated[PageOptions, Depends(page_options)]
 
 def _active_grids(store: Store) -> gpd.GeoDataFrame:
     return store.read("grids", where={"version": int(store.get_setting("active_grid_version", 1))})
-
-
-def _metric(store: Store, like: gpd.GeoDataFrame):
-    name = store.get_setting("metric_crs")
-    return parse_crs(name) if name else project(like).crs
 
 
 def overview_layers(store: Store) -> dict:
@@ -122,7 +119,7 @@ def grids_page(
         counts = incidents["grid_code"].value_counts() if len(incidents) else pd.Series(dtype=int)
         grids["incidents"] = grids["code"].map(counts).fillna(0).astype(int)
         cameras = store.read("cameras")
-        crs = _metric(store, grids)
+        crs = store.metric_crs(grids)
         views = view_areas(cameras.to_crs(crs)) if len(cameras) else gpd.GeoSeries([], crs=crs)
         grids["camera_coverage"] = np.round(coverage_share(grids.to_crs(crs), views), 3)
     grids = page.shift({"grids": grids})["grids"]
@@ -155,14 +152,20 @@ def incidents_page(
     grids = _active_grids(store)
     hot = None
     if len(grids) >= 3 and len(incidents):
-        crs = _metric(store, grids)
+        crs = store.metric_crs(grids)
         metric = grids.to_crs(crs)
         result = gi_star(metric, count_points(metric, incidents.to_crs(crs)), permutations=999)
         hot = result.units[result.units["hotspot"] != "none"].to_crs(4326)
     layers = page.shift({"incidents": incidents, "grids": grids, "hot": hot})
     filters = {"category": category, "start": start, "end": end, "hours": hours, "lang": page.lang}
-    m = render_incidents(layers["incidents"], categories=names, filters=filters,
-                         grids=layers["grids"], hotspots=layers["hot"], **page.render())
+    m = render_incidents(
+        layers["incidents"],
+        categories=names,
+        filters=filters,
+        grids=layers["grids"],
+        hotspots=layers["hot"],
+        **page.render(),
+    )
     return HTMLResponse(offline_html(m))
 
 
@@ -172,10 +175,11 @@ def cameras_page(store: StoreDep, page: PageDep) -> HTMLResponse:
     cameras = store.read("cameras")
     views = gpd.GeoDataFrame(geometry=[], crs=4326)
     if len(cameras):
-        crs = _metric(store, cameras)
+        crs = store.metric_crs(cameras)
         views = gpd.GeoDataFrame(
             {"source_id": cameras["source_id"].to_numpy()},
-            geometry=view_areas(cameras.to_crs(crs)).to_crs(4326).values, crs=4326,
+            geometry=view_areas(cameras.to_crs(crs)).to_crs(4326).values,
+            crs=4326,
         )
     layers = page.shift({"cameras": cameras, "views": views, "grids": _active_grids(store)})
     m = render_cameras(layers["cameras"], layers["views"], grids=layers["grids"], **page.render())
@@ -198,7 +202,9 @@ def patrol_plan_page(
     return HTMLResponse(plan_html(routes, day=day, basemap=page.basemap, lang=page.lang))
 
 
-@router.get("/patrols/{plan_id}/teams/{team_id}", response_class=HTMLResponse, summary="Team route (phone)")
+@router.get(
+    "/patrols/{plan_id}/teams/{team_id}", response_class=HTMLResponse, summary="Team route (phone)"
+)
 def team_route_page(
     plan_id: str,
     team_id: str,

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
 
-from gridpatrol.api.deps import SettingsDep, StoreDep
+from gridpatrol.api.deps import StoreDep
 from gridpatrol.api.schemas import ComplianceOut, PlanRequestIn, to_feature_collection
 from gridpatrol.geo.errors import InputFileError, NotFoundError
 from gridpatrol.store import patrols as service
@@ -36,8 +36,12 @@ def create_plan(request: PlanRequestIn, store: StoreDep) -> dict:
 def list_plans(store: StoreDep) -> list[dict]:
     plans = store.read("patrol_plans")
     return [
-        {"plan_id": r["plan_id"], "name": r["name"], "station_id": r["station_id"],
-         "created_at": r["created_at"].isoformat()}
+        {
+            "plan_id": r["plan_id"],
+            "name": r["name"],
+            "station_id": r["station_id"],
+            "created_at": r["created_at"].isoformat(),
+        }
         for r in plans.to_dict("records")
     ]
 
@@ -56,7 +60,9 @@ def _route(store, plan_id: str, team_id: str, day: int):
 
 
 @router.get("/{plan_id}/teams/{team_id}/route.gpx", response_class=Response)
-def route_gpx(plan_id: str, team_id: str, store: StoreDep, day: Annotated[int, Query(ge=1)] = 1) -> Response:
+def route_gpx(
+    plan_id: str, team_id: str, store: StoreDep, day: Annotated[int, Query(ge=1)] = 1
+) -> Response:
     """The team's route as GPX 1.1 (a track in walking order, station and dwell waypoints)."""
     import json
 

@@ -70,9 +70,7 @@ def read_tile_layer(
     else:
         gdf = store.read(layer, bbox=bbox)
     if layer == "buildings" and len(gdf):
-        gdf = gdf.assign(
-            address=(gdf["addr_street"] + " " + gdf["addr_housenumber"]).str.strip()
-        )
+        gdf = gdf.assign(address=(gdf["addr_street"] + " " + gdf["addr_housenumber"]).str.strip())
     if layer == "cameras" and len(gdf):
         gdf = gdf.assign(direction=gdf["direction"].round())
     cols = [c for c in TILE_LAYERS[layer].properties if c in gdf.columns]
@@ -129,15 +127,19 @@ def get_tile(
 
 
 @router.get("/{layer}.json", summary="TileJSON of a layer")
-def get_tilejson(layer: LayerName, request: Request, store: StoreDep,
-                 datum: DatumQuery = "wgs84") -> dict:
+def get_tilejson(
+    layer: LayerName, request: Request, store: StoreDep, datum: DatumQuery = "wgs84"
+) -> dict:
     """TileJSON 3.0.0: the tile URL template, zooms, bounds and the layer's fields."""
     spec = _layer(layer)
     bounds = store.get_setting("bounds")
     if not bounds:
         where = (
-            {"version": int(store.get_setting("active_grid_version", 1))} if layer == "grids"
-            else {"network": "walk"} if layer == "streets" else None
+            {"version": int(store.get_setting("active_grid_version", 1))}
+            if layer == "grids"
+            else {"network": "walk"}
+            if layer == "streets"
+            else None
         )
         gdf = store.read(layer, where=where)
         world = [-180.0, -85.0511, 180.0, 85.0511]

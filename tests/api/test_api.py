@@ -86,7 +86,9 @@ def test_openapi_docs(client):
 
 
 def test_huge_payload_is_refused(client):
-    r = client.post("/api/grids", content=b"x" * 2_000_000, headers={"content-type": "application/json"})
+    r = client.post(
+        "/api/grids", content=b"x" * 2_000_000, headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413
 
 
@@ -94,19 +96,28 @@ def test_overview_page_is_offline(client):
     r = client.get("/")
     assert r.status_code == 200
     html = r.text
-    srcs = [s for s in re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
-            if not s.startswith("data:")]
+    srcs = [
+        s
+        for s in re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
+        if not s.startswith("data:")
+    ]
     assert srcs and all(s.startswith("/static/") for s in srcs), srcs
     for src in srcs:
         assert client.get(src).status_code == 200, src
 
 
 def test_overview_language(client):
-    assert "gridpatrol · 概览" in client.get("/", headers={"accept-language": "zh-CN,zh;q=0.9"}).text
-    assert "gridpatrol · Overview" in client.get("/?lang=en", headers={"accept-language": "zh-CN"}).text
+    assert (
+        "gridpatrol · 概览" in client.get("/", headers={"accept-language": "zh-CN,zh;q=0.9"}).text
+    )
+    assert (
+        "gridpatrol · Overview"
+        in client.get("/?lang=en", headers={"accept-language": "zh-CN"}).text
+    )
 
 
 # -- incidents ------------------------------------------------------------------------
+
 
 def _incident(i, **over):
     body = {
@@ -144,8 +155,12 @@ def test_geojson_batch_in_gcj02(client):
     fc = {
         "type": "FeatureCollection",
         "features": [
-            {"type": "Feature", "id": "fc-1", "geometry": {"type": "Point", "coordinates": [24.946, 60.169]},
-             "properties": {"reported_at": "2026-11-20T10:00:00+02:00", "category": "traffic"}}
+            {
+                "type": "Feature",
+                "id": "fc-1",
+                "geometry": {"type": "Point", "coordinates": [24.946, 60.169]},
+                "properties": {"reported_at": "2026-11-20T10:00:00+02:00", "category": "traffic"},
+            }
         ],
     }
     r = client.post("/api/incidents/batch", params={"crs": "gcj02"}, json=fc)
@@ -156,9 +171,16 @@ def test_geojson_batch_in_gcj02(client):
 
 def test_dispatch_actions_history_and_figures(client):
     client.post("/api/incidents", json=_incident(20))
-    assert client.post("/api/incidents/api-20/actions", json={"action": "verify", "actor": "x"}).status_code == 409
+    assert (
+        client.post(
+            "/api/incidents/api-20/actions", json={"action": "verify", "actor": "x"}
+        ).status_code
+        == 409
+    )
     for action in ("assign", "start", "resolve", "verify"):
-        r = client.post("/api/incidents/api-20/actions", json={"action": action, "actor": "worker 3"})
+        r = client.post(
+            "/api/incidents/api-20/actions", json={"action": action, "actor": "worker 3"}
+        )
         assert r.status_code == 200, r.text
     history = client.get("/api/incidents/api-20/history").json()
     assert [e["action"] for e in history] == ["report", "assign", "start", "resolve", "verify"]
@@ -167,10 +189,14 @@ def test_dispatch_actions_history_and_figures(client):
 
 
 def test_hotspots_and_density(client):
-    batch = [_incident(100 + i, location={"lon": 24.945 + i * 1e-4, "lat": 60.168, "crs": "wgs84"})
-             for i in range(30)]
+    batch = [
+        _incident(100 + i, location={"lon": 24.945 + i * 1e-4, "lat": 60.168, "crs": "wgs84"})
+        for i in range(30)
+    ]
     assert client.post("/api/incidents/batch", json=batch).status_code == 200
-    gi = client.get("/api/incidents/hotspots", params={"units": "cells", "cell_size": 200, "permutations": 9999}).json()
+    gi = client.get(
+        "/api/incidents/hotspots", params={"units": "cells", "cell_size": 200, "permutations": 9999}
+    ).json()
     assert gi["features"] and {"gi_z", "p_sim", "hotspot"} <= set(gi["features"][0]["properties"])
     assert any(f["properties"]["hotspot"] == "hot" for f in gi["features"])
     kde = client.get("/api/incidents/density").json()

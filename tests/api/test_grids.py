@@ -30,12 +30,16 @@ def test_demo_proposal_passes_its_own_validation(client):
     assert s["gap_area_m2"] < 1.0 and s["overlap_area_m2"] < 1.0
     assert s["problems_by_kind"].get("noncontiguous", 0) == 0
     assert s["share_in_band"] >= 0.9
-    assert {"polsby_popper", "street_share", "tour_minutes", "households"} <= set(report["metrics"][0])
+    assert {"polsby_popper", "street_share", "tour_minutes", "households"} <= set(
+        report["metrics"][0]
+    )
 
 
 def test_propose_and_save_as_draft(client):
-    r = client.post("/api/grids/versions/propose",
-                    json={"community_codes": [COMMUNITY_CODE], "alternatives": 2, "seed": 3, "save": True})
+    r = client.post(
+        "/api/grids/versions/propose",
+        json={"community_codes": [COMMUNITY_CODE], "alternatives": 2, "seed": 3, "save": True},
+    )
     assert r.status_code == 200, r.text
     proposals = r.json()["proposals"]
     assert len(proposals) == 2 and proposals[0]["version"] is not None
@@ -57,9 +61,10 @@ def test_concurrent_saves_conflict(client):
 
 
 def test_diff_and_activation(client):
-    v = client.post("/api/grids/versions/propose",
-                    json={"community_codes": [COMMUNITY_CODE], "seed": 11, "band": [200, 400], "save": True}
-                    ).json()["proposals"][0]["version"]
+    v = client.post(
+        "/api/grids/versions/propose",
+        json={"community_codes": [COMMUNITY_CODE], "seed": 11, "band": [200, 400], "save": True},
+    ).json()["proposals"][0]["version"]
     d = client.get(f"/api/grids/versions/1/diff/{v}").json()
     assert d["summary"]["buildings_moved"] > 0 and d["buildings_moved"][0]["from_code"]
     r = client.post(f"/api/grids/versions/{v}/activate")

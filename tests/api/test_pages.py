@@ -25,13 +25,22 @@ def client(tmp_path_factory, helsinki):
         s.write({"grids": quadrant_grids(helsinki.buildings.total_bounds)})
         s.set_setting("bounds", list(helsinki.bounds))
         pts = helsinki.buildings.geometry.representative_point()
-        ingest_incidents(s, pd.DataFrame({
-            "incident_id": [f"p{i}" for i in range(60)],
-            "reported_at": [f"2026-11-{10 + i % 10}T{8 + i % 12:02d}:00:00+02:00" for i in range(60)],
-            "category": ["fire", "traffic", "sanitation"] * 20,
-            "description": "secret text",
-            "lon": pts.x.to_numpy()[:60], "lat": pts.y.to_numpy()[:60]}),
-            now=pd.Timestamp("2026-11-24", tz="UTC"))
+        ingest_incidents(
+            s,
+            pd.DataFrame(
+                {
+                    "incident_id": [f"p{i}" for i in range(60)],
+                    "reported_at": [
+                        f"2026-11-{10 + i % 10}T{8 + i % 12:02d}:00:00+02:00" for i in range(60)
+                    ],
+                    "category": ["fire", "traffic", "sanitation"] * 20,
+                    "description": "secret text",
+                    "lon": pts.x.to_numpy()[:60],
+                    "lat": pts.y.to_numpy()[:60],
+                }
+            ),
+            now=pd.Timestamp("2026-11-24", tz="UTC"),
+        )
     with TestClient(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
         yield c
 
@@ -40,7 +49,7 @@ def client(tmp_path_factory, helsinki):
 def test_grids_choropleth_with_legend(client, measure):
     r = client.get("/maps/grids", params={"measure": measure})
     assert r.status_code == 200
-    assert "legend" in r.text and f'"value"' in r.text
+    assert "legend" in r.text and '"value"' in r.text
 
 
 def test_camera_coverage_values(client):
@@ -92,24 +101,37 @@ def test_local_mbtiles_basemap(tmp_path, helsinki):
     mb = tmp_path / "base.mbtiles"
     con = sqlite3.connect(mb)
     con.execute("CREATE TABLE metadata (name text, value text)")
-    con.execute("CREATE TABLE tiles (zoom_level int, tile_column int, tile_row int, tile_data blob)")
+    con.execute(
+        "CREATE TABLE tiles (zoom_level int, tile_column int, tile_row int, tile_data blob)"
+    )
     con.execute("INSERT INTO metadata VALUES ('format', 'png')")
     con.execute("INSERT INTO tiles VALUES (1, 1, 0, ?)", (b"\x89PNG fake",))
     con.commit()
     con.close()
     url = f"sqlite:///{tmp_path / 'p.db'}"
     open_store(url).close()
-    app = create_app(Settings(database_url=url, basemap="local", basemap_file=str(mb), escalation_interval_s=0))
+    app = create_app(
+        Settings(database_url=url, basemap="local", basemap_file=str(mb), escalation_interval_s=0)
+    )
     with TestClient(app) as c:
         r = c.get("/basemap/1/1/1")  # XYZ y=1 is TMS row 0
-        assert r.status_code == 200 and r.content == b"\x89PNG fake" and r.headers["content-type"] == "image/png"
+        assert (
+            r.status_code == 200
+            and r.content == b"\x89PNG fake"
+            and r.headers["content-type"] == "image/png"
+        )
         assert c.get("/basemap/1/0/0").status_code == 204
         assert c.get("/basemap/1/5/0").status_code == 422
         assert "/basemap/{z}/{x}/{y}" in c.get("/").text
 
 
 def _coords_in_html(html: str) -> np.ndarray:
-    return np.array([(float(a), float(b)) for a, b in re.findall(r"\[(1[0-9]{2}\.[0-9]+), ([0-9]{2}\.[0-9]+)\]", html)])
+    return np.array(
+        [
+            (float(a), float(b))
+            for a, b in re.findall(r"\[(1[0-9]{2}\.[0-9]+), ([0-9]{2}\.[0-9]+)\]", html)
+        ]
+    )
 
 
 def test_gcj02_basemap_shifts_a_known_building(tmp_path):
@@ -123,7 +145,9 @@ def test_gcj02_basemap_shifts_a_known_building(tmp_path):
         shifted = _coords_in_html(c.get("/", params={"basemap": "amap"}).text)
     gx, gy = wgs84_to_gcj02(plain[:, 0], plain[:, 1])
     assert np.allclose(shifted, np.column_stack([gx, gy]), atol=1e-9)
-    offset_m = np.hypot((shifted[:, 0] - plain[:, 0]) * 103_000, (shifted[:, 1] - plain[:, 1]) * 111_000)
+    offset_m = np.hypot(
+        (shifted[:, 0] - plain[:, 0]) * 103_000, (shifted[:, 1] - plain[:, 1]) * 111_000
+    )
     assert (offset_m > 200).all()  # the shift is real: hundreds of metres in Shenzhen
 
 
@@ -146,5 +170,8 @@ def test_gcj02_buildings_line_up_with_their_source(tmp_path):
         drawn = _coords_in_html(c.get("/", params={"basemap": "amap"}).text)
     source = shapely.get_coordinates(raw.geometry.values)
     # every drawn vertex is a source vertex, to well under a millimetre
-    d = np.min(np.hypot(drawn[:, None, 0] - source[None, :, 0], drawn[:, None, 1] - source[None, :, 1]), axis=1)
+    d = np.min(
+        np.hypot(drawn[:, None, 0] - source[None, :, 0], drawn[:, None, 1] - source[None, :, 1]),
+        axis=1,
+    )
     assert d.max() < 1e-8

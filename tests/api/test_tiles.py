@@ -61,29 +61,47 @@ def client(tmp_path_factory):
             "addr_housenumber": ["7", ""],
             "households": [24, 0],
         },
-        geometry=[shapely.box(cx - 0.0002, cy + 0.0005, cx + 0.0002, cy + 0.0008),
-                  shapely.box(cx - 0.0002, cy - 0.0008, cx + 0.0002, cy - 0.0005)],
+        geometry=[
+            shapely.box(cx - 0.0002, cy + 0.0005, cx + 0.0002, cy + 0.0008),
+            shapely.box(cx - 0.0002, cy - 0.0008, cx + 0.0002, cy - 0.0005),
+        ],
         crs=4326,
     )
     line = shapely.LineString([(minx + 0.0005, cy), (maxx - 0.0005, cy)])
     streets = gpd.GeoDataFrame(
-        {"network": "walk", "u": [1, 2, 1], "v": [2, 1, 2], "key": 0, "name": "East–West Rd",
-         "highway": "residential", "length_m": 340.0},
+        {
+            "network": "walk",
+            "u": [1, 2, 1],
+            "v": [2, 1, 2],
+            "key": 0,
+            "name": "East–West Rd",
+            "highway": "residential",
+            "length_m": 340.0,
+        },
         geometry=[line, line.reverse(), line],
         crs=4326,
     )
     streets.loc[2, "network"] = "drive"
     cameras = gpd.GeoDataFrame(
         {"source_id": ["c1"], "direction": [90.4], "camera_type": ["dome"]},
-        geometry=[shapely.Point(cx, cy)], crs=4326,
+        geometry=[shapely.Point(cx, cy)],
+        crs=4326,
     )
     areas = gpd.GeoDataFrame(
         {"code": ["110105001001"], "name": ["Community"], "level": ["community"]},
-        geometry=[shapely.box(*BOX)], crs=4326,
+        geometry=[shapely.box(*BOX)],
+        crs=4326,
     )
     with open_store(url) as s:
-        s.write({"grids": pd.concat([grids, old]), "buildings": buildings, "streets": streets,
-                 "cameras": cameras, "areas": areas})
+        s.write(
+            {
+                "grids": pd.concat([grids, old]),
+                "buildings": buildings,
+                "streets": streets,
+                "cameras": cameras,
+                "areas": areas,
+            }
+        )
         s.set_setting("bounds", list(BOX))
     app = create_app(Settings(database_url=url, escalation_interval_s=0))
     app.include_router(tiles.router)
@@ -130,16 +148,24 @@ def test_zero_households_is_kept_and_empty_strings_left_out(client):
     buildings = get_tile(client, "buildings", 15, *tile_of(*BOX[:2], 15))
     buildings += get_tile(client, "buildings", 15, *tile_of(*BOX[2:], 15))
     by_name = {f["properties"].get("name"): f["properties"] for f in buildings}
-    assert by_name["North block"] == {"name": "North block", "address": "Jingshan St 7",
-                                      "households": 24}
+    assert by_name["North block"] == {
+        "name": "North block",
+        "address": "Jingshan St 7",
+        "households": 24,
+    }
     assert by_name[None] == {"households": 0}  # no name, no address: keys left out
 
 
 def test_switching_the_active_version_changes_the_tile(tmp_path):
     url = f"sqlite:///{tmp_path / 'p.db'}"
     with open_store(url) as s:
-        s.write({"grids": pd.concat([quadrant_grids(BOX),
-                                     quadrant_grids(BOX, version=2, parent="110105001002")])})
+        s.write(
+            {
+                "grids": pd.concat(
+                    [quadrant_grids(BOX), quadrant_grids(BOX, version=2, parent="110105001002")]
+                )
+            }
+        )
         s.set_setting("active_grid_version", 2)
     app = create_app(Settings(database_url=url, escalation_interval_s=0))
     app.include_router(tiles.router)
@@ -201,13 +227,16 @@ def test_etag_revalidates_to_304(client):
     assert again.headers["etag"] == first.headers["etag"]
 
 
-@pytest.mark.parametrize("path", [
-    "/tiles/grids/23/0/0.pbf",       # deeper than MAX_ZOOM
-    "/tiles/grids/2/4/0.pbf",        # x past 2**z - 1
-    "/tiles/grids/2/0/4.pbf",        # y past 2**z - 1
-    "/tiles/grids/-1/0/0.pbf",
-    "/tiles/grids/z/0/0.pbf",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/tiles/grids/23/0/0.pbf",  # deeper than MAX_ZOOM
+        "/tiles/grids/2/4/0.pbf",  # x past 2**z - 1
+        "/tiles/grids/2/0/4.pbf",  # y past 2**z - 1
+        "/tiles/grids/-1/0/0.pbf",
+        "/tiles/grids/z/0/0.pbf",
+    ],
+)
 def test_bad_tile_is_422(client, path):
     r = client.get(path)
     assert r.status_code == 422, (path, r.status_code)
@@ -254,8 +283,12 @@ def test_encoder_matches_mapbox_vector_tile():
         {"k": ["holed", "multi", "line", "multiline", "points"]},
         geometry=[
             poly(square, [[(300, 300), (300, 600), (600, 600), (600, 300)]]),
-            shapely.MultiPolygon([poly([(2000, 2000), (2500, 2000), (2500, 2600)]),
-                                  poly([(3000, 100), (3500, 100), (3500, 700), (3000, 700)])]),
+            shapely.MultiPolygon(
+                [
+                    poly([(2000, 2000), (2500, 2000), (2500, 2600)]),
+                    poly([(3000, 100), (3500, 100), (3500, 700), (3000, 700)]),
+                ]
+            ),
             shapely.LineString([ll(10, 10), ll(2000, 40), ll(3000, 3000)]),
             shapely.MultiLineString([[ll(5, 5), ll(6, 900)], [ll(1000, 3000), ll(1500, 3500)]]),
             shapely.MultiPoint([ll(50, 50), ll(4000, 4000)]),
@@ -263,8 +296,9 @@ def test_encoder_matches_mapbox_vector_tile():
         crs=4326,
     )
     tile = decode(encode_tile({"t": gdf}, z, x, y, tolerance=0))
-    got = {f["properties"]["k"]: shapely.geometry.shape(f["geometry"])
-           for f in tile["t"]["features"]}
+    got = {
+        f["properties"]["k"]: shapely.geometry.shape(f["geometry"]) for f in tile["t"]["features"]
+    }
     assert set(got) == set(gdf["k"])
     holed = got["holed"]
     assert holed.geom_type == "Polygon" and len(holed.interiors) == 1
@@ -273,7 +307,8 @@ def test_encoder_matches_mapbox_vector_tile():
     assert got["line"].coords[0] == pytest.approx((10, 10), abs=1)
     assert got["multiline"].geom_type == "MultiLineString"
     assert sorted(got["points"].geoms, key=lambda p: p.x)[1].coords[0] == pytest.approx(
-        (4000, 4000), abs=1)
+        (4000, 4000), abs=1
+    )
     assert encode_tile({"t": gdf.iloc[:0]}, z, x, y) == b""
 
 

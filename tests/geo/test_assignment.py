@@ -164,9 +164,7 @@ def test_overlaps_and_containment_lowest_code_wins():
     big = box(X0, Y0, X0 + 1000, Y0 + 1000)
     small = box(X0 + 400, Y0 + 400, X0 + 500, Y0 + 500)
     for big_code, small_code in (("A", "B"), ("B", "A")):
-        grids = gpd.GeoDataFrame(
-            {"code": [small_code, big_code]}, geometry=[small, big], crs=UTM
-        )
+        grids = gpd.GeoDataFrame({"code": [small_code, big_code]}, geometry=[small, big], crs=UTM)
         index = GridIndex.from_geodataframe(grids, cell_size=7.0)
         rng = np.random.default_rng(0)
         x = rng.uniform(X0 + 380, X0 + 520, 5000)
@@ -187,8 +185,14 @@ def test_holes_and_enclaves():
     )
     hole_only = Polygon(
         [(X0 + 1000, Y0), (X0 + 1300, Y0), (X0 + 1300, Y0 + 300), (X0 + 1000, Y0 + 300)],
-        [[(X0 + 1100, Y0 + 100), (X0 + 1200, Y0 + 100), (X0 + 1200, Y0 + 200),
-          (X0 + 1100, Y0 + 200)]],
+        [
+            [
+                (X0 + 1100, Y0 + 100),
+                (X0 + 1200, Y0 + 100),
+                (X0 + 1200, Y0 + 200),
+                (X0 + 1100, Y0 + 200),
+            ]
+        ],
     )
     enclave = box(X0 + 100, Y0 + 100, X0 + 200, Y0 + 200)
     grids = gpd.GeoDataFrame(
@@ -210,8 +214,9 @@ def test_multipolygon_parts_far_apart():
     grids = gpd.GeoDataFrame({"code": [7, 3]}, geometry=[two, mid], crs=UTM)
     index = GridIndex.from_geodataframe(grids)
     assert list(index.codes) == [3, 7]  # integer codes sort numerically
-    pos = index.assign(np.array([X0 + 25, X0 + 5025, X0 + 2025, X0 + 1000]),
-                       np.full(4, Y0 + 25)).position
+    pos = index.assign(
+        np.array([X0 + 25, X0 + 5025, X0 + 2025, X0 + 1000]), np.full(4, Y0 + 25)
+    ).position
     assert [index.codes[p] if p >= 0 else None for p in pos] == [7, 7, 3, None]
 
 
@@ -262,9 +267,7 @@ def test_snapping_matches_brute_force_nearest():
     covered = brute_force(index.geometries, x, y)
     dist = shapely.distance(shapely.points(x, y)[:, None], index.geometries[None, :])
     nearest = np.argmin(dist, axis=1)  # argmin returns the lowest position among equals
-    expected = np.where(
-        covered >= 0, covered, np.where(dist.min(axis=1) <= tol, nearest, -1)
-    )
+    expected = np.where(covered >= 0, covered, np.where(dist.min(axis=1) <= tol, nearest, -1))
     np.testing.assert_array_equal(result.position, expected)
     np.testing.assert_array_equal(result.snapped, (covered < 0) & (expected >= 0))
     assert result.snapped.sum() > 20
@@ -286,8 +289,13 @@ def test_assign_points_dataframe():
     index = GridIndex.from_geodataframe(grids)
     pts = gpd.GeoDataFrame(
         {"id": [10, 11, 12, 13, 14]},
-        geometry=[Point(X0 + 10, Y0 + 10), Point(X0 - 0.5, Y0 + 10), None, Point(),
-                  Point(X0 + 5000, Y0)],
+        geometry=[
+            Point(X0 + 10, Y0 + 10),
+            Point(X0 - 0.5, Y0 + 10),
+            None,
+            Point(),
+            Point(X0 + 5000, Y0),
+        ],
         crs=UTM,
         index=[5, 6, 7, 8, 9],
     )
@@ -331,8 +339,10 @@ def test_geographic_or_missing_crs_raises():
     [
         (Polygon(), "empty geometry"),
         (None, "no geometry"),
-        (Polygon([(X0, Y0), (X0 + 10, Y0 + 10), (X0 + 10, Y0), (X0, Y0 + 10)]),
-         "invalid: Self-intersection"),
+        (
+            Polygon([(X0, Y0), (X0 + 10, Y0 + 10), (X0 + 10, Y0), (X0, Y0 + 10)]),
+            "invalid: Self-intersection",
+        ),
         (Point(X0, Y0), "grids must be Polygon or MultiPolygon"),
     ],
 )

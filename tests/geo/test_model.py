@@ -32,7 +32,9 @@ def test_projected_input_comes_out_in_wgs84():
 
 def test_self_intersecting_polygon_names_feature_and_reason():
     bowtie = shapely.Polygon([(24.9, 60.1), (25.0, 60.2), (25.0, 60.1), (24.9, 60.2)])
-    with pytest.raises(InvalidGeometryError, match=r"grids.geojson: feature 0 \(code=.*Self-intersection"):
+    with pytest.raises(
+        InvalidGeometryError, match=r"grids.geojson: feature 0 \(code=.*Self-intersection"
+    ):
         validate_layer(grid(bowtie), "grids", source="grids.geojson")
 
 

@@ -76,8 +76,9 @@ def fhk_split_value(G: nx.Graph, depot, k: int) -> float:
 
     f = [0.0] + [math.inf] * m
     for _ in range(k):
-        f = [0.0] + [min(min(max(f[a], seg(a, b)) for a in range(b)), f[b]) for b in
-                     range(1, m + 1)]
+        f = [0.0] + [
+            min(min(max(f[a], seg(a, b)) for a in range(b)), f[b]) for b in range(1, m + 1)
+        ]
     return f[m]
 
 
@@ -92,8 +93,9 @@ def test_deterministic_for_a_seed():
     G = grid(5, 5)
     solver = MinMaxRoutes.from_graph(G, depot=(2, 2), k=3)
     a = solver.solve(seed=7, time_limit=30.0, max_iterations=25)
-    b = MinMaxRoutes.from_graph(G, depot=(2, 2), k=3).solve(seed=7, time_limit=30.0,
-                                                           max_iterations=25)
+    b = MinMaxRoutes.from_graph(G, depot=(2, 2), k=3).solve(
+        seed=7, time_limit=30.0, max_iterations=25
+    )
     assert a.stopped_by in ("iterations", "lower_bound", "stall")
     assert [r.edges for r in a.routes] == [r.edges for r in b.routes]
     assert a.longest == b.longest
@@ -122,8 +124,14 @@ def test_required_subset_rural_postman():
 
 def test_one_way_arcs_respected_in_directed_mode():
     # a one-way ring 0 -> 1 -> 2 -> 3 -> 0 plus a two-way spoke 0 - 4
-    edges = [(0, 1, 10.0), (1, 2, 10.0), (2, 3, 10.0), (3, 0, 10.0), (0, 4, 5.0, 5.0),
-             (2, 4, 7.0, None)]  # last one: one-way 2 -> 4 written as a 4-tuple
+    edges = [
+        (0, 1, 10.0),
+        (1, 2, 10.0),
+        (2, 3, 10.0),
+        (3, 0, 10.0),
+        (0, 4, 5.0, 5.0),
+        (2, 4, 7.0, None),
+    ]  # last one: one-way 2 -> 4 written as a 4-tuple
     solver = MinMaxRoutes.from_edges(edges, depot=0, k=2, directed=True)
     plan = solver.solve(seed=0, **FAST)
     for r in plan.routes:
@@ -229,13 +237,16 @@ def test_real_carp_instance_gdb1():
     if not path.exists():
         pytest.skip("../shared is absent")
     text = path.read_text(encoding="latin-1")
-    edges = [(int(a), int(b), int(c)) for a, b, c in
-             re.findall(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*coste\s+(\d+)", text)]
+    edges = [
+        (int(a), int(b), int(c))
+        for a, b, c in re.findall(r"\(\s*(\d+)\s*,\s*(\d+)\s*\)\s*coste\s+(\d+)", text)
+    ]
     G = nx.MultiGraph()
     for i, (u, v, c) in enumerate(edges):
         G.add_edge(u, v, key=i, length=c)
-    plan = MinMaxRoutes.from_edges(edges, depot=1, k=4).solve(seed=0, time_limit=3.0,
-                                                              max_iterations=200)
+    plan = MinMaxRoutes.from_edges(edges, depot=1, k=4).solve(
+        seed=0, time_limit=3.0, max_iterations=200
+    )
     check_walks(G, plan, 1)
     assert sorted(e for r in plan.routes for e in r.served) == list(range(len(edges)))
     # computed/mmkcpp_computed.csv: gdb1, k=4: lb_simple 74, FHK 107

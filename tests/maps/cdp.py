@@ -8,6 +8,7 @@ the pages are tested as on a network cut off from the internet.
 
     python tests/maps/cdp.py URL [screenshot.png] [js-expression-to-evaluate]
 """
+
 from __future__ import annotations
 
 import base64
@@ -29,8 +30,8 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 class Browser:
     def __init__(self, extra_args=(), timeout=30.0):
         self.profile = tempfile.mkdtemp(prefix="cdp-profile-")
-        cmd_r, cmd_w = os.pipe()   # we write commands -> browser reads fd 3
-        ev_r, ev_w = os.pipe()     # browser writes fd 4 -> we read
+        cmd_r, cmd_w = os.pipe()  # we write commands -> browser reads fd 3
+        ev_r, ev_w = os.pipe()  # browser writes fd 4 -> we read
         # Move the child's ends out of the 0..4 range so the dup2s below can't clobber them.
         hi_r = fcntl.fcntl(cmd_r, fcntl.F_DUPFD, 10)
         hi_w = fcntl.fcntl(ev_w, fcntl.F_DUPFD, 10)
@@ -40,20 +41,32 @@ class Browser:
             os.dup2(hi_w, 4)
 
         args = [
-            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--no-default-browser-check", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--disable-extensions",
-            "--mute-audio", f"--user-data-dir={self.profile}", "--remote-debugging-pipe",
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--mute-audio",
+            f"--user-data-dir={self.profile}",
+            "--remote-debugging-pipe",
             # Belt and braces: any non-loopback host fails to resolve, so a CDN
             # request shows up as a failed request instead of hanging.
             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
-            *extra_args, "about:blank",
+            *extra_args,
+            "about:blank",
         ]
         self.proc = subprocess.Popen(
-            args, preexec_fn=child_fds,
+            args,
+            preexec_fn=child_fds,
             close_fds=False,  # keep fds 3 and 4 made in child_fds
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         for fd in (cmd_r, ev_w, hi_r, hi_w):
             os.close(fd)
@@ -127,16 +140,22 @@ def check_page(url, screenshot=None, evaluate=None, width=1000, height=700, sett
         sid = b.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for m in ("Page.enable", "Runtime.enable", "Log.enable", "Network.enable"):
             b.send(m, session=sid)
-        b.send("Emulation.setDeviceMetricsOverride",
-               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=sid)
+        b.send(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            session=sid,
+        )
         b.events.clear()
         b.send("Page.navigate", {"url": url}, session=sid)
         b.pump(30, until=lambda e: e.get("method") == "Page.loadEventFired")
         b.pump(settle)  # late XHRs, fonts, tiles
         result = None
         if evaluate:
-            r = b.send("Runtime.evaluate", {"expression": evaluate, "returnByValue": True,
-                                            "awaitPromise": True}, session=sid)
+            r = b.send(
+                "Runtime.evaluate",
+                {"expression": evaluate, "returnByValue": True, "awaitPromise": True},
+                session=sid,
+            )
             result = r.get("result", {}).get("value", r)
         if screenshot:
             png = b.send("Page.captureScreenshot", {"format": "png"}, session=sid)["data"]
@@ -152,29 +171,61 @@ def check_page(url, screenshot=None, evaluate=None, width=1000, height=700, sett
         if m == "Network.requestWillBeSent":
             requests[p["requestId"]] = p["request"]["url"]
         elif m == "Network.loadingFailed":
-            failed.append({"url": requests.get(p["requestId"]), "error": p.get("errorText"),
-                           "blocked": p.get("blockedReason")})
+            failed.append(
+                {
+                    "url": requests.get(p["requestId"]),
+                    "error": p.get("errorText"),
+                    "blocked": p.get("blockedReason"),
+                }
+            )
         elif m == "Network.responseReceived" and p["response"]["status"] >= 400:
             failed.append({"url": p["response"]["url"], "status": p["response"]["status"]})
         elif m == "Runtime.consoleAPICalled" and p["type"] in ("error", "warning", "assert"):
-            console.append({"type": p["type"], "text": " ".join(
-                str(a.get("value", a.get("description", ""))) for a in p["args"])})
+            console.append(
+                {
+                    "type": p["type"],
+                    "text": " ".join(
+                        str(a.get("value", a.get("description", ""))) for a in p["args"]
+                    ),
+                }
+            )
         elif m == "Runtime.exceptionThrown":
             d = p["exceptionDetails"]
             exc = d.get("exception", {})
-            exceptions.append({"text": d.get("text"),
-                               "exception": exc.get("description") or exc.get("value"),
-                               "url": d.get("url"), "line": d.get("lineNumber"),
-                               "column": d.get("columnNumber")})
+            exceptions.append(
+                {
+                    "text": d.get("text"),
+                    "exception": exc.get("description") or exc.get("value"),
+                    "url": d.get("url"),
+                    "line": d.get("lineNumber"),
+                    "column": d.get("columnNumber"),
+                }
+            )
         elif m == "Log.entryAdded" and p["entry"]["level"] in ("error", "warning"):
-            log.append({"level": p["entry"]["level"], "source": p["entry"]["source"],
-                        "text": p["entry"]["text"], "url": p["entry"].get("url")})
+            log.append(
+                {
+                    "level": p["entry"]["level"],
+                    "source": p["entry"]["source"],
+                    "text": p["entry"]["text"],
+                    "url": p["entry"].get("url"),
+                }
+            )
     urls = sorted(u for u in set(requests.values()) if not u.startswith("data:"))
-    external = [u for u in urls if urlsplit(u).scheme in ("http", "https", "ws", "wss")
-                and urlsplit(u).hostname not in LOCAL_HOSTS]
-    return {"requests": urls, "external_requests": external, "failed_requests": failed,
-            "console_errors": console, "exceptions": exceptions, "log_entries": log,
-            "evaluate": result}
+    external = [
+        u
+        for u in urls
+        if urlsplit(u).scheme in ("http", "https", "ws", "wss")
+        and urlsplit(u).hostname not in LOCAL_HOSTS
+    ]
+    return {
+        "requests": urls,
+        "external_requests": external,
+        "failed_requests": failed,
+        "console_errors": console,
+        "exceptions": exceptions,
+        "log_entries": log,
+        "evaluate": result,
+    }
 
 
 if __name__ == "__main__":
@@ -183,6 +234,11 @@ if __name__ == "__main__":
     expr = sys.argv[3] if len(sys.argv) > 3 else None
     report = check_page(url, shot, expr)
     print(json.dumps(report, indent=1))
-    bad = (report["external_requests"] or report["failed_requests"] or report["console_errors"]
-           or report["exceptions"] or report["log_entries"])
+    bad = (
+        report["external_requests"]
+        or report["failed_requests"]
+        or report["console_errors"]
+        or report["exceptions"]
+        or report["log_entries"]
+    )
     sys.exit(1 if bad else 0)

@@ -10,6 +10,7 @@ import folium
 import folium.plugins as plugins
 import pytest
 from folium.elements import JSCSSMixin
+
 from gridpatrol.maps.assets import (
     STATIC_DIR,
     VENDOR_DIR,

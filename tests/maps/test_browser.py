@@ -26,7 +26,9 @@ from gridpatrol.store.patrols import PlanRequest, plan_patrols
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+CHROMIUM = shutil.which("chromium") or (
+    "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
+)
 if CHROMIUM is None:
     if os.environ.get("GRIDPATROL_REQUIRE_BROWSER"):
         raise RuntimeError("GRIDPATROL_REQUIRE_BROWSER is set but Chromium is not installed")
@@ -52,18 +54,23 @@ def server(tmp_path_factory):
             {
                 "incident_id": [f"b{i}" for i in range(len(pts))],
                 "reported_at": "2026-11-20T21:00:00+02:00",
-                "category": ["public_order", "sanitation", "traffic"] * (len(pts) // 3) + ["fire"] * (len(pts) % 3),
+                "category": ["public_order", "sanitation", "traffic"] * (len(pts) // 3)
+                + ["fire"] * (len(pts) % 3),
                 "lon": pts.x.to_numpy(),
                 "lat": pts.y.to_numpy(),
             }
         )
         ingest_incidents(store, rows, now=pd.Timestamp("2026-11-21", tz="UTC"))
         grid = store.read("grids")["code"].iloc[0]
-        plan_id = plan_patrols(store, PlanRequest(station_id="S1", k=2, area_code=grid, time_limit_s=2))
+        plan_id = plan_patrols(
+            store, PlanRequest(station_id="S1", k=2, area_code=grid, time_limit_s=2)
+        )
     port = _free_port()
     config = uvicorn.Config(
         create_app(Settings(database_url=url, escalation_interval_s=0)),
-        host="127.0.0.1", port=port, log_level="warning",
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
     )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -115,7 +122,13 @@ def test_patrol_plan_page(server):
 
 def test_team_phone_page(server):
     expr = "(() => ({steps: document.querySelectorAll('#turns li').length, gpx: document.getElementById('gpx').href}))()"
-    r = _check(f"{server['base']}/patrols/{server['plan_id']}/teams/T1", "team-phone", expr, width=390, height=800)
+    r = _check(
+        f"{server['base']}/patrols/{server['plan_id']}/teams/T1",
+        "team-phone",
+        expr,
+        width=390,
+        height=800,
+    )
     assert r["evaluate"]["steps"] > 3 and r["evaluate"]["gpx"].endswith("day=1")
 
 

@@ -18,9 +18,15 @@ def project(tmp_path):
     url = str(tmp_path / "p.db")
     with open_store(url) as s:
         s.write({"grids": quadrant_grids(BOUNDS)})
-        s.write({"areas": gpd.GeoDataFrame(
-            {"code": ["091001001001"], "level": ["community"], "parent_code": [""]},
-            geometry=[shapely.box(*BOUNDS)], crs=4326)})
+        s.write(
+            {
+                "areas": gpd.GeoDataFrame(
+                    {"code": ["091001001001"], "level": ["community"], "parent_code": [""]},
+                    geometry=[shapely.box(*BOUNDS)],
+                    crs=4326,
+                )
+            }
+        )
     return url
 
 
@@ -58,11 +64,21 @@ def test_dask_local_cluster_equals_single_process(project, tmp_path):
     incidents_csv(src)
     with open_store(project) as s:
         n1 = assign_file(s, src, tmp_path / "single.parquet")
-        n2 = assign_file(s, src, tmp_path / "dask", scheduler="local", n_workers=2, blocksize="100KB")
+        n2 = assign_file(
+            s, src, tmp_path / "dask", scheduler="local", n_workers=2, blocksize="100KB"
+        )
     assert n1 == n2 == 20_000
-    single = gpd.read_parquet(tmp_path / "single.parquet").sort_values("incident_id").reset_index(drop=True)
+    single = (
+        gpd.read_parquet(tmp_path / "single.parquet")
+        .sort_values("incident_id")
+        .reset_index(drop=True)
+    )
     parts = sorted((tmp_path / "dask").glob("*.parquet"))
     assert len(parts) > 1  # really partitioned
-    distributed = pd.concat([gpd.read_parquet(p) for p in parts]).sort_values("incident_id").reset_index(drop=True)
+    distributed = (
+        pd.concat([gpd.read_parquet(p) for p in parts])
+        .sort_values("incident_id")
+        .reset_index(drop=True)
+    )
     cols = ["incident_id", "grid_code", "community_code", "assignment"]
     pd.testing.assert_frame_equal(single[cols], distributed[cols])

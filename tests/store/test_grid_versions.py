@@ -16,14 +16,31 @@ def project(store):
     store.set_setting("bounds", list(BOUNDS))
     v1 = gv.create_draft(store, quadrant_grids(BOUNDS), name="first")
     gv.activate(store, v1)
-    store.write({"buildings": gpd.GeoDataFrame(
-        {"source_id": ["b1", "b2"], "households": [40, 60], "households_estimated": False},
-        geometry=[shapely.box(24.9251, 60.1651, 24.9253, 60.1653), shapely.box(24.9451, 60.1751, 24.9453, 60.1753)],
-        crs=4326)})
-    inc.ingest_incidents(store, pd.DataFrame({
-        "incident_id": ["i1", "i2"], "reported_at": "2026-11-20T09:00:00+00:00",
-        "category": "fire", "lon": [24.9252, 24.9452], "lat": [60.1652, 60.1752]}),
-        now=pd.Timestamp("2026-11-21", tz="UTC"))
+    store.write(
+        {
+            "buildings": gpd.GeoDataFrame(
+                {"source_id": ["b1", "b2"], "households": [40, 60], "households_estimated": False},
+                geometry=[
+                    shapely.box(24.9251, 60.1651, 24.9253, 60.1653),
+                    shapely.box(24.9451, 60.1751, 24.9453, 60.1753),
+                ],
+                crs=4326,
+            )
+        }
+    )
+    inc.ingest_incidents(
+        store,
+        pd.DataFrame(
+            {
+                "incident_id": ["i1", "i2"],
+                "reported_at": "2026-11-20T09:00:00+00:00",
+                "category": "fire",
+                "lon": [24.9252, 24.9452],
+                "lat": [60.1652, 60.1752],
+            }
+        ),
+        now=pd.Timestamp("2026-11-21", tz="UTC"),
+    )
     return store
 
 

@@ -83,7 +83,11 @@ def test_self_intersecting_polygon(project, tmp_path):
 def test_missing_crs(project, tmp_path):
     before = snapshot(project)
     path = tmp_path / "nocrs.shp"
-    g = quadrant_grids(BOUNDS, version=3).drop(columns=["parent_code"]).set_crs(None, allow_override=True)
+    g = (
+        quadrant_grids(BOUNDS, version=3)
+        .drop(columns=["parent_code"])
+        .set_crs(None, allow_override=True)
+    )
     with pytest.warns(UserWarning, match="crs"):  # the point of this file
         g.to_file(path)
     assert not path.with_suffix(".prj").exists()
@@ -114,11 +118,16 @@ def test_swapped_coordinates(project, tmp_path):
 def test_wrong_geometry_type(project, tmp_path):
     before = snapshot(project)
     path = tmp_path / "points.geojson"
-    pts = gpd.GeoDataFrame({"code": ["091001001001009"]}, geometry=[shapely.Point(24.93, 60.17)], crs=4326)
+    pts = gpd.GeoDataFrame(
+        {"code": ["091001001001009"]}, geometry=[shapely.Point(24.93, 60.17)], crs=4326
+    )
     pts.to_file(path, driver="GeoJSON")
     code, out = run_import(project, "grids", str(path))
     assert code == 2
-    assert "points.geojson: feature 0 (code=091001001001009): is a Point, but layer 'grids' holds Polygon" in out
+    assert (
+        "points.geojson: feature 0 (code=091001001001009): is a Point, but layer 'grids' holds Polygon"
+        in out
+    )
     assert snapshot(project) == before
 
 

@@ -26,9 +26,15 @@ def project(store):
     )
     store.write({"grids": grids, "areas": areas})
     store.set_setting("bounds", list(BOUNDS))
-    store.write({"addresses": gpd.GeoDataFrame(
-        {"source_id": ["a1"], "street": ["Aleksanterinkatu"], "housenumber": ["52"]},
-        geometry=[shapely.Point(24.95, 60.175)], crs=4326)})
+    store.write(
+        {
+            "addresses": gpd.GeoDataFrame(
+                {"source_id": ["a1"], "street": ["Aleksanterinkatu"], "housenumber": ["52"]},
+                geometry=[shapely.Point(24.95, 60.175)],
+                crs=4326,
+            )
+        }
+    )
     return store
 
 
@@ -66,7 +72,9 @@ def test_resubmitting_a_batch_changes_nothing(project):
     res = inc.ingest_incidents(project, rows(), now=NOW + pd.Timedelta(hours=1))
     assert res.unchanged == ["r0", "r1", "r2"] and not res.created and not res.updated
     after = project.read("incidents"), project.read("incident_events")
-    pd.testing.assert_frame_equal(before[0].drop(columns="geometry"), after[0].drop(columns="geometry"))
+    pd.testing.assert_frame_equal(
+        before[0].drop(columns="geometry"), after[0].drop(columns="geometry")
+    )
     assert len(after[1]) == len(before[1])
 
 
@@ -139,7 +147,11 @@ def test_new_grid_version_reassigns_and_keeps_reported_grid(project):
     inc.ingest_incidents(project, rows(), now=NOW)
     minx, miny, maxx, maxy = BOUNDS
     v2 = gpd.GeoDataFrame(
-        {"version": 2, "code": ["091001001001001", "091001001001002"], "parent_code": "091001001001"},
+        {
+            "version": 2,
+            "code": ["091001001001001", "091001001001002"],
+            "parent_code": "091001001001",
+        },
         geometry=[shapely.box(minx, miny, 24.93, maxy), shapely.box(24.93, miny, maxx, maxy)],
         crs=4326,
     )
@@ -218,8 +230,16 @@ def test_shenzhen_gcj02_polygons_and_points_line_up(tmp_path):
         s.set_setting("bounds", [float(b) for b in grids.total_bounds])
         # A phone in each district reports in GCJ-02 from a point 20 m inside the boundary.
         inner = districts.to_crs(32650).buffer(-20).to_crs(4326)
-        pts = [shapely.Point(shapely.get_coordinates(g.exterior if g.geom_type == "Polygon"
-                              else max(g.geoms, key=lambda p: p.area).exterior)[0]) for g in inner]
+        pts = [
+            shapely.Point(
+                shapely.get_coordinates(
+                    g.exterior
+                    if g.geom_type == "Polygon"
+                    else max(g.geoms, key=lambda p: p.area).exterior
+                )[0]
+            )
+            for g in inner
+        ]
         df = pd.DataFrame(
             {
                 "incident_id": [f"sz{i}" for i in range(len(pts))],
