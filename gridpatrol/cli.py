@@ -288,10 +288,17 @@ def demo(
     url = db or os.environ.get("GRIDPATROL_DATABASE_URL") or "sqlite:///gridpatrol-demo.db"
     try:
         with _Steps("Helsinki demo") as steps, _open(url) as store:
-            written = build_demo(store, progress=steps)
+            written = build_demo(store, progress=steps, plan_seconds=10.0)
+            plan_id = store.get_setting("demo_plan_id")
     except GridPatrolError as exc:
         _fail(exc)
     _print_counts("demo project", written)
+    base = f"http://{host}:{port}"
+    console.print(
+        f"maps: {base}/  {base}/maps/grids  {base}/maps/incidents  {base}/maps/cameras\n"
+        f"patrol plan: {base}/patrols/{plan_id}  (team T1 on a phone: {base}/patrols/{plan_id}/teams/T1)\n"
+        f"grid editor: {base}/editor/1   API docs: {base}/docs"
+    )
     if serve_it:
         serve(db=url, host=host, port=port)
 

