@@ -296,7 +296,8 @@ def demo(
     base = f"http://{host}:{port}"
     console.print(
         f"maps: {base}/  {base}/maps/grids  {base}/maps/incidents  {base}/maps/cameras\n"
-        f"patrol plan: {base}/patrols/{plan_id}  (team T1 on a phone: {base}/patrols/{plan_id}/teams/T1)\n"
+        f"patrol plan: {base}/patrols/{plan_id}\n"
+        f"team T1 on a phone: {base}/patrols/{plan_id}/teams/T1\n"
         f"grid editor: {base}/editor/1   API docs: {base}/docs"
     )
     if serve_it:
