@@ -176,7 +176,8 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
         plans = solver.rotations(request.days, time_limit=request.time_limit_s, **kwargs)
     plan_id = uuid.uuid4().hex[:12]
     rows, day_summaries = [], []
-    dwell_set = set(dwell_edges)
+    # the solver names a two-way street by one of its arcs: compare by its ids
+    dwell_set = {solver.street_id(e) for e in dwell_edges}
     for day, plan in enumerate(plans, start=1):
         for r in plan.routes:
             dwells = [(e, request.dwell_minutes, "hot spot") for e in r.served if e in dwell_set]
