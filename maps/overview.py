@@ -31,26 +31,35 @@ def render_overview(
     basemap_key: str = "",
     lang: str = "en",
     m: folium.Map | None = None,
+    bounds_hint=None,
+    tile_url: str = "/tiles/{layer}/{z}/{x}/{y}.pbf",
 ) -> folium.Map:
     """Draw the project's layers on one map.
 
     Parameters
     ----------
     layers
-        Any of ``areas``, ``grids``, ``buildings``, ``cameras``, ``streets`` in WGS84.
+        Any of ``areas``, ``grids``, ``buildings``, ``cameras``, ``streets`` in WGS84; a
+        layer given as an int (its feature count) is drawn from vector tiles instead.
     basemap
         ``none`` (our streets and buildings are the basemap), ``osm`` or a tile URL template.
     lang
         ``en`` or ``zh``.
     m
         A map to draw on; a new one when None.
+    bounds_hint
+        (min lon, min lat, max lon, max lat) to fit when the big layers come as tiles.
+    tile_url
+        Vector-tile URL template for layers given only by their size.
     """
     t = labels(lang)
-    bounds = None
+    # A layer given as a number (its size) is too big to inline: it comes as vector tiles.
+    tiled = {k: v for k, v in layers.items() if isinstance(v, int)}
+    layers = {k: v for k, v in layers.items() if not isinstance(v, int)}
+    bounds = bounds_hint
     for name in ("grids", "areas", "buildings", "streets", "cameras"):
-        if name in layers and len(layers[name]):
+        if bounds is None and name in layers and len(layers[name]):
             bounds = layers[name].total_bounds
-            break
     m = m or new_map(bounds)
     add_basemap(m, basemap, key=basemap_key)
     add_title(m, t["title"], lang=lang, nav=True)
@@ -98,6 +107,11 @@ def render_overview(
                 aliases=[t["code"], t["name"], t["households"]],
             ),
         ).add_to(m)
+    from .tiles import add_layer  # tiles borrows this module's styles
+
+    for name in ("streets", "buildings", "grids"):
+        if name in tiled:
+            add_layer(m, name, tiled[name], url=tile_url, name=t[name])
     cameras = layers.get("cameras")
     if cameras is not None and len(cameras):
         group = folium.FeatureGroup(name=t["cameras"])

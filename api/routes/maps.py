@@ -24,6 +24,7 @@ from gridpatrol.geo.hotspots import count_points, filter_incidents, gi_star
 from gridpatrol.maps.base import BASEMAPS, basemap_datum, offline_html
 from gridpatrol.maps.overview import render_overview
 from gridpatrol.maps.pages import MEASURES, render_cameras, render_grids, render_incidents
+from gridpatrol.maps.tiles import use_tiles
 from gridpatrol.store.base import Store
 from gridpatrol.store.incidents import project_taxonomy
 
@@ -85,15 +86,22 @@ def _active_grids(store: Store) -> gpd.GeoDataFrame:
 
 
 def overview_layers(store: Store) -> dict:
-    streets = store.read("streets", where={"network": "walk"})
-    if len(streets):
+    """The overview's layers; one too big to inline (see maps.tiles) is given by its size."""
+    version = int(store.get_setting("active_grid_version", 1))
+
+    def inline_or_count(layer: str, where: dict | None = None):
+        n = store.count(layer, where=where)
+        return n if use_tiles(n) else store.read(layer, where=where)
+
+    streets = inline_or_count("streets", {"network": "walk"})
+    if not isinstance(streets, int) and len(streets):
         # A two-way street is two directed edges; draw it once.
         pair = np.sort(streets[["u", "v"]].to_numpy(), axis=1)
         streets = streets.assign(a=pair[:, 0], b=pair[:, 1]).drop_duplicates(["a", "b", "key"])
     return {
         "areas": store.read("areas", where={"level": "community"}),
-        "grids": _active_grids(store),
-        "buildings": store.read("buildings"),
+        "grids": inline_or_count("grids", {"version": version}),
+        "buildings": inline_or_count("buildings"),
         "cameras": store.read("cameras"),
         "streets": streets,
     }
@@ -101,9 +109,15 @@ def overview_layers(store: Store) -> dict:
 
 @router.get("/", response_class=HTMLResponse, summary="Overview map")
 def overview(store: StoreDep, page: PageDep) -> HTMLResponse:
-    """Grids, buildings, cameras and streets on one map (works offline)."""
+    """Grids, buildings, cameras and streets on one map (works offline; big layers as tiles)."""
     layers = page.shift(overview_layers(store))
-    return HTMLResponse(offline_html(render_overview(layers, **page.render())))
+    tile_url = "/tiles/{layer}/{z}/{x}/{y}.pbf"
+    if basemap_datum(page.basemap) == "gcj02":
+        tile_url += "?datum=gcj02"
+    m = render_overview(
+        layers, bounds_hint=store.get_setting("bounds"), tile_url=tile_url, **page.render()
+    )
+    return HTMLResponse(offline_html(m))
 
 
 @router.get("/maps/grids", response_class=HTMLResponse, summary="Grids choropleth")
