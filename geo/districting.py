@@ -664,6 +664,7 @@ class GridProposer:
                 geometry="geometry",
                 crs=self.crs,
             )
+            grids["geometry"] = _drop_slivers(grids.geometry.values)
             grids = self._annotate(grids)
             m = proposal_metrics(
                 grids,
@@ -717,6 +718,30 @@ class GridProposer:
             "geometry",
         ]
         return grids[cols]
+
+
+def _drop_slivers(geoms: np.ndarray, *, max_hole_m2: float = 1.0) -> np.ndarray:
+    """Remove the hair-thin holes that merging space cells can leave inside a grid.
+
+    They cover no building and no neighbour (area under ``max_hole_m2``, usually ~0), but a
+    planner sees them as stray lines on the map.
+    """
+
+    def clean(poly):
+        keep = [r for r in poly.interiors if shapely.Polygon(r).area >= max_hole_m2]
+        return shapely.Polygon(poly.exterior, keep) if len(keep) != len(poly.interiors) else poly
+
+    out = []
+    for g in geoms:
+        if g is None or g.is_empty:
+            out.append(g)
+        elif g.geom_type == "Polygon":
+            out.append(clean(g))
+        elif g.geom_type == "MultiPolygon":
+            out.append(shapely.MultiPolygon([clean(p) for p in g.geoms]))
+        else:
+            out.append(g)
+    return np.array(out, dtype=object)
 
 
 def _prepare_task(args) -> _Community:

@@ -128,9 +128,12 @@ def add_title(m: folium.Map, title: str, *, lang: str = "en", nav: bool = False)
     links = ""
     if nav:
         t = labels(lang)
-        links = " ".join(
-            f'<a href="{path}?lang={lang}" style="font-weight:400;margin-left:8px">{html.escape(t[key])}</a>'
-            for path, key in NAV_PAGES
+        links = (
+            '<br><span style="font-weight:400;font-size:12px">'
+            + " · ".join(
+                f'<a href="{path}?lang={lang}">{html.escape(t[key])}</a>' for path, key in NAV_PAGES
+            )
+            + "</span>"
         )
     m.get_root().html.add_child(
         folium.Element(

@@ -87,7 +87,7 @@ def _measure_switch(m: folium.Map, current: str, names: dict, t: dict) -> None:
     )
     m.get_root().html.add_child(
         folium.Element(
-            '<div id="gp-measure" style="position:fixed;top:46px;left:50px;z-index:1000;font:12px sans-serif;'
+            '<div id="gp-measure" style="position:fixed;top:62px;left:50px;z-index:1000;font:12px sans-serif;'
             'background:rgba(255,255,255,.9);padding:3px 8px;border-radius:4px">'
             f"{html.escape(t['measure'])}: {links}</div>"
         )
