@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 import gridpatrol
@@ -91,4 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(embed.router)
     app.include_router(editor.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:  # browsers ask for it even on JSON pages
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
     return app
