@@ -95,4 +95,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:  # browsers ask for it even on JSON pages
         return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml")
+
     return app

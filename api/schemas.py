@@ -203,7 +203,27 @@ class PlanRequestIn(BaseModel):
     max_dwells: int = Field(4, ge=0, le=50)
     days: int = Field(1, ge=1, le=14, description="rotation: different plans for n days")
     seed: int = 0
-    time_limit_s: float = Field(10.0, gt=0, le=120)
+    shifts: list[dict[str, str]] | None = Field(
+        None,
+        max_length=6,
+        description='shifts of the day, each {"name", "start": "HH:MM", "end": "HH:MM"}: '
+        "own balanced routes, hot spots of its hours (instead of `hours`), its length as "
+        "the route limit (or shift_minutes if shorter)",
+    )
+    stagger_minutes: float = Field(
+        0.0, ge=0, le=240, description="with shifts: team i starts i x stagger after the start"
+    )
+    required_streets: list[str] = Field(
+        default_factory=list,
+        max_length=500,
+        description="street names to walk (default: all); other streets are connectors",
+    )
+    required_highways: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description='OSM highway types to walk, e.g. ["residential", "living_street"]',
+    )
+    time_limit_s: float = Field(10.0, gt=0, le=120, description="for all shifts together")
     name: str = Field("", max_length=200)
 
 

@@ -304,3 +304,33 @@ def raise_if_swapped(gdf: gpd.GeoDataFrame, *, what: str = "layer") -> None:
             f"{coords[bad_lat | bad_lon][0][1]:.1f}) are not longitude/latitude: the file's "
             "CRS is wrong or missing; pass the right one with --crs"
         )
+
+
+def _polygonal_part(geom):
+    """The polygons of a make_valid result (which may add stray lines or points)."""
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return geom
+    parts = [g for g in getattr(geom, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else geom
+
+
+def repair_after_reprojection(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Repair polygons that reprojection made invalid (two vertices a hair apart cross).
+
+    The input was valid, so the invalidity is an artefact of the transform: ``make_valid``
+    fixes it without moving the boundary, and only polygonal parts are kept.
+    """
+    values = gdf.geometry.values
+    polygonal = np.isin(shapely.get_type_id(values), [3, 6])
+    broken = polygonal & ~shapely.is_valid(values)
+    if not broken.any():
+        return gdf
+    fixed = np.array([_polygonal_part(g) for g in shapely.make_valid(values[broken])], dtype=object)
+    values = values.copy()
+    values[broken] = fixed
+    return gdf.set_geometry(gpd.GeoSeries(values, crs=gdf.crs, index=gdf.index))
+
+
+def to_crs_valid(gdf: gpd.GeoDataFrame, crs) -> gpd.GeoDataFrame:
+    """``gdf.to_crs(crs)`` with polygons the transform made invalid repaired."""
+    return repair_after_reprojection(gdf.to_crs(crs))

@@ -9,15 +9,23 @@ what to do, an area where it has one and a location a map can point at), a per-g
 metrics table and a summary. :meth:`GridReport.to_dict` is plain JSON with geometries in
 the input CRS (the API layer reprojects).
 
+The same rules check sub-grids (子网格, ``level == "subgrid"``) against their grids: pass
+the grids as ``parents=`` (an alias of ``communities=``) and a smaller ``band``.
+Dedicated grids (专属网格, ``kind == "dedicated"``: campuses, parks) get every geometric
+check but no household band (``exempt_band_kinds``). Messages name the level ("Sub-grid
+... outside its grid ...") and every :class:`Problem` carries it as ``level``. A layer
+holding both grids and sub-grids is validated one level at a time (call twice): sub-grids
+lie inside their grids, so one call would report them as overlaps.
+
 Problem kinds
 -------------
 ``gap``
     Part of a community covered by none of its grids (a community without any grid is
-    one gap).
+    one gap; a grid without sub-grids is not).
 ``overlap``
     Two grids overlap.
 ``crosses_parent``
-    A grid extends outside its parent community.
+    A grid extends outside its parent community (a sub-grid outside its grid).
 ``split_building``
     A building footprint is divided between grids; it counts for the grid holding most of
     its footprint.
@@ -27,9 +35,9 @@ Problem kinds
     A grid has parts separated from each other: its worker has to leave it to go between
     them.
 ``households_out_of_band``
-    Households per grid outside ``band``.
+    Households per grid outside ``band`` (grids of ``exempt_band_kinds`` are not checked).
 ``unknown_parent``
-    A grid's ``parent_code`` is not among the communities given.
+    A grid's ``parent_code`` is not among the communities (parents) given.
 
 Why this is written here: no library has the grid-management rules as such (cover the
 community with no gaps or overlaps, never cross it, keep buildings whole, 300-500
@@ -160,9 +168,11 @@ class Problem:
     area_m2
         Area of the gap, overlap, outside part or building; None when it has none.
     community_code
-        The community concerned, when there is one.
+        The parent concerned (the community, or the grid of a sub-grid), when there is one.
     details
         Figures behind the message (shares, households, band ...), JSON-ready.
+    level
+        The level of the grids involved: ``"grid"`` or ``"subgrid"``.
     """
 
     kind: str
@@ -172,6 +182,7 @@ class Problem:
     area_m2: float | None = None
     community_code: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    level: str | None = None
 
     @property
     def grid_code(self) -> str | None:
@@ -185,6 +196,7 @@ class Problem:
             "grid_code": self.grid_code,
             "grid_codes": list(self.grid_codes),
             "community_code": self.community_code,
+            "level": self.level,
             "message": self.message,
             "area_m2": _plain(self.area_m2),
             "location": _geometry_out(self.location, geometry),
@@ -207,8 +219,10 @@ class GridReport:
         ``incidents``, ``incidents_per_month``, ``street_length_m``, ``tour_length_m``,
         ``tour_minutes``, ``minutes_per_day``, ``tour_pieces`` (NaN where not measured).
     summary
-        ``n_grids``, ``n_communities``, ``n_problems``, ``problems_by_kind``,
-        ``share_in_band``, ``gap_area_m2``, ``overlap_area_m2``, ``outside_area_m2``,
+        ``n_grids``, ``n_communities`` (the parents given), ``n_problems``,
+        ``problems_by_kind``, ``share_in_band`` (of the grids not exempt), ``band_exempt``,
+        ``levels`` and ``parent_levels`` (those present), ``gap_area_m2``,
+        ``overlap_area_m2``, ``outside_area_m2``,
         ``mean_polsby_popper``, ``households``, ``unassigned_buildings``,
         ``unassigned_households``, ``unassigned_incidents``, ``band``,
         ``households_source`` (``"buildings"``, ``"grids"`` or None), ``months`` and
@@ -241,12 +255,13 @@ class GridReport:
                 "grid_code": p.grid_code,
                 "grid_codes": ",".join(p.grid_codes),
                 "community_code": p.community_code,
+                "level": p.level,
                 "message": p.message,
                 "area_m2": np.nan if p.area_m2 is None else p.area_m2,
             }
             for p in self.problems
         ]
-        cols = ["kind", "grid_code", "grid_codes", "community_code", "message", "area_m2"]
+        cols = ["kind", "grid_code", "grid_codes", "community_code", "level", "message", "area_m2"]
         frame = pd.DataFrame(rows, columns=cols)
         geoms = [p.location for p in self.problems]
         return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=self.crs), crs=self.crs)
@@ -431,6 +446,44 @@ def _near(points: np.ndarray, targets: np.ndarray, distance: float) -> np.ndarra
     return flag
 
 
+_PLURAL = {"community": "communities"}
+
+
+@dataclass(frozen=True)
+class _Names:
+    """How the messages name each grid (grid / sub-grid) and each parent."""
+
+    level: np.ndarray  # per grid: its level ("grid", "subgrid" ...)
+    parent_level: np.ndarray  # per parent: "community", "grid" ...
+    missing_parent: str  # what an unknown parent is called
+
+    @staticmethod
+    def word(level: str) -> str:
+        return "sub-grid" if level == "subgrid" else level
+
+    def unit(self, i: int, *, cap: bool = False) -> str:
+        w = self.word(self.level[i])
+        return w[:1].upper() + w[1:] if cap else w
+
+    def units(self, i: int, *, cap: bool = False) -> str:
+        return self.unit(i, cap=cap) + "s"
+
+    def parent(self, c: int, *, cap: bool = False) -> str:
+        w = self.word(self.parent_level[c])
+        return w[:1].upper() + w[1:] if cap else w
+
+    def child_of(self, c: int) -> str:
+        """What the children of parent ``c`` are called."""
+        return "sub-grid" if self.parent_level[c] in ("grid", "subgrid") else "grid"
+
+    def child_level(self, c: int) -> str:
+        return "subgrid" if self.parent_level[c] in ("grid", "subgrid") else "grid"
+
+    @staticmethod
+    def plural(word: str) -> str:
+        return _PLURAL.get(word, word + "s")
+
+
 # ---------------------------------------------------------------------------------------
 # the checks
 # ---------------------------------------------------------------------------------------
@@ -445,8 +498,12 @@ def _coverage(
     comm_codes: np.ndarray,
     tol: float,
     problems: list[Problem],
+    names: _Names,
+    gap_when_empty: np.ndarray,
 ) -> dict[str, Any]:
-    """gap, overlap, crosses_parent and unknown_parent problems; returns area totals."""
+    """gap, overlap, crosses_parent and unknown_parent problems; returns area totals.
+
+    A parent without children is one gap only where ``gap_when_empty``."""
     n, m = len(g), len(comm)
     known = parent_idx >= 0
     shapely.prepare(comm)
@@ -459,18 +516,20 @@ def _coverage(
         hit = shapely.STRtree(comm).query(pts, predicate="within")
         ci[hit[0]] = hit[1]
         for k, i in enumerate(np.flatnonzero(~known)):
+            pw = names.missing_parent
             hint = (
-                f" It lies in community {comm_codes[ci[k]]}: set parent_code to that."
+                f" It lies in {names.parent(ci[k])} {comm_codes[ci[k]]}: set parent_code to that."
                 if ci[k] >= 0
-                else " It lies in none of the communities given."
+                else f" It lies in none of the {names.plural(pw)} given."
             )
             problems.append(
                 Problem(
                     "unknown_parent",
                     (codes[i],),
-                    f"Grid {codes[i]} names parent community {parents[i]!r}, which is not among "
-                    f"the communities given.{hint}",
+                    f"{names.unit(i, cap=True)} {codes[i]} names parent {pw} {parents[i]!r}, "
+                    f"which is not among the {names.plural(pw)} given.{hint}",
                     location=pts[k],
+                    level=names.level[i],
                     details={
                         "parent_code": parents[i],
                         "suggested_parent": comm_codes[ci[k]] if ci[k] >= 0 else None,
@@ -490,16 +549,18 @@ def _coverage(
         for i, o, a in zip(cand, out, area, strict=True):
             if a > tol:
                 c = comm_codes[parent_idx[i]]
+                pw = names.parent(parent_idx[i])
                 problems.append(
                     Problem(
                         "crosses_parent",
                         (codes[i],),
-                        f"Grid {codes[i]} extends {a:,.1f} m² outside its community {c}. "
-                        "Clip it to the community boundary (or move it to the community it lies "
+                        f"{names.unit(i, cap=True)} {codes[i]} extends {a:,.1f} m² outside its "
+                        f"{pw} {c}. Clip it to the {pw} boundary (or move it to the {pw} it lies "
                         f"in).{_sliver_note(a, float(shapely.length(o)))}",
                         location=o,
                         area_m2=float(a),
                         community_code=c,
+                        level=names.level[i],
                     )
                 )
 
@@ -515,6 +576,8 @@ def _coverage(
         unions[c] = shapely.union_all(g[members]) if len(members) else shapely.Polygon()
         excess[c] = gareas[members].sum() - shapely.area(unions[c])
     gaps = _polygonal_part(shapely.difference(comm, unions))
+    counts = np.diff(bounds)
+    gaps[(counts == 0) & ~gap_when_empty] = shapely.Polygon()
     parts, pcomm = shapely.get_parts(gaps, return_index=True)
     pareas = shapely.area(parts)
     keep = pareas > tol
@@ -558,12 +621,14 @@ def _coverage(
                     Problem(
                         "overlap",
                         tuple(sorted((codes[i], codes[j]))),
-                        f"Grids {min(codes[i], codes[j])} and {max(codes[i], codes[j])} overlap "
+                        f"{names.units(i, cap=True)} {min(codes[i], codes[j])} and "
+                        f"{max(codes[i], codes[j])} overlap "
                         f"on {a:,.1f} m². Give the overlap to one of them and cut it from the "
                         f"other.{_sliver_note(a, float(shapely.length(o)))}",
                         location=o,
                         area_m2=float(a),
                         community_code=ci,
+                        level=names.level[i],
                     )
                 )
     return {
@@ -571,7 +636,7 @@ def _coverage(
         "overlap_area_m2": overlap_total,
         "outside_area_m2": float(outside_area[outside_area > tol].sum()),
         "gaps": (parts, pcomm, pareas),
-        "grid_counts": np.diff(bounds),
+        "grid_counts": counts,
     }
 
 
@@ -583,6 +648,7 @@ def _gaps(
     cover: dict[str, Any],
     buildings: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     problems: list[Problem],
+    names: _Names,
 ) -> None:
     """gap problems, naming the grids around each gap and the buildings left in it."""
     parts, pcomm, pareas = cover["gaps"]
@@ -608,23 +674,24 @@ def _gaps(
     for p, (poly, c, a) in enumerate(zip(parts, pcomm, pareas, strict=True)):
         near = neighbours.get(p, [])
         details: dict[str, Any] = {}
+        child, pw = names.child_of(c), names.parent(c)
         if cover["grid_counts"][c] == 0:
             msg = (
-                f"Community {comm_codes[c]} has no grids: its {a:,.0f} m² are covered by "
-                "none. Draw its grids (or run the grid proposer)."
+                f"{names.parent(c, cap=True)} {comm_codes[c]} has no {child}s: its {a:,.0f} m² "
+                f"are covered by none. Draw its {child}s (or run the grid proposer)."
             )
         else:
-            who = f" between grids {', '.join(near)}" if near else " away from every grid"
+            who = f" between {child}s {', '.join(near)}" if near else f" away from every {child}"
             msg = (
-                f"{a:,.1f} m² of community {comm_codes[c]}{who} belong to no grid. "
-                "Extend a neighbouring grid over it."
+                f"{a:,.1f} m² of {pw} {comm_codes[c]}{who} belong to no {child}. "
+                f"Extend a neighbouring {child} over it."
                 f"{_sliver_note(a, float(shapely.length(poly)))}"
             )
         if p in loose:
             hh = float(households[loose[p]].sum())
             msg += (
                 f" {len(loose[p])} building(s) with {hh:g} households stand in it and "
-                "count for no grid."
+                f"count for no {child}."
             )
             details = {"buildings": len(loose[p]), "households": hh}
         problems.append(
@@ -636,6 +703,7 @@ def _gaps(
                 area_m2=float(a),
                 community_code=comm_codes[c],
                 details=details,
+                level=names.child_level(c),
             )
         )
 
@@ -652,7 +720,7 @@ def _community_overlaps(comm: np.ndarray, tol: float) -> set[tuple[int, int]]:
     return {(int(i), int(j)) for i, j, x in zip(a, b, areas, strict=True) if x > tol}
 
 
-def _shapes(g: np.ndarray, codes: np.ndarray, problems: list[Problem]) -> np.ndarray:
+def _shapes(g: np.ndarray, codes: np.ndarray, problems: list[Problem], names: _Names) -> np.ndarray:
     """multipart / noncontiguous problems; returns the number of parts of each grid."""
     nparts = shapely.get_num_geometries(g)
     for i in np.flatnonzero(nparts > 1):
@@ -672,13 +740,14 @@ def _shapes(g: np.ndarray, codes: np.ndarray, problems: list[Problem]) -> np.nda
                 Problem(
                     "noncontiguous",
                     (codes[i],),
-                    f"Grid {codes[i]} has {n_comp} separate pieces ({len(parts)} parts); "
-                    f"{float(shapely.area(detached).sum()):,.0f} m² lie apart from the main part "
-                    f"(nearest {gap:,.1f} m away). Give the detached parts to the grids around "
-                    "them, or join them to the main part.",
+                    f"{names.unit(i, cap=True)} {codes[i]} has {n_comp} separate pieces "
+                    f"({len(parts)} parts); {float(shapely.area(detached).sum()):,.0f} m² lie "
+                    f"apart from the main part (nearest {gap:,.1f} m away). Give the detached "
+                    f"parts to the {names.units(i)} around them, or join them to the main part.",
                     location=shapely.union_all(detached),
                     area_m2=float(shapely.area(detached).sum()),
                     details={"n_parts": len(parts), "n_pieces": n_comp, "distance_m": gap},
+                    level=names.level[i],
                 )
             )
         else:
@@ -686,12 +755,14 @@ def _shapes(g: np.ndarray, codes: np.ndarray, problems: list[Problem]) -> np.nda
                 Problem(
                     "multipart",
                     (codes[i],),
-                    f"Grid {codes[i]} is {len(parts)} polygons that touch only at corners, so "
+                    f"{names.unit(i, cap=True)} {codes[i]} is {len(parts)} polygons that touch "
+                    "only at corners, so "
                     "it is not one area a worker can cross. Widen the connection or give the "
                     "smaller parts to a neighbour.",
                     location=location,
                     area_m2=small,
                     details={"n_parts": len(parts)},
+                    level=names.level[i],
                 )
             )
     return nparts
@@ -714,6 +785,7 @@ def _buildings(
     labels: np.ndarray,
     tol: float,
     problems: list[Problem],
+    names: _Names,
 ) -> np.ndarray:
     """Assign each building to the grid holding most of its footprint; split_building."""
     n = len(b)
@@ -753,9 +825,10 @@ def _buildings(
             Problem(
                 "split_building",
                 tuple(held_by),
-                f"Building {labels[k]} ({households[k]:g} households) is divided between grids "
-                f"{split}. It counts for {held_by[0]}, which holds {shares[0]:.0%} of its "
-                f"footprint; move the boundary so the building lies wholly in {held_by[0]}.",
+                f"Building {labels[k]} ({households[k]:g} households) is divided between "
+                f"{names.units(gi[rows[0]])} {split}. It counts for {held_by[0]}, which "
+                f"holds {shares[0]:.0%} of its footprint; move the boundary so the building "
+                f"lies wholly in {held_by[0]}.",
                 location=b[k],
                 area_m2=float(barea[k]),
                 community_code=(
@@ -767,6 +840,7 @@ def _buildings(
                     "assigned_to": held_by[0],
                     "shares": {c: float(s) for c, s in zip(held_by, shares, strict=True)},
                 },
+                level=names.level[gi[rows[0]]],
             )
         )
     return owner
@@ -1179,7 +1253,8 @@ def _walk_tours(
 def validate_grids(
     grids: gpd.GeoDataFrame,
     *,
-    communities: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame | None = None,
+    parents: gpd.GeoDataFrame | None = None,
     buildings: gpd.GeoDataFrame | None = None,
     streets: gpd.GeoDataFrame | None = None,
     water: gpd.GeoDataFrame | None = None,
@@ -1191,18 +1266,37 @@ def validate_grids(
     tolerance_m2: float = 1.0,
     boundary_buffer_m: float = 5.0,
     walk_tours: bool = True,
+    exempt_band_kinds: Sequence[str] = ("dedicated",),
 ) -> GridReport:
     """Check a grid layer against its communities and report problems and metrics.
+
+    The same rules check sub-grids against their grids: pass the sub-grids (``level ==
+    "subgrid"``, ``parent_code`` = a grid code) as ``grids`` and their grids as
+    ``parents``, usually with a smaller ``band``. Gaps are then parts of a parent grid
+    covered by no sub-grid, ``crosses_parent`` a sub-grid leaving its grid, and so on; the
+    messages say "sub-grid" and "grid", and each :class:`Problem` carries the ``level`` of
+    the grids it is about. A grid need not be divided: a parent grid without sub-grids is
+    not a gap (a community without grids still is).
+
+    Dedicated grids (``kind == "dedicated"``: campuses, parks, markets ...) get every
+    geometric check but are exempt from the household band (``exempt_band_kinds``).
 
     Parameters
     ----------
     grids
-        Grid polygons with ``code`` and ``parent_code`` (the community code), and
-        optionally ``households`` (used when ``buildings`` is not given). Several
-        communities at once.
+        Grid (or sub-grid) polygons with ``code`` and ``parent_code`` (the community
+        code, or the grid code of a sub-grid), and optionally ``households`` (used when
+        ``buildings`` is not given), ``level`` (``grid`` or ``subgrid``; default
+        ``grid``) and ``kind`` (``comprehensive``, ``dedicated``, ``police_beat``;
+        default ``comprehensive``). Several parents at once.
     communities
         Community polygons with ``code``. Every community given is checked for gaps, so a
         community without grids is reported as one gap.
+    parents
+        Instead of ``communities`` (give exactly one of the two): any parent polygons with
+        ``code``, e.g. the grids of sub-grids. An optional ``level`` column names them in
+        messages; without it they are "grid" when every row of ``grids`` is a sub-grid,
+        else "community". Parents at grid level without children are not gaps.
     buildings
         Footprints with ``households`` (and ``source_id`` to name them in messages). Each
         building counts for the grid holding the largest part of its footprint.
@@ -1232,6 +1326,9 @@ def validate_grids(
     walk_tours
         Compute the walk tour of every grid (the costly part). False leaves those columns
         NaN.
+    exempt_band_kinds
+        Grids of these ``kind`` are not checked against ``band`` (and left out of
+        ``share_in_band``); all other checks apply to them.
 
     Returns
     -------
@@ -1247,9 +1344,12 @@ def validate_grids(
     InvalidGeometryError
         A geometry is missing, empty, invalid or of the wrong type.
     """
+    parent_layer = _one_parent_layer(communities, parents)
     return _validate(
         grids,
-        communities=communities,
+        communities=parent_layer,
+        parents_alias=parents is not None,
+        exempt_band_kinds=exempt_band_kinds,
         buildings=buildings,
         streets=streets,
         water=water,
@@ -1268,9 +1368,12 @@ def validate_grids(
 def validate_grid(
     grid: Any,
     *,
-    community: gpd.GeoDataFrame,
+    community: gpd.GeoDataFrame | None = None,
+    parent: gpd.GeoDataFrame | None = None,
     others: gpd.GeoDataFrame | None = None,
     code: str | None = None,
+    level: str | None = None,
+    kind: str | None = None,
     buildings: gpd.GeoDataFrame | None = None,
     streets: gpd.GeoDataFrame | None = None,
     water: gpd.GeoDataFrame | None = None,
@@ -1282,8 +1385,9 @@ def validate_grid(
     tolerance_m2: float = 1.0,
     boundary_buffer_m: float = 5.0,
     walk_tours: bool = True,
+    exempt_band_kinds: Sequence[str] = ("dedicated",),
 ) -> GridReport:
-    """Check one draft grid while the planner draws it.
+    """Check one draft grid (or sub-grid) while the planner draws it.
 
     The draft is checked together with the other grids of its community; the report
     keeps only the problems that involve the draft (gaps are kept when they touch it) and
@@ -1298,33 +1402,43 @@ def validate_grid(
         GeoDataFrame / GeoSeries (whose CRS is checked).
     community
         The one community the draft belongs to, with ``code``.
+    parent
+        Instead of ``community`` (give exactly one): the one parent of any level, e.g. the
+        grid a draft sub-grid belongs to.
     others
         The other grids of that community (``code``; ``parent_code`` defaults to the
         community's). A grid with the draft's code is replaced by the draft.
     code
         The draft's code; defaults to the ``code`` of a one-row GeoDataFrame, else
         ``"draft"``.
+    level, kind
+        The draft's ``level`` and ``kind``; default to those of a one-row GeoDataFrame,
+        else ``"grid"`` and ``"comprehensive"``.
     buildings, streets, water, incidents, band, walk_speed_kmh, patrols_per_day, months,
-    tolerance_m2, boundary_buffer_m, walk_tours
+    tolerance_m2, boundary_buffer_m, walk_tours, exempt_band_kinds
         As in :func:`validate_grids`; the walk tour is computed for the draft only.
 
     Returns
     -------
     GridReport
     """
+    what = "community" if parent is None else "parent"
+    community = _one_parent_layer(community, parent, singular=True)
     if not isinstance(community, gpd.GeoDataFrame):
-        raise SchemaError(
-            f"community must be a one-row GeoDataFrame, not {type(community).__name__}"
-        )
+        raise SchemaError(f"{what} must be a one-row GeoDataFrame, not {type(community).__name__}")
     if len(community) != 1:
-        raise SchemaError(f"community must have exactly one row, not {len(community)}")
-    _require(community, "community", ["code"])
-    parent = str(community["code"].iloc[0])
+        raise SchemaError(f"{what} must have exactly one row, not {len(community)}")
+    _require(community, what, ["code"])
+    parent_code = str(community["code"].iloc[0])
     if isinstance(grid, gpd.GeoDataFrame):
         if len(grid) != 1:
             raise SchemaError(f"grid must be one geometry or a one-row layer, not {len(grid)} rows")
         if code is None and "code" in grid.columns:
             code = str(grid["code"].iloc[0])
+        if level is None and "level" in grid.columns and pd.notna(grid["level"].iloc[0]):
+            level = str(grid["level"].iloc[0])
+        if kind is None and "kind" in grid.columns and pd.notna(grid["kind"].iloc[0]):
+            kind = str(grid["kind"].iloc[0])
         crs, geom = grid.crs, grid.geometry.iloc[0]
     elif isinstance(grid, gpd.GeoSeries):
         if len(grid) != 1:
@@ -1337,7 +1451,16 @@ def validate_grid(
             f"grid must be a shapely geometry or a one-row GeoDataFrame, not {type(grid).__name__}"
         )
     code = "draft" if code is None else str(code)
-    draft = gpd.GeoDataFrame({"code": [code], "parent_code": [parent]}, geometry=[geom], crs=crs)
+    draft = gpd.GeoDataFrame(
+        {
+            "code": [code],
+            "parent_code": [parent_code],
+            "level": [level or "grid"],
+            "kind": [kind or "comprehensive"],
+        },
+        geometry=[geom],
+        crs=crs,
+    )
     if others is not None and len(others):
         _check_layers({"grid": draft, "others": others})
         _require(others, "others", ["code"])
@@ -1348,8 +1471,10 @@ def validate_grid(
                 "parent_code": (
                     rest["parent_code"].astype(str).to_numpy()
                     if "parent_code" in rest.columns
-                    else parent
+                    else parent_code
                 ),
+                "level": rest["level"].to_numpy() if "level" in rest.columns else level or "grid",
+                "kind": rest["kind"].to_numpy() if "kind" in rest.columns else "comprehensive",
             },
             geometry=rest.geometry.values,
             crs=others.crs,
@@ -1369,6 +1494,8 @@ def validate_grid(
     return _validate(
         layer,
         communities=community,
+        parents_alias=what == "parent",
+        exempt_band_kinds=exempt_band_kinds,
         **context,
         band=band,
         walk_speed_kmh=walk_speed_kmh,
@@ -1379,6 +1506,27 @@ def validate_grid(
         walk_tours=walk_tours,
         focus=code,
     )
+
+
+def _one_parent_layer(communities: Any, parents: Any, *, singular: bool = False) -> Any:
+    """The parent layer given as ``communities`` or its alias ``parents`` (exactly one)."""
+    names = ("community", "parent") if singular else ("communities", "parents")
+    if communities is not None and parents is not None:
+        raise SchemaError(f"give {names[0]} or {names[1]}, not both: {names[1]} is an alias")
+    if communities is None and parents is None:
+        raise SchemaError(
+            f"{names[0]} (or {names[1]}) is required: grids are checked against their parents"
+        )
+    return communities if communities is not None else parents
+
+
+def _labels_or(layer: pd.DataFrame, column: str, default: str) -> np.ndarray:
+    """A text column as an object array, ``default`` where absent or missing."""
+    if column not in layer.columns:
+        return np.full(len(layer), default, dtype=object)
+    values = layer[column].astype(object).where(layer[column].notna(), default)
+    values = values.astype(str).str.strip().replace("", default)
+    return values.to_numpy(dtype=object)
 
 
 def _around(layer: Any, window: Any) -> Any:
@@ -1395,6 +1543,8 @@ def _validate(
     grids,
     *,
     communities,
+    parents_alias,
+    exempt_band_kinds,
     buildings,
     streets,
     water,
@@ -1421,13 +1571,21 @@ def _validate(
             "incidents": incidents,
         }
     )
+    pname = "parents" if parents_alias else "communities"
     _require(grids, "grids", ["code", "parent_code"])
-    _require(communities, "communities", ["code"])
+    _require(communities, pname, ["code"])
     if len(communities) == 0:
-        raise SchemaError("communities is empty: grids are checked against their communities")
+        raise SchemaError(f"{pname} is empty: grids are checked against their {pname}")
+    if isinstance(exempt_band_kinds, str):
+        raise SchemaError(
+            f"exempt_band_kinds must be a sequence of kinds, e.g. ('dedicated',), "
+            f"not the string {exempt_band_kinds!r}"
+        )
     codes = _codes(grids, "grids", "code", unique=True)
     parents = _codes(grids, "grids", "parent_code", unique=False)
-    comm_codes = _codes(communities, "communities", "code", unique=True)
+    comm_codes = _codes(communities, pname, "code", unique=True)
+    levels = _labels_or(grids, "level", "grid")
+    grid_kinds = _labels_or(grids, "kind", "comprehensive")
     g = _geoms(grids)
     comm = _geoms(communities)
     _check_geometries("grid", g, _POLYGONAL, codes)
@@ -1462,16 +1620,48 @@ def _validate(
     n = len(g)
     lookup = {c: i for i, c in enumerate(comm_codes)}
     parent_idx = np.array([lookup.get(p, -1) for p in parents], dtype=np.int64)
+    all_sub = n > 0 and bool((levels == "subgrid").all())
+    if "level" in communities.columns:
+        parent_levels = _labels_or(communities, "level", "community")
+    else:
+        parent_levels = np.full(len(comm), "grid" if all_sub else "community", dtype=object)
+    names = _Names(
+        level=levels,
+        parent_level=parent_levels,
+        missing_parent="grid" if all_sub else "community",
+    )
+    # sub-grids are optional: a grid (or sub-grid) parent without children is no gap
+    gap_when_empty = ~np.isin(parent_levels, ["grid", "subgrid"])
     problems: list[Problem] = []
-    cover = _coverage(g, codes, parents, parent_idx, comm, comm_codes, tolerance_m2, problems)
-    nparts = _shapes(g, codes, problems)
+    cover = _coverage(
+        g,
+        codes,
+        parents,
+        parent_idx,
+        comm,
+        comm_codes,
+        tolerance_m2,
+        problems,
+        names,
+        gap_when_empty,
+    )
+    nparts = _shapes(g, codes, problems, names)
 
     metrics = pd.DataFrame(index=pd.Index(codes, name="code"))
     metrics["parent_code"] = parents
     unassigned_b = unassigned_h = None
     if buildings is not None:
         owner = _buildings(
-            g, codes, parent_idx, comm_codes, b, b_households, b_labels, tolerance_m2, problems
+            g,
+            codes,
+            parent_idx,
+            comm_codes,
+            b,
+            b_households,
+            b_labels,
+            tolerance_m2,
+            problems,
+            names,
         )
         held = owner >= 0
         hh = np.bincount(owner[held], weights=b_households[held], minlength=n)
@@ -1496,10 +1686,12 @@ def _validate(
         cover,
         (b, b_households, ~held) if buildings is not None else None,
         problems,
+        names,
     )
+    banded = ~np.isin(grid_kinds, [str(k) for k in exempt_band_kinds])
     if source is not None:
         hh = metrics["households"].to_numpy()
-        for i in np.flatnonzero((hh < lo) | (hh > hi)):
+        for i in np.flatnonzero(((hh < lo) | (hh > hi)) & banded):
             what = (
                 f"below the {lo:g}-{hi:g} band: merge it with a neighbour or take "
                 "buildings from one"
@@ -1510,10 +1702,16 @@ def _validate(
                 Problem(
                     "households_out_of_band",
                     (codes[i],),
-                    f"Grid {codes[i]} has {hh[i]:g} households, {what}.",
+                    f"{names.unit(i, cap=True)} {codes[i]} has {hh[i]:g} households, {what}.",
                     location=shapely.point_on_surface(g[i]),
                     community_code=comm_codes[parent_idx[i]] if parent_idx[i] >= 0 else None,
-                    details={"households": hh[i], "band": [lo, hi], "source": source},
+                    details={
+                        "households": hh[i],
+                        "band": [lo, hi],
+                        "source": source,
+                        "kind": grid_kinds[i],
+                    },
+                    level=levels[i],
                 )
             )
 
@@ -1565,6 +1763,7 @@ def _validate(
     if focus is not None:
         problems = [p for p in problems if focus in p.grid_codes]
         metrics = metrics.loc[[focus]]
+        banded = banded[codes == focus]
     rank = {k: i for i, k in enumerate(PROBLEM_KINDS)}
     problems.sort(key=lambda p: (rank[p.kind], p.grid_codes, -(p.area_m2 or 0.0)))
     summary = _summary(
@@ -1579,13 +1778,28 @@ def _validate(
         unassigned_b,
         unassigned_h,
         used_months,
+        banded,
     )
     summary["unassigned_incidents"] = unassigned_i
+    shown = levels if focus is None else levels[codes == focus]
+    summary["levels"] = sorted({str(x) for x in shown})
+    summary["parent_levels"] = sorted({str(x) for x in parent_levels})
     return GridReport(problems=problems, metrics=metrics, summary=summary, crs=crs)
 
 
 def _summary(
-    problems, metrics, cover, focus, lo, hi, source, n_comm, unassigned_b, unassigned_h, months
+    problems,
+    metrics,
+    cover,
+    focus,
+    lo,
+    hi,
+    source,
+    n_comm,
+    unassigned_b,
+    unassigned_h,
+    months,
+    banded,
 ) -> dict[str, Any]:
     by_kind = {k: 0 for k in PROBLEM_KINDS}
     for p in problems:
@@ -1608,9 +1822,12 @@ def _summary(
         "n_problems": len(problems),
         "problems_by_kind": by_kind,
         "share_in_band": (
-            float(((hh >= lo) & (hh <= hi)).mean()) if source is not None and len(hh) else None
+            float(((hh[banded] >= lo) & (hh[banded] <= hi)).mean())
+            if source is not None and banded.any()
+            else None
         ),
         "band": [lo, hi],
+        "band_exempt": int((~banded).sum()),
         "households_source": source,
         "households": float(np.nansum(hh)) if source is not None else None,
         "unassigned_buildings": unassigned_b,

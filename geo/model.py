@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .crs import WGS84, CRSLike, raise_if_swapped, to_wgs84
+from .crs import WGS84, CRSLike, raise_if_swapped, repair_after_reprojection, to_wgs84
 from .errors import InvalidGeometryError, SchemaError
 
 DType = Literal["str", "int", "float", "bool", "datetime", "json"]
@@ -301,6 +301,8 @@ PATROL_ROUTES = Layer(
         C("day", "int", default=1, doc="rotation day 1..n"),
         C("team_id", "str", True),
         C("sortie", "int", default=0, doc="0, or the sortie of a route split by the shift"),
+        C("shift", "str", default="", doc="the shift's name; empty for a single-shift plan"),
+        C("start_time", "str", default="", doc="planned start, local HH:MM (shift plans)"),
         C("length_m", "float", default=0.0),
         C("minutes", "float", default=0.0, doc="walking plus dwell time"),
         C("dwell_minutes", "float", default=0.0),
@@ -311,7 +313,7 @@ PATROL_ROUTES = Layer(
         C("edges", "json", doc="network edges [u, v, key] in walking order"),
         C("network", "str", default="walk"),
     ),
-    key=("plan_id", "day", "team_id", "sortie"),
+    key=("plan_id", "day", "shift", "team_id", "sortie"),
     doc="One team's closed walk of a patrol plan, in the direction of travel.",
 )
 
@@ -535,24 +537,10 @@ def validate_layer(
     if spec.geometry_types == POLYGONAL:
         # Reprojection can, rarely, make a valid ring invalid (two vertices a hair apart
         # cross). The input was valid, so this is our artefact: repair it, keep the type.
-        values = gdf.geometry.values
-        broken = ~shapely.is_valid(values)
-        if broken.any():
-            fixed = shapely.make_valid(values[broken])
-            fixed = np.array([_polygonal_part(g) for g in fixed], dtype=object)
-            values = values.copy()
-            values[broken] = fixed
-            gdf = gdf.set_geometry(gpd.GeoSeries(values, crs=gdf.crs, index=gdf.index))
+        gdf = repair_after_reprojection(gdf)
         validate_geometries(gdf.geometry, spec, source=source, labels=gdf)
     return gdf
 
-
-def _polygonal_part(geom):
-    """The polygons of a make_valid result (which may add stray lines or points)."""
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
-        return geom
-    parts = [g for g in getattr(geom, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
-    return shapely.union_all(parts) if parts else geom
 
 
 def empty_layer(layer: Layer | str) -> gpd.GeoDataFrame | pd.DataFrame:

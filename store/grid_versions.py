@@ -11,6 +11,7 @@ from __future__ import annotations
 import geopandas as gpd
 import pandas as pd
 
+from gridpatrol.geo.crs import to_crs_valid
 from gridpatrol.geo.errors import ConflictError, NotFoundError, SchemaError
 from gridpatrol.geo.grids import GridDiff, diff_grids
 
@@ -135,33 +136,52 @@ def diff_versions(store: Store, old: int, new: int) -> GridDiff:
     buildings = store.read("buildings")
     incidents = store.read("incidents")
     return diff_grids(
-        a.to_crs(crs),
-        b.to_crs(crs),
-        buildings=buildings.to_crs(crs) if len(buildings) else None,
-        incidents=incidents.to_crs(crs) if len(incidents) else None,
+        to_crs_valid(a, crs),
+        to_crs_valid(b, crs),
+        buildings=to_crs_valid(buildings, crs) if len(buildings) else None,
+        incidents=to_crs_valid(incidents, crs) if len(incidents) else None,
     )
 
 
 def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool = True):
-    """The planner's validation report of ``grids`` (WGS84) against the project's layers."""
+    """The planner's validation report of ``grids`` (WGS84) against the project's layers.
+
+    Grids are checked against their communities; sub-grids (``level == "subgrid"``), if
+    any, against their grids, by the same rules, and their problems are added.
+    """
     from gridpatrol.geo.grid_report import validate_grids
 
     crs = store.metric_crs(grids)
+    level = grids["level"] if "level" in grids else pd.Series("grid", index=grids.index)
+    top, sub = grids[level != "subgrid"], grids[level == "subgrid"]
     communities = store.read("areas", where={"level": "community"})
-    parents = set(grids["parent_code"])
-    communities = communities[communities["code"].isin(parents)]
+    communities = communities[communities["code"].isin(set(top["parent_code"]))]
     buildings = store.read("buildings")
     streets = store.read("streets", where={"network": "walk"})
     incidents = store.read("incidents")
-    return validate_grids(
-        grids.to_crs(crs),
-        communities=communities.to_crs(crs),
-        buildings=buildings.to_crs(crs) if len(buildings) else None,
-        streets=streets.to_crs(crs) if len(streets) else None,
-        incidents=incidents.to_crs(crs) if len(incidents) else None,
-        band=tuple(store.get_setting("household_band", [300, 500])),
+    context = dict(
+        buildings=to_crs_valid(buildings, crs) if len(buildings) else None,
+        streets=to_crs_valid(streets, crs) if len(streets) else None,
+        incidents=to_crs_valid(incidents, crs) if len(incidents) else None,
         walk_tours=walk_tours,
     )
+    report = validate_grids(
+        to_crs_valid(top, crs),
+        communities=to_crs_valid(communities, crs),
+        band=tuple(store.get_setting("household_band", [300, 500])),
+        **context,
+    )
+    if len(sub):
+        sub_report = validate_grids(
+            to_crs_valid(sub, crs),
+            parents=to_crs_valid(top, crs),
+            band=tuple(store.get_setting("subgrid_household_band", [30, 150])),
+            **context,
+        )
+        report.problems.extend(sub_report.problems)
+        report.metrics = pd.concat([report.metrics, sub_report.metrics])
+        report.summary["subgrids"] = sub_report.summary
+    return report
 
 
 def version_report(store: Store, version: int, *, walk_tours: bool = True):
@@ -170,6 +190,54 @@ def version_report(store: Store, version: int, *, walk_tours: bool = True):
     if grids.empty:
         raise NotFoundError(f"version {version} has no grids")
     return report_for_grids(store, grids, walk_tours=walk_tours)
+
+
+def compare_versions(store: Store, a: int, b: int):
+    """Where two grid layers disagree (e.g. governance grids against police beats)."""
+    from gridpatrol.geo.alignment import compare_layers
+
+    ga = store.read("grids", where={"version": a})
+    gb = store.read("grids", where={"version": b})
+    if ga.empty or gb.empty:
+        raise NotFoundError(f"version {a if ga.empty else b} has no grids")
+    crs = store.metric_crs(ga)
+    buildings = store.read("buildings")
+    return compare_layers(
+        to_crs_valid(ga, crs),
+        to_crs_valid(gb, crs),
+        buildings=to_crs_valid(buildings, crs) if len(buildings) else None,
+        a_name=f"version {a}",
+        b_name=f"version {b}",
+    )
+
+
+def align_versions(store: Store, a: int, b: int, *, name: str = "") -> tuple[int, object]:
+    """A new draft of version ``a`` whose every grid lies within one grid of ``b``."""
+    from gridpatrol.geo.alignment import propose_aligned
+
+    ga = store.read("grids", where={"version": a})
+    gb = store.read("grids", where={"version": b})
+    if ga.empty or gb.empty:
+        raise NotFoundError(f"version {a if ga.empty else b} has no grids")
+    crs = store.metric_crs(ga)
+    buildings = store.read("buildings")
+    aligned = propose_aligned(
+        to_crs_valid(ga, crs),
+        to_crs_valid(gb, crs),
+        buildings=to_crs_valid(buildings, crs) if len(buildings) else None,
+    )
+    keep = [
+        c
+        for c in ("code", "name", "level", "parent_code", "kind", "households", "geometry")
+        if c in aligned
+    ]
+    number = create_draft(
+        store,
+        aligned[keep],
+        name=name or f"version {a} aligned to version {b}",
+        note=f"retired codes: {', '.join(aligned.attrs.get('retired_codes', [])) or 'none'}",
+    )
+    return number, version_report(store, number, walk_tours=False)
 
 
 def export_gpkg(store: Store, version: int, path) -> int:
@@ -230,8 +298,8 @@ def propose(
     if missing:
         raise NotFoundError(f"no community with code(s) {', '.join(sorted(missing))}")
     crs = store.metric_crs(communities)
-    communities = communities.to_crs(crs)
-    buildings = store.read("buildings").to_crs(crs)
+    communities = to_crs_valid(communities, crs)
+    buildings = to_crs_valid(store.read("buildings"), crs)
     buildings = buildings[buildings.intersects(communities.union_all())].reset_index(drop=True)
     streets = store.read("streets", where={"network": "walk"})
     locked = None
@@ -239,13 +307,15 @@ def propose(
         active = store.read(
             "grids", where={"version": int(store.get_setting("active_grid_version", 1))}
         )
-        locked = active[active["code"].isin(locked_codes)].to_crs(crs)
+        locked = to_crs_valid(active[active["code"].isin(locked_codes)], crs)
     if weight == "incidents":
         incidents = store.read("incidents")
         load = buildings["households"].astype(float).to_numpy()
         if len(incidents):
             # each incident within 50 m counts as 10 households' worth of work
-            near = incidents.to_crs(crs).sjoin_nearest(buildings[["geometry"]], max_distance=50)
+            near = to_crs_valid(incidents, crs).sjoin_nearest(
+                buildings[["geometry"]], max_distance=50
+            )
             counts = near["index_right"].value_counts()
             load = load + buildings.index.map(counts).fillna(0).to_numpy() * 10.0
         buildings = buildings.assign(workload=load)
@@ -257,7 +327,7 @@ def propose(
     proposer = GridProposer.from_geodataframes(
         communities,
         buildings,
-        streets=streets.to_crs(crs) if len(streets) else None,
+        streets=to_crs_valid(streets, crs) if len(streets) else None,
         band=band,
         n_grids=n_grids,
         locked=locked,

@@ -7,6 +7,7 @@ balances is the longest in time, dwells included.
 
 from __future__ import annotations
 
+import difflib
 import json
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -53,8 +54,80 @@ class PlanRequest:
     max_dwells: int = 4
     days: int = 1
     seed: int = 0
-    time_limit_s: float = 10.0
+    time_limit_s: float = 10.0  # for all shifts together
     name: str = ""
+    # [{"name": "morning", "start": "08:00", "end": "10:00"}, ...]; None: one shift as above
+    shifts: list[dict] | None = None
+    stagger_minutes: float = 0.0  # with shifts: team i starts i * stagger after the start
+    required_streets: list[str] = field(default_factory=list)  # names; empty: every street
+    required_highways: list[str] = field(default_factory=list)  # OSM highway types
+
+
+@dataclass(frozen=True)
+class Shift:
+    """One shift of a plan: its name, local start (minutes after midnight), length."""
+
+    name: str
+    start_min: int
+    minutes: float | None
+    hours: tuple[int, int] | None
+
+    @property
+    def start(self) -> str:
+        return _hhmm(self.start_min)
+
+
+def _hhmm(minutes: float) -> str:
+    m = int(round(minutes)) % (24 * 60)
+    return f"{m // 60:02d}:{m % 60:02d}"
+
+
+def _parse_time(value, what: str) -> int:
+    try:
+        hh, mm = str(value).split(":")
+        h, m = int(hh), int(mm)
+    except ValueError:
+        raise SchemaError(f"{what} must be HH:MM, got {value!r}") from None
+    if not (0 <= h <= 23 and 0 <= m <= 59):
+        raise SchemaError(f"{what} must be HH:MM between 00:00 and 23:59, got {value!r}")
+    return h * 60 + m
+
+
+def plan_shifts(request: PlanRequest, *, n_teams: int) -> list[Shift]:
+    """The request's shifts, validated; one unnamed shift when it gives none.
+
+    A shift may pass midnight (22:00-06:00).  Its hot-spot hours are the local hours it
+    touches; its length is the route limit (the smaller one if ``shift_minutes`` is given).
+    """
+    if not request.shifts:
+        if request.stagger_minutes:
+            raise SchemaError("stagger_minutes needs shifts with a start time")
+        return [Shift("", 0, request.shift_minutes, request.hours)]
+    out, names = [], set()
+    for i, spec in enumerate(request.shifts):
+        if not isinstance(spec, dict) or not {"name", "start", "end"} <= set(spec):
+            raise SchemaError(f"shift {i + 1} must have name, start and end (HH:MM), got {spec!r}")
+        name = str(spec["name"]).strip()
+        if not name or name in names:
+            raise SchemaError(f"shift {i + 1}: the name must be non-empty and unique, got {name!r}")
+        names.add(name)
+        start = _parse_time(spec["start"], f"shift {name!r} start")
+        end = _parse_time(spec["end"], f"shift {name!r} end")
+        length = (end - start) % (24 * 60)
+        if length == 0:
+            raise SchemaError(f"shift {name!r} starts and ends at {spec['start']}")
+        if request.stagger_minutes * (n_teams - 1) >= length:
+            raise SchemaError(
+                f"shift {name!r} lasts {length} min: too short for a "
+                f"{request.stagger_minutes:g} min stagger of {n_teams} teams"
+            )
+        last_hour = -(-(start + length) // 60)  # the hour the shift ends in, exclusive
+        hours = None if length >= 23 * 60 else (start // 60, last_hour % 24)
+        minutes = float(length)
+        if request.shift_minutes is not None:
+            minutes = min(minutes, request.shift_minutes)
+        out.append(Shift(name, start, minutes, hours))
+    return out
 
 
 def load_graph(store: Store, network: str) -> nx.MultiDiGraph:
@@ -141,6 +214,7 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
         raise InfeasiblePlanError("no teams: give k, or add teams to the station")
     if request.days < 1 or request.days > 14:
         raise SchemaError("days must be between 1 and 14")
+    shifts = plan_shifts(request, n_teams=len(teams))
     G = load_graph(store, request.network)
     crs = G.graph["crs"]
     area = area_polygon(store, request, crs)
@@ -149,86 +223,96 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
     )
     if not required:
         raise InfeasiblePlanError("no streets of the network lie in this area")
+    required = required_subset(
+        G, required, streets=request.required_streets, highways=request.required_highways
+    )
     station = stations.to_crs(crs).geometry.iloc[0]
     depot = nearest_node(G, station.x, station.y, among=main_component(G, required))
     speed_m_per_min = request.speed_kmh * 1000.0 / 60.0
-    dwell_points = (
-        hot_spot_points(store, area, crs, hours=request.hours, max_points=request.max_dwells)
-        if request.hotspots
-        else []
-    )
-    dwell_edges = list(
-        dict.fromkeys(
-            nearest_edges(
-                G, [p[0] for p in dwell_points], [p[1] for p in dwell_points], candidates=required
+    plan_id = uuid.uuid4().hex[:12]
+    rows, day_summaries, shift_summaries, all_dwell_edges = [], [], [], set()
+    unreachable = []
+    for shift in shifts:
+        dwell_points = (
+            hot_spot_points(store, area, crs, hours=shift.hours, max_points=request.max_dwells)
+            if request.hotspots
+            else []
+        )
+        dwell_edges = list(
+            dict.fromkeys(
+                nearest_edges(
+                    G,
+                    [p[0] for p in dwell_points],
+                    [p[1] for p in dwell_points],
+                    candidates=required,
+                )
             )
         )
-    )
-    service = {e: request.dwell_minutes * speed_m_per_min for e in dwell_edges}
-    solver = MinMaxRoutes.from_graph(
-        G, depot=depot, k=len(teams), required=required, service=service
-    )
-    shift_m = None if request.shift_minutes is None else request.shift_minutes * speed_m_per_min
-    kwargs = dict(seed=request.seed, shift=shift_m, split_sorties=request.split_sorties)
-    if request.days == 1:
-        plans = [solver.solve(time_limit=request.time_limit_s, **kwargs)]
-    else:
-        plans = solver.rotations(request.days, time_limit=request.time_limit_s, **kwargs)
-    plan_id = uuid.uuid4().hex[:12]
-    rows, day_summaries = [], []
-    # the solver names a two-way street by one of its arcs: compare by its ids
-    dwell_set = {solver.street_id(e) for e in dwell_edges}
-    for day, plan in enumerate(plans, start=1):
-        for r in plan.routes:
-            dwells = [(e, request.dwell_minutes, "hot spot") for e in r.served if e in dwell_set]
-            dwells = _dwells_on_route(r.edges, dwells)
-            summary = route_summary(G, r.edges, speed_kmh=request.speed_kmh, dwells=dwells)
-            steps = turn_list(G, r.edges, speed_kmh=request.speed_kmh, dwells=dwells)
-            stops = route_stops(G, r.edges, dwells=dwells)
-            rows.append(
-                {
-                    "plan_id": plan_id,
-                    "day": day,
-                    "team_id": teams[r.team],
-                    "sortie": r.sortie,
-                    "length_m": summary.length_m,
-                    "minutes": summary.total_minutes,
-                    "dwell_minutes": summary.dwell_minutes,
-                    "deadhead_m": r.deadhead_cost,
-                    "over_shift": r.over_shift,
-                    "steps": json.dumps([s.to_dict() for s in steps], default=str),
-                    "stops": json.dumps([asdict(s) for s in stops], default=str),
-                    "edges": json.dumps([[_plain(u), _plain(v), _plain(k)] for u, v, k in r.edges]),
-                    "network": request.network,
-                    "geometry": route_geometry(G, r.edges, to_crs=WGS84),
-                }
-            )
-        minutes = [row["minutes"] for row in rows if row["day"] == day]
-        day_summaries.append(
+        all_dwell_edges |= set(dwell_edges)
+        service = {e: request.dwell_minutes * speed_m_per_min for e in dwell_edges}
+        solver = MinMaxRoutes.from_graph(
+            G, depot=depot, k=len(teams), required=required, service=service
+        )
+        offsets = [i * request.stagger_minutes for i in range(len(teams))]
+        shift_m = (
+            None
+            if shift.minutes is None
+            else [(shift.minutes - off) * speed_m_per_min for off in offsets]
+        )
+        kwargs = dict(seed=request.seed, shift=shift_m, split_sorties=request.split_sorties)
+        time_limit = request.time_limit_s / len(shifts)
+        if request.days == 1:
+            plans = [solver.solve(time_limit=time_limit, **kwargs)]
+        else:
+            plans = solver.rotations(request.days, time_limit=time_limit, **kwargs)
+        unreachable = plans[0].unreachable
+        shift_summaries.append(
             {
-                "day": day,
-                "longest_minutes": max(minutes),
-                "shortest_minutes": min(minutes),
-                "longest_m": _longest_m(rows, day),
-                "total_deadhead_m": plan.total_deadhead,
-                "coverage": plan.coverage,
-                "over_shift_teams": [teams[t] for t in plan.over_shift],
-                "lower_bound_m": plan.lower_bound,
-                "seconds": plan.seconds,
-                "stopped_by": plan.stopped_by,
+                "name": shift.name,
+                "start": shift.start if shift.name else None,
+                "limit_minutes": shift.minutes,
+                "hours": list(shift.hours) if shift.hours else None,
+                "stagger_minutes": request.stagger_minutes,
+                "dwell_streets": len(dwell_edges),
+                "notes": []
+                if dwell_points or not request.hotspots
+                else ["no significant hot spot in this area and time slot: no dwell stops"],
             }
         )
+        # the solver names a two-way street by one of its arcs: compare by its ids
+        dwell_set = {solver.street_id(e) for e in dwell_edges}
+        for day, plan in enumerate(plans, start=1):
+            shift_rows = _route_rows(
+                G, plan, request, teams, dwell_set, plan_id=plan_id, day=day, shift=shift
+            )
+            rows += shift_rows
+            minutes = [row["minutes"] for row in shift_rows]
+            day_summaries.append(
+                {
+                    "day": day,
+                    "shift": shift.name,
+                    "longest_minutes": max(minutes),
+                    "shortest_minutes": min(minutes),
+                    "longest_m": max(row["length_m"] for row in shift_rows),
+                    "total_deadhead_m": plan.total_deadhead,
+                    "coverage": plan.coverage,
+                    "over_shift_teams": [teams[t] for t in plan.over_shift],
+                    "lower_bound_m": plan.lower_bound,
+                    "seconds": plan.seconds,
+                    "stopped_by": plan.stopped_by,
+                }
+            )
     summary = {
         "teams": teams,
         "depot_node": int(depot) if isinstance(depot, (int, np.integer)) else str(depot),
         "required_streets": len(required),
-        "unreachable_streets": [list(map(_plain, e)) for e in plans[0].unreachable],
-        "dwell_streets": len(dwell_edges),
+        "unreachable_streets": [list(map(_plain, e)) for e in unreachable],
+        "dwell_streets": len(all_dwell_edges),
         "days": day_summaries,
-        "notes": []
-        if dwell_points or not request.hotspots
-        else ["no significant hot spot in this area and time slot: no dwell stops"],
+        "notes": sorted({n for sh in shift_summaries for n in sh["notes"]}),
     }
+    if request.shifts:
+        summary["shifts"] = shift_summaries
     routes = gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=WGS84)
     plan_row = pd.DataFrame(
         {
@@ -246,8 +330,79 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
     return plan_id
 
 
-def _longest_m(rows: list[dict], day: int) -> float:
-    return max(row["length_m"] for row in rows if row["day"] == day)
+def required_subset(
+    G: nx.MultiDiGraph, edges: list[tuple], *, streets=(), highways=()
+) -> list[tuple]:
+    """The ``edges`` whose street name is in ``streets`` or highway type in ``highways``.
+
+    Without either, all ``edges``.  The other streets stay in the graph as connectors.
+
+    Raises
+    ------
+    SchemaError
+        A name or type that no street of ``edges`` has; the message lists close matches.
+    """
+    if not streets and not highways:
+        return edges
+
+    def values(attr: str, e: tuple) -> set[str]:
+        v = G.edges[e].get(attr)
+        items = v if isinstance(v, list) else [v]
+        return {str(x) for x in items if x is not None and x == x and str(x)}
+
+    names = {e: values("name", e) for e in edges}
+    types = {e: values("highway", e) for e in edges}
+    for wanted, known, what in (
+        (streets, set().union(*names.values()), "street name"),
+        (highways, set().union(*types.values()), "highway type"),
+    ):
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            hints = []
+            for w in unknown:
+                close = difflib.get_close_matches(w, sorted(known), n=3, cutoff=0.6)
+                hints.append(f"{w!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+            raise SchemaError(
+                f"unknown {what}{'s' if len(unknown) > 1 else ''} in this area: " + "; ".join(hints)
+            )
+    streets, highways = set(streets), set(highways)
+    return [e for e in edges if names[e] & streets or types[e] & highways]
+
+
+def _route_rows(
+    G, plan, request: PlanRequest, teams: list[str], dwell_set, *, plan_id, day, shift: Shift
+) -> list[dict]:
+    rows = []
+    elapsed: dict[int, float] = {}  # minutes into the shift at which a team's next sortie starts
+    for r in sorted(plan.routes, key=lambda r: (r.team, r.sortie)):
+        dwells = [(e, request.dwell_minutes, "hot spot") for e in r.served if e in dwell_set]
+        dwells = _dwells_on_route(r.edges, dwells)
+        summary = route_summary(G, r.edges, speed_kmh=request.speed_kmh, dwells=dwells)
+        steps = turn_list(G, r.edges, speed_kmh=request.speed_kmh, dwells=dwells)
+        stops = route_stops(G, r.edges, dwells=dwells)
+        offset = elapsed.get(r.team, r.team * request.stagger_minutes)
+        elapsed[r.team] = offset + summary.total_minutes
+        rows.append(
+            {
+                "plan_id": plan_id,
+                "day": day,
+                "shift": shift.name,
+                "start_time": _hhmm(shift.start_min + offset) if shift.name else "",
+                "team_id": teams[r.team],
+                "sortie": r.sortie,
+                "length_m": summary.length_m,
+                "minutes": summary.total_minutes,
+                "dwell_minutes": summary.dwell_minutes,
+                "deadhead_m": r.deadhead_cost,
+                "over_shift": r.over_shift,
+                "steps": json.dumps([s.to_dict() for s in steps], default=str),
+                "stops": json.dumps([asdict(s) for s in stops], default=str),
+                "edges": json.dumps([[_plain(u), _plain(v), _plain(k)] for u, v, k in r.edges]),
+                "network": request.network,
+                "geometry": route_geometry(G, r.edges, to_crs=WGS84),
+            }
+        )
+    return rows
 
 
 def _plain(value):

@@ -195,3 +195,31 @@ def propose(request: ProposalRequest, store: StoreDep) -> dict:
             for p in proposals
         ]
     }
+
+
+@router.get("/{a}/compare/{b}")
+def compare(a: int, b: int, store: StoreDep) -> dict:
+    """Where version ``a`` and version ``b`` disagree (e.g. grids against police beats):
+    pieces of ``a`` outside their main ``b`` feature, and buildings on the wrong side."""
+    import json
+
+    c = gv.compare_versions(store, a, b)
+    pieces = c.pieces.to_crs(4326) if len(c.pieces) else c.pieces
+    wrong = c.wrong_side.to_crs(4326) if len(c.wrong_side) else c.wrong_side
+    return {
+        "summary": json.loads(json.dumps(c.summary, default=float)),
+        "matches": json.loads(c.matches.reset_index().to_json(orient="records")),
+        "pieces": to_feature_collection(pieces)
+        if len(pieces)
+        else {"type": "FeatureCollection", "features": []},
+        "wrong_side": to_feature_collection(wrong)
+        if len(wrong)
+        else {"type": "FeatureCollection", "features": []},
+    }
+
+
+@router.post("/{a}/align/{b}", status_code=201)
+def align(a: int, b: int, store: StoreDep, name: str = "") -> dict:
+    """A new draft of ``a`` aligned to ``b`` (every grid within one ``b`` grid), with its report."""
+    number, r = gv.align_versions(store, a, b, name=name)
+    return {"version": number, "report": _report_body(r)}

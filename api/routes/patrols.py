@@ -52,28 +52,42 @@ def get_plan(plan_id: str, store: StoreDep) -> dict:
     return _plan_body(store, plan_id)
 
 
-def _route(store, plan_id: str, team_id: str, day: int):
-    routes = store.read("patrol_routes", where={"plan_id": plan_id, "team_id": team_id, "day": day})
+def _route(store, plan_id: str, team_id: str, day: int, shift: str | None = None):
+    where = {"plan_id": plan_id, "team_id": team_id, "day": day}
+    if shift is not None:
+        where["shift"] = shift
+    routes = store.read("patrol_routes", where=where)
     if routes.empty:
-        raise NotFoundError(f"plan {plan_id!r} has no route for team {team_id!r} on day {day}")
+        in_shift = f" in shift {shift!r}" if shift is not None else ""
+        raise NotFoundError(
+            f"plan {plan_id!r} has no route for team {team_id!r} on day {day}{in_shift}"
+        )
     return routes
 
 
 @router.get("/{plan_id}/teams/{team_id}/route.gpx", response_class=Response)
 def route_gpx(
-    plan_id: str, team_id: str, store: StoreDep, day: Annotated[int, Query(ge=1)] = 1
+    plan_id: str,
+    team_id: str,
+    store: StoreDep,
+    day: Annotated[int, Query(ge=1)] = 1,
+    shift: Annotated[str | None, Query(description="one shift (default: all)")] = None,
 ) -> Response:
     """The team's route as GPX 1.1 (a track in walking order, station and dwell waypoints)."""
     import json
 
-    routes = _route(store, plan_id, team_id, day)
+    routes = _route(store, plan_id, team_id, day, shift)
     parts = []
-    for i, row in enumerate(routes.itertuples()):
+    sorties = routes.groupby("shift", dropna=False)["sortie"].transform("size")
+    for row, n_sorties in zip(routes.itertuples(), sorties, strict=True):
         stops = json.loads(row.stops or "[]")
+        label = f"{team_id} day {day}"
+        if row.shift:
+            label += f" {row.shift} from {row.start_time}"
         parts.append(
             route_to_gpx(
                 row.geometry,
-                name=f"{team_id} day {day}" + (f" sortie {i + 1}" if len(routes) > 1 else ""),
+                name=label + (f" sortie {row.sortie + 1}" if n_sorties > 1 else ""),
                 waypoints=[(s["lon"], s["lat"], s["name"]) for s in stops],
                 description=f"{row.length_m / 1000:.2f} km, {row.minutes:.0f} min",
             )

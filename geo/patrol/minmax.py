@@ -42,6 +42,7 @@ __all__ = ["MinMaxRoutes", "Plan", "Route"]
 #: Largest number of relevant nodes (depot + end points of required edges) accepted; the
 #: solver keeps a dense shortest-path matrix among them (8 bytes * r * r).
 MAX_RELEVANT_NODES = 12_000
+SEARCH_SHARE = 0.9  # of a time limit for the search; the rest for path expansion and slack
 
 
 @dataclass(frozen=True)
@@ -479,8 +480,9 @@ class MinMaxRoutes:
             Random seed; same seed and inputs give the same plan unless the search stops
             on ``time_limit`` (see ``Plan.stopped_by``).
         time_limit : float
-            Wall-clock limit in seconds for the search (path expansion comes on top; it
-            is fast).
+            Wall-clock limit in seconds for the whole call: the search stops at
+            ``SEARCH_SHARE`` of it, the rest is kept for expanding the routes into
+            street paths (usually a few milliseconds) and for a loaded machine.
         max_iterations : int, optional
             Stop after this many ruin-and-recreate iterations (deterministic budget).
         max_stall : int, optional
@@ -497,7 +499,7 @@ class MinMaxRoutes:
         Plan
         """
         t0 = time.perf_counter()
-        res = self._core.run(self.k, seed=seed, time_limit=time_limit,
+        res = self._core.run(self.k, seed=seed, time_limit=time_limit * SEARCH_SHARE,
                              max_iterations=max_iterations, max_stall=max_stall,
                              lower_bound=self.lower_bound)
         return self._plan(res.routes, seed=seed, iterations=res.iterations,
@@ -534,21 +536,28 @@ class MinMaxRoutes:
             raise InfeasiblePlanError(f"n must be at least 1, got {n}")
         t0 = time.perf_counter()
         core = self._core
-        res = core.run(self.k, seed=seed, time_limit=time_limit * 0.6,
+        res = core.run(self.k, seed=seed, time_limit=time_limit * 0.6 * SEARCH_SHARE,
                        max_iterations=max_iterations, max_stall=max_stall,
                        lower_bound=-1.0, elite_tolerance=tolerance)
         best = max(res.costs)
         pool = [r for r in res.elite]
         rng = np.random.default_rng(seed + 7919)
-        deadline = t0 + time_limit
+        # look for 4n candidates until SEARCH_SHARE of the limit; while fewer than n are
+        # distinct (a loaded machine), go on until the limit itself
+        soft, hard = t0 + time_limit * SEARCH_SHARE, t0 + time_limit
+        distinct = {b"#".join(sorted(x.tobytes() for x in r)) for r in [res.routes, *pool]}
         tries = 0
-        while len(pool) < 4 * n and time.perf_counter() < deadline and tries < 50 * n:
+        while len(pool) < 4 * n and tries < 50 * n:
+            now = time.perf_counter()
+            if now >= hard or (now >= soft and len(distinct) >= n):
+                break
             tries += 1
-            core.deadline = deadline
+            core.deadline = hard
             cand = core.ruin_recreate(res.routes, res.costs, rng)
             cr, cc = core.local_search(cand)
             if max(cc) <= best * (1 + tolerance) + 1e-9:
                 pool.append(cr)
+                distinct.add(b"#".join(sorted(x.tobytes() for x in cr)))
         sols = [res.routes] + pool
         sigs, uniq = set(), []
         for r in sols:

@@ -1,19 +1,66 @@
+import dataclasses
+import json
+
 import geopandas as gpd
 import gpxpy
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from fastapi.testclient import TestClient
 
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
+from gridpatrol.geo.errors import SchemaError
+from gridpatrol.geo.network import edges_in_area
+from gridpatrol.store import patrols as service
 from gridpatrol.store.base import open_store
+from gridpatrol.store.incidents import ingest_incidents
 from tests.conftest import quadrant_grids
+
+AREA = "091001001001002"
+MORNING = "Unioninkatu"  # the morning incidents cluster on this street, the evening ones on
+EVENING = "Snellmaninkatu"  # this one: each shift's dwells follow its own hours
+
+
+def _street_point(streets: gpd.GeoDataFrame, name: str, area) -> shapely.Point:
+    on = streets[(streets["name"] == name) & streets.within(area)]
+    return on.geometry.iloc[len(on) // 2].interpolate(0.5, normalized=True)
+
+
+DX, DY, N, NB = 0.0012, 0.0006, 40, 10  # about 130 m x 130 m around the spot
+
+
+def _shift_incidents(streets: gpd.GeoDataFrame, area) -> pd.DataFrame:
+    """A cluster on MORNING at 9 h and one on EVENING at 19 h, over a scattered background."""
+    rng = np.random.default_rng(5)
+    minx, miny, maxx, maxy = area.bounds
+    rows = []
+    for street, hour in ((MORNING, 9), (EVENING, 19)):
+        p = _street_point(streets, street, area)
+        lon = np.r_[p.x + rng.uniform(-DX, DX, N), rng.uniform(minx, maxx, NB)]
+        lat = np.r_[p.y + rng.uniform(-DY, DY, N), rng.uniform(miny, maxy, NB)]
+        for i in range(len(lon)):
+            rows.append(
+                {
+                    "incident_id": f"INC-{street[:4]}-{i:03d}",
+                    "reported_at": f"2026-11-{10 + i % 9:02d}T{hour:02d}:{i % 60:02d}:00+00:00",
+                    "category": "public_order",
+                    "lon": lon[i],
+                    "lat": lat[i],
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory, helsinki):
-    url = f"sqlite:///{tmp_path_factory.mktemp('patrol') / 'p.db'}"
+def db_url(tmp_path_factory):
+    return f"sqlite:///{tmp_path_factory.mktemp('patrol') / 'p.db'}"
+
+
+@pytest.fixture(scope="module")
+def client(db_url, helsinki):
+    url = db_url
     with open_store(url) as s:
         s.write(helsinki.layers())
         s.write({"grids": quadrant_grids(helsinki.buildings.total_bounds)})
@@ -27,6 +74,11 @@ def client(tmp_path_factory, helsinki):
             }
         )
         s.set_setting("bounds", list(helsinki.bounds))
+        grids = quadrant_grids(helsinki.buildings.total_bounds)
+        area = grids.loc[grids["code"] == AREA].geometry.iloc[0]
+        walk = helsinki.layers()["streets"]
+        walk = walk[walk["network"] == "walk"]
+        ingest_incidents(s, _shift_incidents(walk, area), now=pd.Timestamp("2026-11-21", tz="UTC"))
     with TestClient(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
         yield c
 
@@ -38,7 +90,7 @@ def plan(client):
         json={
             "station_id": "S1",
             "k": 3,
-            "area_code": "091001001001002",
+            "area_code": AREA,
             "days": 2,
             "time_limit_s": 3,
             "hotspots": False,
@@ -118,3 +170,147 @@ def test_unknown_station_and_area(client):
     assert r.status_code == 404
     r = client.post("/api/patrols", json={"station_id": "S1", "k": 2, "area_code": "999"})
     assert r.status_code == 404
+
+
+@pytest.fixture(scope="module")
+def shift_plan(client):
+    r = client.post(
+        "/api/patrols",
+        json={
+            "station_id": "S1",
+            "k": 2,
+            "area_code": AREA,
+            "required_streets": [MORNING, EVENING],
+            "shifts": [
+                {"name": "morning", "start": "08:00", "end": "10:00"},
+                {"name": "evening", "start": "18:30", "end": "21:00"},
+            ],
+            "stagger_minutes": 20,
+            "dwell_minutes": 10,
+            "max_dwells": 1,
+            "time_limit_s": 2,
+        },
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_two_shifts_get_own_routes_with_names_and_staggered_starts(shift_plan):
+    routes = [f["properties"] for f in shift_plan["routes"]["features"]]
+    by_shift = {}
+    for p in routes:
+        by_shift.setdefault(p["shift"], []).append(p)
+    assert set(by_shift) == {"morning", "evening"}
+    starts = {s: sorted(p["start_time"] for p in ps) for s, ps in by_shift.items()}
+    assert starts == {"morning": ["08:00", "08:20"], "evening": ["18:30", "18:50"]}
+    shifts = {s["name"]: s for s in shift_plan["summary"]["shifts"]}
+    assert shifts["morning"]["hours"] == [8, 10] and shifts["evening"]["hours"] == [18, 21]
+    assert shifts["morning"]["limit_minutes"] == 120 and shifts["evening"]["limit_minutes"] == 150
+    days = shift_plan["summary"]["days"]
+    assert [d["shift"] for d in days] == ["morning", "evening"]
+    assert all(d["coverage"] == 1.0 for d in days)
+    # a team starting later has less time before the shift ends: flagged against that
+    for p in routes:
+        start = int(p["start_time"][:2]) * 60 + int(p["start_time"][3:])
+        end = {"morning": 600, "evening": 1260}[p["shift"]]
+        assert p["over_shift"] == (p["minutes"] > end - start + 1e-6)
+
+
+def test_each_shift_dwells_at_hot_spots_of_its_hours(client, shift_plan, db_url):
+    with open_store(db_url) as s:
+        walk = s.read("streets", where={"network": "walk"})
+        grids = s.read("grids", where={"code": AREA})
+    area = grids.geometry.iloc[0]
+    expected = {
+        "morning": _street_point(walk, MORNING, area),
+        "evening": _street_point(walk, EVENING, area),
+    }
+    for shift, spot in expected.items():
+        other = expected["evening" if shift == "morning" else "morning"]
+        dwell = []
+        for team in shift_plan["summary"]["teams"]:
+            r = client.get(
+                f"/api/patrols/{shift_plan['plan_id']}/teams/{team}/route.gpx",
+                params={"shift": shift},
+            )
+            assert r.status_code == 200, r.text
+            gpx = gpxpy.parse(r.text)
+            assert shift in gpx.tracks[0].name
+            dwell += [w for w in gpx.waypoints if w.name != "Station"]
+        assert dwell, f"no dwell stop in the {shift} shift"
+        for w in dwell:
+            p = shapely.Point(w.longitude, w.latitude)
+            assert p.distance(spot) < p.distance(other)
+    r = client.get(
+        f"/api/patrols/{shift_plan['plan_id']}/teams/team-1/route.gpx", params={"shift": "noon"}
+    )
+    assert r.status_code == 404
+
+
+def test_required_highways_are_served_other_streets_only_connect(client, db_url):
+    r = client.post(
+        "/api/patrols",
+        json={
+            "station_id": "S1",
+            "k": 2,
+            "area_code": AREA,
+            "required_highways": ["residential"],
+            "hotspots": False,
+            "time_limit_s": 2,
+        },
+    )
+    assert r.status_code == 201, r.text
+    plan = r.json()
+    with open_store(db_url) as s:
+        G = service.load_graph(s, "walk")
+        area = service.area_polygon(s, service.PlanRequest("S1", area_code=AREA), G.graph["crs"])
+        routes = s.read("patrol_routes", where={"plan_id": plan["plan_id"]})
+    in_area = edges_in_area(G, area)
+    residential = [e for e in in_area if G.edges[e]["highway"] == "residential"]
+    assert 0 < len(residential) < len(in_area)
+    assert plan["summary"]["required_streets"] == len(residential)
+    assert plan["summary"]["days"][0]["coverage"] == 1.0
+    walked = {(u, v) for edges in routes["edges"] for u, v, _ in json.loads(edges)}
+    for u, v, _ in residential:  # served in one direction or the other
+        assert (u, v) in walked or (v, u) in walked
+    kinds = {G.edges[u, v, k]["highway"] for e in routes["edges"] for u, v, k in json.loads(e)}
+    assert "residential" in kinds and len(kinds) > 1  # other streets as connectors
+    assert sum(routes["deadhead_m"]) > 0
+
+
+def test_unknown_required_street_or_highway_is_422_with_close_matches(client):
+    body = {"station_id": "S1", "k": 2, "area_code": AREA, "hotspots": False}
+    r = client.post("/api/patrols", json=body | {"required_streets": ["Unioninkadu"]})
+    assert r.status_code == 422, r.text
+    assert "Unioninkadu" in r.text and "Unioninkatu" in r.text
+    r = client.post("/api/patrols", json=body | {"required_highways": ["residental"]})
+    assert r.status_code == 422 and "residential" in r.text
+    r = client.post(
+        "/api/patrols",
+        json=body | {"shifts": [{"name": "x", "start": "25:00", "end": "02:00"}]},
+    )
+    assert r.status_code == 422 and "HH:MM" in r.text
+
+
+def test_shift_hours_limits_and_midnight():
+    req = service.PlanRequest(
+        "S1",
+        shifts=[
+            {"name": "night", "start": "22:00", "end": "06:00"},
+            {"name": "late", "start": "18:30", "end": "21:15"},
+        ],
+        shift_minutes=150,
+    )
+    night, late = service.plan_shifts(req, n_teams=3)
+    assert (night.hours, night.minutes, night.start) == ((22, 6), 150.0, "22:00")
+    assert (late.hours, late.minutes, late.start) == ((18, 22), 150.0, "18:30")
+    with pytest.raises(SchemaError, match="too short"):
+        service.plan_shifts(_with(req, stagger_minutes=90), n_teams=3)
+    with pytest.raises(SchemaError, match="needs shifts"):
+        service.plan_shifts(service.PlanRequest("S1", stagger_minutes=5), n_teams=2)
+    single = service.plan_shifts(service.PlanRequest("S1", hours=(8, 12)), n_teams=2)
+    assert [(s.name, s.hours, s.minutes) for s in single] == [("", (8, 12), None)]
+
+
+def _with(req, **changes):
+    return dataclasses.replace(req, **changes)

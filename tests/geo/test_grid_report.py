@@ -412,3 +412,132 @@ def test_draft_in_another_crs_is_refused():
         validate_grid(draft.to_crs(32649), community=community(), others=quadrants())
     with pytest.raises(CRSError, match="not a metric"):
         validate_grid(shapely.Point(0, 0).buffer(1), community=community().to_crs(4326))
+
+
+# ---------------------------------------------------------------------------------------
+# sub-grids and dedicated grids (issue 4 §5)
+# ---------------------------------------------------------------------------------------
+
+
+def subgrids(**replace):
+    """Grid A in two halves (the east one 10 m short of the top), B in two overlapping
+    halves (the east one poking 5 m out of B); C and D not divided."""
+    geoms = {
+        f"{A}001": box(0, 100, 50, 200),
+        f"{A}002": box(50, 100, 100, 190),
+        f"{B}001": box(100, 100, 160, 200),
+        f"{B}002": box(150, 100, 200, 205),
+    }
+    geoms.update(replace)
+    return gpd.GeoDataFrame(
+        {
+            "code": list(geoms),
+            "parent_code": [c[: len(A)] for c in geoms],
+            "level": "subgrid",
+        },
+        geometry=list(geoms.values()),
+        crs=UTM,
+    )
+
+
+def test_subgrids_are_checked_against_their_grids():
+    parents = quadrants()
+    straddler = gpd.GeoDataFrame(
+        {"source_id": ["osm:way/9"], "households": [40]},
+        geometry=[box(42, 140, 55, 160)],  # across the two halves of A, most in A001
+        crs=UTM,
+    )
+    report = validate_grids(
+        subgrids(), parents=parents, buildings=straddler, band=(30, 150), walk_tours=False
+    )
+    assert [p.kind for p in report.problems] == [
+        "gap",
+        "overlap",
+        "crosses_parent",
+        "split_building",
+    ] + ["households_out_of_band"] * 3
+    assert {p.level for p in report.problems} == {"subgrid"}
+    gap = report.of_kind("gap")[0]
+    # only the strip of grid A: the undivided grids C and D are no gaps
+    assert gap.area_m2 == pytest.approx(500.0) and gap.community_code == A
+    assert f"of grid {A}" in gap.message and "belong to no sub-grid" in gap.message
+    ov = report.of_kind("overlap")[0]
+    assert ov.area_m2 == pytest.approx(1000.0) and ov.message.startswith("Sub-grids")
+    out = report.of_kind("crosses_parent")[0]
+    assert out.grid_code == f"{B}002" and out.area_m2 == pytest.approx(250.0)
+    assert f"outside its grid {B}" in out.message
+    split = report.of_kind("split_building")[0]
+    assert "between sub-grids" in split.message and split.community_code == A
+    # the band applies to sub-grids with the band given: the straddler's 40 households
+    # count for A001, the others have none
+    band = report.of_kind("households_out_of_band")
+    assert [p.grid_code for p in band] == [f"{A}002", f"{B}001", f"{B}002"]
+    assert band[0].message.startswith(f"Sub-grid {A}002 has 0 households")
+    m = report.metrics
+    assert m.loc[f"{A}001", "households"] == 40
+    assert report.summary["levels"] == ["subgrid"] and report.summary["parent_levels"] == ["grid"]
+    assert report.summary["n_communities"] == 4
+    assert report.to_dict()["problems"][0]["level"] == "subgrid"
+
+
+def test_exact_subgrids_pass_and_unknown_parent_names_the_grid():
+    exact = subgrids(**{f"{A}002": box(50, 100, 100, 200)}).iloc[:2]
+    assert validate_grids(exact, parents=quadrants(), walk_tours=False).ok
+    stray = exact.copy()
+    stray.loc[1, "parent_code"] = "nowhere"
+    p = validate_grids(stray, parents=quadrants(), walk_tours=False).of_kind("unknown_parent")[0]
+    assert p.message.startswith(f"Sub-grid {A}002 names parent grid 'nowhere'")
+    assert f"It lies in grid {A}" in p.message and p.level == "subgrid"
+    # a parents layer with a level column names its parents itself
+    labelled = quadrants()
+    labelled["level"] = "grid"
+    report = validate_grids(
+        subgrids(**{f"{A}002": box(50, 100, 100, 200)}), parents=labelled, walk_tours=False
+    )
+    assert "gap" not in kinds(report)
+
+
+def test_draft_subgrid_against_its_grid():
+    parent = quadrants().iloc[[0]]
+    others = subgrids().iloc[[0]]
+    report = validate_grid(
+        box(50, 100, 100, 195), parent=parent, others=others, code=f"{A}002", level="subgrid"
+    )
+    assert kinds(report) == ["gap"] and report.problems[0].level == "subgrid"
+    assert "belong to no sub-grid" in report.problems[0].message
+    assert report.summary["levels"] == ["subgrid"]
+
+
+def test_dedicated_grids_are_exempt_from_the_band_but_not_the_geometry():
+    grids = quadrants(**{D: box(100, -10, 200, 100)})  # D pokes 10 m out of the community
+    grids["kind"] = ["comprehensive", "comprehensive", "comprehensive", "dedicated"]
+    grids["households"] = [400, 250, 400, 0]  # D is a park
+    report = validate_grids(grids, communities=community(), walk_tours=False)
+    assert kinds(report) == ["crosses_parent", "households_out_of_band"]
+    assert report.of_kind("crosses_parent")[0].grid_code == D
+    assert report.of_kind("households_out_of_band")[0].grid_code == B
+    assert report.summary["band_exempt"] == 1
+    assert report.summary["share_in_band"] == pytest.approx(2 / 3)
+    strict = validate_grids(grids, communities=community(), exempt_band_kinds=(), walk_tours=False)
+    assert [p.grid_code for p in strict.of_kind("households_out_of_band")] == [B, D]
+    assert strict.summary["band_exempt"] == 0
+    # a dedicated draft is exempt too
+    draft = validate_grid(
+        grids.iloc[[3]], community=community(), others=grids.iloc[:3], walk_tours=False
+    )
+    assert kinds(draft) == ["crosses_parent"]
+
+
+def test_parents_is_an_alias_of_communities():
+    same = validate_grids(quadrants(), parents=community(), walk_tours=False)
+    assert same.ok and same.summary["parent_levels"] == ["community"]
+    with pytest.raises(SchemaError, match="not both"):
+        validate_grids(quadrants(), communities=community(), parents=community())
+    with pytest.raises(SchemaError, match="required"):
+        validate_grids(quadrants())
+    with pytest.raises(SchemaError, match="parents needs column"):
+        validate_grids(quadrants(), parents=community().rename(columns={"code": "id"}))
+    with pytest.raises(SchemaError, match="not both"):
+        validate_grid(box(0, 0, 10, 10), community=community(), parent=community())
+    with pytest.raises(SchemaError, match="exempt_band_kinds"):
+        validate_grids(quadrants(), communities=community(), exempt_band_kinds="dedicated")

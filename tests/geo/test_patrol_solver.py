@@ -204,6 +204,29 @@ def test_shift_overflow_flagged_and_sorties_split():
     assert roomy.over_shift == [] and not any(r.over_shift for r in roomy.routes)
 
 
+def test_per_team_shift_limits_flag_late_starters():
+    G = grid(4, 4)
+    solver = MinMaxRoutes.from_graph(G, depot=(0, 0), k=2)
+    plan = solver.solve(seed=0, **FAST)
+    longest = plan.longest
+    # team 1 starts late: its limit is below every route, team 0's above
+    staggered = solver.solve(seed=0, shift=[longest + 1.0, 1.0], **FAST)
+    assert staggered.over_shift == [1]
+    with pytest.raises(GridPatrolError, match="2 teams"):
+        solver.solve(seed=0, shift=[1.0, 2.0, 3.0], **FAST)
+
+
+def test_time_limit_covers_search_and_path_expansion():
+    import time
+
+    solver = MinMaxRoutes.from_graph(grid(12, 12), depot=(0, 0), k=4)
+    t0 = time.perf_counter()
+    plan = solver.solve(seed=0, time_limit=0.6, max_stall=None)
+    elapsed = time.perf_counter() - t0
+    assert plan.stopped_by in ("time", "lower_bound")
+    assert plan.seconds <= 0.6 and elapsed < 0.6 + 0.25  # 10 % of the limit is slack
+
+
 def test_service_time_adds_to_route_cost():
     edges = [(0, 1, 10.0), (1, 2, 10.0), (2, 0, 10.0)]
     base = MinMaxRoutes.from_edges(edges, depot=0, k=1).solve(seed=0, **FAST)
