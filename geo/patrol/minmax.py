@@ -522,7 +522,10 @@ class MinMaxRoutes:
         n : int
             Number of plans wanted (>= 1).
         seed, time_limit, max_iterations, max_stall, shift, split_sorties
-            As in :meth:`solve`; ``time_limit`` is for all plans together.
+            As in :meth:`solve`; ``time_limit`` is for all plans together.  When fewer
+            than ``n`` distinct plans are found by then (a loaded machine, a large
+            area), up to ``2 n`` more perturbations with a complete local search are
+            tried, so the call may run over the limit.
         tolerance : float
             Allowed relative excess of a plan's longest route over the best one.
 
@@ -555,6 +558,14 @@ class MinMaxRoutes:
             core.deadline = hard
             cand = core.ruin_recreate(res.routes, res.costs, rng)
             cr, cc = core.local_search(cand)
+            if max(cc) <= best * (1 + tolerance) + 1e-9:
+                pool.append(cr)
+                distinct.add(b"#".join(sorted(x.tobytes() for x in cr)))
+        extra = 0
+        while len(distinct) < n and extra < 2 * n:
+            extra += 1
+            core.deadline = time.perf_counter() + max(1.0, time_limit)  # a full descent
+            cr, cc = core.local_search(core.ruin_recreate(res.routes, res.costs, rng))
             if max(cc) <= best * (1 + tolerance) + 1e-9:
                 pool.append(cr)
                 distinct.add(b"#".join(sorted(x.tobytes() for x in cr)))

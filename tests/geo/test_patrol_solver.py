@@ -227,6 +227,13 @@ def test_time_limit_covers_search_and_path_expansion():
     assert plan.seconds <= 0.6 and elapsed < 0.6 + 0.25  # 10 % of the limit is slack
 
 
+def test_rotations_give_n_plans_even_when_the_time_limit_is_spent():
+    solver = MinMaxRoutes.from_graph(grid(10, 10), depot=(0, 0), k=3)
+    plans = solver.rotations(3, seed=0, time_limit=0.001, tolerance=0.2)
+    assert len(plans) == 3
+    assert len({frozenset(map(tuple, (r.edges for r in p.routes))) for p in plans}) == 3
+
+
 def test_service_time_adds_to_route_cost():
     edges = [(0, 1, 10.0), (1, 2, 10.0), (2, 0, 10.0)]
     base = MinMaxRoutes.from_edges(edges, depot=0, k=1).solve(seed=0, **FAST)
