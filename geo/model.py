@@ -542,7 +542,6 @@ def validate_layer(
     return gdf
 
 
-
 def empty_layer(layer: Layer | str) -> gpd.GeoDataFrame | pd.DataFrame:
     """An empty frame with the layer's columns (and geometry, in WGS84)."""
     spec = get_layer(layer) if isinstance(layer, str) else layer

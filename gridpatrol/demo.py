@@ -135,8 +135,11 @@ def build_demo(
         plan_id = plan_patrols(
             store,
             PlanRequest(
-                station_id="S1", area_code=COMMUNITY_CODE, time_limit_s=plan_seconds,
-                hotspots=False, name="Demo: every street of the community, four teams",
+                station_id="S1",
+                area_code=COMMUNITY_CODE,
+                time_limit_s=plan_seconds,
+                hotspots=False,
+                name="Demo: every street of the community, four teams",
             ),
         )
         store.set_setting("demo_plan_id", plan_id)

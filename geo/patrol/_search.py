@@ -100,8 +100,9 @@ class Core:
     #: share of recreate steps that insert each edge where the route stays shortest
     recreate_balance = 0.0
 
-    def __init__(self, D: np.ndarray, S: np.ndarray, E: np.ndarray, C: np.ndarray,
-                 F: np.ndarray) -> None:
+    def __init__(
+        self, D: np.ndarray, S: np.ndarray, E: np.ndarray, C: np.ndarray, F: np.ndarray
+    ) -> None:
         self.T = len(S) // 2
         self.DEP = 2 * self.T
         self.D = np.ascontiguousarray(D, dtype=float)
@@ -120,8 +121,9 @@ class Core:
         T = self.T
         self.symmetric = bool(
             not self.F.any()
-            and np.allclose(self.C[0:2 * T:2], self.C[1:2 * T:2])
-            and np.allclose(self.D, self.D.T))
+            and np.allclose(self.C[0 : 2 * T : 2], self.C[1 : 2 * T : 2])
+            and np.allclose(self.D, self.D.T)
+        )
 
     # ------------------------------------------------------------------ basics
     def empty(self) -> np.ndarray:
@@ -189,9 +191,13 @@ class Core:
             # 2-opt: reverse x[i:j], 1 <= i < j <= n-1
             idx_i = np.arange(1, n - 1)[:, None]
             idx_j = np.arange(2, n)[None, :]
-            new = (cum[idx_i] + D[e[idx_i - 1], rs[n - idx_j]]
-                   + (rcum[n - idx_i] - rcum[n - idx_j] - rlink[n - idx_j])
-                   + D[re[n - idx_i - 1], s[idx_j]] + (total - cum[idx_j] - link[idx_j]))
+            new = (
+                cum[idx_i]
+                + D[e[idx_i - 1], rs[n - idx_j]]
+                + (rcum[n - idx_i] - rcum[n - idx_j] - rlink[n - idx_j])
+                + D[re[n - idx_i - 1], s[idx_j]]
+                + (total - cum[idx_j] - link[idx_j])
+            )
             ok = (idx_j > idx_i) & (rbad[n - idx_i] - rbad[n - idx_j] == 0)
             delta = np.where(ok, new - total, np.inf)
             a = int(np.argmin(delta))
@@ -211,8 +217,9 @@ class Core:
                 intr = rcum[n - Ix] - rcum[n - Ix - ln] - rlink[n - Ix - ln]
                 badr = (rbad[n - Ix] - rbad[n - Ix - ln]) > 0
                 fwd = D[e[P - 1], s[Ix]] + D[e[Ix + ln - 1], s[P]] - link[P]
-                rev = (D[e[P - 1], rs[n - Ix - ln]] + D[re[n - Ix - 1], s[P]] - link[P]
-                       + (intr - intf))
+                rev = (
+                    D[e[P - 1], rs[n - Ix - ln]] + D[re[n - Ix - 1], s[P]] - link[P] + (intr - intf)
+                )
                 rev = np.where(badr, np.inf, rev)
                 valid = (P < Ix) | (P > Ix + ln)
                 dl = np.where(valid, np.minimum(fwd, rev) - remg, np.inf)
@@ -229,16 +236,15 @@ class Core:
                 x = np.concatenate([x[:i], x[i:j][::-1] ^ 1, x[j:]])
             else:
                 _, i, ln, p, reverse = move
-                seg = x[i:i + ln]
+                seg = x[i : i + ln]
                 if reverse:
                     seg = seg[::-1] ^ 1
-                rest = np.concatenate([x[:i], x[i + ln:]])
+                rest = np.concatenate([x[:i], x[i + ln :]])
                 q = p if p < i else p - ln
                 x = np.concatenate([rest[:q], seg, rest[q:]])
         x = self._fix(x, self.DEP)
         self._intra_cache.add(x.tobytes())
         return x
-
 
     # ------------------------------------------------------------ Euler re-sequencing
     def _matching(self, odd: np.ndarray) -> list[tuple[int, int]]:
@@ -411,8 +417,10 @@ class Core:
                 best_move = (tag, np.unravel_index(a, hi.shape), shape_extra)
 
         # relocation of x[i:i+l] from one route into the other
-        for (x1, c1, P1, x2, c2, P2, direction) in ((xa, ca, A, xb, cb, B, 0),
-                                                      (xb, cb, B, xa, ca, A, 1)):
+        for x1, c1, P1, x2, c2, P2, direction in (
+            (xa, ca, A, xb, cb, B, 0),
+            (xb, cb, B, xa, ca, A, 1),
+        ):
             s1, e1, link1, cum1, rx1, rs1, re1, rlink1, rcum1, rbad1 = P1
             s2, e2, link2, cum2, rx2, rs2, re2, rlink2, rcum2, rbad2 = P2
             n1, n2 = len(x1), len(x2)
@@ -465,17 +473,16 @@ class Core:
         if tag == "rel":
             x1, x2 = (xa, xb) if src == 0 else (xb, xa)
             i, g = int(pos[0]) + 1, int(pos[1]) + 1
-            seg = x1[i:i + ln]
+            seg = x1[i : i + ln]
             if extra[pos]:
                 seg = seg[::-1] ^ 1
-            new1 = np.concatenate([x1[:i], x1[i + ln:]])
+            new1 = np.concatenate([x1[:i], x1[i + ln :]])
             new2 = np.concatenate([x2[:g], seg, x2[g:]])
             return (new1, new2) if src == 0 else (new2, new1)
         i, j = int(pos[0]) + 1, int(pos[1]) + 1
         if tag == "2opts":
             return (np.concatenate([xa[:i], xb[j:]]), np.concatenate([xb[:j], xa[i:]]))
-        return (np.concatenate([xa[:i], rxb[nb - j:]]), np.concatenate([rxa[:na - i], xb[j:]]))
-
+        return (np.concatenate([xa[:i], rxb[nb - j :]]), np.concatenate([rxa[: na - i], xb[j:]]))
 
     # ------------------------------------------------------- joint inter route
     def _gaps(self, x: np.ndarray):
@@ -487,8 +494,16 @@ class Core:
         s, e, link, cum, rx, rs, re, rlink, rcum, rbad = self._prep(x)
         n = len(x)
         j = np.arange(1, n)
-        gaps = (e[j - 1], s[j], link[j], cum[j], cum[n] - cum[j] - link[j], rs[n - j],
-                rcum[n] - rcum[n - j] - rlink[n - j], (rbad[n] - rbad[n - j]) > 0)
+        gaps = (
+            e[j - 1],
+            s[j],
+            link[j],
+            cum[j],
+            cum[n] - cum[j] - link[j],
+            rs[n - j],
+            rcum[n] - rcum[n - j] - rlink[n - j],
+            (rbad[n] - rbad[n - j]) > 0,
+        )
         i = np.arange(1, n - 1)
         remg = link[i] + link[i + 1] - self.D[e[i - 1], s[i + 1]] + self.C[x[i]]
         segs = (x[i], remg)
@@ -497,8 +512,7 @@ class Core:
         got = self._gap_cache[key] = (gaps, segs)
         return got
 
-    def _best_from(self, a: int, routes: list[np.ndarray], costs: list[float],
-                   others: list[int]):
+    def _best_from(self, a: int, routes: list[np.ndarray], costs: list[float], others: list[int]):
         """Best leximax-improving move between route ``a`` and any other route.
 
         Same moves as :meth:`_best_inter` with single-edge relocation, evaluated for all
@@ -558,8 +572,9 @@ class Core:
             ro = o ^ 1
             rev = D[g_eprev[None, :], S[ro]] + C[ro] + D[E[ro], g_s[None, :]] - g_link[None, :]
             rev = np.where(F[ro], np.inf, rev)
-            consider(new_a, g_cost[None, :] + np.minimum(fwd, rev), g_cost[None, :], "out",
-                     rev < fwd)
+            consider(
+                new_a, g_cost[None, :] + np.minimum(fwd, rev), g_cost[None, :], "out", rev < fwd
+            )
         s_o = np.concatenate([sg[0] for sg in sl])
         if len(s_o):
             # (2) one edge of another route into a gap of a
@@ -572,8 +587,13 @@ class Core:
             ro = o ^ 1
             rev = D[ea[Ga - 1], S[ro]] + C[ro] + D[E[ro], sa[Ga]] - linka[Ga]
             rev = np.where(F[ro], np.inf, rev)
-            consider(ca + np.minimum(fwd, rev), (s_cost - s_rem)[:, None], s_cost[:, None],
-                     "in", (rev < fwd, s_bid))
+            consider(
+                ca + np.minimum(fwd, rev),
+                (s_cost - s_rem)[:, None],
+                s_cost[:, None],
+                "in",
+                (rev < fwd, s_bid),
+            )
         # (3) tail exchange with every cut of every other route
         Ix = np.arange(1, na)[:, None]
         ta = cuma[na] - cuma[Ix] - linka[Ix]
@@ -595,7 +615,7 @@ class Core:
             g = int(g_j[c])
             oo = xa[i] ^ 1 if extra[r, c] else xa[i]
             xb = routes[b]
-            return b, np.concatenate([xa[:i], xa[i + 1:]]), np.concatenate([xb[:g], [oo], xb[g:]])
+            return b, np.concatenate([xa[:i], xa[i + 1 :]]), np.concatenate([xb[:g], [oo], xb[g:]])
         if tag == "in":
             use_rev, s_bid = extra
             b = int(s_bid[r])
@@ -604,7 +624,7 @@ class Core:
             xb = routes[b]
             oo = xb[i] ^ 1 if use_rev[r, c] else xb[i]
             g = c + 1
-            return b, np.concatenate([xa[:g], [oo], xa[g:]]), np.concatenate([xb[:i], xb[i + 1:]])
+            return b, np.concatenate([xa[:g], [oo], xa[g:]]), np.concatenate([xb[:i], xb[i + 1 :]])
         i = r + 1
         b = int(g_bid[c])
         j = int(g_j[c])
@@ -613,8 +633,7 @@ class Core:
         if tag == "2opts":
             return b, np.concatenate([xa[:i], xb[j:]]), np.concatenate([xb[:j], xa[i:]])
         rxb = xb[::-1] ^ 1
-        return (b, np.concatenate([xa[:i], rxb[nb - j:]]),
-                np.concatenate([rxa[:na - i], xb[j:]]))
+        return (b, np.concatenate([xa[:i], rxb[nb - j :]]), np.concatenate([rxa[: na - i], xb[j:]]))
 
     def local_search(self, routes: list[np.ndarray]) -> tuple[list[np.ndarray], list[float]]:
         """Descend to a local optimum of the leximax order of route costs."""
@@ -627,9 +646,13 @@ class Core:
             if self.joint and k > 1:
                 byt = [x.tobytes() for x in routes]
                 for a in order:
-                    partners = [b for b in range(k) if b != a
-                                and (len(routes[a]) > 2 or len(routes[b]) > 2)
-                                and byt[a] + b"|" + byt[b] not in self._pair_cache]
+                    partners = [
+                        b
+                        for b in range(k)
+                        if b != a
+                        and (len(routes[a]) > 2 or len(routes[b]) > 2)
+                        and byt[a] + b"|" + byt[b] not in self._pair_cache
+                    ]
                     if not partners:
                         continue
                     res = self._best_from(a, routes, costs, partners)
@@ -641,8 +664,10 @@ class Core:
                     b = res[0]
                     na_, nb_ = (self.intra(self._fix(x, self.DEP)) for x in res[1:])
                     ca_, cb_ = self.cost(na_), self.cost(nb_)
-                    if (max(ca_, cb_), min(ca_, cb_)) >= (max(costs[a], costs[b]),
-                                                          min(costs[a], costs[b])):
+                    if (max(ca_, cb_), min(ca_, cb_)) >= (
+                        max(costs[a], costs[b]),
+                        min(costs[a], costs[b]),
+                    ):
                         self._pair_cache.add(byt[a] + b"|" + byt[b])
                         self._pair_cache.add(byt[b] + b"|" + byt[a])
                         continue
@@ -669,8 +694,10 @@ class Core:
                         continue
                     na_, nb_ = (self.intra(self._fix(x, self.DEP)) for x in res)
                     ca_, cb_ = self.cost(na_), self.cost(nb_)
-                    if (max(ca_, cb_), min(ca_, cb_)) >= (max(costs[a], costs[b]),
-                                                          min(costs[a], costs[b])):
+                    if (max(ca_, cb_), min(ca_, cb_)) >= (
+                        max(costs[a], costs[b]),
+                        min(costs[a], costs[b]),
+                    ):
                         # numerical disagreement: do not loop on it
                         self._pair_cache.add(key)
                         continue
@@ -705,7 +732,7 @@ class Core:
         T = self.T
         if T == 0:
             return self.empty()
-        D, S, E, C, F = self.D, self.S[:2 * T], self.E[:2 * T], self.C[:2 * T], self.F[:2 * T]
+        D, S, E, C, F = self.D, self.S[: 2 * T], self.E[: 2 * T], self.C[: 2 * T], self.F[: 2 * T]
         alive = ~F.copy()
         seq = []
         cur = 0
@@ -755,14 +782,15 @@ class Core:
                 routes.append(self.empty())
                 continue
             apos = int(arg[bpos - 1]) + 1
-            routes.append(np.concatenate([[self.DEP], seq[apos - 1:bpos], [self.DEP]]))
+            routes.append(np.concatenate([[self.DEP], seq[apos - 1 : bpos], [self.DEP]]))
             bpos = apos - 1
         routes.reverse()
         return routes
 
     # ------------------------------------------------------------ perturbation
-    def ruin_recreate(self, routes: list[np.ndarray], costs: list[float],
-                      rng: np.random.Generator) -> list[np.ndarray]:
+    def ruin_recreate(
+        self, routes: list[np.ndarray], costs: list[float], rng: np.random.Generator
+    ) -> list[np.ndarray]:
         T = self.T
         D, S, E = self.D, self.S, self.E
         k = len(routes)
@@ -777,9 +805,10 @@ class Core:
         qmax = max(3, min(40, int(self.ruin_share * T) + 2))
         q = int(rng.integers(2, qmax + 1)) if T > 2 else T
         u, v = S[2 * t0], E[2 * t0]
-        allS, allE = S[0:2 * T:2], E[0:2 * T:2]
-        dist = np.minimum.reduce([D[u, allS], D[u, allE], D[v, allS], D[v, allE],
-                                  D[allS, u], D[allE, v]])
+        allS, allE = S[0 : 2 * T : 2], E[0 : 2 * T : 2]
+        dist = np.minimum.reduce(
+            [D[u, allS], D[u, allE], D[v, allS], D[v, allE], D[allS, u], D[allE, v]]
+        )
         dist = dist * (1.0 + 0.3 * rng.random(T))
         removed = np.argsort(dist, kind="stable")[:q]
         rm = np.zeros(2 * T + 2, dtype=bool)
@@ -800,8 +829,12 @@ class Core:
                 ex = E[x[:-1]]
                 sx = S[x[1:]]
                 old = D[ex, sx]
-                ins = (D[ex[None, :], S[o2][:, None]] + self.C[o2][:, None]
-                       + D[E[o2][:, None], sx[None, :]] - old[None, :])
+                ins = (
+                    D[ex[None, :], S[o2][:, None]]
+                    + self.C[o2][:, None]
+                    + D[E[o2][:, None], sx[None, :]]
+                    - old[None, :]
+                )
                 ins[self.F[o2]] = np.inf
                 a = int(np.argmin(ins))
                 delta = float(ins.flat[a])
@@ -815,13 +848,13 @@ class Core:
             _, r, a, delta = best
             which, g = divmod(a, len(new_routes[r]) - 1)
             x = new_routes[r]
-            new_routes[r] = np.concatenate([x[:g + 1], [o2[which]], x[g + 1:]])
+            new_routes[r] = np.concatenate([x[: g + 1], [o2[which]], x[g + 1 :]])
             new_costs[r] += delta
         return new_routes
 
-
-    def merge_split(self, routes: list[np.ndarray], costs: list[float],
-                    rng: np.random.Generator) -> list[np.ndarray]:
+    def merge_split(
+        self, routes: list[np.ndarray], costs: list[float], rng: np.random.Generator
+    ) -> list[np.ndarray]:
         """Merge the longest route with 1-2 others, re-tour the union, split it again."""
         k = len(routes)
         a = int(np.argmax(costs))
@@ -853,9 +886,18 @@ class Core:
         return out
 
     # ------------------------------------------------------------ driver
-    def run(self, k: int, *, seed: int, time_limit: float, max_iterations: int | None,
-            max_stall: int | None, lower_bound: float = 0.0, elite_tolerance: float | None = None,
-            initial: list[np.ndarray] | None = None) -> SearchResult:
+    def run(
+        self,
+        k: int,
+        *,
+        seed: int,
+        time_limit: float,
+        max_iterations: int | None,
+        max_stall: int | None,
+        lower_bound: float = 0.0,
+        elite_tolerance: float | None = None,
+        initial: list[np.ndarray] | None = None,
+    ) -> SearchResult:
         """Iterated local search; returns the best solution found."""
         t0 = time.perf_counter()
         self.deadline = t0 + time_limit

@@ -166,17 +166,26 @@ class MinMaxRoutes:
         Extra service time (dwell) per required edge id, added to the route serving it.
     """
 
-    def __init__(self, nodes: Sequence, arcs: list[tuple[int, int, float, Any]],
-                 tasks: list[_Task], *, depot: Hashable, k: int,
-                 service: Mapping[Hashable, float] | None = None) -> None:
+    def __init__(
+        self,
+        nodes: Sequence,
+        arcs: list[tuple[int, int, float, Any]],
+        tasks: list[_Task],
+        *,
+        depot: Hashable,
+        k: int,
+        service: Mapping[Hashable, float] | None = None,
+    ) -> None:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
             raise InfeasiblePlanError(f"k must be an integer number of teams, got {k!r}")
         if k < 1:
             raise InfeasiblePlanError(f"k must be at least 1 team, got {k}")
         index = {n: i for i, n in enumerate(nodes)}
         if depot not in index:
-            raise NotFoundError(f"depot {depot!r} is not a node of the network; "
-                                "pick an existing node (e.g. the nearest node to the base)")
+            raise NotFoundError(
+                f"depot {depot!r} is not a node of the network; "
+                "pick an existing node (e.g. the nearest node to the base)"
+            )
         self.k = int(k)
         self.nodes = list(nodes)
         self.depot = depot
@@ -202,17 +211,26 @@ class MinMaxRoutes:
         self.service = {} if service is None else dict(service)
         unknown = set(self.service) - {t.eid for t in tasks}
         if unknown:
-            raise NotFoundError(f"service times given for edges that are not required: "
-                                f"{sorted(map(repr, unknown))[:5]}")
+            raise NotFoundError(
+                f"service times given for edges that are not required: "
+                f"{sorted(map(repr, unknown))[:5]}"
+            )
         self._all_tasks = tasks
         self._alias: dict[Hashable, Hashable] = {}
         self._prepare()
 
     # ------------------------------------------------------------ constructors
     @classmethod
-    def from_edges(cls, edges: Iterable[Sequence], *, depot: Hashable, k: int,
-                   required: Iterable[int] | None = None, directed: bool = False,
-                   service: Mapping[int, float] | None = None) -> MinMaxRoutes:
+    def from_edges(
+        cls,
+        edges: Iterable[Sequence],
+        *,
+        depot: Hashable,
+        k: int,
+        required: Iterable[int] | None = None,
+        directed: bool = False,
+        service: Mapping[int, float] | None = None,
+    ) -> MinMaxRoutes:
         """Build a solver from an edge list.
 
         Parameters
@@ -267,9 +285,17 @@ class MinMaxRoutes:
         return cls(nodes, arcs, tasks, depot=depot, k=k, service=service)
 
     @classmethod
-    def from_graph(cls, G: Any, *, depot: Hashable, k: int, weight: str = "length",
-                   required: Iterable[tuple] | None = None, merge_opposite: bool = True,
-                   service: Mapping[tuple, float] | None = None) -> MinMaxRoutes:
+    def from_graph(
+        cls,
+        G: Any,
+        *,
+        depot: Hashable,
+        k: int,
+        weight: str = "length",
+        required: Iterable[tuple] | None = None,
+        merge_opposite: bool = True,
+        service: Mapping[tuple, float] | None = None,
+    ) -> MinMaxRoutes:
         """Build a solver from a networkx (Multi)(Di)Graph, e.g. a projected osmnx graph.
 
         Parameters
@@ -305,12 +331,17 @@ class MinMaxRoutes:
         multi = G.is_multigraph()
         directed = G.is_directed()
         raw = []  # (u, v, key, cost, oneway_flag)
-        it = G.edges(keys=True, data=True) if multi else ((u, v, None, d) for u, v, d in
-                                                          G.edges(data=True))
+        it = (
+            G.edges(keys=True, data=True)
+            if multi
+            else ((u, v, None, d) for u, v, d in G.edges(data=True))
+        )
         for u, v, key, d in it:
             if weight not in d:
-                raise SchemaError(f"edge {(u, v, key) if multi else (u, v)} has no "
-                                  f"{weight!r} attribute; pass weight=<attribute name>")
+                raise SchemaError(
+                    f"edge {(u, v, key) if multi else (u, v)} has no "
+                    f"{weight!r} attribute; pass weight=<attribute name>"
+                )
             c = _check_cost(d[weight], f"edge {(u, v, key)}")
             ow = d.get("oneway", False)
             if isinstance(ow, str):
@@ -361,7 +392,8 @@ class MinMaxRoutes:
                 r = tuple(r)
                 if multi and len(r) == 2:
                     want.update((r[0], r[1], kk) for kk in G[r[0]][r[1]]) if G.has_edge(
-                        r[0], r[1]) else want.add(r)
+                        r[0], r[1]
+                    ) else want.add(r)
                 else:
                     want.add(r)
             if not directed:
@@ -371,8 +403,9 @@ class MinMaxRoutes:
                 known |= {(s[6][1], s[6][0], *s[6][2:]) for s in streets}
             missing = want - known
             if missing:
-                raise NotFoundError("required edges not in the graph: "
-                                    f"{sorted(map(repr, missing))[:5]}")
+                raise NotFoundError(
+                    f"required edges not in the graph: {sorted(map(repr, missing))[:5]}"
+                )
             chosen = [s for s in streets if s[6] in want or (s[7] is not None and s[7] in want)]
         tasks = [_Task(a, b, c, cr, ka, kb, e) for a, b, c, cr, ka, kb, e, _ in chosen]
         alias = {s[7]: s[6] for s in streets if s[7] is not None}
@@ -431,13 +464,14 @@ class MinMaxRoutes:
         if len(rel) > MAX_RELEVANT_NODES:
             raise InfeasiblePlanError(
                 f"{len(rel)} relevant nodes exceed {MAX_RELEVANT_NODES}; split the area "
-                "into smaller patrol districts")
+                "into smaller patrol districts"
+            )
         self._rel = np.array(rel, dtype=np.int64)
         r = len(rel)
         D = np.empty((r, r))
         for lo in range(0, r, 512):
-            rows = dijkstra(self._csr, directed=True, indices=self._rel[lo:lo + 512])
-            D[lo:lo + 512] = rows[:, self._rel]
+            rows = dijkstra(self._csr, directed=True, indices=self._rel[lo : lo + 512])
+            D[lo : lo + 512] = rows[:, self._rel]
         D[~np.isfinite(D)] = 1e18  # only between nodes that never need to meet
         np.fill_diagonal(D, 0.0)
         self._D = D
@@ -468,10 +502,16 @@ class MinMaxRoutes:
         self._core = Core(D, S, E, C, F)
 
     # ------------------------------------------------------------ solving
-    def solve(self, *, seed: int = 0, time_limit: float = 5.0,
-              max_iterations: int | None = None, max_stall: int | None = 2000,
-              shift: float | Sequence[float] | None = None,
-              split_sorties: bool = False) -> Plan:
+    def solve(
+        self,
+        *,
+        seed: int = 0,
+        time_limit: float = 5.0,
+        max_iterations: int | None = None,
+        max_stall: int | None = 2000,
+        shift: float | Sequence[float] | None = None,
+        split_sorties: bool = False,
+    ) -> Plan:
         """Compute one plan.
 
         Parameters
@@ -499,17 +539,36 @@ class MinMaxRoutes:
         Plan
         """
         t0 = time.perf_counter()
-        res = self._core.run(self.k, seed=seed, time_limit=time_limit * SEARCH_SHARE,
-                             max_iterations=max_iterations, max_stall=max_stall,
-                             lower_bound=self.lower_bound)
-        return self._plan(res.routes, seed=seed, iterations=res.iterations,
-                          seconds=time.perf_counter() - t0, stopped_by=res.stopped_by,
-                          shift=shift, split_sorties=split_sorties)
+        res = self._core.run(
+            self.k,
+            seed=seed,
+            time_limit=time_limit * SEARCH_SHARE,
+            max_iterations=max_iterations,
+            max_stall=max_stall,
+            lower_bound=self.lower_bound,
+        )
+        return self._plan(
+            res.routes,
+            seed=seed,
+            iterations=res.iterations,
+            seconds=time.perf_counter() - t0,
+            stopped_by=res.stopped_by,
+            shift=shift,
+            split_sorties=split_sorties,
+        )
 
-    def rotations(self, n: int, *, seed: int = 0, time_limit: float = 10.0,
-                  tolerance: float = 0.05, max_iterations: int | None = None,
-                  max_stall: int | None = 2000, shift: float | Sequence[float] | None = None,
-                  split_sorties: bool = False) -> list[Plan]:
+    def rotations(
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        time_limit: float = 10.0,
+        tolerance: float = 0.05,
+        max_iterations: int | None = None,
+        max_stall: int | None = 2000,
+        shift: float | Sequence[float] | None = None,
+        split_sorties: bool = False,
+    ) -> list[Plan]:
         """Several different plans whose longest routes are within ``tolerance``.
 
         The search keeps the distinct good solutions it meets; the best is returned first,
@@ -539,9 +598,15 @@ class MinMaxRoutes:
             raise InfeasiblePlanError(f"n must be at least 1, got {n}")
         t0 = time.perf_counter()
         core = self._core
-        res = core.run(self.k, seed=seed, time_limit=time_limit * 0.6 * SEARCH_SHARE,
-                       max_iterations=max_iterations, max_stall=max_stall,
-                       lower_bound=-1.0, elite_tolerance=tolerance)
+        res = core.run(
+            self.k,
+            seed=seed,
+            time_limit=time_limit * 0.6 * SEARCH_SHARE,
+            max_iterations=max_iterations,
+            max_stall=max_stall,
+            lower_bound=-1.0,
+            elite_tolerance=tolerance,
+        )
         best = max(res.costs)
         pool = [r for r in res.elite]
         rng = np.random.default_rng(seed + 7919)
@@ -594,8 +659,11 @@ class MinMaxRoutes:
 
         chosen = [0]
         while len(chosen) < min(n, len(uniq)):
-            scores = [(min(distance(c, j) for c in chosen), -j) for j in range(len(uniq))
-                      if j not in chosen]
+            scores = [
+                (min(distance(c, j) for c in chosen), -j)
+                for j in range(len(uniq))
+                if j not in chosen
+            ]
             _, negj = max(scores)
             chosen.append(-negj)
         plans = []
@@ -612,14 +680,23 @@ class MinMaxRoutes:
                 routes = [routes[perm[a]] for a in range(self.k)]
                 labels[c] = np.argsort(perm)[labels[c]]
             prev = c
-            plans.append(self._plan(routes, seed=seed, iterations=res.iterations,
-                                    seconds=time.perf_counter() - t0, stopped_by=res.stopped_by,
-                                    shift=shift, split_sorties=split_sorties))
+            plans.append(
+                self._plan(
+                    routes,
+                    seed=seed,
+                    iterations=res.iterations,
+                    seconds=time.perf_counter() - t0,
+                    stopped_by=res.stopped_by,
+                    shift=shift,
+                    split_sorties=split_sorties,
+                )
+            )
         return plans
 
     # ------------------------------------------------------------ results
-    def _walk(self, seq: np.ndarray, paths: dict[int, np.ndarray]) -> tuple[list, list, float,
-                                                                           float, list]:
+    def _walk(
+        self, seq: np.ndarray, paths: dict[int, np.ndarray]
+    ) -> tuple[list, list, float, float, list]:
         """Expand an orientation sequence into node and edge lists."""
         nodes = self.nodes
         dep = self._dep
@@ -678,9 +755,17 @@ class MinMaxRoutes:
             out.append(np.array(cur, dtype=np.int64))
         return out
 
-    def _plan(self, routes: list[np.ndarray], *, seed: int, iterations: int, seconds: float,
-              stopped_by: str, shift: float | Sequence[float] | None,
-              split_sorties: bool) -> Plan:
+    def _plan(
+        self,
+        routes: list[np.ndarray],
+        *,
+        seed: int,
+        iterations: int,
+        seconds: float,
+        stopped_by: str,
+        shift: float | Sequence[float] | None,
+        split_sorties: bool,
+    ) -> Plan:
         if shift is None:
             shifts = [math.inf] * self.k
         elif isinstance(shift, (int, float, np.floating, np.integer)):
@@ -705,9 +790,10 @@ class MinMaxRoutes:
         src = np.array(sorted(sources), dtype=np.int64)
         paths: dict[int, np.ndarray] = {}
         for lo in range(0, len(src), 256):
-            _, pred = dijkstra(self._csr, directed=True, indices=src[lo:lo + 256],
-                               return_predecessors=True)
-            for i, s in enumerate(src[lo:lo + 256]):
+            _, pred = dijkstra(
+                self._csr, directed=True, indices=src[lo : lo + 256], return_predecessors=True
+            )
+            for i, s in enumerate(src[lo : lo + 256]):
                 paths[int(s)] = pred[i]
         out = []
         over = set()
@@ -716,14 +802,32 @@ class MinMaxRoutes:
             flag = cost > shifts[team] + 1e-9
             if flag:
                 over.add(team)
-            out.append(Route(team=team, nodes=nodes, edges=edges, cost=cost,
-                             deadhead_cost=dead, served=served, sortie=j, over_shift=flag))
+            out.append(
+                Route(
+                    team=team,
+                    nodes=nodes,
+                    edges=edges,
+                    cost=cost,
+                    deadhead_cost=dead,
+                    served=served,
+                    sortie=j,
+                    over_shift=flag,
+                )
+            )
         costs = [r.cost for r in out] or [0.0]
         n_served = len({e for r in out for e in r.served})
-        return Plan(routes=out, longest=max(costs), shortest=min(costs),
-                    total_cost=float(sum(costs)),
-                    total_deadhead=float(sum(r.deadhead_cost for r in out)),
-                    unreachable=list(self.unreachable),
-                    coverage=1.0 if not self._tasks else n_served / len(self._tasks),
-                    lower_bound=self.lower_bound, over_shift=sorted(over), seed=seed,
-                    iterations=iterations, seconds=seconds, stopped_by=stopped_by)
+        return Plan(
+            routes=out,
+            longest=max(costs),
+            shortest=min(costs),
+            total_cost=float(sum(costs)),
+            total_deadhead=float(sum(r.deadhead_cost for r in out)),
+            unreachable=list(self.unreachable),
+            coverage=1.0 if not self._tasks else n_served / len(self._tasks),
+            lower_bound=self.lower_bound,
+            over_shift=sorted(over),
+            seed=seed,
+            iterations=iterations,
+            seconds=seconds,
+            stopped_by=stopped_by,
+        )

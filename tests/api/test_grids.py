@@ -98,10 +98,19 @@ def test_draft_report_without_saving(client):
 
 def test_compare_and_align_with_police_beats(client):
     # Police beats: a coarser layer drawn by another office (a proposal with a bigger band).
-    beats = client.post("/api/grids/versions/propose",
-                        json={"community_codes": [COMMUNITY_CODE], "seed": 5, "band": [800, 1400],
-                              "save": True, "name": "police beats"}).json()["proposals"][0]["version"]
-    active = next(v["version"] for v in client.get("/api/grids/versions").json() if v["status"] == "active")
+    beats = client.post(
+        "/api/grids/versions/propose",
+        json={
+            "community_codes": [COMMUNITY_CODE],
+            "seed": 5,
+            "band": [800, 1400],
+            "save": True,
+            "name": "police beats",
+        },
+    ).json()["proposals"][0]["version"]
+    active = next(
+        v["version"] for v in client.get("/api/grids/versions").json() if v["status"] == "active"
+    )
     c = client.get(f"/api/grids/versions/{active}/compare/{beats}").json()
     assert c["summary"]["n_pieces"] > 0 and c["pieces"]["features"]
     assert 0 < c["summary"]["aligned_share"] < 1

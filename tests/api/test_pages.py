@@ -134,18 +134,33 @@ def test_local_pmtiles_basemap(tmp_path):
         w = Writer(fh)
         w.write_tile(zxy_to_tileid(1, 1, 1), b"\x89PNG pm")
         w.finalize(
-            {"tile_type": TileType.PNG, "tile_compression": Compression.NONE,
-             "min_zoom": 1, "max_zoom": 1, "min_lon_e7": -1800000000, "min_lat_e7": -850000000,
-             "max_lon_e7": 1800000000, "max_lat_e7": 850000000, "center_zoom": 1,
-             "center_lon_e7": 0, "center_lat_e7": 0},
+            {
+                "tile_type": TileType.PNG,
+                "tile_compression": Compression.NONE,
+                "min_zoom": 1,
+                "max_zoom": 1,
+                "min_lon_e7": -1800000000,
+                "min_lat_e7": -850000000,
+                "max_lon_e7": 1800000000,
+                "max_lat_e7": 850000000,
+                "center_zoom": 1,
+                "center_lon_e7": 0,
+                "center_lat_e7": 0,
+            },
             {},
         )
     url = f"sqlite:///{tmp_path / 'p.db'}"
     open_store(url).close()
-    app = create_app(Settings(database_url=url, basemap="local", basemap_file=str(pm), escalation_interval_s=0))
+    app = create_app(
+        Settings(database_url=url, basemap="local", basemap_file=str(pm), escalation_interval_s=0)
+    )
     with TestClient(app) as c:
         r = c.get("/basemap/1/1/1")
-        assert r.status_code == 200 and r.content == b"\x89PNG pm" and r.headers["content-type"] == "image/png"
+        assert (
+            r.status_code == 200
+            and r.content == b"\x89PNG pm"
+            and r.headers["content-type"] == "image/png"
+        )
         assert c.get("/basemap/1/0/1").status_code == 204
 
 
@@ -208,7 +223,13 @@ def test_big_layers_come_as_vector_tiles(tmp_path):
     boxes = shapely.box(x, y, x + 1e-4, y + 5e-5)
     url = f"sqlite:///{tmp_path / 'big.db'}"
     with open_store(url) as s:
-        s.write({"buildings": gpd.GeoDataFrame({"source_id": [f"b{i}" for i in range(6000)]}, geometry=boxes, crs=4326)})
+        s.write(
+            {
+                "buildings": gpd.GeoDataFrame(
+                    {"source_id": [f"b{i}" for i in range(6000)]}, geometry=boxes, crs=4326
+                )
+            }
+        )
         s.set_setting("bounds", [24.90, 60.15, 24.99, 60.19])
     with TestClient(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
         html = c.get("/").text
