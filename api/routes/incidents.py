@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query
 
 from gridpatrol.api.deps import PageDep, StoreDep
 from gridpatrol.api.schemas import (
@@ -19,7 +20,6 @@ from gridpatrol.api.schemas import (
     IngestReport,
     to_feature_collection,
 )
-from gridpatrol.geo.crs import project
 from gridpatrol.geo.dispatch import grid_figures
 from gridpatrol.geo.errors import SchemaError
 from gridpatrol.geo.hotspots import (
@@ -144,48 +144,59 @@ def escalate(store: StoreDep) -> list[str]:
     return service.escalate_overdue(store)
 
 
-def _filtered(store, tz, hours, weekdays, categories, start, end):
-    incidents = store.read("incidents")
+def filtered_incidents(
+    store: StoreDep,
+    hours: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d{1,2}-\d{1,2}$", description="local hours 'from-to', e.g. 18-23 or 22-6"
+        ),
+    ] = None,
+    weekdays: Annotated[
+        str | None, Query(pattern=r"^[0-6](,[0-6])*$", description="0=Mon..6=Sun, e.g. 4,5")
+    ] = None,
+    categories: Annotated[str | None, Query(description="category keys, comma-separated")] = None,
+    start: Annotated[str | None, Query(description="first date (ISO)")] = None,
+    end: Annotated[str | None, Query(description="day after the last (ISO)")] = None,
+) -> gpd.GeoDataFrame:
+    """The incidents a hot-spot or density request looks at (project-local hours and days)."""
+    try:
+        start_ts = pd.Timestamp(start) if start else None
+        end_ts = pd.Timestamp(end) if end else None
+    except ValueError as exc:
+        raise SchemaError(f"start/end must be ISO dates ({exc})") from exc
     return filter_incidents(
-        incidents,
+        store.read("incidents"),
         hours=tuple(int(h) for h in hours.split("-")) if hours else None,
         weekdays=[int(d) for d in weekdays.split(",")] if weekdays else None,
         categories=categories.split(",") if categories else None,
-        start=pd.Timestamp(start) if start else None,
-        end=pd.Timestamp(end) if end else None,
-        tz=tz,
+        start=start_ts,
+        end=end_ts,
+        tz=store.get_setting("timezone") or "UTC",
     )
 
 
-FilterHours = Annotated[str | None, Query(description="local hours 'from-to', e.g. 18-23 or 22-6")]
-FilterDays = Annotated[str | None, Query(description="weekdays 0=Mon..6=Sun, e.g. 4,5")]
+FilteredDep = Annotated[gpd.GeoDataFrame, Depends(filtered_incidents)]
+EMPTY = {"type": "FeatureCollection", "features": [], "numberReturned": 0}
 
 
 @router.get("/hotspots", response_model=FeatureCollection, response_model_exclude_none=True)
 def hotspots(
     store: StoreDep,
+    points: FilteredDep,
     units: Annotated[str, Query(pattern="^(grids|cells)$")] = "grids",
     cell_size: Annotated[float, Query(gt=10, le=5000)] = 200.0,
     permutations: Annotated[int, Query(ge=99, le=9999)] = 999,
     alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
-    hours: FilterHours = None,
-    weekdays: FilterDays = None,
-    categories: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
 ) -> dict:
     """Getis-Ord Gi* hot and cold spots (FDR-controlled) per grid or on square cells."""
-    tz = store.get_setting("timezone") or "UTC"
-    points = _filtered(store, tz, hours, weekdays, categories, start, end)
     grids = store.read("grids", where={"version": service.active_version(store)})
     if grids.empty:
         raise SchemaError("no grids to compute hot spots on")
-    metric = project(grids)
+    metric = grids.to_crs(store.metric_crs(grids))
     if units == "cells":
-        metric = square_cells(metric.total_bounds, cell_size=cell_size, crs=metric.crs)
-        metric = metric[metric.intersects(project(grids, to=metric.crs).union_all())].reset_index(
-            drop=True
-        )
+        cells = square_cells(metric.total_bounds, cell_size=cell_size, crs=metric.crs)
+        metric = cells[cells.intersects(metric.union_all())].reset_index(drop=True)
     counts = (
         count_points(metric, points.to_crs(metric.crs)) if len(points) else np.zeros(len(metric))
     )
@@ -202,20 +213,15 @@ def hotspots(
 @router.get("/density", response_model=FeatureCollection, response_model_exclude_none=True)
 def density(
     store: StoreDep,
+    points: FilteredDep,
     bandwidth: Annotated[float, Query(gt=0, le=5000)] = 150.0,
     cell_size: Annotated[float, Query(gt=1, le=1000)] = 25.0,
-    hours: FilterHours = None,
-    weekdays: FilterDays = None,
-    categories: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
 ) -> dict:
     """Kernel density (incidents per km²) as cells above 5% of the peak."""
-    tz = store.get_setting("timezone") or "UTC"
-    points = _filtered(store, tz, hours, weekdays, categories, start, end)
     if points.empty:
-        return to_feature_collection(project(store.read("grids").iloc[:0]).to_crs(4326))
-    surface = kernel_density(project(points), bandwidth=bandwidth, cell_size=cell_size)
+        return EMPTY
+    metric = points.to_crs(store.metric_crs(points))
+    surface = kernel_density(metric, bandwidth=bandwidth, cell_size=cell_size)
     return to_feature_collection(surface.to_cells().to_crs(4326))
 
 

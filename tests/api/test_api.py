@@ -201,3 +201,11 @@ def test_hotspots_and_density(client):
     assert any(f["properties"]["hotspot"] == "hot" for f in gi["features"])
     kde = client.get("/api/incidents/density").json()
     assert kde["features"] and kde["features"][0]["properties"]["density"] > 0
+
+
+def test_hotspot_filters_are_validated(client):
+    assert client.get("/api/incidents/hotspots", params={"hours": "late"}).status_code == 422
+    assert client.get("/api/incidents/hotspots", params={"weekdays": "8"}).status_code == 422
+    assert client.get("/api/incidents/density", params={"start": "yesterday"}).status_code == 422
+    empty = client.get("/api/incidents/density", params={"categories": "no_such"}).json()
+    assert empty["features"] == []
