@@ -38,16 +38,16 @@ log = logging.getLogger("gridpatrol.api")
 
 
 def _admin_key(settings: Settings) -> str:
-    key = getattr(settings, "admin_key", "") or ""
+    key = settings.admin_key
     return key.get_secret_value() if hasattr(key, "get_secret_value") else str(key)
 
 
 def _min_count(settings: Settings) -> int:
-    return max(int(getattr(settings, "embed_min_count", 5)), 1)
+    return max(int(settings.embed_min_count), 1)
 
 
 def _public_url(settings: Settings, request: Request) -> str:
-    return (getattr(settings, "public_url", "") or str(request.base_url)).rstrip("/")
+    return (settings.public_url or str(request.base_url)).rstrip("/")
 
 
 #: One CSP source expression: 'self', 'none', a scheme (https:) or [scheme://]host[:port][/path].
@@ -71,7 +71,7 @@ def frame_ancestors(value: str) -> str:
 
 def embed_headers(settings: Settings) -> dict[str, str]:
     """Headers of embed responses: framable by ``frame_ancestors``, no token in Referer."""
-    ancestors = frame_ancestors(getattr(settings, "frame_ancestors", "'self'"))
+    ancestors = frame_ancestors(settings.frame_ancestors)
     return {
         "Content-Security-Policy": f"frame-ancestors {ancestors}",
         "Referrer-Policy": "no-referrer",

@@ -6,10 +6,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import socket
-import threading
-import time
 
 import numpy as np
 import pandas as pd
@@ -18,7 +14,6 @@ import shapely
 from fastapi.testclient import TestClient
 
 from gridpatrol.api.main import create_app
-from gridpatrol.api.routes import embed
 from gridpatrol.api.settings import Settings
 from gridpatrol.store import tokens as tk
 from gridpatrol.store.base import open_store
@@ -30,14 +25,6 @@ ANCESTORS = "https://portal.example.org https://*.example.net"
 SECRET_WORDS = "confidential-description-text"
 
 
-class EmbedSettings(Settings):
-    """Settings with the fields this router reads (until api/settings.py has them)."""
-
-    admin_key: str = ""
-    embed_min_count: int = 5
-    public_url: str = ""
-
-
 def make_app(url: str, **kw) -> object:
     values = {
         "escalation_interval_s": 0,
@@ -46,10 +33,8 @@ def make_app(url: str, **kw) -> object:
         "public_url": "https://maps.example.org",
         **kw,
     }
-    settings = EmbedSettings(database_url=url, **values)
-    app = create_app(settings)
-    app.include_router(embed.router)
-    return app
+    settings = Settings(database_url=url, **values)
+    return create_app(settings)
 
 
 def _points(box: tuple[float, float, float, float], n: int, seed: int) -> np.ndarray:
@@ -413,9 +398,7 @@ def test_embed_page_in_chinese(client, token):
 
 # -- browser ----------------------------------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or (
-    "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
-)
+from tests.maps.cdp import CHROMIUM, serve_app  # noqa: E402
 
 COUNT_LAYERS = """(() => {
   const maps = Object.values(window).filter(v => v && v._layers && v.getCenter);
@@ -431,31 +414,14 @@ COUNT_LAYERS = """(() => {
     reason="browser tests need Chromium: apt-get install chromium",
 )
 def test_embed_page_loads_offline_in_a_browser(client, project):
-    import uvicorn
-
     from tests.maps.cdp import check_page
 
     layers = ["streets", "buildings", "grids", "incidents_aggregate", "cameras", "areas"]
     token = make_token(client, project["area"], layers=layers)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(make_app(project["url"]), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(100):
-            if server.started:
-                break
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{port}/embed/map?token={token['token']}&lang=zh"
+    with serve_app(make_app(project["url"])) as base:
+        url = f"{base}/embed/map?token={token['token']}&lang=zh"
         shots = os.environ.get("GRIDPATROL_SCREENSHOTS")
         report = check_page(url, shots and os.path.join(shots, "embed.png"), COUNT_LAYERS)
-    finally:
-        server.should_exit = True
-        thread.join(10)
     assert report["external_requests"] == [], report["external_requests"]
     assert report["failed_requests"] == [], report["failed_requests"]
     assert report["console_errors"] == [], report["console_errors"]

@@ -10,7 +10,6 @@ import shapely
 from fastapi.testclient import TestClient
 
 from gridpatrol.api.main import create_app
-from gridpatrol.api.routes import tiles
 from gridpatrol.api.settings import Settings
 from gridpatrol.maps.tiles import EXTENT, encode_tile, tile_bbox
 from gridpatrol.store.base import open_store
@@ -104,7 +103,6 @@ def client(tmp_path_factory):
         )
         s.set_setting("bounds", list(BOX))
     app = create_app(Settings(database_url=url, escalation_interval_s=0))
-    app.include_router(tiles.router)
     with TestClient(app) as c:
         yield c
 
@@ -168,7 +166,6 @@ def test_switching_the_active_version_changes_the_tile(tmp_path):
         )
         s.set_setting("active_grid_version", 2)
     app = create_app(Settings(database_url=url, escalation_interval_s=0))
-    app.include_router(tiles.router)
     with TestClient(app) as c:
         features = get_tile(c, "grids", 14, *tile_of(*BOX[:2], 14))
     assert {f["properties"]["code"][:12] for f in features} == {"110105001002"}

@@ -7,15 +7,10 @@ console error. Screenshots go to $GRIDPATROL_SCREENSHOTS when set.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import uvicorn
 
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
@@ -26,21 +21,12 @@ from gridpatrol.store.patrols import PlanRequest, plan_patrols
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or (
-    "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
-)
+from tests.maps.cdp import CHROMIUM, check_page, serve_app  # noqa: E402
+
 if CHROMIUM is None:
     if os.environ.get("GRIDPATROL_REQUIRE_BROWSER"):
         raise RuntimeError("GRIDPATROL_REQUIRE_BROWSER is set but Chromium is not installed")
     pytest.skip("browser tests need Chromium: apt-get install chromium", allow_module_level=True)
-
-from tests.maps.cdp import check_page  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -65,23 +51,9 @@ def server(tmp_path_factory):
         plan_id = plan_patrols(
             store, PlanRequest(station_id="S1", k=2, area_code=grid, time_limit_s=2)
         )
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(Settings(database_url=url, escalation_interval_s=0)),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield {"base": f"http://127.0.0.1:{port}", "plan_id": plan_id}
-    srv.should_exit = True
-    thread.join(10)
+    app = create_app(Settings(database_url=url, escalation_interval_s=0))
+    with serve_app(app) as base:
+        yield {"base": base, "plan_id": plan_id}
 
 
 def _check(url: str, name: str, expression: str | None = None, **kw) -> dict:

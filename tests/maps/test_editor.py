@@ -8,34 +8,23 @@ Screenshots go to $GRIDPATROL_SCREENSHOTS when set.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import os
-import shutil
-import socket
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 import shapely
-import uvicorn
 from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
 from gridpatrol.api.main import create_app
-from gridpatrol.api.routes import editor
-from gridpatrol.api.routes import grids as grids_routes
 from gridpatrol.api.settings import Settings
 from gridpatrol.demo import build_demo
 from gridpatrol.maps.assets import external_assets
-from gridpatrol.store import grid_versions as gv
 from gridpatrol.store.base import open_store
+from tests.maps.cdp import CHROMIUM, serve_app
 
-CHROMIUM = shutil.which("chromium") or (
-    "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
-)
 if CHROMIUM is None and os.environ.get("GRIDPATROL_REQUIRE_BROWSER"):
     raise RuntimeError("GRIDPATROL_REQUIRE_BROWSER is set but Chromium is not installed")
 
@@ -48,45 +37,20 @@ def browser_test(fn):
     return pytest.mark.browser(skip(fn))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     """The demo project served by the app plus the editor router."""
     url = f"sqlite:///{tmp_path_factory.mktemp('editor') / 'demo.db'}"
     with open_store(url) as store:
         build_demo(store)
-    with pytest.MonkeyPatch.context() as mp:
-        if "walk_tours" not in inspect.signature(grids_routes.report_draft).parameters:
-            # POST /api/grids/versions/report has no walk_tours switch yet, so the
-            # editor's ?walk_tours=false is ignored and every report walks the tours
-            # (minutes on a busy machine). Until the route takes it, skip them here.
-            mp.setattr(
-                gv, "report_for_grids", functools.partial(gv.report_for_grids, walk_tours=False)
-            )
-        application = create_app(Settings(database_url=url, escalation_interval_s=0))
-        application.include_router(editor.router)
-        yield application
+    # The editor asks for reports without walk tours (?walk_tours=false) to stay fast.
+    yield create_app(Settings(database_url=url, escalation_interval_s=0))
 
 
 @pytest.fixture(scope="module")
 def server(app):
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+    with serve_app(app) as base, httpx.Client(base_url=base, timeout=60) as client:
         yield client
-    srv.should_exit = True
-    thread.join(10)
 
 
 def _new_draft(client) -> int:
