@@ -59,8 +59,9 @@ class _Steps:
     def __call__(self, step: str) -> None:
         self.progress.update(self.task, description=f"{self.title}: {step}")
 
-    def __exit__(self, *exc) -> None:
-        self.progress.update(self.task, description=f"{self.title}: done", total=1, completed=1)
+    def __exit__(self, exc_type, *exc) -> None:
+        outcome = "failed" if exc_type else "done"
+        self.progress.update(self.task, description=f"{self.title}: {outcome}", total=1, completed=1)
         self.progress.stop()
 
 
