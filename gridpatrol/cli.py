@@ -61,7 +61,9 @@ class _Steps:
 
     def __exit__(self, exc_type, *exc) -> None:
         outcome = "failed" if exc_type else "done"
-        self.progress.update(self.task, description=f"{self.title}: {outcome}", total=1, completed=1)
+        self.progress.update(
+            self.task, description=f"{self.title}: {outcome}", total=1, completed=1
+        )
         self.progress.stop()
 
 
