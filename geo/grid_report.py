@@ -61,23 +61,21 @@ All layers must share one projected CRS in metres; anything else raises
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra, minimum_spanning_tree
 
 from .crs import check_metric, check_same_crs
 from .errors import InvalidGeometryError, SchemaError
+from .postman import matching_cost
 
 __all__ = [
     "PROBLEM_KINDS",
@@ -100,8 +98,6 @@ PROBLEM_KINDS = (
 
 _PARENT_TOL_M = 0.5  # a grid boundary piece this close to its community boundary runs along it
 _TOUR_MARGIN_M = 250.0  # streets this far around a grid may be used to walk between its streets
-_DP_MATCHING_MAX = 12  # odd nodes up to which the matching is solved over subsets (numpy)
-_EXACT_MATCHING_MAX = 24  # odd nodes up to which blossom runs; beyond, greedy + exchanges
 
 _THIN_M = 1.0  # a gap or overlap narrower than this on average is called a sliver
 
@@ -968,184 +964,6 @@ def _csr(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int):
     return coo_matrix((np.r_[w, w], (np.r_[u, v], np.r_[v, u])), shape=(n, n)).tocsr()
 
 
-def _matching_cost(D: np.ndarray) -> float:
-    """Minimum-weight perfect matching cost of an even number of nodes with distances D."""
-    k = len(D)
-    if k == 0:
-        return 0.0
-    if k == 2:
-        return float(D[0, 1])
-    big = np.nanmax(D[np.isfinite(D)], initial=0.0) * 4 * k + 1.0
-    D = np.where(np.isfinite(D), D, big)
-    D = (D + D.T) / 2.0  # Dijkstra sums in a different order each way
-    exact = _matching_by_assignment(D)
-    if exact is not None:
-        return exact
-    if k <= _DP_MATCHING_MAX:
-        return _matching_by_subsets(D)
-    if k <= _EXACT_MATCHING_MAX:
-        pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
-        top = float(D.max()) + 1.0
-        G = nx.Graph()
-        G.add_weighted_edges_from((i, j, top - D[i, j]) for i, j in pairs)
-        m = nx.max_weight_matching(G, maxcardinality=True)
-        return float(sum(D[i, j] for i, j in m))
-    # Blossom in pure Python takes seconds per grid past a few dozen odd nodes (OSM
-    # footways give hundreds); greedy pairing polished by pair exchanges is within a few
-    # per cent of optimal on street networks, and never below the assignment bound.
-    return _matching_greedy_exchange(D)
-
-
-def _matching_pairs(D: np.ndarray) -> list[tuple[int, int]]:
-    """Pairs of a good perfect matching: exact (blossom) up to the exact limit, else the
-    greedy-exchange heuristic; for the few nodes odd cycles leave behind."""
-    k = len(D)
-    if k <= _EXACT_MATCHING_MAX:
-        top = float(D.max()) + 1.0
-        G = nx.Graph()
-        G.add_weighted_edges_from((i, j, top - D[i, j]) for i in range(k) for j in range(i + 1, k))
-        return [tuple(p) for p in nx.max_weight_matching(G, maxcardinality=True)]
-    pairs: list[tuple[int, int]] = []
-    free = list(range(k))
-    while free:  # large leftovers are rare: greedy nearest pairs
-        i = free.pop()
-        j = min(free, key=lambda x: D[i, x])
-        free.remove(j)
-        pairs.append((i, j))
-    return pairs
-
-
-def _matching_greedy_exchange(D: np.ndarray, *, max_rounds: int = 50) -> float:
-    """Near-optimal perfect matching: greedy nearest pairs, then 2-exchange improvement.
-
-    For two pairs (a, b), (c, d) the exchange tries (a, c)(b, d) and (a, d)(b, c); all
-    pairs of pairs are scored at once in numpy and the best improving exchange applied.
-    """
-    k = len(D)
-    # Start from the assignment relaxation: its even cycles split into optimal pairs;
-    # an odd cycle gives up one node, and the leftovers are paired greedily.
-    cost = D.copy()
-    np.fill_diagonal(cost, D.max() * 4 * k + 1.0)
-    _, succ = linear_sum_assignment(cost)
-    seen = np.zeros(k, dtype=bool)
-    a_list, b_list, left = [], [], []
-    for start in range(k):
-        if seen[start]:
-            continue
-        cycle = [start]
-        seen[start] = True
-        nxt = int(succ[start])
-        while nxt != start:
-            cycle.append(nxt)
-            seen[nxt] = True
-            nxt = int(succ[nxt])
-        if len(cycle) % 2:
-            # drop the node whose removal leaves the cheapest alternate pairing
-            best = None
-            for drop in range(len(cycle)):
-                rest = cycle[drop + 1 :] + cycle[:drop]
-                c = sum(D[rest[i], rest[i + 1]] for i in range(0, len(rest) - 1, 2))
-                if best is None or c < best[0]:
-                    best = (c, cycle[drop], rest)
-            left.append(best[1])
-            pairs = [(best[2][i], best[2][i + 1]) for i in range(0, len(best[2]) - 1, 2)]
-        else:
-            steps = D[cycle, np.roll(cycle, -1)]
-            off = 0 if steps[0::2].sum() <= steps[1::2].sum() else 1
-            pairs = [
-                (cycle[(i + off) % len(cycle)], cycle[(i + off + 1) % len(cycle)])
-                for i in range(0, len(cycle), 2)
-            ]
-        for i, j in pairs:
-            a_list.append(i)
-            b_list.append(j)
-    if left:
-        # the leftovers (one per odd cycle, an even number) are matched on their own
-        sub = D[np.ix_(left, left)]
-        for i, j in _matching_pairs(sub):
-            a_list.append(left[i])
-            b_list.append(left[j])
-    a, b = np.array(a_list), np.array(b_list)
-    for _ in range(max_rounds * k):
-        cur = D[a, b]
-        base = cur[:, None] + cur[None, :]
-        swap1 = D[a[:, None], a[None, :]] + D[b[:, None], b[None, :]]
-        swap2 = D[a[:, None], b[None, :]] + D[b[:, None], a[None, :]]
-        gain1, gain2 = base - swap1, base - swap2
-        np.fill_diagonal(gain1, 0.0)
-        np.fill_diagonal(gain2, 0.0)
-        g1, g2 = gain1.max(), gain2.max()
-        if max(g1, g2) <= 1e-9:
-            break
-        if g1 >= g2:
-            p, q = np.unravel_index(gain1.argmax(), gain1.shape)
-            a[p], b[p], a[q], b[q] = a[p], a[q], b[p], b[q]
-        else:
-            p, q = np.unravel_index(gain2.argmax(), gain2.shape)
-            a[p], b[p], a[q], b[q] = a[p], b[q], b[p], a[q]
-    return float(D[a, b].sum())
-
-
-def _matching_by_assignment(D: np.ndarray) -> float | None:
-    """The optimal matching cost when the assignment relaxation finds it, else None.
-
-    Any perfect matching used both ways is an assignment, so half the optimal assignment
-    is a lower bound. When the assignment's cycles are all even, each cycle splits into two
-    matchings, the cheaper costing at most half the cycle: together they reach the bound,
-    so they are optimal. Odd cycles leave the question to the blossom algorithm.
-    """
-    k = len(D)
-    cost = D.copy()
-    np.fill_diagonal(cost, np.inf)
-    _, succ = linear_sum_assignment(np.where(np.isfinite(cost), cost, D.max() * 4 * k + 1))
-    seen = np.zeros(k, dtype=bool)
-    total = 0.0
-    for start in range(k):
-        if seen[start]:
-            continue
-        cycle = [start]
-        seen[start] = True
-        nxt = succ[start]
-        while nxt != start:
-            cycle.append(int(nxt))
-            seen[nxt] = True
-            nxt = succ[nxt]
-        if len(cycle) % 2:
-            return None
-        steps = D[cycle, np.roll(cycle, -1)]
-        total += min(steps[0::2].sum(), steps[1::2].sum())
-    return float(total)
-
-
-@functools.lru_cache(maxsize=_DP_MATCHING_MAX)
-def _subset_layers(k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Subsets of k nodes with 2, 4, ... members, each with its lowest member."""
-    masks = np.arange(1 << k, dtype=np.int64)
-    size = np.zeros(1 << k, dtype=np.int64)
-    for bit in range(k):
-        size += (masks >> bit) & 1
-    low = np.log2(masks & -masks, where=masks > 0, out=np.zeros(1 << k)).astype(np.int64)
-    return [(masks[size == 2 * p], low[size == 2 * p]) for p in range(1, k // 2 + 1)]
-
-
-def _matching_by_subsets(D: np.ndarray) -> float:
-    """Exact minimum-weight perfect matching by dynamic programming over node subsets.
-
-    best[S] = min over j in S of D[i, j] + best[S - {i, j}], i the lowest node of S; one
-    numpy step per subset size, which beats blossom in Python up to ~12 nodes.
-    """
-    k = len(D)
-    best = np.full(1 << k, np.inf)
-    best[0] = 0.0
-    j = np.arange(k)
-    for masks, low in _subset_layers(k):
-        rest = masks[:, None] ^ (1 << low)[:, None] ^ (1 << j)[None, :]
-        valid = ((masks[:, None] >> j[None, :]) & 1).astype(bool) & (j[None, :] != low[:, None])
-        cand = np.where(valid, D[low[:, None], j[None, :]] + best[rest], np.inf)
-        best[masks] = cand.min(axis=1)
-    return float(best[(1 << k) - 1])
-
-
 def _tour(net: _Network, own: np.ndarray, local: np.ndarray) -> tuple[float, int]:
     """Length of a closed walk over every edge in ``own``; and the number of street pieces.
 
@@ -1183,7 +1001,7 @@ def _tour(net: _Network, own: np.ndarray, local: np.ndarray) -> tuple[float, int
         D = dijkstra(L, indices=odd)[:, odd]
         if not np.isfinite(D).all():
             D = np.minimum(D, dijkstra(net.full(), indices=nodes[odd])[:, nodes[odd]])
-        total += _matching_cost(D)
+        total += matching_cost(D)
     return total, int(len(comps))
 
 
