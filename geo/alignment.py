@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .crs import check_metric, check_same_crs
+from .crs import check_metric_layers
 from .errors import InvalidGeometryError, SchemaError
 from .grid_report import _geometry_out, _plain
 from .model import CODE_DIGITS
@@ -78,8 +78,7 @@ def _check_inputs(
     for name, layer in layers.items():
         if not isinstance(layer, gpd.GeoDataFrame):
             raise SchemaError(f"{name} must be a GeoDataFrame, not {type(layer).__name__}")
-        check_metric(layer, what=name)
-    check_same_crs(*layers.values(), names=tuple(layers))
+    check_metric_layers(layers)
     for name in names:
         layer = layers[name]
         if "code" not in layer.columns:

@@ -94,6 +94,7 @@ import pandas as pd
 import shapely
 from scipy import ndimage
 
+from gridpatrol.geo.crs import check_metric_crs
 from gridpatrol.geo.errors import CRSError, InvalidGeometryError, SchemaError
 
 __all__ = ["Assignment", "GridIndex"]
@@ -177,28 +178,6 @@ class Assignment(NamedTuple):
         return self.position < 0
 
 
-def _check_crs(crs: Any, what: str) -> Any:
-    if crs is None:
-        raise CRSError(
-            f"{what} have no CRS; set a projected metric CRS (e.g. the local UTM zone) "
-            "with .set_crs(...) or .to_crs(...)"
-        )
-    if crs.is_geographic:
-        raise CRSError(
-            f"{what} are in a geographic CRS ({crs.name}); distances would be degrees. "
-            "Reproject to a projected metric CRS (e.g. with .to_crs(gdf.estimate_utm_crs()))"
-        )
-    if not crs.is_projected:
-        raise CRSError(f"{what} CRS {crs.name!r} is not a projected CRS; use one in metres")
-    for axis in crs.axis_info[:2]:
-        if axis.unit_name not in ("metre", "meter") or axis.unit_conversion_factor != 1.0:
-            raise CRSError(
-                f"{what} CRS {crs.name!r} has axis unit {axis.unit_name!r}; "
-                "a CRS with metre axes is required"
-            )
-    return crs
-
-
 def _as_coords(values: Any, name: str) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1:
@@ -239,7 +218,7 @@ class GridIndex:
         cls, grids: Any, *, code_column: str = "code", cell_size: float | None = None
     ) -> GridIndex:
         """Validate ``grids`` and build the index (see module docstring)."""
-        crs = _check_crs(getattr(grids, "crs", None), "grids")
+        crs = check_metric_crs(getattr(grids, "crs", None), what="grids")
         if code_column not in grids.columns:
             raise SchemaError(
                 f"grids have no {code_column!r} column (columns: {list(grids.columns)}); "

@@ -10,6 +10,7 @@ solved by fixed-point iteration to well under a millimetre.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 import geopandas as gpd
@@ -247,17 +248,60 @@ def check_same_crs(*layers: gpd.GeoDataFrame, names: tuple[str, ...] | None = No
             )
 
 
-def check_metric(gdf: gpd.GeoDataFrame, *, what: str = "layer") -> None:
-    """Raise :class:`CRSError` unless ``gdf`` is in a projected CRS in metres."""
-    if gdf.crs is None:
-        raise CRSError(f"{what} has no CRS; distances in metres need a projected CRS")
-    crs = pyproj.CRS(gdf.crs)
-    unit = crs.axis_info[0].unit_name if crs.axis_info else ""
-    if not crs.is_projected or unit not in ("metre", "meter"):
+def check_metric_crs(crs: CRSLike | None, *, what: str = "layer") -> pyproj.CRS:
+    """The one metric-CRS rule: a projected CRS whose two axes are in metres.
+
+    Returns the CRS as a :class:`pyproj.CRS`; raises :class:`CRSError` when it is missing,
+    geographic (degrees), not projected, or has axes in another unit (US feet ...).
+    """
+    if crs is None:
+        raise CRSError(
+            f"{what} has no CRS; distances in metres need a projected CRS: set it with "
+            ".set_crs(...) or project with gridpatrol.geo.crs.project"
+        )
+    crs = pyproj.CRS(crs)
+    if crs.is_geographic:
+        raise CRSError(
+            f"{what} is in {crs.to_string()}, a geographic CRS (degrees), which is not a "
+            "metric projected CRS: project it first (gridpatrol.geo.crs.project, or "
+            ".to_crs(gdf.estimate_utm_crs()))"
+        )
+    if not crs.is_projected:
         raise CRSError(
             f"{what} is in {crs.to_string()}, which is not a metric projected CRS: "
             "project it first (gridpatrol.geo.crs.project)"
         )
+    for axis in crs.axis_info[:2]:
+        if axis.unit_name not in ("metre", "meter") or axis.unit_conversion_factor != 1.0:
+            raise CRSError(
+                f"{what} is in {crs.to_string()}, with axis unit {axis.unit_name!r}, which is "
+                "not a metric projected CRS: use a CRS with metre axes "
+                "(gridpatrol.geo.crs.project)"
+            )
+    return crs
+
+
+def check_metric(gdf: gpd.GeoDataFrame, *, what: str = "layer") -> None:
+    """Raise :class:`CRSError` unless ``gdf`` is in a projected CRS in metres
+    (:func:`check_metric_crs`)."""
+    check_metric_crs(gdf.crs, what=what)
+
+
+def check_metric_layers(
+    layers: Mapping[str, gpd.GeoDataFrame | gpd.GeoSeries | None],
+) -> pyproj.CRS:
+    """Every layer given (``None`` = not given) in one metric projected CRS; returns it.
+
+    Each is checked by :func:`check_metric_crs`, then all against the first by
+    :func:`check_same_crs`; the names say which layer is wrong.
+    """
+    given = {k: v for k, v in layers.items() if v is not None}
+    if not given:
+        raise CRSError("no layer given to take the CRS from")
+    for name, layer in given.items():
+        check_metric_crs(layer.crs, what=name)
+    check_same_crs(*given.values(), names=tuple(given))
+    return pyproj.CRS(next(iter(given.values())).crs)
 
 
 def check_lonlat(

@@ -59,7 +59,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from .crs import check_metric, check_same_crs
+from .crs import check_metric_layers
 from .errors import InfeasiblePlanError, InvalidGeometryError, SchemaError
 from .grids import reading_order
 from .model import CODE_DIGITS
@@ -136,15 +136,6 @@ def balance_index(values: Sequence[float]) -> float:
 # ---------------------------------------------------------------------------------------
 # validation
 # ---------------------------------------------------------------------------------------
-
-
-def _check_crs(layers: Mapping[str, gpd.GeoDataFrame | None]) -> Any:
-    """Every layer given in a metric projected CRS, all the same one (CRSError if not)."""
-    given = {k: v for k, v in layers.items() if v is not None}
-    for name, layer in given.items():
-        check_metric(layer, what=name)
-    check_same_crs(*given.values(), names=tuple(given))
-    return next(iter(given.values())).crs
 
 
 def _polygonal(name: str, geoms: np.ndarray, *, repair: bool) -> np.ndarray:
@@ -277,7 +268,9 @@ def proposal_metrics(
         ``mean_polsby_popper``, ``min_load``, ``max_load``, ``mean_load``,
         ``unassigned_buildings`` and, with streets, ``street_share``.
     """
-    _check_crs({"grids": grids, "community": community, "buildings": buildings, "streets": streets})
+    check_metric_layers(
+        {"grids": grids, "community": community, "buildings": buildings, "streets": streets}
+    )
     col = weight or households
     if col not in buildings.columns:
         raise SchemaError(f"buildings has no column {col!r}; columns: {list(buildings.columns)}")
@@ -484,7 +477,7 @@ class GridProposer:
         InvalidGeometryError
             A community is not a valid polygon, or a locked grid leaves its community.
         """
-        crs = _check_crs(
+        crs = check_metric_layers(
             {"community": community, "buildings": buildings, "streets": streets, "locked": locked}
         )
         for col in (households, weight):

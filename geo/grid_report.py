@@ -73,7 +73,7 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra, minimum_spanning_tree
 
-from .crs import check_metric, check_same_crs
+from .crs import check_metric_layers
 from .errors import InvalidGeometryError, SchemaError
 from .postman import matching_cost
 
@@ -379,9 +379,7 @@ def _check_layers(layers: dict[str, Any]) -> Any:
         ok = (gpd.GeoDataFrame, gpd.GeoSeries) if name == "water" else gpd.GeoDataFrame
         if not isinstance(layer, ok):
             raise SchemaError(f"{name} must be a GeoDataFrame, not {type(layer).__name__}")
-        check_metric(layer, what=name)
-    check_same_crs(*given.values(), names=tuple(given))
-    return next(iter(given.values())).crs
+    return check_metric_layers(given)
 
 
 # ---------------------------------------------------------------------------------------
