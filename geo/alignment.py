@@ -57,6 +57,7 @@ from .errors import SchemaError
 from .geometry import check_geometries, polygonal_part
 from .grid_report import _geometry_out, _plain
 from .model import CODE_DIGITS
+from .overlay import code_rank, largest_share
 
 __all__ = ["LayerComparison", "compare_layers", "propose_aligned"]
 
@@ -95,22 +96,12 @@ def _check_inputs(
 
 
 def _majority(
-    items: np.ndarray, zones: np.ndarray, *, tol: float = 0.0
+    items: np.ndarray, zones: np.ndarray, *, tol: float = 0.0, rank: Any = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each item, the zone holding most of it (-1 if none), and all (item, zone) pairs
-    with their overlap area above ``tol``."""
-    owner = np.full(len(items), -1, dtype=np.int64)
-    if len(items) == 0 or len(zones) == 0:
-        return owner, np.empty((0, 2), dtype=np.int64), np.empty(0)
-    ii, zi = shapely.STRtree(zones).query(items, predicate="intersects")
-    area = shapely.area(polygonal_part(shapely.intersection(items[ii], zones[zi])))
-    order = np.lexsort((zi, -area, ii))
-    ii, zi, area = ii[order], zi[order], area[order]
-    first = np.r_[True, ii[1:] != ii[:-1]] if len(ii) else np.zeros(0, dtype=bool)
-    held = first & (area > 0)
-    owner[ii[held]] = zi[held]
-    keep = area > tol
-    return owner, np.stack([ii[keep], zi[keep]], axis=1), area[keep]
+    """:func:`~gridpatrol.geo.overlay.largest_share` as (owner, (item, zone) pairs with
+    overlap above ``tol``, their areas)."""
+    s = largest_share(items, zones, min_area=tol, rank=rank)
+    return s.owner, np.stack([s.item, s.zone], axis=1), s.area
 
 
 def _households(buildings: gpd.GeoDataFrame | None) -> np.ndarray:
@@ -244,7 +235,7 @@ def compare_layers(
     n = len(ag)
     aarea = shapely.area(ag)
 
-    main, pairs, areas = _majority(ag, bg)
+    main, pairs, areas = _majority(ag, bg, rank=code_rank(bcodes))
     inside = np.zeros(n)
     held = main >= 0
     if len(pairs):
@@ -313,8 +304,8 @@ def compare_layers(
         got = in_piece >= 0
         p_buildings = np.bincount(in_piece[got], minlength=len(geoms))
         p_households = np.bincount(in_piece[got], weights=hh[got], minlength=len(geoms))
-        in_a, _, _ = _majority(bld, ag)
-        in_b, _, _ = _majority(bld, bg)
+        in_a, _, _ = _majority(bld, ag, rank=code_rank(acodes))
+        in_b, _, _ = _majority(bld, bg, rank=code_rank(bcodes))
         has_a = in_a >= 0
         expected = np.where(has_a, main[np.maximum(in_a, 0)], -1)
         mask = has_a & (expected != in_b)

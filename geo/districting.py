@@ -64,6 +64,7 @@ from .errors import InfeasiblePlanError, InvalidGeometryError, SchemaError
 from .geometry import check_geometries, make_polygonal, polsby_popper, polygonal_part
 from .grids import reading_order
 from .model import CODE_DIGITS
+from .overlay import code_rank, largest_share
 
 __all__ = [
     "GridProposer",
@@ -131,37 +132,12 @@ def _polygonal(name: str, geoms: np.ndarray, *, repair: bool) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
-def _assign_buildings(grid_geoms: np.ndarray, bgeoms: np.ndarray, tol_m2: float):
-    """Largest-overlap grid per building and number of grids it meaningfully touches."""
-    n = len(bgeoms)
-    owner = np.full(n, -1, dtype=np.int64)
-    n_hit = np.zeros(n, dtype=np.int64)
-    if n == 0 or len(grid_geoms) == 0:
-        return owner, n_hit
-    tree = shapely.STRtree(grid_geoms)
-    bi, gi = tree.query(bgeoms, predicate="intersects")
-    if len(bi) == 0:
-        return owner, n_hit
-    # most buildings lie inside exactly one grid: settle those with a cheap test
-    single = np.bincount(bi, minlength=n) == 1
-    one = single[bi]
-    inside = np.zeros(len(bi), dtype=bool)
-    if one.any():
-        shapely.prepare(grid_geoms)
-        inside[one] = shapely.contains(grid_geoms[gi[one]], bgeoms[bi[one]])
-    area = np.where(inside, shapely.area(bgeoms[bi]), 0.0)
-    rest = ~inside
-    if rest.any():
-        area[rest] = shapely.area(shapely.intersection(bgeoms[bi[rest]], grid_geoms[gi[rest]]))
-    keep = area > tol_m2
-    np.add.at(n_hit, bi[keep], 1)
-    order = np.lexsort((-area, bi))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = bi[order][1:] != bi[order][:-1]
-    sel = order[first]
-    ok = area[sel] > 0
-    owner[bi[sel][ok]] = gi[sel][ok]
-    return owner, n_hit
+def _assign_buildings(grids: gpd.GeoDataFrame, bgeoms: np.ndarray, tol_m2: float):
+    """Owner grid of each building (largest share, ties to the lower code) and the number
+    of grids it overlaps by more than ``tol_m2``."""
+    rank = code_rank(grids["code"]) if "code" in grids.columns else None
+    shares = largest_share(bgeoms, grids.geometry, min_area=tol_m2, rank=rank)
+    return shares.owner, np.bincount(shares.item, minlength=len(bgeoms))
 
 
 def proposal_metrics(
@@ -223,7 +199,7 @@ def proposal_metrics(
     g = np.asarray(grids.geometry.values, dtype=object)
     b = np.asarray(buildings.geometry.values, dtype=object)
     load = buildings[col].to_numpy(dtype=float)
-    owner, n_hit = _assign_buildings(g, b, split_tolerance_m2)
+    owner, n_hit = _assign_buildings(grids, b, split_tolerance_m2)
     per_grid = np.bincount(owner[owner >= 0], weights=load[owner >= 0], minlength=len(g))
     lo, hi = band
     in_band = (per_grid >= lo) & (per_grid <= hi)
@@ -630,7 +606,7 @@ class GridProposer:
     def _annotate(self, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         g = np.asarray(grids.geometry.values, dtype=object)
         b = np.asarray(self._buildings.geometry.values, dtype=object)
-        owner, _ = _assign_buildings(g, b, 0.01)
+        owner, _ = _assign_buildings(grids, b, 0.01)
         ok = owner >= 0
         hcol = self._buildings[self.households]
         hh = hcol.to_numpy(dtype=float)

@@ -76,6 +76,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra, minimum_spannin
 from .crs import check_metric_layers
 from .errors import SchemaError
 from .geometry import POLYGONAL, check_geometries, polsby_popper, polygonal_part
+from .overlay import code_rank, largest_share, locate_points
 from .postman import matching_cost
 
 __all__ = [
@@ -736,35 +737,16 @@ def _buildings(
 ) -> np.ndarray:
     """Assign each building to the grid holding most of its footprint; split_building."""
     n = len(b)
-    owner = np.full(n, -1, dtype=np.int64)
+    ov = largest_share(b, g, min_area=tol, rank=code_rank(codes))
+    owner = ov.owner
     if n == 0 or len(g) == 0:
         return owner
-    bi, gi = shapely.STRtree(g).query(b, predicate="intersects")
-    if len(bi) == 0:
-        return owner
     barea = shapely.area(b)
-    # most buildings lie inside one grid: settle those with a prepared containment test
-    single = np.bincount(bi, minlength=n)[bi] == 1
-    area = np.zeros(len(bi))
-    inside = np.zeros(len(bi), dtype=bool)
-    if single.any():
-        shapely.prepare(g)
-        inside[single] = shapely.contains(g[gi[single]], b[bi[single]])
-    area[inside] = barea[bi[inside]]
-    rest = ~inside
-    if rest.any():
-        area[rest] = shapely.area(shapely.intersection(b[bi[rest]], g[gi[rest]]))
-    order = np.lexsort((-area, bi))
-    bi, gi, area = bi[order], gi[order], area[order]
-    first = np.r_[True, bi[1:] != bi[:-1]]
-    held = first & (area > 0)
-    owner[bi[held]] = gi[held]
-    counted = area > tol
-    n_held = np.bincount(bi[counted], minlength=n)
+    bi, gi, area = ov.item, ov.zone, ov.area  # by building, largest first
+    n_held = np.bincount(bi, minlength=n)
     start = np.searchsorted(bi, np.arange(n + 1))
     for k in np.flatnonzero(n_held > 1):
         rows = np.arange(start[k], start[k + 1])
-        rows = rows[counted[rows]]
         shares = area[rows] / barea[k]
         held_by = [codes[gi[r]] for r in rows]
         split = ", ".join(f"{c} {s:.0%}" for c, s in zip(held_by, shares, strict=True))
@@ -837,13 +819,12 @@ def _boundary_shares(
 
 
 def _incidents(
-    g: np.ndarray, points: np.ndarray, when: pd.Series, months: float | None
+    g: np.ndarray, codes: np.ndarray, points: np.ndarray, when: pd.Series, months: float | None
 ) -> tuple[np.ndarray, np.ndarray, float, int]:
     n = len(g)
-    pi, gi = shapely.STRtree(g).query(points, predicate="intersects")
-    _, first = np.unique(pi, return_index=True)  # a point on a shared boundary counts once
-    count = np.bincount(gi[first], minlength=n).astype(float)
-    outside = len(points) - len(first)
+    at = locate_points(points, g, rank=code_rank(codes))  # a shared edge: the lower code
+    count = np.bincount(at[at >= 0], minlength=n).astype(float)
+    outside = int((at < 0).sum())
     if months is None:
         span = (when.max() - when.min()) / pd.Timedelta(days=365.25 / 12) if len(when) else 0.0
         months = max(float(span), 1.0)
@@ -1502,7 +1483,9 @@ def _validate(
 
     used_months = unassigned_i = None
     if incidents is not None:
-        count, rate, used_months, unassigned_i = _incidents(g, _geoms(incidents), when, months)
+        count, rate, used_months, unassigned_i = _incidents(
+            g, codes, _geoms(incidents), when, months
+        )
         metrics["incidents"] = count
         metrics["incidents_per_month"] = rate
     else:
