@@ -62,8 +62,7 @@ from scipy.spatial import cKDTree
 from .crs import check_metric_layers
 from .errors import InfeasiblePlanError, InvalidGeometryError, SchemaError
 from .geometry import check_geometries, make_polygonal, polsby_popper, polygonal_part
-from .grids import reading_order
-from .model import CODE_DIGITS
+from .grids import child_codes, reading_order
 from .overlay import code_rank, largest_share
 
 __all__ = [
@@ -1097,29 +1096,24 @@ def _solve_community(com: _Community, band: tuple[float, float], seed: int) -> l
     taken = {c for c in com.locked_codes if c is not None}
     all_geoms = [r[3] for r in rows] + list(new_geoms)
     order = reading_order(gpd.GeoSeries(all_geoms)) if all_geoms else []
-    digits = CODE_DIGITS["grid"]
-    seq = 1
     nlock = len(rows)
+    need = [i for i in order if not (i < nlock and rows[i][0] is not None)]
+    try:
+        fresh = iter(child_codes(com.code, len(need), level="grid", taken=taken))
+    except SchemaError as e:
+        raise InfeasiblePlanError(
+            f"community {com.code} would get more grids than codes: {e}; "
+            "widen the band or give n_grids"
+        ) from None
     coded = []
     for i in order:
         if i < nlock and rows[i][0] is not None:
             coded.append(rows[i])
-            continue
-        while f"{com.code}{seq:0{digits}d}" in taken:
-            seq += 1
-        if seq >= 10**digits:
-            raise InfeasiblePlanError(
-                f"community {com.code} would get more than {10**digits - 1} grids; "
-                "widen the band or give n_grids"
-            )
-        code_ = f"{com.code}{seq:0{digits}d}"
-        taken.add(code_)
-        seq += 1
-        if i < nlock:
-            rows[i][0] = code_
+        elif i < nlock:
+            rows[i][0] = next(fresh)
             coded.append(rows[i])
         else:
-            coded.append([code_, com.code, False, all_geoms[i]])
+            coded.append([next(fresh), com.code, False, all_geoms[i]])
     return coded
 
 
