@@ -209,8 +209,6 @@ def hot_spots(
     units: gpd.GeoDataFrame,
     points: gpd.GeoDataFrame,
     *,
-    weights: str = "queen",
-    distance: float | None = None,
     permutations: int = 999,
     alpha: float = 0.05,
     seed: int = 0,
@@ -224,19 +222,11 @@ def hot_spots(
         Grids or cells in a metric CRS (at least 3).
     points
         Incidents in the units' CRS (reproject first); none at all gives all zeros.
-    weights, distance, permutations, alpha, seed
-        As :func:`gi_star`.
+    permutations, alpha, seed
+        As :func:`gi_star` (queen contiguity weights).
     """
     counts = count_points(units, points) if len(points) else np.zeros(len(units))
-    return gi_star(
-        units,
-        counts,
-        weights=weights,
-        distance=distance,
-        permutations=permutations,
-        alpha=alpha,
-        seed=seed,
-    )
+    return gi_star(units, counts, permutations=permutations, alpha=alpha, seed=seed)
 
 
 @dataclass
