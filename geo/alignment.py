@@ -40,6 +40,12 @@ Rules of :func:`propose_aligned`
 first): the output covers the union of ``a`` exactly, and overlaps in ``a`` would show up
 as overlaps in the output. All layers must share one metric CRS (else
 :class:`~gridpatrol.geo.errors.CRSError`).
+
+Size note: ~690 lines, over the ~600 guide, kept as one module: the two public functions
+are one workflow (compare, then propose from the comparison) on shared helpers, and the
+generic rules they used to carry (largest share, repair to polygons, validation, codes)
+now live in :mod:`~gridpatrol.geo.overlay`, :mod:`~gridpatrol.geo.geometry` and
+:mod:`~gridpatrol.geo.grids`.
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ import shapely
 from .crs import check_metric_layers
 from .errors import SchemaError
 from .geometry import check_geometries, polygonal_part
-from .grid_report import _geometry_out, _plain
+from .grid_report.results import _geometry_out, _plain
 from .grids import child_codes
 from .model import CODE_DIGITS
 from .overlay import code_rank, largest_share
