@@ -17,6 +17,7 @@ import shapely
 from ..crs import check_metric_layers
 from ..errors import InfeasiblePlanError, InvalidGeometryError, SchemaError
 from ..geometry import polsby_popper
+from ..overlay import code_rank, locate_points
 from .cells import _Community, _prepare_graph
 from .metrics import DEFAULT_BAND, _assign_buildings, _polygonal, proposal_metrics
 from .partition import _solve_community
@@ -197,11 +198,9 @@ class GridProposer:
             )
             given = locked[code] if code in locked.columns else pd.Series([None] * len(lgeoms))
             lcodes = [str(c) if pd.notna(c) else None for c in given]
-        ctree = shapely.STRtree(cgeoms)
-        lcomm = np.full(len(lgeoms), -1)
+        crank = code_rank(ccodes)  # a point on a shared edge: the lower community code
+        lcomm = locate_points(shapely.point_on_surface(lgeoms), cgeoms, rank=crank)
         if len(lgeoms):
-            li, ci = ctree.query(shapely.point_on_surface(lgeoms), predicate="intersects")
-            lcomm[li] = ci
             for i in range(len(lgeoms)):
                 if lcomm[i] < 0:
                     raise InvalidGeometryError(f"locked grid {i} lies in no community.")
@@ -214,9 +213,7 @@ class GridProposer:
 
         # buildings -> communities (by representative point)
         rep = shapely.point_on_surface(bgeoms)
-        bi, ci = ctree.query(rep, predicate="intersects")
-        bcomm = np.full(len(bgeoms), -1)
-        bcomm[bi[::-1]] = ci[::-1]  # first hit wins
+        bcomm = locate_points(rep, cgeoms, rank=crank)
 
         tasks = []
         stree = shapely.STRtree(sgeoms) if sgeoms is not None and len(sgeoms) else None

@@ -10,7 +10,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from ..geometry import polygonal_part
-from ..overlay import code_rank, largest_share
+from ..overlay import code_rank, largest_share, locate_points
 from .inputs import _Names, _sliver_note
 from .results import Problem
 
@@ -38,9 +38,7 @@ def _coverage(
     # unknown_parent: say which community holds the grid, so the fix is one edit
     if (~known).any():
         pts = shapely.point_on_surface(g[~known])
-        ci = np.full(len(pts), -1)
-        hit = shapely.STRtree(comm).query(pts, predicate="within")
-        ci[hit[0]] = hit[1]
+        ci = locate_points(pts, comm, rank=code_rank(comm_codes))
         for k, i in enumerate(np.flatnonzero(~known)):
             pw = names.missing_parent
             hint = (
