@@ -26,10 +26,10 @@ from typing import Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from .crs import WGS84, CRSLike, raise_if_swapped, repair_after_reprojection, to_wgs84
-from .errors import InvalidGeometryError, SchemaError
+from .errors import SchemaError
+from .geometry import check_geometries
 
 DType = Literal["str", "int", "float", "bool", "datetime", "json"]
 
@@ -441,49 +441,16 @@ def validate_geometries(
     Checks: missing or empty geometry, wrong type for the layer, invalid (self-intersecting
     rings, etc., with GEOS's reason), and non-finite coordinates.
     """
-    values = geoms.values
     df = labels if labels is not None else pd.DataFrame(index=geoms.index)
 
-    def fail(mask, problem):
-        pos = int(np.flatnonzero(np.asarray(mask))[0])
-        raise InvalidGeometryError(
-            f"{source}: {_feature_label(df, pos, layer)}: {problem(pos)}; "
-            "fix it in the source (QGIS: Vector > Geometry Tools > Check Validity) "
-            "and import again"
-        )
-
-    missing = shapely.is_missing(values) | shapely.is_empty(values)
-    if missing.any():
-        fail(missing, lambda pos: "has no geometry")
-    types = shapely.get_type_id(values)
-    allowed = [shapely.GeometryType[t.upper()].value for t in _type_names(layer)]
-    wrong = ~np.isin(types, allowed)
-    if wrong.any():
-        fail(
-            wrong,
-            lambda pos: (
-                f"is a {values[pos].geom_type}, but layer {layer.name!r} holds "
-                f"{' or '.join(layer.geometry_types)}"
-            ),
-        )
-    coords = shapely.get_coordinates(values)
-    if not np.isfinite(coords).all():
-        nonfinite = ~np.array([np.isfinite(shapely.get_coordinates(g)).all() for g in values])
-        fail(nonfinite, lambda pos: "has NaN or infinite coordinates")
-    valid = shapely.is_valid(values)
-    if not valid.all():
-        fail(~valid, lambda pos: f"is not valid ({shapely.is_valid_reason(values[pos])})")
-
-
-def _type_names(layer: Layer) -> tuple[str, ...]:
-    names = {
-        "Polygon": "POLYGON",
-        "MultiPolygon": "MULTIPOLYGON",
-        "Point": "POINT",
-        "LineString": "LINESTRING",
-        "MultiLineString": "MULTILINESTRING",
-    }
-    return tuple(names[t] for t in layer.geometry_types)
+    check_geometries(
+        geoms,
+        what=f"layer {layer.name!r}",
+        allowed=layer.geometry_types,
+        labels=lambda pos: f"{source}: {_feature_label(df, pos, layer)}:",
+        hint="fix it in the source (QGIS: Vector > Geometry Tools > Check Validity) "
+        "and import again",
+    )
 
 
 def validate_layer(
