@@ -14,9 +14,9 @@ import shapely
 
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
+from gridpatrol.services.incidents import ingest_incidents
 from gridpatrol.store import tokens as tk
 from gridpatrol.store.base import open_store
-from gridpatrol.store.incidents import ingest_incidents
 from tests.conftest import quadrant_grids
 from tests.tokens import client_as
 

@@ -14,9 +14,10 @@ import pandas as pd
 from gridpatrol.geo.crs import to_crs_valid
 from gridpatrol.geo.errors import ConflictError, NotFoundError, SchemaError
 from gridpatrol.geo.grids import GridDiff, diff_grids
+from gridpatrol.store.base import Store
 
-from .base import Store
 from .incidents import reassign_all
+from .project import active_version, project_settings, set_active_version
 
 
 def list_versions(store: Store) -> pd.DataFrame:
@@ -122,7 +123,7 @@ def activate(store: Store, version: int) -> dict[str, int]:
             raise SchemaError(f"version {version} has no grids")
         store.update("grid_versions", where={"status": "active"}, values={"status": "retired"})
         store.update("grid_versions", where={"version": version}, values={"status": "active"})
-        store.set_setting("active_grid_version", version)
+        set_active_version(store, version)
         return reassign_all(store, version=version)
 
 
@@ -151,6 +152,7 @@ def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool 
     """
     from gridpatrol.geo.grid_report import validate_grids
 
+    settings = project_settings(store)
     crs = store.metric_crs(grids)
     level = grids["level"] if "level" in grids else pd.Series("grid", index=grids.index)
     top, sub = grids[level != "subgrid"], grids[level == "subgrid"]
@@ -168,14 +170,14 @@ def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool 
     report = validate_grids(
         to_crs_valid(top, crs),
         communities=to_crs_valid(communities, crs),
-        band=tuple(store.get_setting("household_band", [300, 500])),
+        band=settings.household_band,
         **context,
     )
     if len(sub):
         sub_report = validate_grids(
             to_crs_valid(sub, crs),
             parents=to_crs_valid(top, crs),
-            band=tuple(store.get_setting("subgrid_household_band", [30, 150])),
+            band=settings.subgrid_household_band,
             **context,
         )
         report.problems.extend(sub_report.problems)
@@ -264,7 +266,7 @@ def export_gpkg(store: Store, version: int, path) -> int:
 
 def import_draft(store: Store, path, *, name: str = "", crs=None) -> tuple[int, object]:
     """Read an edited GeoPackage (or any vector file) back as a new draft, with its report."""
-    from .files import load_layer_file
+    from gridpatrol.store.files import load_layer_file
 
     grids = load_layer_file(path, "grids", crs=crs, layer_name="grids")
     number = create_draft(store, grids, name=name or f"imported from {getattr(path, 'name', path)}")
@@ -304,9 +306,7 @@ def propose(
     streets = store.read("streets", where={"network": "walk"})
     locked = None
     if locked_codes:
-        active = store.read(
-            "grids", where={"version": int(store.get_setting("active_grid_version", 1))}
-        )
+        active = store.read("grids", where={"version": active_version(store)})
         locked = to_crs_valid(active[active["code"].isin(locked_codes)], crs)
     if weight == "incidents":
         incidents = store.read("incidents")

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 
 import geopandas as gpd
 import pandas as pd
@@ -18,12 +16,12 @@ from gridpatrol.geo.dispatch import apply_action, deadline, overdue
 from gridpatrol.geo.errors import NotFoundError, SchemaError
 from gridpatrol.geo.incidents import (
     PreparedIncidents,
-    Taxonomy,
     assign_incidents,
     prepare_incidents,
 )
+from gridpatrol.store.base import Store
 
-from .base import Store
+from .project import active_version, project_settings, project_taxonomy  # noqa: F401 (re-exported)
 
 #: Fields whose change makes a re-submitted incident an update.
 COMPARED = ("reported_at", "category", "description", "source", "reporter_role", "address")
@@ -50,22 +48,6 @@ class IngestResult:
     rejected: list[dict] = field(default_factory=list)
     unassigned: list[str] = field(default_factory=list)
     snapped: list[str] = field(default_factory=list)
-
-
-@lru_cache(maxsize=1)
-def default_taxonomy() -> Taxonomy:
-    text = resources.files("gridpatrol.data").joinpath("categories.json").read_text("utf-8")
-    return Taxonomy.from_dict(json.loads(text))
-
-
-def project_taxonomy(store: Store) -> Taxonomy:
-    """The project's taxonomy (setting ``taxonomy``) or the default one."""
-    custom = store.get_setting("taxonomy")
-    return Taxonomy.from_dict(custom) if custom else default_taxonomy()
-
-
-def active_version(store: Store) -> int:
-    return int(store.get_setting("active_grid_version", 1))
 
 
 _INDEX_CACHE: dict[tuple, GridIndex] = {}
@@ -125,16 +107,17 @@ def ingest_incidents(
         Some rows are bad and ``partial`` is False: nothing is stored.
     """
     now = now or pd.Timestamp.now(tz="UTC")
-    taxonomy = project_taxonomy(store)
+    settings = project_settings(store)
+    taxonomy = settings.taxonomy
     needs_address = "address" in rows and ("lon" not in rows or rows["lon"].isna().any())
     prepared: PreparedIncidents = prepare_incidents(
         rows,
         taxonomy=taxonomy,
         now=now,
-        served_bounds=store.get_setting("bounds"),
+        served_bounds=None if settings.bounds is None else list(settings.bounds),
         max_outside_km=max_outside_km,
         addresses=store.read("addresses") if needs_address else None,
-        default_tz=store.get_setting("timezone"),
+        default_tz=settings.timezone,
     )
     result = IngestResult(rejected=prepared.rejected.to_dict("records"))
     if not prepared.ok and not partial:
@@ -142,7 +125,7 @@ def ingest_incidents(
     new = prepared.accepted
     if new.empty:
         return result
-    version = active_version(store)
+    version = settings.active_grid_version
     index, grids = grid_index(store, version)
     codes = assign_incidents(
         new, index, grids=grids, areas=store.read("areas"), snap_tolerance_m=snap_tolerance_m
@@ -332,8 +315,7 @@ def read_incident_table(
     from pathlib import Path
 
     from gridpatrol.geo.errors import InputFileError
-
-    from .files import read_vector_file
+    from gridpatrol.store.files import read_vector_file
 
     path = Path(path)
     suffix = path.suffix.lower()
