@@ -33,8 +33,12 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import pandas as pd
+import pydantic
 from fastapi import FastAPI, HTTPException
+from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
 
 from gridpatrol.store import tokens as tk
 from gridpatrol.store.base import open_store
@@ -390,9 +394,36 @@ def check_production(settings: Settings) -> None:
         raise RuntimeError("production mode refuses to start: " + "; ".join(problems))
 
 
+async def _invalid(request, exc: pydantic.ValidationError) -> JSONResponse:
+    # A model validated inside a route (e.g. one row of a batch): the same 422 as FastAPI's.
+    return JSONResponse(
+        status_code=422,
+        content=jsonable_encoder(
+            {"error": "ValidationError", "detail": exc.errors(include_url=False)}
+        ),
+    )
+
+
+async def _too_large(request, exc: BodyTooLarge) -> JSONResponse:
+    return JSONResponse(status_code=413, content={"error": "PayloadTooLarge", "detail": exc.detail})
+
+
+async def _out_of_range(request, exc: Exception) -> JSONResponse:
+    # Numbers past 64 bits (offsets, version numbers) and times past pandas' range.
+    return JSONResponse(
+        status_code=422,
+        content={"error": "OutOfRange", "detail": f"a value is out of range: {exc}"},
+    )
+
+
 def install_security(app: FastAPI, settings: Settings) -> None:
     """Add the middleware, the login/token/audit routes and the documented errors."""
     from .auth import router
+
+    app.add_exception_handler(BodyTooLarge, _too_large)
+    app.add_exception_handler(pydantic.ValidationError, _invalid)
+    app.add_exception_handler(OverflowError, _out_of_range)
+    app.add_exception_handler(pd.errors.OutOfBoundsDatetime, _out_of_range)
 
     check_production(settings)
     app.include_router(router)
