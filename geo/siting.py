@@ -30,6 +30,7 @@ from scipy import sparse
 from .cameras import RANGE_DEFAULT_M, fields_of_view, move_off_walls
 from .coverage import _geoms, dedupe_streets, seen_length
 from .crs import check_metric, check_same_crs
+from .errors import SchemaError
 
 
 @dataclass
@@ -249,9 +250,9 @@ def suggest_sites(
     SitingResult
     """
     if n < 0:
-        raise ValueError(f"n={n}: ask for zero or more cameras")
+        raise SchemaError(f"n={n}: ask for zero or more cameras")
     if method not in ("auto", "exact", "greedy"):
-        raise ValueError(f"method={method!r}: use 'auto', 'exact' or 'greedy'")
+        raise SchemaError(f"method={method!r}: use 'auto', 'exact' or 'greedy'")
     check_metric(streets, what="streets")
     vseries = views.geometry if isinstance(views, gpd.GeoDataFrame) else views
     if len(vseries):
