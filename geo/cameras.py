@@ -233,20 +233,23 @@ def move_off_walls(
     if len(x) == 0 or len(geoms) == 0:
         return x, y, moved
     pts = shapely.points(x, y)
-    pi, bi = shapely.STRtree(geoms).query(pts, predicate="within")
+    tree = shapely.STRtree(geoms)
+    # inside a footprint or on its wall (rays from a point on a wall leak into the room)
+    pi = np.unique(tree.query(pts, predicate="dwithin", distance=0.01)[0])
     if len(pi) == 0:
         return x, y, moved
-    pi, first = np.unique(pi, return_index=True)
-    bi = bi[first]
-    line = shapely.shortest_line(pts[pi], shapely.boundary(geoms[bi]))
+    # the nearest point offset_m outside the block around each such point: footprints
+    # sharing walls count as one, so the point does not land inside the neighbour
+    # (a loop over these few points only)
+    rings = []
+    for p in pi:
+        near = geoms[tree.query(pts[p], predicate="dwithin", distance=50.0)]
+        rings.append(shapely.boundary(shapely.union_all(shapely.buffer(near, offset_m))))
+    line = shapely.shortest_line(pts[pi], np.asarray(rings, dtype=object))
     end = shapely.get_coordinates(shapely.get_point(line, 1))
-    dx, dy = end[:, 0] - x[pi], end[:, 1] - y[pi]
-    d = np.hypot(dx, dy)
-    d_safe = np.where(d > 0, d, 1.0)
-    ux, uy = np.where(d > 0, dx / d_safe, 0.0), np.where(d > 0, dy / d_safe, 0.0)
-    x[pi] = end[:, 0] + ux * offset_m
-    y[pi] = end[:, 1] + uy * offset_m
-    moved[pi] = d + offset_m
+    d = np.hypot(end[:, 0] - x[pi], end[:, 1] - y[pi])
+    x[pi], y[pi] = end[:, 0], end[:, 1]
+    moved[pi] = d
     return x, y, moved
 
 
