@@ -17,7 +17,19 @@ from gridpatrol.maps.assets import STATIC_DIR
 
 from .auth import authorize
 from .errors import install_error_handlers
-from .routers import basemap, editor, embed, grids, health, incidents, layers, maps, patrols, tiles
+from .routers import (
+    basemap,
+    cameras,
+    editor,
+    embed,
+    grids,
+    health,
+    incidents,
+    layers,
+    maps,
+    patrols,
+    tiles,
+)
 from .security import install_security
 from .settings import Settings, get_settings
 
@@ -73,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(layers.router)
     app.include_router(incidents.router)
+    app.include_router(cameras.router)
     app.include_router(grids.router)
     app.include_router(patrols.router)
     app.include_router(maps.router)
