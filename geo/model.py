@@ -161,6 +161,21 @@ CAMERAS = Layer(
     doc="Surveillance cameras (雪亮工程 points, OSM man_made=surveillance).",
 )
 
+CAMERA_EVENTS = Layer(
+    "camera_events",
+    (),
+    (
+        C("source_id", "str", True),
+        C("seq", "int", True, doc="1, 2, ... per camera"),
+        C("at", "datetime", True),
+        C("actor", "str", default="system"),
+        C("action", "str", True, doc="import, edit or delete"),
+        C("detail", "json", doc="the changed fields, before and after"),
+    ),
+    key=("source_id", "seq"),
+    doc="The history of every camera: imports, edits on the cameras page, deletions.",
+)
+
 STREETS = Layer(
     "streets",
     ("LineString",),
@@ -325,6 +340,62 @@ PROJECT = Layer(
     doc="Project settings: name, metric CRS, bounds, household rule...",
 )
 
+EMBED_TOKENS = Layer(
+    "embed_tokens",
+    ("Polygon", "MultiPolygon"),
+    (
+        C("token_id", "str", True, doc="public id, used to list and revoke"),
+        C("token_hash", "str", True, doc="hex SHA-256 of the token; the token is not stored"),
+        C("label", "str", default=""),
+        C("layers", "json", doc="layers the token may read"),
+        C("area_code", "str", default="", doc="area or grid code the area came from"),
+        C("incident_unit", "str", default="grid", doc="grid or cell: how incidents are counted"),
+        C("cell_m", "float", default=250.0, doc="cell size in metres when counting per cell"),
+        C("created_at", "datetime", True),
+        C("created_by", "str", default="", doc="the admin token's name"),
+        C("expires_at", "datetime", doc="empty: never"),
+        C("revoked_at", "datetime", doc="empty: valid"),
+    ),
+    key=("token_id",),
+    doc="Read-only embed tokens (hash and scope only); geometry = the area they may read.",
+)
+
+API_TOKENS = Layer(
+    "api_tokens",
+    (),
+    (
+        C("token_id", "str", True, doc="public id, used to list and revoke"),
+        C("token_hash", "str", True, doc="hex SHA-256 of the token; the token is not stored"),
+        C("kind", "str", default="api", doc="api (Bearer) or session (browser cookie)"),
+        C("name", "str", default=""),
+        C("role", "str", True, doc="admin, planner, dispatcher, patrol or viewer"),
+        C("scope", "json", doc="planner: communities/streets codes; patrol: team ids"),
+        C("parent_id", "str", default="", doc="sessions: the token that logged in"),
+        C("created_at", "datetime", True),
+        C("created_by", "str", default=""),
+        C("expires_at", "datetime", doc="empty: never"),
+        C("revoked_at", "datetime", doc="empty: valid"),
+    ),
+    key=("token_id",),
+    doc="API tokens and browser sessions (hash, role and scope only).",
+)
+
+AUDIT_LOG = Layer(
+    "audit_log",
+    (),
+    (
+        C("audit_id", "str", True, doc="random id"),
+        C("at", "datetime", True),
+        C("actor", "str", default="", doc="token name and id, or 'cli'"),
+        C("role", "str", default=""),
+        C("action", "str", True, doc="HTTP method and path, or a CLI command"),
+        C("status", "int", default=0, doc="HTTP status of the answer"),
+        C("detail", "json"),
+    ),
+    key=("audit_id",),
+    doc="Every change: who, when, what (admins read it at /api/audit).",
+)
+
 LAYERS: dict[str, Layer] = {
     layer.name: layer
     for layer in (
@@ -335,6 +406,7 @@ LAYERS: dict[str, Layer] = {
         BUILDINGS,
         ADDRESSES,
         CAMERAS,
+        CAMERA_EVENTS,
         STREET_NODES,
         STREETS,
         STATIONS,
@@ -343,6 +415,9 @@ LAYERS: dict[str, Layer] = {
         INCIDENT_EVENTS,
         PATROL_PLANS,
         PATROL_ROUTES,
+        EMBED_TOKENS,
+        API_TOKENS,
+        AUDIT_LOG,
     )
 }
 
