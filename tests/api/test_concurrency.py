@@ -25,6 +25,10 @@ from gridpatrol.services import incidents as inc
 from gridpatrol.store.base import open_store
 from tests.conftest import quadrant_grids
 from tests.maps.cdp import serve_app
+from tests.tokens import make_token
+
+#: The bearer header every request sends (set by the ``live`` fixture).
+AUTH: dict[str, str] = {}
 
 BOUNDS = (24.92, 60.16, 24.96, 60.18)
 
@@ -61,6 +65,8 @@ def setup_project(url: str) -> None:
 def live(store_url):
     setup_project(store_url)
     app = create_app(Settings(database_url=store_url, escalation_interval_s=0))
+    # Writes need a role: every request of these tests goes as an admin.
+    AUTH["Authorization"] = f"Bearer {make_token(app, 'admin')}"
     with serve_app(app) as base:
         yield base, store_url
 
@@ -85,7 +91,7 @@ def race(base: str, calls: list[tuple[str, str, dict | list]]) -> list[httpx.Res
 
     def send(call):
         method, path, body = call
-        with httpx.Client(base_url=base, timeout=120) as client:
+        with httpx.Client(base_url=base, timeout=120, headers=AUTH) as client:
             barrier.wait()
             return client.request(method, path, json=body)
 
@@ -94,7 +100,7 @@ def race(base: str, calls: list[tuple[str, str, dict | list]]) -> list[httpx.Res
 
 
 def history(base: str, incident_id: str) -> list[dict]:
-    r = httpx.get(f"{base}/api/incidents/{incident_id}/history", timeout=30)
+    r = httpx.get(headers=AUTH, url=f"{base}/api/incidents/{incident_id}/history", timeout=30)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -108,7 +114,9 @@ def assert_serial(events: list[dict]) -> None:
 
 def test_ten_concurrent_comments_are_ten_events(live):
     base, _ = live
-    assert httpx.post(f"{base}/api/incidents", json=report("c1")).status_code == 200
+    assert (
+        httpx.post(headers=AUTH, url=f"{base}/api/incidents", json=report("c1")).status_code == 200
+    )
     answers = race(
         base,
         [
@@ -127,7 +135,9 @@ def test_ten_concurrent_comments_are_ten_events(live):
 def test_five_action_race_keeps_every_acknowledged_action(live, round_):
     base, _ = live
     iid = f"race{round_}"
-    assert httpx.post(f"{base}/api/incidents", json=report(iid)).status_code == 200
+    assert (
+        httpx.post(headers=AUTH, url=f"{base}/api/incidents", json=report(iid)).status_code == 200
+    )
     actions = ["assign", "resolve", "start", "assign", "escalate"]
     answers = race(
         base,
@@ -148,7 +158,9 @@ def test_five_action_race_keeps_every_acknowledged_action(live, round_):
     )
     stored = Counter((e["action"], e["actor"]) for e in events[1:])
     assert stored == acknowledged
-    final = httpx.get(f"{base}/api/incidents/{iid}", timeout=30).json()["features"][0]
+    final = httpx.get(headers=AUTH, url=f"{base}/api/incidents/{iid}", timeout=30).json()[
+        "features"
+    ][0]
     assert final["properties"]["status"] == events[-1]["to_status"]
 
 
@@ -189,7 +201,7 @@ def test_overlapping_batches_report_truthfully(live):
     a, b, overlap = overlapping_batches(base, 200)
     second = check_batches(url, a, b, overlap, 200)
     # Re-sending a batch is idempotent: everything unchanged, no new events.
-    r = httpx.post(f"{base}/api/incidents/batch", json=second, timeout=60).json()
+    r = httpx.post(headers=AUTH, url=f"{base}/api/incidents/batch", json=second, timeout=60).json()
     assert sorted(r["unchanged"]) == sorted(x["incident_id"] for x in second)
     assert not r["created"] and not r["updated"]
 
@@ -213,13 +225,16 @@ def test_escalating_2000_overdue_incidents_lets_other_writes_through(live):
     with open_store(url) as s:
         res = inc.ingest_incidents(s, rows)
     assert len(res.created) == 2000
-    assert httpx.post(f"{base}/api/incidents", json=report("fresh")).status_code == 200
+    assert (
+        httpx.post(headers=AUTH, url=f"{base}/api/incidents", json=report("fresh")).status_code
+        == 200
+    )
 
     result: dict = {}
 
     def escalate():
         t0 = time.perf_counter()
-        r = httpx.post(f"{base}/api/incidents/escalate", timeout=600)
+        r = httpx.post(headers=AUTH, url=f"{base}/api/incidents/escalate", timeout=600)
         result["escalate"] = (r, time.perf_counter() - t0)
 
     worker = threading.Thread(target=escalate)
@@ -229,7 +244,8 @@ def test_escalating_2000_overdue_incidents_lets_other_writes_through(live):
     while worker.is_alive() or i < 3:
         t0 = time.perf_counter()
         r = httpx.post(
-            f"{base}/api/incidents/fresh/actions",
+            headers=AUTH,
+            url=f"{base}/api/incidents/fresh/actions",
             json={"action": "comment", "actor": f"other{i}"},
             timeout=60,
         )
