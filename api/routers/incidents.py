@@ -6,7 +6,6 @@ import json
 from typing import Annotated, Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Body, Depends, Query
 
@@ -24,9 +23,8 @@ from gridpatrol.api.schemas import (
 from gridpatrol.geo.dispatch import grid_figures
 from gridpatrol.geo.errors import SchemaError
 from gridpatrol.geo.hotspots import (
-    count_points,
     filter_incidents,
-    gi_star,
+    hot_spots,
     kernel_density,
     square_cells,
 )
@@ -216,10 +214,8 @@ def hotspots(
     if units == "cells":
         cells = square_cells(metric.total_bounds, cell_size=cell_size, crs=metric.crs)
         metric = cells[cells.intersects(metric.union_all())].reset_index(drop=True)
-    counts = (
-        count_points(metric, points.to_crs(metric.crs)) if len(points) else np.zeros(len(metric))
-    )
-    result = gi_star(metric, counts, permutations=permutations, alpha=alpha)
+    pts = points.to_crs(metric.crs) if len(points) else points
+    result = hot_spots(metric, pts, permutations=permutations, alpha=alpha)
     out = result.units.to_crs(4326)
     keep = [
         c for c in ("code", "cell", "count", "gi_z", "p_sim", "hotspot", "geometry") if c in out

@@ -20,7 +20,7 @@ from gridpatrol.api.deps import SettingsDep, Store, StoreDep
 from gridpatrol.geo.cameras import coverage_share, view_areas
 from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import SchemaError
-from gridpatrol.geo.hotspots import count_points, filter_incidents, gi_star
+from gridpatrol.geo.hotspots import filter_incidents, hot_spots
 from gridpatrol.maps.base import BASEMAPS, basemap_datum, offline_html
 from gridpatrol.maps.overview import render_overview
 from gridpatrol.maps.pages import MEASURES, render_cameras, render_grids, render_incidents
@@ -168,7 +168,7 @@ def incidents_page(
     if len(grids) >= 3 and len(incidents):
         crs = store.metric_crs(grids)
         metric = grids.to_crs(crs)
-        result = gi_star(metric, count_points(metric, incidents.to_crs(crs)), permutations=999)
+        result = hot_spots(metric, incidents.to_crs(crs), permutations=999)
         hot = result.units[result.units["hotspot"] != "none"].to_crs(4326)
     layers = page.shift({"incidents": incidents, "grids": grids, "hot": hot})
     filters = {"category": category, "start": start, "end": end, "hours": hours, "lang": page.lang}
