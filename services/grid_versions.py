@@ -12,7 +12,12 @@ import geopandas as gpd
 import pandas as pd
 
 from gridpatrol.geo.crs import to_crs_valid
-from gridpatrol.geo.errors import ConflictError, NotFoundError, SchemaError
+from gridpatrol.geo.errors import (
+    ConfirmationRequired,
+    ConflictError,
+    NotFoundError,
+    SchemaError,
+)
 from gridpatrol.geo.grids import GridDiff, diff_grids
 from gridpatrol.store.base import Store
 
@@ -113,14 +118,45 @@ def save_draft(store: Store, version: int, grids: gpd.GeoDataFrame, *, base_revi
     return base_revision + 1
 
 
-def activate(store: Store, version: int) -> dict[str, int]:
-    """Make ``version`` the active grid layer and re-assign every incident to it."""
+def activation_problems(store: Store, version: int) -> list[dict]:
+    """The validation problems of ``version`` as JSON-ready dicts (kind, grids, message)."""
+    grids = store.read("grids", where={"version": version})
+    communities = store.read("areas", where={"level": "community"})
+    if not set(grids["parent_code"]) & set(communities["code"]):
+        return []  # grids imported without communities: no rules to check them against
+    report = version_report(store, version, walk_tours=False)
+    return [
+        {"kind": p.kind, "grid_codes": list(p.grid_codes), "message": p.message}
+        for p in report.problems
+    ]
+
+
+def activate(store: Store, version: int, *, confirm: bool = False) -> dict[str, int]:
+    """Make ``version`` the active grid layer and re-assign every incident to it.
+
+    Raises
+    ------
+    ConfirmationRequired
+        The version has validation problems and ``confirm`` is False; the error lists
+        them. Nothing changes.
+    """
     with store.transaction():
         v = get_version(store, version)
         if v["status"] == "active":
             return {"moved": 0, "unchanged": store.count("incidents"), "unassigned": 0}
         if store.count("grids", where={"version": version}) == 0:
             raise SchemaError(f"version {version} has no grids")
+        if not confirm:
+            problems = activation_problems(store, version)
+            if problems:
+                listed = "; ".join(p["message"] for p in problems[:5])
+                more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+                raise ConfirmationRequired(
+                    f"version {version} has {len(problems)} validation problem(s): "
+                    f"{listed}{more}. Fix them in the editor, or activate with "
+                    "confirm=true (CLI: --confirm) to accept them",
+                    problems,
+                )
         store.update("grid_versions", where={"status": "active"}, values={"status": "retired"})
         store.update("grid_versions", where={"version": version}, values={"status": "active"})
         set_active_version(store, version)
