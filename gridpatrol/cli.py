@@ -138,6 +138,7 @@ def _import_layer(
     defaults=None,
     columns: dict[str, str] | None = None,
     id_columns: str | None = None,
+    where: list[str] | None = None,
 ) -> None:
     from gridpatrol.store.files import load_layer_file
 
@@ -154,9 +155,15 @@ def _import_layer(
                     defaults=defaults,
                     columns=columns,
                     id_columns=ids,
+                    where=_fields(where),
                 )
                 steps("writing")
-                written = store.write({layer: gdf}, mode="upsert", source=str(file))
+                if layer == "grids":
+                    from gridpatrol.services.setup import import_grid_layer
+
+                    written = import_grid_layer(store, gdf, source=str(file))
+                else:
+                    written = store.write({layer: gdf}, mode="upsert", source=str(file))
                 if store.get_setting("bounds") is None and len(gdf):
                     store.set_setting("bounds", [float(b) for b in gdf.total_bounds])
     except GridPatrolError as exc:
@@ -177,6 +184,10 @@ FieldOption = Annotated[
     list[str] | None,
     typer.Option("--field", help="map a column: MODEL=FILE_COLUMN (repeatable), e.g. levels=Floor"),
 ]
+WhereOption = Annotated[
+    list[str] | None,
+    typer.Option("--where", help="keep rows where COLUMN=VALUE (repeatable)"),
+]
 IdOption = Annotated[
     str | None,
     typer.Option(
@@ -195,6 +206,7 @@ def import_grids(
     code: Annotated[str | None, typer.Option(help="column with the grid code")] = None,
     name: Annotated[str | None, typer.Option(help="column with the grid name")] = None,
     field: FieldOption = None,
+    where: WhereOption = None,
     db: DbOption = None,
 ) -> None:
     """Import grids (a 'code' column, or --code COLUMN) from GeoJSON, GeoPackage, Shapefile
@@ -204,7 +216,40 @@ def import_grids(
         columns["code"] = code
     if name:
         columns["name"] = name
-    _import_layer("grids", file, crs, db, defaults={"version": version}, columns=columns)
+    _import_layer(
+        "grids", file, crs, db, defaults={"version": version}, columns=columns, where=where
+    )
+
+
+@import_app.command("areas")
+def import_areas(
+    file: Path,
+    crs: CrsOption = None,
+    code: Annotated[str | None, typer.Option(help="column with the area code")] = None,
+    name: Annotated[str | None, typer.Option(help="column with the area name")] = None,
+    level: Annotated[
+        str | None,
+        typer.Option(help="district, street or community for every row (or a 'level' column)"),
+    ] = None,
+    field: FieldOption = None,
+    where: WhereOption = None,
+    db: DbOption = None,
+) -> None:
+    """Import administrative areas (districts, streets, communities) above grids."""
+    columns = _fields(field)
+    if code:
+        columns["code"] = code
+    if name:
+        columns["name"] = name
+    _import_layer(
+        "areas",
+        file,
+        crs,
+        db,
+        defaults={"level": level} if level else None,
+        columns=columns,
+        where=where,
+    )
 
 
 @import_app.command("buildings")
@@ -677,13 +722,19 @@ def activate(
 
 @app.command()
 def init(
-    file: Annotated[Path, typer.Argument(help="OSM extract: .osm.pbf, .osm or .osm.bz2")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="OSM extract (.osm.pbf, .osm, .osm.bz2), or a buildings file"),
+    ],
     name: Annotated[str, typer.Option(help="project name (default: the file name)")] = "",
     households: Annotated[str, typer.Option(help="households per grid, LOW-HIGH")] = "300-500",
+    crs: CrsOption = None,
+    id: IdOption = None,
+    field: FieldOption = None,
     db: DbOption = None,
 ) -> None:
-    """Set up a city from an OSM extract: import, propose grids, activate them, place a
-    station, and print what to do next."""
+    """Set up a city from an OSM extract (or building footprints): import, propose
+    grids, activate them, place a station, and print what to do next."""
     from gridpatrol.services.setup import init_city
 
     try:
@@ -694,7 +745,16 @@ def init(
     url = _db_url(db)
     try:
         with _open(url) as store, _Steps(f"new city from {file.name}") as steps:
-            result = init_city(store, file, band=band, name=name, progress=steps)
+            result = init_city(
+                store,
+                file,
+                band=band,
+                name=name,
+                progress=steps,
+                crs=crs,
+                columns=_fields(field),
+                id_columns=[c.strip() for c in id.split(",")] if id else None,
+            )
     except GridPatrolError as exc:
         _fail(exc)
     _print_counts("imported", result.written)

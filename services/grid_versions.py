@@ -11,7 +11,7 @@ from __future__ import annotations
 import geopandas as gpd
 import pandas as pd
 
-from gridpatrol.geo.crs import to_crs_valid
+from gridpatrol.geo.crs import repair_after_reprojection, to_crs_valid
 from gridpatrol.geo.errors import (
     ConfirmationRequired,
     ConflictError,
@@ -194,6 +194,16 @@ def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool 
     top, sub = grids[level != "subgrid"], grids[level == "subgrid"]
     communities = store.read("areas", where={"level": "community"})
     communities = communities[communities["code"].isin(set(top["parent_code"]))]
+    outline_only = communities.empty and len(top) > 0
+    if outline_only:
+        # Grids imported without communities (police districts, a city's own layer): check
+        # them against their own outline, so overlaps, slivers and balance still show.
+        outline = top.assign(geometry=top.geometry.buffer(0)).dissolve(by="parent_code")
+        communities = gpd.GeoDataFrame(
+            {"code": outline.index.astype(str), "name": "", "level": "community"},
+            geometry=outline.geometry.values,
+            crs=top.crs,
+        )
     buildings = store.read("buildings")
     streets = store.read("streets", where={"network": "walk"})
     incidents = store.read("incidents")
@@ -209,6 +219,11 @@ def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool 
         band=settings.household_band,
         **context,
     )
+    if outline_only:
+        report.summary["note"] = (
+            "no communities: grids are checked against their own outline (import areas "
+            "to check coverage)"
+        )
     if len(sub):
         sub_report = validate_grids(
             to_crs_valid(sub, crs),
@@ -375,7 +390,9 @@ def propose(
         grids = p.grids.to_crs(4326)
         out.append({"rank": p.rank, "seed": p.seed, "metrics": p.metrics, "grids": grids})
     if save and proposals:
-        best = proposals[0].grids.assign(level="grid", name="")
+        # A proposal drawn without streets (Voronoi space cells) can leave a ring that
+        # touches itself; make_valid keeps its area (the same repair reprojection uses).
+        best = repair_after_reprojection(proposals[0].grids.assign(level="grid", name=""))
         keep = ["code", "parent_code", "households", "level", "name", "geometry"]
         out[0]["version"] = create_draft(
             store,

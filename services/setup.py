@@ -116,6 +116,9 @@ def init_city(
     name: str = "",
     progress: Callable[[str], None] | None = None,
     seed: int = 0,
+    crs: str | None = None,
+    columns: dict[str, str] | None = None,
+    id_columns: list[str] | None = None,
 ) -> InitResult:
     """Set up a project from an OSM extract: import its layers, draw a frame
     (district/street/community) around the built-up area, propose grids balanced by
@@ -123,13 +126,35 @@ def init_city(
     station at the street node nearest the middle.
 
     What the extract lacks is skipped with a note (no buildings: no grids proposed).
+    ``path`` may also be a file of building footprints (GeoJSON, GeoPackage, zipped
+    Shapefile, GeoParquet, CSV with WKT), read with ``crs``, ``columns`` and
+    ``id_columns`` as in :func:`gridpatrol.store.files.load_layer_file`; households are
+    estimated from footprint and levels.
     """
-    from gridpatrol.store.osm import read_osm
+    from gridpatrol.store.osm import OSMData, read_osm
 
     from .grid_versions import activate, propose
 
     progress = progress or (lambda step: None)
-    data = read_osm(path, progress=progress)
+    if Path(path).name.lower().endswith((".pbf", ".osm", ".osm.bz2", ".xml", ".xml.bz2")):
+        data = read_osm(path, progress=progress)
+    else:
+        from gridpatrol.geo.buildings import estimate_households
+        from gridpatrol.geo.model import empty_layer
+        from gridpatrol.store.files import load_layer_file
+
+        progress("buildings")
+        buildings = load_layer_file(
+            path, "buildings", crs=crs, columns=columns, id_columns=id_columns
+        )
+        file_notes = list(buildings.attrs.get("notes", []))
+        if not (buildings["households"] > 0).any():  # the file gives none: estimate all
+            estimated = estimate_households(project(buildings.assign(households=float("nan"))))
+            buildings["households"] = estimated["households"].to_numpy()
+            buildings["households_estimated"] = estimated["households_estimated"].to_numpy()
+        data = OSMData(buildings, empty_layer("addresses"), empty_layer("cameras"))
+        data.check(str(path))
+        data.notes = file_notes + data.notes
     out = InitResult(notes=list(data.notes))
     name = name or Path(path).name.split(".")[0]
     layers = data.layers()
@@ -186,3 +211,34 @@ def init_city(
         add_station(store, "S1", lon=pt.x, lat=pt.y, name=f"{name} station")
         out.station_id = "S1"
     return out
+
+
+def import_grid_layer(store: Store, grids: gpd.GeoDataFrame, *, source: str) -> dict[str, int]:
+    """Write imported grids and, for a version the store does not know yet, its
+    ``grid_versions`` row: active when the project has no active version, else a draft.
+    """
+    with store.transaction():
+        written = store.write({"grids": grids}, mode="upsert", source=source)
+        known = store.read("grid_versions")
+        active = known["status"].eq("active").any()
+        new = sorted(set(int(v) for v in grids["version"]) - set(known["version"].astype(int)))
+        rows = []
+        for v in new:
+            status = "draft" if active or rows else "active"
+            rows.append(
+                {
+                    "version": v,
+                    "name": f"imported from {Path(source).name}",
+                    "status": status,
+                    "revision": 1,
+                    "created_at": pd.Timestamp.now(tz="UTC"),
+                    "note": "",
+                }
+            )
+            if status == "active":
+                from .project import set_active_version
+
+                set_active_version(store, v)
+        if rows:
+            store.write({"grid_versions": pd.DataFrame(rows)}, mode="append", source=source)
+    return written

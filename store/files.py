@@ -257,6 +257,7 @@ def load_layer_file(
     lon: str | None = None,
     lat: str | None = None,
     wkt: str | None = None,
+    where: dict[str, str] | None = None,
 ) -> gpd.GeoDataFrame:
     """Read ``path`` and validate it as ``layer``, in WGS84.
 
@@ -281,9 +282,21 @@ def load_layer_file(
         whose own id repeats); ``["@row"]`` numbers the rows instead.
     lon, lat, wkt
         CSV coordinate or WKT columns (found by name when not given).
+    where
+        Keep only rows whose file column equals the value (as text), e.g.
+        ``{"level": "district"}``.
     """
     gdf = read_vector_file(path, crs=crs, layer_name=layer_name, lon=lon, lat=lat, wkt=wkt)
     notes = list(gdf.attrs.get("notes", []))
+    for col, value in (where or {}).items():
+        if col not in gdf.columns:
+            raise InputFileError(
+                f"{path}: no column {col!r} to filter on "
+                f"(found: {', '.join(map(str, gdf.columns))})"
+            )
+        before = len(gdf)
+        gdf = gdf[gdf[col].astype(str) == str(value)]
+        notes.append(f"{Path(path).name}: kept {len(gdf)} of {before} rows where {col} = {value}")
     gdf = map_columns(gdf, columns or {}, source=str(path))
     if id_columns:
         key = next(c for c in get_layer(layer).key if c != "version")
