@@ -331,6 +331,12 @@ def read_incident_table(
             df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
         except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
             raise InputFileError(f"{path}: cannot read it as CSV ({exc})") from exc
+        from gridpatrol.store.files import LAT_NAMES, LON_NAMES, pick_column
+
+        if lon == "lon" and "lon" not in df.columns:  # the default: look for x, lng...
+            lon = pick_column(df.columns, None, LON_NAMES) or lon
+        if lat == "lat" and "lat" not in df.columns:
+            lat = pick_column(df.columns, None, LAT_NAMES) or lat
         missing = [c for c in (lon, lat) if c not in df.columns]
         if missing and "address" not in df.columns:
             raise InputFileError(

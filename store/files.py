@@ -28,7 +28,7 @@ WKT_NAMES = ("wkt", "geometry", "geom", "the_geom", "shape")
 CHINA_BOX = (73.5, 18.0, 135.1, 53.6)
 
 
-def _pick(columns, wanted: str | None, names: tuple[str, ...]) -> str | None:
+def pick_column(columns, wanted: str | None, names: tuple[str, ...]) -> str | None:
     if wanted:
         return wanted if wanted in columns else None
     lower = {str(c).lower(): c for c in columns}
@@ -53,14 +53,14 @@ def read_csv_points(
         df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise InputFileError(f"{path}: cannot read it as CSV ({exc})") from exc
-    wkt_col = _pick(df.columns, wkt, WKT_NAMES)
+    wkt_col = pick_column(df.columns, wkt, WKT_NAMES)
     if wkt_col is not None and not (lon or lat):
         try:
             geoms = shapely.from_wkt(df[wkt_col].fillna("").replace("", None).to_numpy())
         except shapely.errors.GEOSException as exc:
             raise InputFileError(f"{path}: column {wkt_col!r} is not WKT ({exc})") from exc
         return gpd.GeoDataFrame(df.drop(columns=wkt_col), geometry=geoms)
-    x, y = _pick(df.columns, lon, LON_NAMES), _pick(df.columns, lat, LAT_NAMES)
+    x, y = pick_column(df.columns, lon, LON_NAMES), pick_column(df.columns, lat, LAT_NAMES)
     if x is None or y is None:
         raise InputFileError(
             f"{path}: no coordinate columns; name them with --lon/--lat or a WKT column with "
