@@ -302,3 +302,13 @@ def load_sample_incidents(
         )
     counts = store.read("incidents")["status"].value_counts()
     return {str(k): int(v) for k, v in counts.items()}
+
+
+def demo_tokens(store: Store) -> dict[str, str]:
+    """An admin and a viewer API token for trying the demo (printed once by the CLI)."""
+    from gridpatrol.services.tokens import create_api_token
+
+    return {
+        role: create_api_token(store, role=role, name=f"demo {role}", actor="demo")[0]
+        for role in ("admin", "viewer")
+    }

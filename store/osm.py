@@ -22,6 +22,7 @@ from gridpatrol.geo.buildings import HouseholdRule, estimate_households
 from gridpatrol.geo.cameras import cameras_from_osm
 from gridpatrol.geo.crs import WGS84, project
 from gridpatrol.geo.errors import InputFileError
+from gridpatrol.geo.geometry import make_polygonal
 from gridpatrol.geo.model import empty_layer
 from gridpatrol.geo.network import graph_to_layers
 
@@ -148,8 +149,10 @@ def _buildings_layer(
         return _empty("buildings")
     ids = ids.loc[raw.index]
     # Footprints drawn invalid in OSM are repaired here; files from users are not.
-    raw["geometry"] = raw.geometry.make_valid()
-    raw = raw[raw.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    raw = raw.set_geometry(
+        gpd.GeoSeries(make_polygonal(raw.geometry), index=raw.index, crs=raw.crs)
+    )
+    raw = raw[~raw.geometry.is_empty]
     ids = ids.loc[raw.index]
     flats = pd.to_numeric(_tag(raw, "building:flats"), errors="coerce")
     if flats.isna().all() and "tags" in raw:
