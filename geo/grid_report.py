@@ -61,23 +61,23 @@ All layers must share one projected CRS in metres; anything else raises
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra, minimum_spanning_tree
 
-from .crs import check_metric, check_same_crs
-from .errors import InvalidGeometryError, SchemaError
+from .crs import check_metric_layers
+from .errors import SchemaError
+from .geometry import POLYGONAL, check_geometries, polsby_popper, polygonal_part
+from .overlay import code_rank, largest_share, locate_points
+from .postman import matching_cost
 
 __all__ = [
     "PROBLEM_KINDS",
@@ -100,21 +100,11 @@ PROBLEM_KINDS = (
 
 _PARENT_TOL_M = 0.5  # a grid boundary piece this close to its community boundary runs along it
 _TOUR_MARGIN_M = 250.0  # streets this far around a grid may be used to walk between its streets
-_DP_MATCHING_MAX = 12  # odd nodes up to which the matching is solved over subsets (numpy)
-_EXACT_MATCHING_MAX = 24  # odd nodes up to which blossom runs; beyond, greedy + exchanges
 
 _THIN_M = 1.0  # a gap or overlap narrower than this on average is called a sliver
 
 _POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
-_LINEAR = (shapely.GeometryType.LINESTRING, shapely.GeometryType.MULTILINESTRING)
-_POINT = (shapely.GeometryType.POINT,)
-_TYPE_NAMES = {
-    shapely.GeometryType.POLYGON: "Polygon",
-    shapely.GeometryType.MULTIPOLYGON: "MultiPolygon",
-    shapely.GeometryType.LINESTRING: "LineString",
-    shapely.GeometryType.MULTILINESTRING: "MultiLineString",
-    shapely.GeometryType.POINT: "Point",
-}
+_LINEAR_NAMES = ("LineString", "MultiLineString")
 
 
 # ---------------------------------------------------------------------------------------
@@ -295,32 +285,6 @@ def _geoms(layer: gpd.GeoDataFrame | gpd.GeoSeries) -> np.ndarray:
     )
 
 
-def _check_geometries(
-    name: str, geoms: np.ndarray, allowed: tuple, labels: Sequence[Any] | None = None
-) -> None:
-    def where(i: int) -> str:
-        return f"{name} {labels[i]!r}" if labels is not None else f"{name} row {i}"
-
-    bad = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InvalidGeometryError(f"{where(i)} has no geometry; drop it or draw it")
-    bad = ~np.isin(shapely.get_type_id(geoms), [int(t) for t in allowed])
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        want = " or ".join(_TYPE_NAMES[t] for t in allowed)
-        raise InvalidGeometryError(f"{where(i)} is a {geoms[i].geom_type}; expected {want}")
-    if allowed[0] in _POLYGONAL:
-        valid = shapely.is_valid(geoms)
-        if not valid.all():
-            i = int(np.flatnonzero(~valid)[0])
-            raise InvalidGeometryError(
-                f"{where(i)} is invalid ({shapely.is_valid_reason(geoms[i])}; "
-                f"{int((~valid).sum())} invalid in {name}): repair it (shapely.make_valid, or "
-                "QGIS Fix geometries) and validate again"
-            )
-
-
 def _require(layer: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
     missing = [c for c in columns if c not in layer.columns]
     if missing:
@@ -383,28 +347,12 @@ def _check_layers(layers: dict[str, Any]) -> Any:
         ok = (gpd.GeoDataFrame, gpd.GeoSeries) if name == "water" else gpd.GeoDataFrame
         if not isinstance(layer, ok):
             raise SchemaError(f"{name} must be a GeoDataFrame, not {type(layer).__name__}")
-        check_metric(layer, what=name)
-    check_same_crs(*given.values(), names=tuple(given))
-    return next(iter(given.values())).crs
+    return check_metric_layers(given)
 
 
 # ---------------------------------------------------------------------------------------
 # geometry helpers
 # ---------------------------------------------------------------------------------------
-
-
-def _polygonal_part(geoms: np.ndarray) -> np.ndarray:
-    """Only the polygons of each geometry (drops the lines and points overlays leave)."""
-    out = np.asarray(geoms, dtype=object).copy()
-    tid = shapely.get_type_id(out)
-    mixed = np.flatnonzero(tid == shapely.GeometryType.GEOMETRYCOLLECTION)
-    for i in mixed:  # rare: only where an intersection also touches along lines
-        parts = shapely.get_parts(out[i])
-        parts = parts[np.isin(shapely.get_type_id(parts), [int(t) for t in _POLYGONAL])]
-        out[i] = shapely.union_all(parts) if len(parts) else shapely.Polygon()
-    lower = ~np.isin(shapely.get_type_id(out), [int(t) for t in _POLYGONAL] + [7])
-    out[lower] = shapely.Polygon()
-    return out
 
 
 def _sliver_note(area: float, perimeter: float) -> str:
@@ -543,7 +491,7 @@ def _coverage(
     inside = shapely.contains(comm[parent_idx[ki]], g[ki])
     cand = ki[~inside]
     if len(cand):
-        out = _polygonal_part(shapely.difference(g[cand], comm[parent_idx[cand]]))
+        out = polygonal_part(shapely.difference(g[cand], comm[parent_idx[cand]]))
         area = shapely.area(out)
         outside_area[cand] = area
         for i, o, a in zip(cand, out, area, strict=True):
@@ -575,7 +523,7 @@ def _coverage(
         members = grouped[bounds[c] : bounds[c + 1]]
         unions[c] = shapely.union_all(g[members]) if len(members) else shapely.Polygon()
         excess[c] = gareas[members].sum() - shapely.area(unions[c])
-    gaps = _polygonal_part(shapely.difference(comm, unions))
+    gaps = polygonal_part(shapely.difference(comm, unions))
     counts = np.diff(bounds)
     gaps[(counts == 0) & ~gap_when_empty] = shapely.Polygon()
     parts, pcomm = shapely.get_parts(gaps, return_index=True)
@@ -611,7 +559,7 @@ def _coverage(
     left, right = left[maybe], right[maybe]
     overlap_total = 0.0
     if len(left):
-        ov = _polygonal_part(shapely.intersection(g[left], g[right]))
+        ov = polygonal_part(shapely.intersection(g[left], g[right]))
         areas = shapely.area(ov)
         for i, j, o, a in zip(left, right, ov, areas, strict=True):
             if a > tol:
@@ -789,35 +737,16 @@ def _buildings(
 ) -> np.ndarray:
     """Assign each building to the grid holding most of its footprint; split_building."""
     n = len(b)
-    owner = np.full(n, -1, dtype=np.int64)
+    ov = largest_share(b, g, min_area=tol, rank=code_rank(codes))
+    owner = ov.owner
     if n == 0 or len(g) == 0:
         return owner
-    bi, gi = shapely.STRtree(g).query(b, predicate="intersects")
-    if len(bi) == 0:
-        return owner
     barea = shapely.area(b)
-    # most buildings lie inside one grid: settle those with a prepared containment test
-    single = np.bincount(bi, minlength=n)[bi] == 1
-    area = np.zeros(len(bi))
-    inside = np.zeros(len(bi), dtype=bool)
-    if single.any():
-        shapely.prepare(g)
-        inside[single] = shapely.contains(g[gi[single]], b[bi[single]])
-    area[inside] = barea[bi[inside]]
-    rest = ~inside
-    if rest.any():
-        area[rest] = shapely.area(shapely.intersection(b[bi[rest]], g[gi[rest]]))
-    order = np.lexsort((-area, bi))
-    bi, gi, area = bi[order], gi[order], area[order]
-    first = np.r_[True, bi[1:] != bi[:-1]]
-    held = first & (area > 0)
-    owner[bi[held]] = gi[held]
-    counted = area > tol
-    n_held = np.bincount(bi[counted], minlength=n)
+    bi, gi, area = ov.item, ov.zone, ov.area  # by building, largest first
+    n_held = np.bincount(bi, minlength=n)
     start = np.searchsorted(bi, np.arange(n + 1))
     for k in np.flatnonzero(n_held > 1):
         rows = np.arange(start[k], start[k + 1])
-        rows = rows[counted[rows]]
         shares = area[rows] / barea[k]
         held_by = [codes[gi[r]] for r in rows]
         split = ", ".join(f"{c} {s:.0%}" for c, s in zip(held_by, shares, strict=True))
@@ -890,13 +819,12 @@ def _boundary_shares(
 
 
 def _incidents(
-    g: np.ndarray, points: np.ndarray, when: pd.Series, months: float | None
+    g: np.ndarray, codes: np.ndarray, points: np.ndarray, when: pd.Series, months: float | None
 ) -> tuple[np.ndarray, np.ndarray, float, int]:
     n = len(g)
-    pi, gi = shapely.STRtree(g).query(points, predicate="intersects")
-    _, first = np.unique(pi, return_index=True)  # a point on a shared boundary counts once
-    count = np.bincount(gi[first], minlength=n).astype(float)
-    outside = len(points) - len(first)
+    at = locate_points(points, g, rank=code_rank(codes))  # a shared edge: the lower code
+    count = np.bincount(at[at >= 0], minlength=n).astype(float)
+    outside = int((at < 0).sum())
     if months is None:
         span = (when.max() - when.min()) / pd.Timedelta(days=365.25 / 12) if len(when) else 0.0
         months = max(float(span), 1.0)
@@ -968,184 +896,6 @@ def _csr(u: np.ndarray, v: np.ndarray, w: np.ndarray, n: int):
     return coo_matrix((np.r_[w, w], (np.r_[u, v], np.r_[v, u])), shape=(n, n)).tocsr()
 
 
-def _matching_cost(D: np.ndarray) -> float:
-    """Minimum-weight perfect matching cost of an even number of nodes with distances D."""
-    k = len(D)
-    if k == 0:
-        return 0.0
-    if k == 2:
-        return float(D[0, 1])
-    big = np.nanmax(D[np.isfinite(D)], initial=0.0) * 4 * k + 1.0
-    D = np.where(np.isfinite(D), D, big)
-    D = (D + D.T) / 2.0  # Dijkstra sums in a different order each way
-    exact = _matching_by_assignment(D)
-    if exact is not None:
-        return exact
-    if k <= _DP_MATCHING_MAX:
-        return _matching_by_subsets(D)
-    if k <= _EXACT_MATCHING_MAX:
-        pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
-        top = float(D.max()) + 1.0
-        G = nx.Graph()
-        G.add_weighted_edges_from((i, j, top - D[i, j]) for i, j in pairs)
-        m = nx.max_weight_matching(G, maxcardinality=True)
-        return float(sum(D[i, j] for i, j in m))
-    # Blossom in pure Python takes seconds per grid past a few dozen odd nodes (OSM
-    # footways give hundreds); greedy pairing polished by pair exchanges is within a few
-    # per cent of optimal on street networks, and never below the assignment bound.
-    return _matching_greedy_exchange(D)
-
-
-def _matching_pairs(D: np.ndarray) -> list[tuple[int, int]]:
-    """Pairs of a good perfect matching: exact (blossom) up to the exact limit, else the
-    greedy-exchange heuristic; for the few nodes odd cycles leave behind."""
-    k = len(D)
-    if k <= _EXACT_MATCHING_MAX:
-        top = float(D.max()) + 1.0
-        G = nx.Graph()
-        G.add_weighted_edges_from((i, j, top - D[i, j]) for i in range(k) for j in range(i + 1, k))
-        return [tuple(p) for p in nx.max_weight_matching(G, maxcardinality=True)]
-    pairs: list[tuple[int, int]] = []
-    free = list(range(k))
-    while free:  # large leftovers are rare: greedy nearest pairs
-        i = free.pop()
-        j = min(free, key=lambda x: D[i, x])
-        free.remove(j)
-        pairs.append((i, j))
-    return pairs
-
-
-def _matching_greedy_exchange(D: np.ndarray, *, max_rounds: int = 50) -> float:
-    """Near-optimal perfect matching: greedy nearest pairs, then 2-exchange improvement.
-
-    For two pairs (a, b), (c, d) the exchange tries (a, c)(b, d) and (a, d)(b, c); all
-    pairs of pairs are scored at once in numpy and the best improving exchange applied.
-    """
-    k = len(D)
-    # Start from the assignment relaxation: its even cycles split into optimal pairs;
-    # an odd cycle gives up one node, and the leftovers are paired greedily.
-    cost = D.copy()
-    np.fill_diagonal(cost, D.max() * 4 * k + 1.0)
-    _, succ = linear_sum_assignment(cost)
-    seen = np.zeros(k, dtype=bool)
-    a_list, b_list, left = [], [], []
-    for start in range(k):
-        if seen[start]:
-            continue
-        cycle = [start]
-        seen[start] = True
-        nxt = int(succ[start])
-        while nxt != start:
-            cycle.append(nxt)
-            seen[nxt] = True
-            nxt = int(succ[nxt])
-        if len(cycle) % 2:
-            # drop the node whose removal leaves the cheapest alternate pairing
-            best = None
-            for drop in range(len(cycle)):
-                rest = cycle[drop + 1 :] + cycle[:drop]
-                c = sum(D[rest[i], rest[i + 1]] for i in range(0, len(rest) - 1, 2))
-                if best is None or c < best[0]:
-                    best = (c, cycle[drop], rest)
-            left.append(best[1])
-            pairs = [(best[2][i], best[2][i + 1]) for i in range(0, len(best[2]) - 1, 2)]
-        else:
-            steps = D[cycle, np.roll(cycle, -1)]
-            off = 0 if steps[0::2].sum() <= steps[1::2].sum() else 1
-            pairs = [
-                (cycle[(i + off) % len(cycle)], cycle[(i + off + 1) % len(cycle)])
-                for i in range(0, len(cycle), 2)
-            ]
-        for i, j in pairs:
-            a_list.append(i)
-            b_list.append(j)
-    if left:
-        # the leftovers (one per odd cycle, an even number) are matched on their own
-        sub = D[np.ix_(left, left)]
-        for i, j in _matching_pairs(sub):
-            a_list.append(left[i])
-            b_list.append(left[j])
-    a, b = np.array(a_list), np.array(b_list)
-    for _ in range(max_rounds * k):
-        cur = D[a, b]
-        base = cur[:, None] + cur[None, :]
-        swap1 = D[a[:, None], a[None, :]] + D[b[:, None], b[None, :]]
-        swap2 = D[a[:, None], b[None, :]] + D[b[:, None], a[None, :]]
-        gain1, gain2 = base - swap1, base - swap2
-        np.fill_diagonal(gain1, 0.0)
-        np.fill_diagonal(gain2, 0.0)
-        g1, g2 = gain1.max(), gain2.max()
-        if max(g1, g2) <= 1e-9:
-            break
-        if g1 >= g2:
-            p, q = np.unravel_index(gain1.argmax(), gain1.shape)
-            a[p], b[p], a[q], b[q] = a[p], a[q], b[p], b[q]
-        else:
-            p, q = np.unravel_index(gain2.argmax(), gain2.shape)
-            a[p], b[p], a[q], b[q] = a[p], b[q], b[p], a[q]
-    return float(D[a, b].sum())
-
-
-def _matching_by_assignment(D: np.ndarray) -> float | None:
-    """The optimal matching cost when the assignment relaxation finds it, else None.
-
-    Any perfect matching used both ways is an assignment, so half the optimal assignment
-    is a lower bound. When the assignment's cycles are all even, each cycle splits into two
-    matchings, the cheaper costing at most half the cycle: together they reach the bound,
-    so they are optimal. Odd cycles leave the question to the blossom algorithm.
-    """
-    k = len(D)
-    cost = D.copy()
-    np.fill_diagonal(cost, np.inf)
-    _, succ = linear_sum_assignment(np.where(np.isfinite(cost), cost, D.max() * 4 * k + 1))
-    seen = np.zeros(k, dtype=bool)
-    total = 0.0
-    for start in range(k):
-        if seen[start]:
-            continue
-        cycle = [start]
-        seen[start] = True
-        nxt = succ[start]
-        while nxt != start:
-            cycle.append(int(nxt))
-            seen[nxt] = True
-            nxt = succ[nxt]
-        if len(cycle) % 2:
-            return None
-        steps = D[cycle, np.roll(cycle, -1)]
-        total += min(steps[0::2].sum(), steps[1::2].sum())
-    return float(total)
-
-
-@functools.lru_cache(maxsize=_DP_MATCHING_MAX)
-def _subset_layers(k: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Subsets of k nodes with 2, 4, ... members, each with its lowest member."""
-    masks = np.arange(1 << k, dtype=np.int64)
-    size = np.zeros(1 << k, dtype=np.int64)
-    for bit in range(k):
-        size += (masks >> bit) & 1
-    low = np.log2(masks & -masks, where=masks > 0, out=np.zeros(1 << k)).astype(np.int64)
-    return [(masks[size == 2 * p], low[size == 2 * p]) for p in range(1, k // 2 + 1)]
-
-
-def _matching_by_subsets(D: np.ndarray) -> float:
-    """Exact minimum-weight perfect matching by dynamic programming over node subsets.
-
-    best[S] = min over j in S of D[i, j] + best[S - {i, j}], i the lowest node of S; one
-    numpy step per subset size, which beats blossom in Python up to ~12 nodes.
-    """
-    k = len(D)
-    best = np.full(1 << k, np.inf)
-    best[0] = 0.0
-    j = np.arange(k)
-    for masks, low in _subset_layers(k):
-        rest = masks[:, None] ^ (1 << low)[:, None] ^ (1 << j)[None, :]
-        valid = ((masks[:, None] >> j[None, :]) & 1).astype(bool) & (j[None, :] != low[:, None])
-        cand = np.where(valid, D[low[:, None], j[None, :]] + best[rest], np.inf)
-        best[masks] = cand.min(axis=1)
-    return float(best[(1 << k) - 1])
-
-
 def _tour(net: _Network, own: np.ndarray, local: np.ndarray) -> tuple[float, int]:
     """Length of a closed walk over every edge in ``own``; and the number of street pieces.
 
@@ -1183,7 +933,7 @@ def _tour(net: _Network, own: np.ndarray, local: np.ndarray) -> tuple[float, int
         D = dijkstra(L, indices=odd)[:, odd]
         if not np.isfinite(D).all():
             D = np.minimum(D, dijkstra(net.full(), indices=nodes[odd])[:, nodes[odd]])
-        total += _matching_cost(D)
+        total += matching_cost(D)
     return total, int(len(comps))
 
 
@@ -1588,12 +1338,12 @@ def _validate(
     grid_kinds = _labels_or(grids, "kind", "comprehensive")
     g = _geoms(grids)
     comm = _geoms(communities)
-    _check_geometries("grid", g, _POLYGONAL, codes)
-    _check_geometries("community", comm, _POLYGONAL, comm_codes)
+    check_geometries(g, what="grid", labels=[repr(c) for c in codes])
+    check_geometries(comm, what="community", labels=[repr(c) for c in comm_codes])
     if buildings is not None:
         _require(buildings, "buildings", ["households"])
         b = _geoms(buildings)
-        _check_geometries("buildings", b, _POLYGONAL)
+        check_geometries(b, what="buildings")
         b_households = _numbers(buildings, "buildings", "households")
         b_labels = (
             buildings["source_id"].astype(str).to_numpy()
@@ -1601,12 +1351,12 @@ def _validate(
             else np.array([f"row {i}" for i in range(len(b))], dtype=object)
         )
     if streets is not None:
-        _check_geometries("streets", _geoms(streets), _LINEAR)
+        check_geometries(_geoms(streets), what="streets", allowed=_LINEAR_NAMES)
     if water is not None:
-        _check_geometries("water", _geoms(water), _POLYGONAL + _LINEAR)
+        check_geometries(_geoms(water), what="water", allowed=POLYGONAL + _LINEAR_NAMES)
     if incidents is not None:
         _require(incidents, "incidents", ["reported_at"])
-        _check_geometries("incidents", _geoms(incidents), _POINT)
+        check_geometries(_geoms(incidents), what="incidents", allowed=("Point",))
         try:
             when = pd.to_datetime(incidents["reported_at"], utc=True, format="mixed")
         except (ValueError, TypeError) as exc:
@@ -1727,14 +1477,15 @@ def _validate(
     )
     metrics["perimeter_m"] = shares["perimeter_m"]
     metrics["n_parts"] = nparts
-    with np.errstate(invalid="ignore", divide="ignore"):
-        metrics["polsby_popper"] = 4.0 * math.pi * area / shares["perimeter_m"] ** 2
+    metrics["polsby_popper"] = polsby_popper(g)
     for col in ("street_share", "water_share", "parent_share", "other_share"):
         metrics[col] = shares.get(col, np.nan)
 
     used_months = unassigned_i = None
     if incidents is not None:
-        count, rate, used_months, unassigned_i = _incidents(g, _geoms(incidents), when, months)
+        count, rate, used_months, unassigned_i = _incidents(
+            g, codes, _geoms(incidents), when, months
+        )
         metrics["incidents"] = count
         metrics["incidents_per_month"] = rate
     else:

@@ -58,7 +58,7 @@ import numpy as np
 import pyproj
 import shapely
 
-from .crs import WGS84, CRSLike, check_metric, parse_crs
+from .crs import WGS84, CRSLike, check_metric_crs, parse_crs
 from .errors import CRSError, InvalidGeometryError, NotFoundError, SchemaError
 
 __all__ = [
@@ -245,9 +245,7 @@ def _graph_crs(G: nx.MultiDiGraph) -> pyproj.CRS:
 
 
 def _check_metric_graph(G: nx.MultiDiGraph) -> pyproj.CRS:
-    crs = _graph_crs(G)
-    check_metric(gpd.GeoDataFrame(geometry=[], crs=crs), what="the street graph")
-    return crs
+    return check_metric_crs(_graph_crs(G), what="the street graph")
 
 
 def _check_speed(speed_kmh) -> float:

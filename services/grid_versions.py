@@ -14,6 +14,7 @@ import pandas as pd
 from gridpatrol.geo.crs import to_crs_valid
 from gridpatrol.geo.errors import ConflictError, NotFoundError, SchemaError
 from gridpatrol.geo.grids import GridDiff, diff_grids
+from gridpatrol.geo.model import validate_layer
 from gridpatrol.store.base import Store
 
 from .incidents import reassign_all
@@ -50,6 +51,7 @@ def create_draft(
     if (grids is None) == (copy_of is None):
         raise SchemaError("give the draft's grids, or the version to copy")
     with store.transaction():
+        store.serialize("grid_versions")  # the next number is decided here
         existing = store.read("grid_versions")
         number = int(existing["version"].max()) + 1 if len(existing) else 1
         if copy_of is not None:
@@ -116,6 +118,8 @@ def save_draft(store: Store, version: int, grids: gpd.GeoDataFrame, *, base_revi
 def activate(store: Store, version: int) -> dict[str, int]:
     """Make ``version`` the active grid layer and re-assign every incident to it."""
     with store.transaction():
+        store.serialize("grid_versions")
+        store.lock("grid_versions", where={})
         v = get_version(store, version)
         if v["status"] == "active":
             return {"moved": 0, "unchanged": store.count("incidents"), "unassigned": 0}
@@ -233,13 +237,15 @@ def align_versions(store: Store, a: int, b: int, *, name: str = "") -> tuple[int
         for c in ("code", "name", "level", "parent_code", "kind", "households", "geometry")
         if c in aligned
     ]
+    draft = validate_layer(aligned[keep], "grids", source=f"version {a} aligned to {b}")
+    report = report_for_grids(store, draft, walk_tours=False)  # before saving: see import_draft
     number = create_draft(
         store,
-        aligned[keep],
+        draft,
         name=name or f"version {a} aligned to version {b}",
         note=f"retired codes: {', '.join(aligned.attrs.get('retired_codes', [])) or 'none'}",
     )
-    return number, version_report(store, number, walk_tours=False)
+    return number, report
 
 
 def export_gpkg(store: Store, version: int, path) -> int:
@@ -269,8 +275,10 @@ def import_draft(store: Store, path, *, name: str = "", crs=None) -> tuple[int, 
     from gridpatrol.store.files import load_layer_file
 
     grids = load_layer_file(path, "grids", crs=crs, layer_name="grids")
+    # Report first: a file the report refuses (422) must leave no draft behind.
+    report = report_for_grids(store, grids)
     number = create_draft(store, grids, name=name or f"imported from {getattr(path, 'name', path)}")
-    return number, version_report(store, number)
+    return number, report
 
 
 def propose(

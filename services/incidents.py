@@ -6,6 +6,7 @@ Every change writes the incident and its history event in one transaction.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -13,7 +14,7 @@ import pandas as pd
 
 from gridpatrol.geo.assignment import GridIndex
 from gridpatrol.geo.dispatch import apply_action, deadline, overdue
-from gridpatrol.geo.errors import NotFoundError, SchemaError
+from gridpatrol.geo.errors import ConflictError, NotFoundError, SchemaError
 from gridpatrol.geo.incidents import (
     PreparedIncidents,
     assign_incidents,
@@ -101,10 +102,18 @@ def ingest_incidents(
 ) -> IngestResult:
     """Validate, assign and store incident reports; re-submitted ids update, never duplicate.
 
+    Validation and grid assignment depend only on the rows and the project's settings, so
+    they run before the transaction. Inside it the batch is serialised against other
+    batches, the rows it touches are locked, and new/updated/unchanged is decided on what
+    is stored at that moment: two overlapping batches each report what they did (the
+    second sees the first's rows as ``updated`` or ``unchanged``, never ``created``).
+
     Raises
     ------
     BatchRejected
         Some rows are bad and ``partial`` is False: nothing is stored.
+    ConflictError
+        The active grid version changed while the batch was being assigned: send it again.
     """
     now = now or pd.Timestamp.now(tz="UTC")
     settings = project_settings(store)
@@ -134,67 +143,113 @@ def ingest_incidents(
         new[col] = codes[col].to_numpy()
     new["grid_version"] = version
     ids = new["incident_id"].tolist()
-    existing = store.read("incidents", where={"incident_id": ids}).set_index("incident_id")
-    seqs = _next_seq(store, ids)
-    out_rows, events = [], []
-    for rec in new.to_dict("records"):
-        iid = rec["incident_id"]
-        if iid in existing.index:
-            old = existing.loc[iid]
-            changed = {
-                k: (str(old[k]), str(rec.get(k, old[k])))
-                for k in COMPARED
-                if k in rec and str(old[k]) != str(rec[k])
-            }
-            if not old.geometry.equals_exact(rec["geometry"], 1e-9):
-                changed["location"] = (old.geometry.wkt, rec["geometry"].wkt)
-            if not changed:
-                result.unchanged.append(iid)
-                continue
-            merged = old.to_dict()
-            merged.update({k: v for k, v in rec.items() if k in COMPARED or k in codes.columns})
-            merged.update(incident_id=iid, geometry=rec["geometry"], updated_at=now)
-            out_rows.append(merged)
-            result.updated.append(iid)
-            seq = seqs.get(iid, 0) + 1
-            events.append(
-                _event(iid, seq, now, actor, "update", old["status"], old["status"], changed)
+    with store.transaction():
+        store.serialize("incidents:ingest")
+        if active_version(store) != version:
+            raise ConflictError(
+                f"the active grid version changed to {active_version(store)} while this "
+                "batch was assigned: send it again"
             )
-        else:
-            rec.update(
-                status="reported",
-                level="grid",
-                due_at=deadline("reported", rec["category"], rec["reported_at"], taxonomy),
-                reported_grid_code=rec["grid_code"],
-                reported_grid_version=version,
-                updated_at=now,
-            )
-            out_rows.append(rec)
-            result.created.append(iid)
-            events.append(
-                _event(
-                    iid,
-                    seqs.get(iid, 0) + 1,
-                    now,
-                    actor,
-                    "report",
-                    "",
-                    "reported",
-                    {"grid_code": rec["grid_code"], "assignment": rec["assignment"]},
+        store.lock("incidents", where={"incident_id": ids})
+        existing = store.read("incidents", where={"incident_id": ids}).set_index("incident_id")
+        seqs = _next_seq(store, ids)
+        out_rows, events = [], []
+        for rec in new.to_dict("records"):
+            iid = rec["incident_id"]
+            if iid in existing.index:
+                old = existing.loc[iid]
+                changed = {
+                    k: (str(old[k]), str(rec.get(k, old[k])))
+                    for k in COMPARED
+                    if k in rec and str(old[k]) != str(rec[k])
+                }
+                if not old.geometry.equals_exact(rec["geometry"], 1e-9):
+                    changed["location"] = (old.geometry.wkt, rec["geometry"].wkt)
+                if not changed:
+                    result.unchanged.append(iid)
+                    continue
+                merged = old.to_dict()
+                merged.update({k: v for k, v in rec.items() if k in COMPARED or k in codes.columns})
+                merged.update(incident_id=iid, geometry=rec["geometry"], updated_at=now)
+                out_rows.append(merged)
+                result.updated.append(iid)
+                events.append(
+                    _event(
+                        iid,
+                        seqs.get(iid, 0) + 1,
+                        now,
+                        actor,
+                        "update",
+                        old["status"],
+                        old["status"],
+                        changed,
+                    )
                 )
+            else:
+                rec.update(
+                    status="reported",
+                    level="grid",
+                    due_at=deadline("reported", rec["category"], rec["reported_at"], taxonomy),
+                    reported_grid_code=rec["grid_code"],
+                    reported_grid_version=version,
+                    updated_at=now,
+                )
+                out_rows.append(rec)
+                result.created.append(iid)
+                events.append(
+                    _event(
+                        iid,
+                        seqs.get(iid, 0) + 1,
+                        now,
+                        actor,
+                        "report",
+                        "",
+                        "reported",
+                        {"grid_code": rec["grid_code"], "assignment": rec["assignment"]},
+                    )
+                )
+            if rec.get("assignment") == "unassigned":
+                result.unassigned.append(iid)
+            elif rec.get("assignment") == "snapped":
+                result.snapped.append(iid)
+        if out_rows:
+            frame = gpd.GeoDataFrame(pd.DataFrame(out_rows), geometry="geometry", crs=new.crs)
+            store.write(
+                {"incidents": frame, "incident_events": pd.DataFrame(events)},
+                mode="upsert",
+                source="incident batch",
             )
-        if rec.get("assignment") == "unassigned":
-            result.unassigned.append(iid)
-        elif rec.get("assignment") == "snapped":
-            result.snapped.append(iid)
-    if out_rows:
-        frame = gpd.GeoDataFrame(pd.DataFrame(out_rows), geometry="geometry", crs=new.crs)
-        store.write(
-            {"incidents": frame, "incident_events": pd.DataFrame(events)},
-            mode="upsert",
-            source="incident batch",
-        )
     return result
+
+
+def _transition(row: pd.Series, action: str, *, at, actor, note, taxonomy, seq):
+    """The incident row after ``action`` and its history event (raises ConflictError)."""
+    t = apply_action(row, action, at=at, taxonomy=taxonomy)
+    updated = row.copy()
+    updated["status"] = t.to_status
+    updated["level"] = t.level
+    updated["due_at"] = t.due_at
+    updated["closed_at"] = t.closed_at
+    updated["closed_level"] = t.closed_level
+    updated["updated_at"] = at
+    event = _event(
+        row["incident_id"],
+        seq,
+        at,
+        actor,
+        action,
+        t.from_status,
+        t.to_status,
+        {"level": t.level, "note": note},
+    )
+    return updated, event
+
+
+def _incident_frame(rows: list[pd.Series], crs) -> gpd.GeoDataFrame:
+    frame = gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=crs)
+    for col in ("due_at", "closed_at", "updated_at"):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    return frame.reset_index(drop=True)
 
 
 def act(
@@ -206,87 +261,142 @@ def act(
     note: str = "",
     at: pd.Timestamp | None = None,
 ) -> pd.Series:
-    """Apply a dispatch action (assign, start, resolve, verify, reopen, escalate, comment)."""
+    """Apply a dispatch action (assign, start, resolve, verify, reopen, escalate, comment).
+
+    One transaction: lock the incident, read its current state, check the transition
+    against it, write the row and the next history event. Concurrent actions on one
+    incident queue; each is checked against the state left by the one before it.
+
+    Raises
+    ------
+    NotFoundError
+        No such incident.
+    ConflictError
+        The action is not allowed in the incident's current state (HTTP 409).
+    """
     at = at or pd.Timestamp.now(tz="UTC")
-    found = store.read("incidents", where={"incident_id": incident_id})
-    if found.empty:
-        raise NotFoundError(f"no incident {incident_id!r}")
-    row = found.iloc[0]
-    t = apply_action(row, action, at=at, taxonomy=project_taxonomy(store))
-    updated = found.copy()
-    updated["status"] = t.to_status
-    updated["level"] = t.level
-    updated["due_at"] = pd.Series([t.due_at], dtype="datetime64[ns, UTC]").to_numpy()
-    updated["closed_at"] = pd.Series([t.closed_at], dtype="datetime64[ns, UTC]").to_numpy()
-    updated["closed_level"] = t.closed_level
-    updated["updated_at"] = at
-    seq = _next_seq(store, [incident_id]).get(incident_id, 0) + 1
-    event = _event(
-        incident_id,
-        seq,
-        at,
-        actor,
-        action,
-        t.from_status,
-        t.to_status,
-        {"level": t.level, "note": note},
-    )
-    store.write({"incidents": updated, "incident_events": pd.DataFrame([event])}, source=action)
-    return store.read("incidents", where={"incident_id": incident_id}).iloc[0]
-
-
-def escalate_overdue(store: Store, *, now: pd.Timestamp | None = None) -> list[str]:
-    """Escalate every open incident past its deadline by one level; returns their ids."""
-    now = now or pd.Timestamp.now(tz="UTC")
-    late = overdue(store.read("incidents"), now=now)
-    done = []
+    taxonomy = project_taxonomy(store)
     with store.transaction():
-        for iid in late["incident_id"]:
-            act(store, iid, "escalate", actor="system", note="time limit passed", at=now)
-            done.append(iid)
+        store.lock("incidents", where={"incident_id": incident_id})
+        found = store.read("incidents", where={"incident_id": incident_id})
+        if found.empty:
+            raise NotFoundError(f"no incident {incident_id!r}")
+        seq = _next_seq(store, [incident_id]).get(incident_id, 0) + 1
+        updated, event = _transition(
+            found.iloc[0], action, at=at, actor=actor, note=note, taxonomy=taxonomy, seq=seq
+        )
+        frame = _incident_frame([updated], found.crs)
+        store.write({"incidents": frame, "incident_events": pd.DataFrame([event])}, source=action)
+    return frame.iloc[0]
+
+
+#: Incidents escalated per transaction: small, so other writers wait at most one chunk.
+ESCALATION_CHUNK = 20
+#: Pause between chunks, in seconds: lets writers waiting for the store's lock in.
+ESCALATION_PAUSE_S = 0.02
+
+
+def escalate_overdue(
+    store: Store,
+    *,
+    now: pd.Timestamp | None = None,
+    chunk: int = ESCALATION_CHUNK,
+    pause_s: float = ESCALATION_PAUSE_S,
+) -> list[str]:
+    """Escalate every open incident past its deadline by one level; returns their ids.
+
+    Overdue incidents are found in one read, then escalated ``chunk`` at a time, each
+    chunk in its own short transaction that re-checks them (one acted on meanwhile is
+    left alone): the write lock is never held for long, and other writers get in between
+    chunks. An incident at the top level already is skipped.
+    """
+    now = now or pd.Timestamp.now(tz="UTC")
+    taxonomy = project_taxonomy(store)
+    late = overdue(store.read("incidents"), now=now)["incident_id"].tolist()
+    done: list[str] = []
+    for start in range(0, len(late), chunk):
+        if start and pause_s:
+            time.sleep(pause_s)
+        part = late[start : start + chunk]
+        with store.transaction():
+            store.lock("incidents", where={"incident_id": part})
+            current = overdue(store.read("incidents", where={"incident_id": part}), now=now)
+            if current.empty:
+                continue
+            seqs = _next_seq(store, current["incident_id"].tolist())
+            rows, events = [], []
+            for _, row in current.iterrows():
+                iid = row["incident_id"]
+                try:
+                    updated, event = _transition(
+                        row,
+                        "escalate",
+                        at=now,
+                        actor="system",
+                        note="time limit passed",
+                        taxonomy=taxonomy,
+                        seq=seqs.get(iid, 0) + 1,
+                    )
+                except ConflictError:  # nowhere higher to go
+                    continue
+                rows.append(updated)
+                events.append(event)
+            if rows:
+                store.write(
+                    {
+                        "incidents": _incident_frame(rows, current.crs),
+                        "incident_events": pd.DataFrame(events),
+                    },
+                    source="escalation",
+                )
+                done.extend(r["incident_id"] for r in rows)
     return done
 
 
 def reassign_all(store: Store, *, version: int, actor: str = "system") -> dict[str, int]:
     """Re-assign every incident to grid ``version``; each keeps the grid it had when reported.
 
-    Returns counts of incidents that moved, stayed, and are unassigned.
+    Runs in one transaction (joining the caller's, e.g. :func:`activate`) holding every
+    incident row. Returns counts of incidents that moved, stayed, and are unassigned.
     """
-    incidents = store.read("incidents")
-    if incidents.empty:
-        return {"moved": 0, "unchanged": 0, "unassigned": 0}
-    index, grids = grid_index(store, version)
-    codes = assign_incidents(incidents, index, grids=grids, areas=store.read("areas"))
-    moved = codes["grid_code"].to_numpy() != incidents["grid_code"].to_numpy()
-    now = pd.Timestamp.now(tz="UTC")
-    seqs = _next_seq(store, incidents.loc[moved, "incident_id"].tolist())
-    events = [
-        _event(
-            iid,
-            seqs.get(iid, 0) + 1,
-            now,
-            actor,
-            "reassign",
-            st,
-            st,
-            {"from_grid": old, "to_grid": new, "version": version},
-        )
-        for iid, st, old, new in zip(
-            incidents.loc[moved, "incident_id"],
-            incidents.loc[moved, "status"],
-            incidents.loc[moved, "grid_code"],
-            codes.loc[moved, "grid_code"],
-            strict=True,
-        )
-    ]
-    updated = incidents.copy()
-    for col in codes.columns:
-        updated[col] = codes[col].to_numpy()
-    updated["grid_version"] = version
-    changes = {"incidents": updated}
-    if events:
-        changes["incident_events"] = pd.DataFrame(events)
-    store.write(changes, source=f"re-assignment to version {version}")
+    with store.transaction():
+        store.serialize("incidents:ingest")
+        store.lock("incidents", where={})
+        incidents = store.read("incidents")
+        if incidents.empty:
+            return {"moved": 0, "unchanged": 0, "unassigned": 0}
+        index, grids = grid_index(store, version)
+        codes = assign_incidents(incidents, index, grids=grids, areas=store.read("areas"))
+        moved = codes["grid_code"].to_numpy() != incidents["grid_code"].to_numpy()
+        now = pd.Timestamp.now(tz="UTC")
+        seqs = _next_seq(store, incidents.loc[moved, "incident_id"].tolist())
+        events = [
+            _event(
+                iid,
+                seqs.get(iid, 0) + 1,
+                now,
+                actor,
+                "reassign",
+                st,
+                st,
+                {"from_grid": old, "to_grid": new, "version": version},
+            )
+            for iid, st, old, new in zip(
+                incidents.loc[moved, "incident_id"],
+                incidents.loc[moved, "status"],
+                incidents.loc[moved, "grid_code"],
+                codes.loc[moved, "grid_code"],
+                strict=True,
+            )
+        ]
+        updated = incidents.copy()
+        for col in codes.columns:
+            updated[col] = codes[col].to_numpy()
+        updated["grid_version"] = version
+        changes = {"incidents": updated}
+        if events:
+            changes["incident_events"] = pd.DataFrame(events)
+        store.write(changes, source=f"re-assignment to version {version}")
     return {
         "moved": int(moved.sum()),
         "unchanged": int((~moved).sum()),

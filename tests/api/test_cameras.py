@@ -8,13 +8,13 @@ import json
 import geopandas as gpd
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
 from gridpatrol.geo.coverage import NO_CAMERAS_NOTE
 from gridpatrol.store.base import open_store
 from tests.conftest import quadrant_grids
+from tests.tokens import client_as
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def client(tmp_path_factory, helsinki):
         s.write({"grids": quadrant_grids(helsinki.buildings.total_bounds)})
         s.set_setting("bounds", list(helsinki.bounds))
     app = create_app(Settings(database_url=url, max_page_size=500, max_body_mb=5))
-    with TestClient(app) as c:
+    with client_as(app) as c:
         yield c
 
 
@@ -113,7 +113,7 @@ def test_project_without_cameras_has_zero_coverage_and_a_note(tmp_path, helsinki
         s.write(layers)
         s.write({"grids": quadrant_grids(helsinki.buildings.total_bounds)})
     app = create_app(Settings(database_url=url))
-    with TestClient(app) as c:
+    with client_as(app) as c:
         empty = tmp_path / "none.geojson"
         empty.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
         r = c.post("/api/cameras/import", files={"file": ("none.geojson", empty.read_bytes())})
