@@ -49,6 +49,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..postman import match_odd_nodes
+
 _EPS = 1e-7
 
 
@@ -99,6 +101,10 @@ class Core:
     joint = True
     #: share of recreate steps that insert each edge where the route stays shortest
     recreate_balance = 0.0
+    #: routes longer than this (edges) skip the O(n^2)-per-move intra-route search
+    intra_max = 700
+    #: instances with more required edges run the large-instance search (see ``large``)
+    large_at = 1200
 
     def __init__(
         self, D: np.ndarray, S: np.ndarray, E: np.ndarray, C: np.ndarray, F: np.ndarray
@@ -115,7 +121,6 @@ class Core:
         self._euler_cache: dict[bytes, np.ndarray] = {}
         self._prep_cache: dict[bytes, tuple] = {}
         self._gap_cache: dict[bytes, tuple] = {}
-        self.exact_matching = 12
         self.use_euler = True
         self.deadline = float("inf")
         T = self.T
@@ -124,6 +129,10 @@ class Core:
             and np.allclose(self.C[0 : 2 * T : 2], self.C[1 : 2 * T : 2])
             and np.allclose(self.D, self.D.T)
         )
+        #: large instances: quadratic moves (intra-route 2-opt/or-opt on long routes, the
+        #: joint inter-route evaluation) are replaced by Euler re-sequencing and
+        #: merge-and-split of neighbouring routes, whose cost grows ~linearly
+        self.large = T > self.large_at
 
     # ------------------------------------------------------------------ basics
     def empty(self) -> np.ndarray:
@@ -179,7 +188,7 @@ class Core:
     def intra(self, x: np.ndarray) -> np.ndarray:
         """Improve one route by 2-opt and or-opt (segments of 1-3 edges) to a local optimum."""
         key = x.tobytes()
-        if key in self._intra_cache:
+        if key in self._intra_cache or len(x) > self.intra_max + 2:
             return x
         D = self.D
         while len(x) > 3 and not self.timed_out():
@@ -248,54 +257,16 @@ class Core:
 
     # ------------------------------------------------------------ Euler re-sequencing
     def _matching(self, odd: np.ndarray) -> list[tuple[int, int]]:
-        """Min-cost perfect matching of odd nodes under D (exact when small)."""
+        """Min-cost perfect matching of odd nodes under D (:func:`..postman.match_odd_nodes`).
+
+        Pair exchanges cost O(n^2) each: on large sets they are capped so that a
+        re-sequencing stays within a fraction of a second per thousand odd nodes.
+        """
         if len(odd) == 0:
             return []
-        M = self.D[np.ix_(odd, odd)]
-        if len(odd) <= self.exact_matching:
-            import networkx as nx
-
-            G = nx.Graph()
-            for i in range(len(odd)):
-                for j in range(i + 1, len(odd)):
-                    G.add_edge(i, j, weight=float(M[i, j]))
-            return [(int(odd[i]), int(odd[j])) for i, j in nx.min_weight_matching(G)]
-        # greedy + pair-exchange improvement
-        W = M.copy()
-        np.fill_diagonal(W, np.inf)
-        free = np.ones(len(odd), dtype=bool)
-        A, B = [], []
-        order = np.argsort(W, axis=None, kind="stable")
-        n = len(odd)
-        for f in order:
-            i, j = divmod(int(f), n)
-            if i < j and free[i] and free[j]:
-                free[i] = free[j] = False
-                A.append(i)
-                B.append(j)
-                if len(A) * 2 == n:
-                    break
-        A = np.array(A)
-        B = np.array(B)
-        for _ in range(10 * n):
-            cur = M[A, B]
-            base = cur[:, None] + cur[None, :]
-            alt1 = M[A[:, None], A[None, :]] + M[B[:, None], B[None, :]]
-            alt2 = M[A[:, None], B[None, :]] + M[B[:, None], A[None, :]]
-            g1 = base - alt1
-            g2 = base - alt2
-            np.fill_diagonal(g1, 0)
-            np.fill_diagonal(g2, 0)
-            a1, a2 = int(np.argmax(g1)), int(np.argmax(g2))
-            if max(g1.flat[a1], g2.flat[a2]) <= 1e-9:
-                break
-            if g1.flat[a1] >= g2.flat[a2]:
-                p, q = divmod(a1, len(A))
-                A[p], B[p], A[q], B[q] = A[p], A[q], B[p], B[q]
-            else:
-                p, q = divmod(a2, len(A))
-                A[p], B[p], A[q], B[q] = A[p], B[q], B[p], A[q]
-        return [(int(odd[a]), int(odd[b])) for a, b in zip(A, B, strict=True)]
+        rounds = 50 if len(odd) <= 200 else 2 if len(odd) <= 600 else 0
+        pairs = match_odd_nodes(self.D[np.ix_(odd, odd)], max_rounds=rounds)
+        return [(int(odd[i]), int(odd[j])) for i, j in pairs]
 
     def euler(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """Re-sequence a route through an Euler tour of its edges (undirected only).
@@ -637,6 +608,8 @@ class Core:
 
     def local_search(self, routes: list[np.ndarray]) -> tuple[list[np.ndarray], list[float]]:
         """Descend to a local optimum of the leximax order of route costs."""
+        if self.large:
+            return self._large_local_search(routes)
         routes = [self.intra(self._fix(x, self.DEP)) for x in routes]
         costs = [self.cost(x) for x in routes]
         k = len(routes)
@@ -726,6 +699,21 @@ class Core:
             self._intra_cache.clear()
         return routes, costs
 
+    def _large_local_search(self, routes: list[np.ndarray]) -> tuple[list[np.ndarray], list[float]]:
+        """Large instances: each route re-sequenced along an Euler tour (or 2-opt/or-opt
+        when short), longest first, until the deadline."""
+        routes = [self._fix(x, self.DEP) for x in routes]
+        costs = [self.cost(x) for x in routes]
+        for r in sorted(range(len(routes)), key=lambda r: -costs[r]):
+            if self.timed_out():
+                break
+            y = self.euler(routes[r]) if self.symmetric else routes[r]
+            y = self.intra(y)
+            cy = self.cost(y)
+            if cy < costs[r] - 1e-9:
+                routes[r], costs[r] = y, cy
+        return routes, costs
+
     # ------------------------------------------------------------ construction
     def giant_tour(self, rng: np.random.Generator, noise: float = 0.0) -> np.ndarray:
         """Greedy nearest-edge giant tour through all tasks, from and to the depot."""
@@ -754,6 +742,8 @@ class Core:
         m = len(seq)
         if m == 0:
             return [self.empty() for _ in range(k)]
+        if m > self.split_exact_max:
+            return self._split_bisect(giant, k)
         x = giant
         s, e, link, cum, *_ = self._prep(x)
         a = np.arange(1, m + 1)[:, None]  # first task position in x
@@ -785,6 +775,62 @@ class Core:
             routes.append(np.concatenate([[self.DEP], seq[apos - 1 : bpos], [self.DEP]]))
             bpos = apos - 1
         routes.reverse()
+        return routes
+
+    #: giant tours longer than this are split by bisection (the exact split keeps an
+    #: m x m matrix)
+    split_exact_max = 1500
+
+    def _split_bisect(self, giant: np.ndarray, k: int) -> list[np.ndarray]:
+        """Min-max split of a long giant tour: bisection on the longest piece.
+
+        For a bound ``L``, pieces are cut greedily, each as long as its round trip from
+        the depot stays within ``L``; the smallest ``L`` needing at most ``k`` pieces is
+        found by bisection.  O(m log m) per test, no m x m matrix; within the bisection
+        tolerance of the exact split except where a piece's return trip is not monotone.
+        """
+        seq = giant[1:-1]
+        m = len(seq)
+        s, e, link, cum, *_ = self._prep(giant)
+        go = self.D[0, s[1 : m + 1]]  # depot -> first task of a piece starting at a
+        back = self.D[e[1 : m + 1], 0]  # last task of a piece ending at b -> depot
+        body0 = cum[1 : m + 1] + link[1 : m + 1]  # cum[a] + link[a], a = 1..m
+        body1 = cum[2 : m + 2]  # cum[b + 1], b = 1..m
+
+        def cuts(L: float) -> list[int] | None:
+            out, a = [], 0  # a, b: 0-based positions in seq
+            while a < m:
+                if len(out) == k:
+                    return None
+                base = go[a] - body0[a]
+                hi = int(np.searchsorted(body1, L - base, side="right"))
+                hi = min(max(hi, a + 1), m)
+                segc = base + body1[a:hi] + back[a:hi]
+                ok = np.flatnonzero(segc <= L)
+                if len(ok) == 0:
+                    return None
+                b = a + int(ok[-1])
+                out.append(b + 1)
+                a = b + 1
+            return out
+
+        lo = float(np.max(go + (body1 - body0) + back))  # the costliest single task
+        hi = float(self.cost(giant)) + 2.0 * float(np.max(go)) + 1.0
+        best = cuts(hi) or [m]
+        for _ in range(40):
+            if hi - lo <= 1e-4 * max(1.0, hi):
+                break
+            mid = 0.5 * (lo + hi)
+            got = cuts(mid)
+            if got is None:
+                lo = mid
+            else:
+                hi, best = mid, got
+        routes, a = [], 0
+        for b in best:
+            routes.append(np.concatenate([[self.DEP], seq[a:b], [self.DEP]]))
+            a = b
+        routes += [self.empty() for _ in range(k - len(routes))]
         return routes
 
     # ------------------------------------------------------------ perturbation
@@ -904,7 +950,11 @@ class Core:
         rng = np.random.default_rng(seed)
         if self.T == 0:
             return SearchResult([self.empty() for _ in range(k)], [0.0] * k, 0, "empty")
-        if initial is None:
+        if initial is None and self.large and self.symmetric:
+            # O(T log T) apart from the matching: an Euler tour of every edge at once
+            x = np.array([self.DEP, *range(0, 2 * self.T, 2), self.DEP], dtype=np.int64)
+            routes = self.split(self.euler(x, rng if seed else None), k)
+        elif initial is None:
             giant = self.intra(self.giant_tour(rng, noise=0.0 if seed == 0 else 0.3))
             giant = self.euler(giant)
             routes = self.split(giant, k)
