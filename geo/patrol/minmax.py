@@ -122,6 +122,8 @@ class Plan:
     iterations: int = 0
     seconds: float = 0.0
     stopped_by: str = ""
+    #: the solver's own encoding of the routes (for :meth:`MinMaxRoutes.cut_into_shifts`)
+    sequences: list = field(default_factory=list, repr=False, compare=False)
 
 
 @dataclass
@@ -726,6 +728,37 @@ class MinMaxRoutes:
             )
         return plans
 
+    def cut_into_shifts(self, plan: Plan, *, shift: float | Sequence[float]) -> Plan:
+        """The routes of ``plan`` cut into depot-to-depot sorties of at most ``shift``.
+
+        Each team walks its sorties on successive days (one shift a day), so the number
+        of a team's sorties is the days it needs to cover its streets.  A sortie still
+        longer than ``shift`` (one far street) is flagged ``over_shift``.
+
+        Parameters
+        ----------
+        plan : Plan
+            A plan returned by this solver.
+        shift : float or sequence of float
+            Longest sortie (cost unit), for all teams or per team.
+
+        Returns
+        -------
+        Plan
+            Same served streets, ``Route.sortie`` numbering each team's sorties.
+        """
+        if len(plan.sequences) != self.k:
+            raise SchemaError("this plan was not made by this solver: solve() first")
+        return self._plan(
+            plan.sequences,
+            seed=plan.seed,
+            iterations=plan.iterations,
+            seconds=plan.seconds,
+            stopped_by=plan.stopped_by,
+            shift=shift,
+            split_sorties=True,
+        )
+
     # ------------------------------------------------------------ results
     def _walk(
         self, seq: np.ndarray, paths: dict[int, np.ndarray]
@@ -863,4 +896,5 @@ class MinMaxRoutes:
             iterations=iterations,
             seconds=seconds,
             stopped_by=stopped_by,
+            sequences=list(routes),
         )
