@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 
 from gridpatrol.geo.errors import SchemaError
+from gridpatrol.services.project import ProjectSettings, project_settings
 from gridpatrol.store.base import Store, open_store
 
 from .settings import Settings
@@ -33,6 +34,16 @@ def get_store(settings: SettingsDep) -> Iterator[Store]:
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
+def get_project(store: StoreDep) -> ProjectSettings:
+    """The project's settings, read once per request."""
+    return project_settings(store)
+
+
+ProjectDep = Annotated[ProjectSettings, Depends(get_project)]
+
+__all__ = ["PageDep", "ProjectDep", "SettingsDep", "Store", "StoreDep"]
+
+
 @dataclass
 class PageParams:
     """Query parameters for bbox filtering and paging."""
@@ -52,7 +63,7 @@ def page_params(
         ),
     ] = None,
     limit: Annotated[int | None, Query(ge=1, description="features per page")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**53)] = 0,
 ) -> PageParams:
     box = None
     if bbox is not None:

@@ -7,16 +7,18 @@ import contextlib
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 import gridpatrol
 from gridpatrol.maps.assets import STATIC_DIR
 
+from .auth import authorize
 from .errors import install_error_handlers
-from .routes import basemap, editor, embed, grids, health, incidents, layers, maps, patrols, tiles
+from .routers import basemap, editor, embed, grids, health, incidents, layers, maps, patrols, tiles
+from .security import install_security
 from .settings import Settings, get_settings
 
 log = logging.getLogger("gridpatrol.api")
@@ -24,8 +26,8 @@ log = logging.getLogger("gridpatrol.api")
 
 async def _escalation_timer(settings: Settings) -> None:
     """Escalate overdue incidents every ``escalation_interval_s`` seconds."""
+    from gridpatrol.services.incidents import escalate_overdue
     from gridpatrol.store.base import open_store
-    from gridpatrol.store.incidents import escalate_overdue
 
     def run_once() -> list[str]:
         with open_store(settings.database_url) as store:
@@ -62,23 +64,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=gridpatrol.__version__,
         description="Grids, buildings, cameras, incidents and patrol routes for "
         "grid-based community safety. GeoJSON in and out is WGS84 (RFC 7946).",
+        dependencies=[Depends(authorize)],  # every route: the access rules of api.auth
     )
     app.state.settings = settings
     install_error_handlers(app)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        # Refuse huge payloads before reading them.
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_mb * 1e6:
-            return JSONResponse(
-                status_code=413,
-                content={
-                    "error": "PayloadTooLarge",
-                    "detail": f"request body over {settings.max_body_mb} MB: split it into batches",
-                },
-            )
-        return await call_next(request)
+    install_security(app, settings)  # hosts, cross-site, body limits, CSP, login, audit
 
     app.include_router(health.router)
     app.include_router(layers.router)

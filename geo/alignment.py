@@ -53,9 +53,11 @@ import pandas as pd
 import shapely
 
 from .crs import check_metric_layers
-from .errors import InvalidGeometryError, SchemaError
+from .errors import SchemaError
+from .geometry import check_geometries, polygonal_part
 from .grid_report import _geometry_out, _plain
 from .model import CODE_DIGITS
+from .overlay import code_rank, largest_share
 
 __all__ = ["LayerComparison", "compare_layers", "propose_aligned"]
 
@@ -88,47 +90,18 @@ def _check_inputs(
             dup = codes[codes.duplicated()].iloc[0]
             raise SchemaError(f"{name} code {dup!r} occurs more than once; codes must be unique")
     for name, layer in layers.items():
-        geoms = np.asarray(layer.geometry.values, dtype=object)
-        bad = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-        bad |= ~np.isin(shapely.get_type_id(geoms), _POLYGON_IDS)
-        bad |= ~shapely.is_valid(geoms)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise InvalidGeometryError(
-                f"{name} row {i} is missing, empty, not a polygon or invalid; repair it "
-                "(shapely.make_valid) first"
-            )
+        check_geometries(layer.geometry, what=name)
     if buildings is not None and "households" not in buildings.columns:
         raise SchemaError("buildings need a households column")
 
 
-def _polygons(geoms: np.ndarray) -> np.ndarray:
-    """Only the polygonal part of each geometry (overlays leave lines and points)."""
-    out = np.asarray(geoms, dtype=object).copy()
-    for i in np.flatnonzero(~np.isin(shapely.get_type_id(out), _POLYGON_IDS)):
-        parts = shapely.get_parts(out[i])
-        parts = parts[np.isin(shapely.get_type_id(parts), _POLYGON_IDS)]
-        out[i] = shapely.union_all(parts) if len(parts) else shapely.Polygon()
-    return out
-
-
 def _majority(
-    items: np.ndarray, zones: np.ndarray, *, tol: float = 0.0
+    items: np.ndarray, zones: np.ndarray, *, tol: float = 0.0, rank: Any = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each item, the zone holding most of it (-1 if none), and all (item, zone) pairs
-    with their overlap area above ``tol``."""
-    owner = np.full(len(items), -1, dtype=np.int64)
-    if len(items) == 0 or len(zones) == 0:
-        return owner, np.empty((0, 2), dtype=np.int64), np.empty(0)
-    ii, zi = shapely.STRtree(zones).query(items, predicate="intersects")
-    area = shapely.area(_polygons(shapely.intersection(items[ii], zones[zi])))
-    order = np.lexsort((zi, -area, ii))
-    ii, zi, area = ii[order], zi[order], area[order]
-    first = np.r_[True, ii[1:] != ii[:-1]] if len(ii) else np.zeros(0, dtype=bool)
-    held = first & (area > 0)
-    owner[ii[held]] = zi[held]
-    keep = area > tol
-    return owner, np.stack([ii[keep], zi[keep]], axis=1), area[keep]
+    """:func:`~gridpatrol.geo.overlay.largest_share` as (owner, (item, zone) pairs with
+    overlap above ``tol``, their areas)."""
+    s = largest_share(items, zones, min_area=tol, rank=rank)
+    return s.owner, np.stack([s.item, s.zone], axis=1), s.area
 
 
 def _households(buildings: gpd.GeoDataFrame | None) -> np.ndarray:
@@ -262,7 +235,7 @@ def compare_layers(
     n = len(ag)
     aarea = shapely.area(ag)
 
-    main, pairs, areas = _majority(ag, bg)
+    main, pairs, areas = _majority(ag, bg, rank=code_rank(bcodes))
     inside = np.zeros(n)
     held = main >= 0
     if len(pairs):
@@ -289,7 +262,7 @@ def compare_layers(
 
     # pieces: a minus its main b, cut by the other b features
     rest = np.where(held, shapely.difference(ag, bg[np.maximum(main, 0)]), ag)
-    rest = _polygons(rest)
+    rest = polygonal_part(rest)
     parts, owner = shapely.get_parts(rest, return_index=True)
     parts = np.asarray(parts, dtype=object)
     keep = shapely.area(parts) > tolerance_m2
@@ -297,12 +270,12 @@ def compare_layers(
     # the rest of a feature may span several b features (or none): cut it along them
     if len(parts):
         pi, bi = shapely.STRtree(bg).query(parts, predicate="intersects")
-        cut = _polygons(shapely.intersection(parts[pi], bg[bi]))
+        cut = polygonal_part(shapely.intersection(parts[pi], bg[bi]))
         sub, sub_of = shapely.get_parts(cut, return_index=True)
         sub = np.asarray(sub, dtype=object)
         sub_piece, sub_b = pi[sub_of], bi[sub_of]
         # the part of each piece outside every b feature
-        uncovered = _polygons(shapely.difference(parts, shapely.union_all(bg)))
+        uncovered = polygonal_part(shapely.difference(parts, shapely.union_all(bg)))
         out_parts, out_of = shapely.get_parts(uncovered, return_index=True)
         geoms = np.r_[sub, np.asarray(out_parts, dtype=object)]
         piece_a = np.r_[owner[sub_piece], owner[out_of]]
@@ -331,8 +304,8 @@ def compare_layers(
         got = in_piece >= 0
         p_buildings = np.bincount(in_piece[got], minlength=len(geoms))
         p_households = np.bincount(in_piece[got], weights=hh[got], minlength=len(geoms))
-        in_a, _, _ = _majority(bld, ag)
-        in_b, _, _ = _majority(bld, bg)
+        in_a, _, _ = _majority(bld, ag, rank=code_rank(acodes))
+        in_b, _, _ = _majority(bld, bg, rank=code_rank(bcodes))
         has_a = in_a >= 0
         expected = np.where(has_a, main[np.maximum(in_a, 0)], -1)
         mask = has_a & (expected != in_b)
@@ -462,8 +435,8 @@ def propose_aligned(
 
     # 1. pieces: a ∩ b, and a outside every b, as single polygons
     ai, bi = shapely.STRtree(bg).query(ag, predicate="intersects")
-    cut = _polygons(shapely.intersection(ag[ai], bg[bi]))
-    outside = _polygons(shapely.difference(ag, shapely.union_all(bg)))
+    cut = polygonal_part(shapely.intersection(ag[ai], bg[bi]))
+    outside = polygonal_part(shapely.difference(ag, shapely.union_all(bg)))
     geoms = np.r_[cut, outside]
     of_a = np.r_[ai, np.arange(len(ag))]
     of_b = np.r_[bi, np.full(len(ag), -1)]
@@ -560,9 +533,9 @@ def propose_aligned(
                 o, src, footprint = owner[k], f[k], bld[x[k]]
                 # the owner takes the pair's union minus what the other keeps: one overlay,
                 # so the moved part joins the owner without a float-noise seam
-                rest = _polygons(np.array([shapely.difference(feats[src], footprint)]))[0]
+                rest = polygonal_part(np.array([shapely.difference(feats[src], footprint)]))[0]
                 pair = shapely.union(feats[o], feats[src])
-                feats[o] = _clean(_polygons(np.array([shapely.difference(pair, rest)]))[0])
+                feats[o] = _clean(polygonal_part(np.array([shapely.difference(pair, rest)]))[0])
                 feats[src] = _clean(rest)
         _reattach_fragments(feats, fb)
     alive = ~shapely.is_empty(feats) & (shapely.area(feats) > _NOISE_M2)
@@ -627,9 +600,9 @@ def _reattach_fragments(feats: np.ndarray, fb: np.ndarray) -> None:
                 continue
             g = int(near[np.argmax(shared)])
             pair = shapely.union(feats[f], feats[g])
-            keep = _polygons(np.array([shapely.difference(feats[f], part)]))[0]
+            keep = polygonal_part(np.array([shapely.difference(feats[f], part)]))[0]
             feats[f] = _clean(keep)
-            feats[g] = _clean(_polygons(np.array([shapely.difference(pair, keep)]))[0])
+            feats[g] = _clean(polygonal_part(np.array([shapely.difference(pair, keep)]))[0])
 
 
 def _shared_boundaries(pieces: np.ndarray) -> list[dict[int, float]]:

@@ -96,6 +96,7 @@ from scipy import ndimage
 
 from gridpatrol.geo.crs import check_metric_crs
 from gridpatrol.geo.errors import CRSError, InvalidGeometryError, SchemaError
+from gridpatrol.geo.geometry import check_geometries
 
 __all__ = ["Assignment", "GridIndex"]
 
@@ -241,39 +242,13 @@ class GridIndex:
             ) from exc
 
         geoms = np.asarray(grids.geometry.to_numpy(), dtype=object)
-        cls._validate_geometries(geoms, codes)
-        return cls(geoms[order], codes[order], order.astype(np.int64), crs, cell_size)
-
-    @staticmethod
-    def _validate_geometries(geoms: np.ndarray, codes: np.ndarray) -> None:
-        def where(i: int) -> str:
-            return f"grid {codes[i]!r} (row {i})"
-
-        missing = shapely.is_missing(geoms)
-        if missing.any():
-            i = int(np.flatnonzero(missing)[0])
-            raise InvalidGeometryError(f"{where(i)} has no geometry")
-        empty = shapely.is_empty(geoms)
-        if empty.any():
-            i = int(np.flatnonzero(empty)[0])
-            raise InvalidGeometryError(f"{where(i)} has an empty geometry")
-        types = shapely.get_type_id(geoms)
-        bad_type = (types != shapely.GeometryType.POLYGON) & (
-            types != shapely.GeometryType.MULTIPOLYGON
+        check_geometries(
+            geoms,
+            what="grids",
+            labels=lambda i: f"grid {codes[i]!r} (row {i})",
+            hint="repair with shapely.make_valid or fix the source data",
         )
-        if bad_type.any():
-            i = int(np.flatnonzero(bad_type)[0])
-            raise InvalidGeometryError(
-                f"{where(i)} is a {geoms[i].geom_type}; grids must be Polygon or MultiPolygon"
-            )
-        valid = shapely.is_valid(geoms)
-        if not valid.all():
-            i = int(np.flatnonzero(~valid)[0])
-            raise InvalidGeometryError(
-                f"{where(i)} is invalid: {shapely.is_valid_reason(geoms[i])} "
-                f"({int((~valid).sum())} invalid grid(s) in total); repair with "
-                "shapely.make_valid or fix the source data"
-            )
+        return cls(geoms[order], codes[order], order.astype(np.int64), crs, cell_size)
 
     def _edges(self) -> tuple[np.ndarray, ...]:
         """All ring segments as (ax, ay, bx, by, part); ``self._part_grid`` maps part -> grid."""

@@ -19,6 +19,7 @@ import pyproj
 import shapely
 
 from .errors import CRSError, SwappedCoordinatesError
+from .geometry import make_polygonal
 
 WGS84 = pyproj.CRS.from_epsg(4326)
 
@@ -350,14 +351,6 @@ def raise_if_swapped(gdf: gpd.GeoDataFrame, *, what: str = "layer") -> None:
         )
 
 
-def _polygonal_part(geom):
-    """The polygons of a make_valid result (which may add stray lines or points)."""
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
-        return geom
-    parts = [g for g in getattr(geom, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
-    return shapely.union_all(parts) if parts else geom
-
-
 def repair_after_reprojection(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Repair polygons that reprojection made invalid (two vertices a hair apart cross).
 
@@ -369,7 +362,7 @@ def repair_after_reprojection(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     broken = polygonal & ~shapely.is_valid(values)
     if not broken.any():
         return gdf
-    fixed = np.array([_polygonal_part(g) for g in shapely.make_valid(values[broken])], dtype=object)
+    fixed = make_polygonal(values[broken])
     values = values.copy()
     values[broken] = fixed
     return gdf.set_geometry(gpd.GeoSeries(values, crs=gdf.crs, index=gdf.index))

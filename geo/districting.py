@@ -61,8 +61,10 @@ from scipy.spatial import cKDTree
 
 from .crs import check_metric_layers
 from .errors import InfeasiblePlanError, InvalidGeometryError, SchemaError
+from .geometry import check_geometries, make_polygonal, polsby_popper, polygonal_part
 from .grids import reading_order
 from .model import CODE_DIGITS
+from .overlay import code_rank, largest_share
 
 __all__ = [
     "GridProposer",
@@ -87,27 +89,6 @@ _BALANCE_WEIGHT = 1.0  # polish: weight of the squared relative deviation from t
 # ---------------------------------------------------------------------------------------
 # small public helpers
 # ---------------------------------------------------------------------------------------
-
-
-def polsby_popper(geoms: Any) -> np.ndarray:
-    """Polsby-Popper compactness ``4 pi A / P^2`` of each geometry (1 = disc, 0 = line).
-
-    Parameters
-    ----------
-    geoms
-        Array-like of polygons (or a GeoSeries).
-
-    Returns
-    -------
-    numpy.ndarray
-        One value per geometry; 0 for empty geometries.
-    """
-    g = np.asarray(getattr(geoms, "values", geoms), dtype=object)
-    a = shapely.area(g)
-    p = shapely.length(g)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pp = np.where(p > 0, 4.0 * math.pi * a / np.maximum(p, 1e-12) ** 2, 0.0)
-    return pp
 
 
 def balance_index(values: Sequence[float]) -> float:
@@ -139,45 +120,11 @@ def balance_index(values: Sequence[float]) -> float:
 
 
 def _polygonal(name: str, geoms: np.ndarray, *, repair: bool) -> np.ndarray:
-    if len(geoms) == 0:
-        return geoms
-    if shapely.is_missing(geoms).any() or shapely.is_empty(geoms).any():
-        if not repair:
-            raise InvalidGeometryError(f"{name} has missing or empty geometries; drop them.")
-    tid = shapely.get_type_id(geoms)
-    bad = ~np.isin(tid, (3, 6)) & ~shapely.is_missing(geoms)
-    if bad.any():
-        if not repair:
-            i = int(np.flatnonzero(bad)[0])
-            raise InvalidGeometryError(
-                f"{name} must be Polygons/MultiPolygons; row {i} is a {geoms[i].geom_type}."
-            )
-        geoms = geoms.copy()
-        geoms[bad] = np.array([_polys_only(g) for g in geoms[bad]], dtype=object)
-    invalid = ~shapely.is_valid(geoms) & ~shapely.is_missing(geoms)
-    if invalid.any():
-        if not repair:
-            i = int(np.flatnonzero(invalid)[0])
-            raise InvalidGeometryError(
-                f"{name} has {int(invalid.sum())} invalid polygon(s), e.g. row {i}: "
-                f"{shapely.is_valid_reason(geoms[i])}; fix them (shapely.make_valid)."
-            )
-        fixed = shapely.make_valid(geoms[invalid])
-        fixed = np.array([_polys_only(f) for f in fixed], dtype=object)
-        geoms = geoms.copy()
-        geoms[invalid] = fixed
+    """Checked polygons, or (``repair``) every geometry repaired to its polygons."""
+    if repair:
+        return make_polygonal(geoms)
+    check_geometries(geoms, what=name)
     return geoms
-
-
-def _polys_only(g):
-    if g is None or shapely.is_empty(g):
-        return shapely.Polygon()
-    if shapely.get_type_id(g) in (3, 6):
-        return g
-    parts = [p for p in shapely.get_parts(g) if shapely.get_type_id(p) in (3, 6)]
-    if not parts:
-        return shapely.Polygon()
-    return shapely.union_all(parts)
 
 
 # ---------------------------------------------------------------------------------------
@@ -185,37 +132,12 @@ def _polys_only(g):
 # ---------------------------------------------------------------------------------------
 
 
-def _assign_buildings(grid_geoms: np.ndarray, bgeoms: np.ndarray, tol_m2: float):
-    """Largest-overlap grid per building and number of grids it meaningfully touches."""
-    n = len(bgeoms)
-    owner = np.full(n, -1, dtype=np.int64)
-    n_hit = np.zeros(n, dtype=np.int64)
-    if n == 0 or len(grid_geoms) == 0:
-        return owner, n_hit
-    tree = shapely.STRtree(grid_geoms)
-    bi, gi = tree.query(bgeoms, predicate="intersects")
-    if len(bi) == 0:
-        return owner, n_hit
-    # most buildings lie inside exactly one grid: settle those with a cheap test
-    single = np.bincount(bi, minlength=n) == 1
-    one = single[bi]
-    inside = np.zeros(len(bi), dtype=bool)
-    if one.any():
-        shapely.prepare(grid_geoms)
-        inside[one] = shapely.contains(grid_geoms[gi[one]], bgeoms[bi[one]])
-    area = np.where(inside, shapely.area(bgeoms[bi]), 0.0)
-    rest = ~inside
-    if rest.any():
-        area[rest] = shapely.area(shapely.intersection(bgeoms[bi[rest]], grid_geoms[gi[rest]]))
-    keep = area > tol_m2
-    np.add.at(n_hit, bi[keep], 1)
-    order = np.lexsort((-area, bi))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = bi[order][1:] != bi[order][:-1]
-    sel = order[first]
-    ok = area[sel] > 0
-    owner[bi[sel][ok]] = gi[sel][ok]
-    return owner, n_hit
+def _assign_buildings(grids: gpd.GeoDataFrame, bgeoms: np.ndarray, tol_m2: float):
+    """Owner grid of each building (largest share, ties to the lower code) and the number
+    of grids it overlaps by more than ``tol_m2``."""
+    rank = code_rank(grids["code"]) if "code" in grids.columns else None
+    shares = largest_share(bgeoms, grids.geometry, min_area=tol_m2, rank=rank)
+    return shares.owner, np.bincount(shares.item, minlength=len(bgeoms))
 
 
 def proposal_metrics(
@@ -277,7 +199,7 @@ def proposal_metrics(
     g = np.asarray(grids.geometry.values, dtype=object)
     b = np.asarray(buildings.geometry.values, dtype=object)
     load = buildings[col].to_numpy(dtype=float)
-    owner, n_hit = _assign_buildings(g, b, split_tolerance_m2)
+    owner, n_hit = _assign_buildings(grids, b, split_tolerance_m2)
     per_grid = np.bincount(owner[owner >= 0], weights=load[owner >= 0], minlength=len(g))
     lo, hi = band
     in_band = (per_grid >= lo) & (per_grid <= hi)
@@ -684,7 +606,7 @@ class GridProposer:
     def _annotate(self, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         g = np.asarray(grids.geometry.values, dtype=object)
         b = np.asarray(self._buildings.geometry.values, dtype=object)
-        owner, _ = _assign_buildings(g, b, 0.01)
+        owner, _ = _assign_buildings(grids, b, 0.01)
         ok = owner >= 0
         hcol = self._buildings[self.households]
         hh = hcol.to_numpy(dtype=float)
@@ -1026,7 +948,7 @@ def _prepare_graph(com: _Community, fp_all: np.ndarray, load_all: np.ndarray, li
     fp = fp_all.copy()
     if (~inside).any():
         clipped = _overlay(shapely.intersection, fp_all[~inside], free, None)
-        fp[~inside] = np.array([_polys_only(g) for g in clipped], dtype=object)
+        fp[~inside] = polygonal_part(clipped)
     ok = ~shapely.is_empty(fp) & (shapely.area(fp) > _AREA_EPS)
     ufp, uload, _ = _units(fp[ok], load_all[ok])
     nu = len(ufp)
@@ -1069,7 +991,7 @@ def _prepare_graph(com: _Community, fp_all: np.ndarray, load_all: np.ndarray, li
         allc[:nu] = cells
     bad = ~np.isin(shapely.get_type_id(allc), (3, 6))
     if bad.any():
-        allc[bad] = np.array([_polys_only(g) for g in allc[bad]], dtype=object)
+        allc[bad] = polygonal_part(allc[bad])
 
     # multipart cells: the parts holding some of the own footprint stay with the unit
     # (the one holding most at least); the others, and every part of an empty block,

@@ -74,7 +74,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra, minimum_spanning_tree
 
 from .crs import check_metric_layers
-from .errors import InvalidGeometryError, SchemaError
+from .errors import SchemaError
+from .geometry import POLYGONAL, check_geometries, polsby_popper, polygonal_part
+from .overlay import code_rank, largest_share, locate_points
 from .postman import matching_cost
 
 __all__ = [
@@ -102,15 +104,7 @@ _TOUR_MARGIN_M = 250.0  # streets this far around a grid may be used to walk bet
 _THIN_M = 1.0  # a gap or overlap narrower than this on average is called a sliver
 
 _POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
-_LINEAR = (shapely.GeometryType.LINESTRING, shapely.GeometryType.MULTILINESTRING)
-_POINT = (shapely.GeometryType.POINT,)
-_TYPE_NAMES = {
-    shapely.GeometryType.POLYGON: "Polygon",
-    shapely.GeometryType.MULTIPOLYGON: "MultiPolygon",
-    shapely.GeometryType.LINESTRING: "LineString",
-    shapely.GeometryType.MULTILINESTRING: "MultiLineString",
-    shapely.GeometryType.POINT: "Point",
-}
+_LINEAR_NAMES = ("LineString", "MultiLineString")
 
 
 # ---------------------------------------------------------------------------------------
@@ -291,32 +285,6 @@ def _geoms(layer: gpd.GeoDataFrame | gpd.GeoSeries) -> np.ndarray:
     )
 
 
-def _check_geometries(
-    name: str, geoms: np.ndarray, allowed: tuple, labels: Sequence[Any] | None = None
-) -> None:
-    def where(i: int) -> str:
-        return f"{name} {labels[i]!r}" if labels is not None else f"{name} row {i}"
-
-    bad = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InvalidGeometryError(f"{where(i)} has no geometry; drop it or draw it")
-    bad = ~np.isin(shapely.get_type_id(geoms), [int(t) for t in allowed])
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        want = " or ".join(_TYPE_NAMES[t] for t in allowed)
-        raise InvalidGeometryError(f"{where(i)} is a {geoms[i].geom_type}; expected {want}")
-    if allowed[0] in _POLYGONAL:
-        valid = shapely.is_valid(geoms)
-        if not valid.all():
-            i = int(np.flatnonzero(~valid)[0])
-            raise InvalidGeometryError(
-                f"{where(i)} is invalid ({shapely.is_valid_reason(geoms[i])}; "
-                f"{int((~valid).sum())} invalid in {name}): repair it (shapely.make_valid, or "
-                "QGIS Fix geometries) and validate again"
-            )
-
-
 def _require(layer: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
     missing = [c for c in columns if c not in layer.columns]
     if missing:
@@ -385,20 +353,6 @@ def _check_layers(layers: dict[str, Any]) -> Any:
 # ---------------------------------------------------------------------------------------
 # geometry helpers
 # ---------------------------------------------------------------------------------------
-
-
-def _polygonal_part(geoms: np.ndarray) -> np.ndarray:
-    """Only the polygons of each geometry (drops the lines and points overlays leave)."""
-    out = np.asarray(geoms, dtype=object).copy()
-    tid = shapely.get_type_id(out)
-    mixed = np.flatnonzero(tid == shapely.GeometryType.GEOMETRYCOLLECTION)
-    for i in mixed:  # rare: only where an intersection also touches along lines
-        parts = shapely.get_parts(out[i])
-        parts = parts[np.isin(shapely.get_type_id(parts), [int(t) for t in _POLYGONAL])]
-        out[i] = shapely.union_all(parts) if len(parts) else shapely.Polygon()
-    lower = ~np.isin(shapely.get_type_id(out), [int(t) for t in _POLYGONAL] + [7])
-    out[lower] = shapely.Polygon()
-    return out
 
 
 def _sliver_note(area: float, perimeter: float) -> str:
@@ -537,7 +491,7 @@ def _coverage(
     inside = shapely.contains(comm[parent_idx[ki]], g[ki])
     cand = ki[~inside]
     if len(cand):
-        out = _polygonal_part(shapely.difference(g[cand], comm[parent_idx[cand]]))
+        out = polygonal_part(shapely.difference(g[cand], comm[parent_idx[cand]]))
         area = shapely.area(out)
         outside_area[cand] = area
         for i, o, a in zip(cand, out, area, strict=True):
@@ -569,7 +523,7 @@ def _coverage(
         members = grouped[bounds[c] : bounds[c + 1]]
         unions[c] = shapely.union_all(g[members]) if len(members) else shapely.Polygon()
         excess[c] = gareas[members].sum() - shapely.area(unions[c])
-    gaps = _polygonal_part(shapely.difference(comm, unions))
+    gaps = polygonal_part(shapely.difference(comm, unions))
     counts = np.diff(bounds)
     gaps[(counts == 0) & ~gap_when_empty] = shapely.Polygon()
     parts, pcomm = shapely.get_parts(gaps, return_index=True)
@@ -605,7 +559,7 @@ def _coverage(
     left, right = left[maybe], right[maybe]
     overlap_total = 0.0
     if len(left):
-        ov = _polygonal_part(shapely.intersection(g[left], g[right]))
+        ov = polygonal_part(shapely.intersection(g[left], g[right]))
         areas = shapely.area(ov)
         for i, j, o, a in zip(left, right, ov, areas, strict=True):
             if a > tol:
@@ -783,35 +737,16 @@ def _buildings(
 ) -> np.ndarray:
     """Assign each building to the grid holding most of its footprint; split_building."""
     n = len(b)
-    owner = np.full(n, -1, dtype=np.int64)
+    ov = largest_share(b, g, min_area=tol, rank=code_rank(codes))
+    owner = ov.owner
     if n == 0 or len(g) == 0:
         return owner
-    bi, gi = shapely.STRtree(g).query(b, predicate="intersects")
-    if len(bi) == 0:
-        return owner
     barea = shapely.area(b)
-    # most buildings lie inside one grid: settle those with a prepared containment test
-    single = np.bincount(bi, minlength=n)[bi] == 1
-    area = np.zeros(len(bi))
-    inside = np.zeros(len(bi), dtype=bool)
-    if single.any():
-        shapely.prepare(g)
-        inside[single] = shapely.contains(g[gi[single]], b[bi[single]])
-    area[inside] = barea[bi[inside]]
-    rest = ~inside
-    if rest.any():
-        area[rest] = shapely.area(shapely.intersection(b[bi[rest]], g[gi[rest]]))
-    order = np.lexsort((-area, bi))
-    bi, gi, area = bi[order], gi[order], area[order]
-    first = np.r_[True, bi[1:] != bi[:-1]]
-    held = first & (area > 0)
-    owner[bi[held]] = gi[held]
-    counted = area > tol
-    n_held = np.bincount(bi[counted], minlength=n)
+    bi, gi, area = ov.item, ov.zone, ov.area  # by building, largest first
+    n_held = np.bincount(bi, minlength=n)
     start = np.searchsorted(bi, np.arange(n + 1))
     for k in np.flatnonzero(n_held > 1):
         rows = np.arange(start[k], start[k + 1])
-        rows = rows[counted[rows]]
         shares = area[rows] / barea[k]
         held_by = [codes[gi[r]] for r in rows]
         split = ", ".join(f"{c} {s:.0%}" for c, s in zip(held_by, shares, strict=True))
@@ -884,13 +819,12 @@ def _boundary_shares(
 
 
 def _incidents(
-    g: np.ndarray, points: np.ndarray, when: pd.Series, months: float | None
+    g: np.ndarray, codes: np.ndarray, points: np.ndarray, when: pd.Series, months: float | None
 ) -> tuple[np.ndarray, np.ndarray, float, int]:
     n = len(g)
-    pi, gi = shapely.STRtree(g).query(points, predicate="intersects")
-    _, first = np.unique(pi, return_index=True)  # a point on a shared boundary counts once
-    count = np.bincount(gi[first], minlength=n).astype(float)
-    outside = len(points) - len(first)
+    at = locate_points(points, g, rank=code_rank(codes))  # a shared edge: the lower code
+    count = np.bincount(at[at >= 0], minlength=n).astype(float)
+    outside = int((at < 0).sum())
     if months is None:
         span = (when.max() - when.min()) / pd.Timedelta(days=365.25 / 12) if len(when) else 0.0
         months = max(float(span), 1.0)
@@ -1404,12 +1338,12 @@ def _validate(
     grid_kinds = _labels_or(grids, "kind", "comprehensive")
     g = _geoms(grids)
     comm = _geoms(communities)
-    _check_geometries("grid", g, _POLYGONAL, codes)
-    _check_geometries("community", comm, _POLYGONAL, comm_codes)
+    check_geometries(g, what="grid", labels=[repr(c) for c in codes])
+    check_geometries(comm, what="community", labels=[repr(c) for c in comm_codes])
     if buildings is not None:
         _require(buildings, "buildings", ["households"])
         b = _geoms(buildings)
-        _check_geometries("buildings", b, _POLYGONAL)
+        check_geometries(b, what="buildings")
         b_households = _numbers(buildings, "buildings", "households")
         b_labels = (
             buildings["source_id"].astype(str).to_numpy()
@@ -1417,12 +1351,12 @@ def _validate(
             else np.array([f"row {i}" for i in range(len(b))], dtype=object)
         )
     if streets is not None:
-        _check_geometries("streets", _geoms(streets), _LINEAR)
+        check_geometries(_geoms(streets), what="streets", allowed=_LINEAR_NAMES)
     if water is not None:
-        _check_geometries("water", _geoms(water), _POLYGONAL + _LINEAR)
+        check_geometries(_geoms(water), what="water", allowed=POLYGONAL + _LINEAR_NAMES)
     if incidents is not None:
         _require(incidents, "incidents", ["reported_at"])
-        _check_geometries("incidents", _geoms(incidents), _POINT)
+        check_geometries(_geoms(incidents), what="incidents", allowed=("Point",))
         try:
             when = pd.to_datetime(incidents["reported_at"], utc=True, format="mixed")
         except (ValueError, TypeError) as exc:
@@ -1543,14 +1477,15 @@ def _validate(
     )
     metrics["perimeter_m"] = shares["perimeter_m"]
     metrics["n_parts"] = nparts
-    with np.errstate(invalid="ignore", divide="ignore"):
-        metrics["polsby_popper"] = 4.0 * math.pi * area / shares["perimeter_m"] ** 2
+    metrics["polsby_popper"] = polsby_popper(g)
     for col in ("street_share", "water_share", "parent_share", "other_share"):
         metrics[col] = shares.get(col, np.nan)
 
     used_months = unassigned_i = None
     if incidents is not None:
-        count, rate, used_months, unassigned_i = _incidents(g, _geoms(incidents), when, months)
+        count, rate, used_months, unassigned_i = _incidents(
+            g, codes, _geoms(incidents), when, months
+        )
         metrics["incidents"] = count
         metrics["incidents_per_month"] = rate
     else:

@@ -19,6 +19,7 @@ import shapely
 from .crs import check_metric, check_same_crs
 from .errors import SchemaError
 from .model import CODE_DIGITS, LEVELS
+from .overlay import code_rank, largest_share
 
 
 def reading_order(polygons: gpd.GeoSeries) -> np.ndarray:
@@ -72,24 +73,15 @@ def buildings_to_grids(
     """The grid holding the largest share of each building's footprint ('' if none).
 
     Both layers in one metric CRS. A building split between grids belongs to the grid
-    holding most of it (ties go to the lower code).
+    holding most of it (:func:`gridpatrol.geo.overlay.largest_share`; equal shares go to
+    the lower code).
     """
     check_same_crs(buildings, grids, names=("buildings", "grids"))
     check_metric(grids, what="grids")
-    tree = shapely.STRtree(grids.geometry.values)
-    b_idx, g_idx = tree.query(buildings.geometry.values, predicate="intersects")
+    codes = grids[code_column].astype(str).to_numpy(dtype=object)
+    owner = largest_share(buildings.geometry, grids.geometry, rank=code_rank(codes)).owner
     out = pd.Series("", index=buildings.index, dtype=object)
-    if len(b_idx) == 0:
-        return out
-    areas = shapely.area(
-        shapely.intersection(buildings.geometry.values[b_idx], grids.geometry.values[g_idx])
-    )
-    pairs = pd.DataFrame(
-        {"b": b_idx, "code": grids[code_column].to_numpy()[g_idx], "area": areas}
-    ).sort_values(["b", "area", "code"], ascending=[True, False, True])
-    best = pairs.drop_duplicates("b")
-    best = best[best["area"] > 0]
-    out.iloc[best["b"].to_numpy()] = best["code"].to_numpy()
+    out.iloc[np.flatnonzero(owner >= 0)] = codes[owner[owner >= 0]]
     return out
 
 

@@ -20,6 +20,7 @@ from scipy import ndimage
 
 from .crs import check_metric, check_same_crs
 from .errors import SchemaError
+from .overlay import code_rank, locate_points
 
 
 def filter_incidents(
@@ -96,12 +97,13 @@ def square_cells(bounds, *, cell_size: float, crs) -> gpd.GeoDataFrame:
 
 
 def count_points(units: gpd.GeoDataFrame, points: gpd.GeoDataFrame) -> np.ndarray:
-    """Points falling in each unit (a point on a shared edge counts once)."""
+    """Points falling in each unit: :func:`gridpatrol.geo.overlay.locate_points` (a point
+    on a shared edge counts once, for the lower code when units have ``code``, else for
+    the unit listed first)."""
     check_same_crs(units, points, names=("units", "points"))
-    tree = shapely.STRtree(units.geometry.values)
-    pairs = tree.query(points.geometry.values, predicate="intersects")
-    first = pd.Series(pairs[1]).groupby(pairs[0]).min()  # one unit per point
-    return np.bincount(first.to_numpy(), minlength=len(units)).astype(float)
+    rank = code_rank(units["code"]) if "code" in units.columns else None
+    at = locate_points(points.geometry, units.geometry, rank=rank)
+    return np.bincount(at[at >= 0], minlength=len(units)).astype(float)
 
 
 @dataclass

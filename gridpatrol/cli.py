@@ -177,7 +177,7 @@ def import_incidents(
     db: DbOption = None,
 ) -> None:
     """Import incidents; the batch lands whole unless --partial (bad rows are listed)."""
-    from gridpatrol.store.incidents import BatchRejected, ingest_incidents, read_incident_table
+    from gridpatrol.services.incidents import BatchRejected, ingest_incidents, read_incident_table
 
     try:
         with _open(db) as store, _Steps(f"incidents from {file.name}") as steps:
@@ -227,7 +227,7 @@ def assign(
     db: DbOption = None,
 ) -> None:
     """Assign a large incident file to grids, in partitions, optionally on a dask cluster."""
-    from gridpatrol.store.bulk import assign_file
+    from gridpatrol.services.imports import assign_file
 
     try:
         with _open(db) as store, _Steps(f"assigning {source.name}") as steps:
@@ -286,13 +286,14 @@ def demo(
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
     """Build the central-Helsinki demo project and serve it at http://127.0.0.1:8000."""
-    from gridpatrol.demo import build_demo
+    from gridpatrol.demo import build_demo, demo_tokens
 
     url = db or os.environ.get("GRIDPATROL_DATABASE_URL") or "sqlite:///gridpatrol-demo.db"
     try:
         with _Steps("Helsinki demo") as steps, _open(url) as store:
             written = build_demo(store, progress=steps, plan_seconds=10.0)
             plan_id = store.get_setting("demo_plan_id")
+            tokens = demo_tokens(store)
     except GridPatrolError as exc:
         _fail(exc)
     _print_counts("demo project", written)
@@ -301,10 +302,73 @@ def demo(
         f"maps: {base}/  {base}/maps/grids  {base}/maps/incidents  {base}/maps/cameras\n"
         f"patrol plan: {base}/patrols/{plan_id}\n"
         f"team T1 on a phone: {base}/patrols/{plan_id}/teams/T1\n"
-        f"grid editor: {base}/editor/1   API docs: {base}/docs"
+        f"grid editor: {base}/editor/1   API docs: {base}/docs\n"
+        f"log in at {base}/login with a token (shown once):\n"
+        f"  admin token:  {tokens['admin']}\n"
+        f"  viewer token: {tokens['viewer']}"
     )
     if serve_it:
         serve(db=url, host=host, port=port)
+
+
+# -- API tokens (issue 12) -------------------------------------------------------------------
+
+token_app = typer.Typer(help="API tokens: make, list and revoke.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+RoleOption = Annotated[
+    str, typer.Option("--role", help="admin, planner, dispatcher, patrol or viewer")
+]
+
+
+@token_app.command("create")
+def token_create(
+    role: RoleOption,
+    name: Annotated[str, typer.Option("--name", help="who or what it is for")] = "",
+    team: Annotated[
+        list[str] | None, typer.Option("--team", help="patrol: a team it may see (repeat)")
+    ] = None,
+    community: Annotated[
+        list[str] | None, typer.Option("--community", help="planner: a community code (repeat)")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Make a token; it is printed on the last line, once (works on a running server)."""
+    from gridpatrol.services.tokens import create_api_token
+
+    scope = {k: v for k, v in {"teams": team, "communities": community}.items() if v}
+    try:
+        with _open(db) as store:
+            token, record = create_api_token(store, role=role, name=name, scope=scope)
+    except GridPatrolError as exc:
+        _fail(exc)
+    console.print(f"token {record['id']} ({role}{', ' + name if name else ''}): keep it secret")
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(db: DbOption = None) -> None:
+    """Every API token (no secrets)."""
+    from gridpatrol.store.tokens import list_api_tokens
+
+    with _open(db) as store:
+        rows = list_api_tokens(store)
+    table = Table("id", "role", "name", "created", "revoked")
+    for r in rows:
+        table.add_row(r["id"], r["role"], r["name"], r["created_at"] or "", r["revoked_at"] or "")
+    Console().print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str, db: DbOption = None) -> None:
+    """Revoke a token and its browser sessions."""
+    from gridpatrol.services.tokens import revoke_api_token
+
+    try:
+        with _open(db) as store:
+            revoke_api_token(store, token_id)
+    except GridPatrolError as exc:
+        _fail(exc)
+    console.print(f"token {token_id} revoked")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -129,7 +129,7 @@ def build_demo(
         store.set_setting("active_grid_version", 1)
         store.set_setting("timezone", "Europe/Helsinki")
     if plan_seconds > 0:
-        from gridpatrol.store.patrols import PlanRequest, plan_patrols
+        from gridpatrol.services.patrols import PlanRequest, plan_patrols
 
         progress("planning patrol routes for four teams")
         plan_id = plan_patrols(
@@ -144,3 +144,13 @@ def build_demo(
         )
         store.set_setting("demo_plan_id", plan_id)
     return written
+
+
+def demo_tokens(store: Store) -> dict[str, str]:
+    """An admin and a viewer API token for trying the demo (printed once by the CLI)."""
+    from gridpatrol.services.tokens import create_api_token
+
+    return {
+        role: create_api_token(store, role=role, name=f"demo {role}", actor="demo")[0]
+        for role in ("admin", "viewer")
+    }

@@ -20,6 +20,58 @@ from gridpatrol.geo.errors import CRSError, InputFileError, SwappedCoordinatesEr
 from gridpatrol.geo.model import validate_layer
 
 SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".parquet", ".geoparquet")
+#: Files a Shapefile (or other allowed format) zip may hold; anything else is refused.
+ZIP_MEMBERS = (
+    ".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".xml", ".txt",
+    ".geojson", ".json", ".gpkg", ".csv", ".parquet", ".geoparquet",
+)  # fmt: skip
+
+# GDAL never goes to the network for us: no /vsicurl/ (or other remote) files at all.
+pyogrio.set_gdal_config_options(
+    {
+        "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".gridpatrol-no-network",
+        "GDAL_HTTP_TIMEOUT": "1",
+        "GDAL_VRT_ENABLE_PYTHON": "NO",
+    }
+)
+
+
+def check_safe_source(path: Path) -> None:
+    """Refuse what would make GDAL read other files or the network.
+
+    GDAL opens more than plain files: connection strings (``CSV:/etc/passwd``), virtual
+    paths (``/vsicurl/``, ``/vsizip/`` ...) and VRT files that point at other paths or
+    URLs. Uploads are plain files from an allow-list of formats; a zip may only hold
+    the members of those formats, and no VRT.
+
+    Raises
+    ------
+    InputFileError
+    """
+    import re
+    import zipfile
+
+    text = str(path)
+    if re.match(r"^[A-Za-z0-9_]{2,}:", text) or "/vsi" in text.lower():
+        raise InputFileError(f"{text}: GDAL connection strings and /vsi paths are not files")
+    suffix = path.suffix.lower()
+    if suffix == ".zip":
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = [i.filename for i in z.infolist() if not i.is_dir()]
+        except zipfile.BadZipFile as exc:
+            raise InputFileError(f"{path}: not a zip file ({exc})") from exc
+        bad = [n for n in names if not n.lower().endswith(ZIP_MEMBERS)]
+        if bad:
+            raise InputFileError(
+                f"{path}: the zip holds {bad[0]!r}; a zip may hold a Shapefile (or one "
+                "GeoJSON/GeoPackage/CSV/GeoParquet file), never a VRT or other files"
+            )
+        return
+    with open(path, "rb") as f:
+        head = f.read(4096).lstrip()
+    if head.startswith(b"<") or b"OGRVRTDataSource" in head:
+        raise InputFileError(f"{path}: XML/VRT files are not accepted")
 
 
 def read_vector_file(
@@ -37,6 +89,7 @@ def read_vector_file(
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"{path}: no such file")
+    check_safe_source(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise InputFileError(
@@ -62,6 +115,8 @@ def read_vector_file(
         raise InputFileError(f"{path}: cannot read it ({exc})") from exc
     except (ValueError, OSError) as exc:
         raise InputFileError(f"{path}: cannot read it ({exc})") from exc
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        raise InputFileError(f"{path}: the layer has no geometry column")
     if crs is not None:
         target = parse_crs(crs)
         if isinstance(target, str):

@@ -22,6 +22,7 @@ from gridpatrol.geo.buildings import HouseholdRule, estimate_households
 from gridpatrol.geo.cameras import cameras_from_osm
 from gridpatrol.geo.crs import WGS84, project
 from gridpatrol.geo.errors import InputFileError
+from gridpatrol.geo.geometry import make_polygonal
 from gridpatrol.geo.network import graph_to_layers
 
 Progress = Callable[[str], None]
@@ -90,8 +91,10 @@ def _buildings_layer(
     raw = raw[raw.geometry.geom_type.isin(["Polygon", "MultiPolygon"])].copy()
     ids = ids.loc[raw.index]
     # Footprints drawn invalid in OSM are repaired here; files from users are not.
-    raw["geometry"] = raw.geometry.make_valid()
-    raw = raw[raw.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    raw = raw.set_geometry(
+        gpd.GeoSeries(make_polygonal(raw.geometry), index=raw.index, crs=raw.crs)
+    )
+    raw = raw[~raw.geometry.is_empty]
     ids = ids.loc[raw.index]
     flats = pd.to_numeric(_tag(raw, "building:flats"), errors="coerce")
     if flats.isna().all() and "tags" in raw:

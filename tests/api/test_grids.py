@@ -4,12 +4,12 @@ import json
 
 import pyogrio
 import pytest
-from fastapi.testclient import TestClient
 
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
 from gridpatrol.demo import COMMUNITY_CODE, build_demo
 from gridpatrol.store.base import open_store
+from tests.tokens import client_as  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def client(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('grids') / 'demo.db'}"
     with open_store(url) as s:
         build_demo(s)
-    with TestClient(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
+    with client_as(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
         yield c
 
 

@@ -17,7 +17,7 @@ from gridpatrol.api.schemas import (
     to_feature_collection,
 )
 from gridpatrol.geo.errors import SchemaError
-from gridpatrol.store import grid_versions as gv
+from gridpatrol.services import grid_versions as gv
 
 router = APIRouter(prefix="/api/grids/versions", tags=["grids"])
 
@@ -134,7 +134,11 @@ def report_draft(
     walk_tours: bool = True,
 ) -> dict:
     """Validate unsaved grids (for the editor): the same report, nothing stored."""
-    return _report_body(gv.report_for_grids(store, features_to_gdf(body), walk_tours=walk_tours))
+    grids = features_to_gdf(body)
+    missing = [c for c in ("code", "parent_code") if c not in grids.columns]
+    if missing:
+        raise SchemaError(f"request body: grid features need the properties {', '.join(missing)}")
+    return _report_body(gv.report_for_grids(store, grids, walk_tours=walk_tours))
 
 
 @router.get("/{version}/export.gpkg", response_class=Response)

@@ -18,6 +18,7 @@ from gridpatrol.api.schemas import (
     IncidentCreate,
     IncidentEvent,
     IngestReport,
+    check_time,
     to_feature_collection,
 )
 from gridpatrol.geo.dispatch import grid_figures
@@ -29,7 +30,8 @@ from gridpatrol.geo.hotspots import (
     kernel_density,
     square_cells,
 )
-from gridpatrol.store import incidents as service
+from gridpatrol.services import incidents as service
+from gridpatrol.services.project import project_settings
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
@@ -56,11 +58,28 @@ def _rows_from_body(body: Any, crs: str) -> pd.DataFrame:
     """A JSON list of reports, or a GeoJSON FeatureCollection of points."""
     if isinstance(body, dict) and body.get("type") == "FeatureCollection":
         rows = []
-        for i, feature in enumerate(body.get("features") or []):
-            geom = (feature or {}).get("geometry") or {}
-            props = dict((feature or {}).get("properties") or {})
-            if geom.get("type") != "Point" or len(geom.get("coordinates") or []) < 2:
+        features = body.get("features")
+        if not isinstance(features, list):
+            raise SchemaError("'features' must be a list of GeoJSON Features")
+        for i, feature in enumerate(features):
+            if not isinstance(feature, dict) or not isinstance(feature.get("geometry"), dict):
+                raise SchemaError(f"feature {i}: not a GeoJSON Feature with a geometry object")
+            geom = feature["geometry"]
+            props = feature.get("properties") or {}
+            if not isinstance(props, dict):
+                raise SchemaError(f"feature {i}: 'properties' must be an object")
+            props = dict(props)
+            coords = geom.get("coordinates")
+            if geom.get("type") != "Point" or not isinstance(coords, list) or len(coords) < 2:
                 raise SchemaError(f"feature {i}: incidents must be Point geometries")
+            if not isinstance(feature.get("id", ""), (str, int)) or isinstance(
+                feature.get("id"), bool
+            ):
+                raise SchemaError(f"feature {i}: 'id' must be a string or a number")
+            try:
+                check_time(str(props.get("reported_at", "")))
+            except ValueError as exc:
+                raise SchemaError(f"feature {i}: reported_at: {exc}") from None
             props.setdefault("incident_id", feature.get("id"))
             props["lon"], props["lat"] = geom["coordinates"][:2]
             props.setdefault("crs", crs)
@@ -172,7 +191,7 @@ def filtered_incidents(
         categories=categories.split(",") if categories else None,
         start=start_ts,
         end=end_ts,
-        tz=store.get_setting("timezone") or "UTC",
+        tz=project_settings(store).tz,
     )
 
 

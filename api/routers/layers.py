@@ -8,7 +8,9 @@ from fastapi import APIRouter, Query, Request
 
 from gridpatrol.api.deps import PageDep, StoreDep
 from gridpatrol.api.schemas import FeatureCollection, LayerInfo, to_feature_collection
+from gridpatrol.geo.errors import SchemaError
 from gridpatrol.geo.model import LAYERS, get_layer
+from gridpatrol.services.project import project_settings
 
 router = APIRouter(prefix="/api", tags=["layers"])
 
@@ -59,9 +61,15 @@ def _make_endpoint(name: str, filters: tuple[str, ...]):
             "camera_type": camera_type,
             "network": network,
         }
+        stray = [k for k, v in given.items() if v is not None and k not in filters]
+        if stray:
+            raise SchemaError(
+                f"filter {stray[0]!r} does not apply to {name}; "
+                f"its filters are: {', '.join(filters) or 'bbox only'}"
+            )
         where = {k: v for k, v in given.items() if k in filters and v is not None}
         if name == "grids" and "version" not in where:
-            where["version"] = store.get_setting("active_grid_version", 1)
+            where["version"] = project_settings(store).active_grid_version
         gdf = store.read(name, bbox=page.bbox, where=where, limit=page.limit, offset=page.offset)
         matched = store.count(name, bbox=page.bbox, where=where)
         key = spec.key[-1] if len(spec.key) else None
