@@ -30,7 +30,7 @@ from gridpatrol.geo.network import (
     nearest_node,
 )
 from gridpatrol.geo.patrol import MinMaxRoutes
-from gridpatrol.geo.routes import route_geometry, route_stops, route_summary, turn_list
+from gridpatrol.geo.walks import route_geometry, route_stops, route_summary, turn_list
 from gridpatrol.store.base import Store
 from gridpatrol.store.gpx import read_gpx_track, route_to_gpx  # noqa: F401 (re-exported)
 
@@ -412,7 +412,7 @@ def _plain(value):
 
 
 def _dwells_on_route(edges: list[tuple], dwells: list[tuple]) -> list[tuple]:
-    """Dwell specs for geo.routes: the edge as walked (either direction) with minutes."""
+    """Dwell specs for geo.walks: the edge as walked (either direction) with minutes."""
     out = []
     walked = {(u, v) for u, v, _ in edges} | {(v, u) for u, v, _ in edges}
     for edge, minutes, label in dwells:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Depends, Query
 
 from gridpatrol.api.deps import PageDep, StoreDep
 from gridpatrol.api.schemas import (
+    Feature,
     FeatureCollection,
     GridFigures,
     IncidentAction,
@@ -240,15 +241,15 @@ def density(
     return to_feature_collection(surface.to_cells().to_crs(4326))
 
 
-@router.get("/{incident_id}", response_model=FeatureCollection, response_model_exclude_none=True)
+@router.get("/{incident_id}", response_model=Feature, response_model_exclude_none=True)
 def get_incident(incident_id: str, store: StoreDep) -> dict:
-    """One incident as a one-feature collection."""
+    """One incident as a GeoJSON Feature."""
     gdf = store.read("incidents", where={"incident_id": incident_id})
     if gdf.empty:
         from gridpatrol.geo.errors import NotFoundError
 
         raise NotFoundError(f"no incident {incident_id!r}")
-    return to_feature_collection(gdf, id_column="incident_id")
+    return to_feature_collection(gdf, id_column="incident_id")["features"][0]
 
 
 @router.get("/{incident_id}/history", response_model=list[IncidentEvent])
@@ -269,9 +270,7 @@ def history(incident_id: str, store: StoreDep) -> list[IncidentEvent]:
     ]
 
 
-@router.post(
-    "/{incident_id}/actions", response_model=FeatureCollection, response_model_exclude_none=True
-)
+@router.post("/{incident_id}/actions", response_model=Feature, response_model_exclude_none=True)
 def take_action(incident_id: str, action: IncidentAction, store: StoreDep) -> dict:
     """Assign, start, resolve, verify, reopen, escalate or comment (409 if not allowed now)."""
     service.act(store, incident_id, action.action, actor=action.actor, note=action.note)
