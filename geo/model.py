@@ -18,9 +18,6 @@ Administrative hierarchy (the Chinese grid-management standard, usable anywhere)
 
 Children are numbered west→east, north→south within their parent
 (see :func:`gridpatrol.geo.grids.assign_codes`).
-
-Size note: about 600 lines, most of them the layer table (one :class:`Layer` per layer,
-data rather than logic); the geometry checks live in :mod:`gridpatrol.geo.geometry`.
 """
 
 from __future__ import annotations
