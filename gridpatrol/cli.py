@@ -91,6 +91,7 @@ def import_osm(
     db: DbOption = None,
 ) -> None:
     """Import streets, buildings, cameras and addresses from OpenStreetMap."""
+    from gridpatrol.services.imports import import_osm_layers
     from gridpatrol.store.osm import download_osm, read_osm
 
     if (file is None) == (place is None and bbox is None):
@@ -103,31 +104,21 @@ def import_osm(
                 box = tuple(float(v) for v in bbox.split(",")) if bbox else None
                 data = download_osm(place=place, bbox=box, progress=steps)
             with _open(db) as store:
-                written = store.write(
-                    data.layers(), mode="replace", source=str(file or place or bbox)
-                )
-                store.set_setting("bounds", list(data.bounds))
+                written = import_osm_layers(store, data, source=str(file or place or bbox))
     except GridPatrolError as exc:
         _fail(exc)
     _print_counts("imported", written)
 
 
 def _import_layer(layer: str, file: Path, crs: str | None, db: str | None, defaults=None) -> None:
-    from gridpatrol.store.files import load_layer_file
+    from gridpatrol.services.imports import import_layer_file
 
     try:
         with _open(db) as store:
             with _Steps(f"{layer} from {file.name}") as steps:
-                steps("reading and validating")
-                gdf = load_layer_file(
-                    file,
-                    layer,
-                    crs=crs,
-                    area_bounds=store.get_setting("bounds"),
-                    defaults=defaults,
+                written = import_layer_file(
+                    store, layer, file, crs=crs, defaults=defaults, progress=steps
                 )
-                steps("writing")
-                written = store.write({layer: gdf}, mode="upsert", source=str(file))
     except GridPatrolError as exc:
         _fail(exc)
     _print_counts("imported", written)

@@ -1,8 +1,11 @@
-"""Assigning large incident files to grids, in partitions, on one machine or a dask cluster.
+"""Imports: OSM data and layer files into a project, and large incident files to grids.
 
-The grid index is built once and shared by every partition (one key in the dask graph),
-so the work per partition is reading, projecting and a vectorised lookup. Both paths run
-the same partition function, so their answers are identical.
+:func:`import_osm_layers` and :func:`import_layer_file` write in one transaction each
+(a failed import changes nothing). :func:`assign_file` assigns large incident files to
+grids, in partitions, on one machine or a dask cluster. The grid index is built once
+and shared by every partition (one key in the dask graph), so the work per partition
+is reading, projecting and a vectorised lookup. Both paths run the same partition
+function, so their answers are identical.
 """
 
 from __future__ import annotations
@@ -23,7 +26,33 @@ from gridpatrol.geo.incidents import hierarchy_codes
 from gridpatrol.store.base import Store
 
 from .incidents import grid_index
-from .project import active_version
+from .project import active_version, project_settings
+
+
+def import_osm_layers(store: Store, data, *, source: str) -> dict[str, int]:
+    """Replace the project's OSM layers with ``data`` (an :class:`~gridpatrol.store.osm.OSMData`)
+    and record its bounds as the served area, in one transaction."""
+    with store.transaction():
+        written = store.write(data.layers(), mode="replace", source=source)
+        store.set_setting("bounds", [float(b) for b in data.bounds])
+    return written
+
+
+def import_layer_file(
+    store: Store, layer: str, path, *, crs=None, defaults=None, progress: Callable | None = None
+) -> dict[str, int]:
+    """Read, validate and upsert one layer file (checked against the served area)."""
+    from gridpatrol.store.files import load_layer_file
+
+    if progress:
+        progress("reading and validating")
+    gdf = load_layer_file(
+        path, layer, crs=crs, area_bounds=project_settings(store).bounds, defaults=defaults
+    )
+    if progress:
+        progress("writing")
+    return store.write({layer: gdf}, mode="upsert", source=str(path))
+
 
 OUTPUT_COLUMNS = ("grid_code", "community_code", "street_code", "district_code", "assignment")
 
