@@ -12,6 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from gridpatrol.geo.cameras import coverage_share, view_areas
 from gridpatrol.geo.dispatch import grid_figures
 from gridpatrol.geo.errors import SchemaError
 from gridpatrol.geo.hotspots import (
@@ -90,3 +91,66 @@ def density_cells(
     metric = points.to_crs(store.metric_crs(points))
     surface = kernel_density(metric, bandwidth=bandwidth, cell_size=cell_size)
     return surface.to_cells().to_crs(4326)
+
+
+def active_grids(store: Store) -> gpd.GeoDataFrame:
+    """The grids of the active version (WGS84)."""
+    return store.read("grids", where={"version": project_settings(store).active_grid_version})
+
+
+def grid_measures(store: Store) -> gpd.GeoDataFrame:
+    """Active grids with ``incidents`` (count) and ``camera_coverage`` (share of area seen)."""
+    grids = active_grids(store)
+    if grids.empty:
+        return grids
+    incidents = store.read("incidents")
+    counts = incidents["grid_code"].value_counts() if len(incidents) else pd.Series(dtype=int)
+    grids["incidents"] = grids["code"].map(counts).fillna(0).astype(int)
+    cameras = store.read("cameras")
+    crs = store.metric_crs(grids)
+    views = view_areas(cameras.to_crs(crs)) if len(cameras) else gpd.GeoSeries([], crs=crs)
+    grids["camera_coverage"] = np.round(coverage_share(grids.to_crs(crs), views), 3)
+    return grids
+
+
+def incident_map_layers(
+    store: Store,
+    *,
+    category: str | None = None,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    hours: tuple[int, int] | None = None,
+) -> dict[str, gpd.GeoDataFrame | None]:
+    """Incidents filtered as asked, the active grids, and their Gi* hot/cold grids (or None)."""
+    incidents = store.read("incidents")
+    if len(incidents):
+        incidents = filter_incidents(
+            incidents,
+            categories=[category] if category else None,
+            start=start,
+            end=end,
+            hours=hours,
+            tz=project_settings(store).tz,
+        )
+    grids = active_grids(store)
+    hot = None
+    if len(grids) >= 3 and len(incidents):
+        crs = store.metric_crs(grids)
+        metric = grids.to_crs(crs)
+        result = gi_star(metric, count_points(metric, incidents.to_crs(crs)), permutations=999)
+        hot = result.units[result.units["hotspot"] != "none"].to_crs(4326)
+    return {"incidents": incidents, "grids": grids, "hot": hot}
+
+
+def camera_views(store: Store) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The cameras and the area each one sees (WGS84, keyed by ``source_id``)."""
+    cameras = store.read("cameras")
+    views = gpd.GeoDataFrame(geometry=[], crs=4326)
+    if len(cameras):
+        crs = store.metric_crs(cameras)
+        views = gpd.GeoDataFrame(
+            {"source_id": cameras["source_id"].to_numpy()},
+            geometry=view_areas(cameras.to_crs(crs)).to_crs(4326).values,
+            crs=4326,
+        )
+    return cameras, views
