@@ -161,6 +161,21 @@ CAMERAS = Layer(
     doc="Surveillance cameras (雪亮工程 points, OSM man_made=surveillance).",
 )
 
+CAMERA_EVENTS = Layer(
+    "camera_events",
+    (),
+    (
+        C("source_id", "str", True),
+        C("seq", "int", True, doc="1, 2, ... per camera"),
+        C("at", "datetime", True),
+        C("actor", "str", default="system"),
+        C("action", "str", True, doc="import, edit or delete"),
+        C("detail", "json", doc="the changed fields, before and after"),
+    ),
+    key=("source_id", "seq"),
+    doc="The history of every camera: imports, edits on the cameras page, deletions.",
+)
+
 STREETS = Layer(
     "streets",
     ("LineString",),
@@ -391,6 +406,7 @@ LAYERS: dict[str, Layer] = {
         BUILDINGS,
         ADDRESSES,
         CAMERAS,
+        CAMERA_EVENTS,
         STREET_NODES,
         STREETS,
         STATIONS,

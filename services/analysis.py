@@ -1,4 +1,4 @@
-"""Read-only analyses of a project's incidents: figures per grid, hot spots, density.
+"""Read-only analyses for the API and pages: incident figures, hot spots, density, grids.
 
 The routers and pages call these; they compute in the project's metric CRS and return
 WGS84 frames for the edges to serialise.
@@ -15,13 +15,8 @@ import pandas as pd
 from gridpatrol.geo.cameras import coverage_share, view_areas
 from gridpatrol.geo.dispatch import grid_figures
 from gridpatrol.geo.errors import SchemaError
-from gridpatrol.geo.hotspots import (
-    count_points,
-    filter_incidents,
-    gi_star,
-    kernel_density,
-    square_cells,
-)
+from gridpatrol.geo.hotspots import filter_incidents, kernel_density, square_cells
+from gridpatrol.geo.hotspots import hot_spots as geo_hot_spots
 from gridpatrol.store.base import Store
 
 from .project import project_settings
@@ -74,10 +69,8 @@ def hot_spots(
         metric = cells[cells.intersects(metric.union_all())].reset_index(drop=True)
     elif units != "grids":
         raise SchemaError(f"units must be grids or cells, not {units!r}")
-    counts = (
-        count_points(metric, points.to_crs(metric.crs)) if len(points) else np.zeros(len(metric))
-    )
-    result = gi_star(metric, counts, permutations=permutations, alpha=alpha)
+    pts = points.to_crs(metric.crs) if len(points) else points
+    result = geo_hot_spots(metric, pts, permutations=permutations, alpha=alpha)
     out = result.units.to_crs(4326)
     return out[[c for c in HOT_SPOT_COLUMNS if c in out]]
 
@@ -137,20 +130,6 @@ def incident_map_layers(
     if len(grids) >= 3 and len(incidents):
         crs = store.metric_crs(grids)
         metric = grids.to_crs(crs)
-        result = gi_star(metric, count_points(metric, incidents.to_crs(crs)), permutations=999)
+        result = geo_hot_spots(metric, incidents.to_crs(crs), permutations=999)
         hot = result.units[result.units["hotspot"] != "none"].to_crs(4326)
     return {"incidents": incidents, "grids": grids, "hot": hot}
-
-
-def camera_views(store: Store) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """The cameras and the area each one sees (WGS84, keyed by ``source_id``)."""
-    cameras = store.read("cameras")
-    views = gpd.GeoDataFrame(geometry=[], crs=4326)
-    if len(cameras):
-        crs = store.metric_crs(cameras)
-        views = gpd.GeoDataFrame(
-            {"source_id": cameras["source_id"].to_numpy()},
-            geometry=view_areas(cameras.to_crs(crs)).to_crs(4326).values,
-            crs=4326,
-        )
-    return cameras, views

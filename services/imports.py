@@ -39,19 +39,49 @@ def import_osm_layers(store: Store, data, *, source: str) -> dict[str, int]:
 
 
 def import_layer_file(
-    store: Store, layer: str, path, *, crs=None, defaults=None, progress: Callable | None = None
-) -> dict[str, int]:
-    """Read, validate and upsert one layer file (checked against the served area)."""
+    store: Store,
+    layer: str,
+    path,
+    *,
+    crs=None,
+    defaults=None,
+    columns: dict[str, str] | None = None,
+    id_columns: list[str] | None = None,
+    where: dict[str, str] | None = None,
+    progress: Callable | None = None,
+) -> tuple[dict[str, int], list[str]]:
+    """Read, validate and upsert one layer file, in one transaction.
+
+    Checked against the served area; grids of a new version get its ``grid_versions``
+    row; the first layer of a project without bounds sets them. Returns rows written per
+    layer and the reader's notes (conversions made, rows dropped).
+    """
     from gridpatrol.store.files import load_layer_file
+
+    from .setup import import_grid_layer
 
     if progress:
         progress("reading and validating")
     gdf = load_layer_file(
-        path, layer, crs=crs, area_bounds=project_settings(store).bounds, defaults=defaults
+        path,
+        layer,
+        crs=crs,
+        area_bounds=project_settings(store).bounds,
+        defaults=defaults,
+        columns=columns,
+        id_columns=id_columns,
+        where=where,
     )
     if progress:
         progress("writing")
-    return store.write({layer: gdf}, mode="upsert", source=str(path))
+    with store.transaction():
+        if layer == "grids":
+            written = import_grid_layer(store, gdf, source=str(path))
+        else:
+            written = store.write({layer: gdf}, mode="upsert", source=str(path))
+        if project_settings(store).bounds is None and len(gdf):
+            store.set_setting("bounds", [float(b) for b in gdf.total_bounds])
+    return written, list(gdf.attrs.get("notes") or [])
 
 
 OUTPUT_COLUMNS = ("grid_code", "community_code", "street_code", "district_code", "assignment")
@@ -110,9 +140,13 @@ def assign_partition(
 
 
 def _read_whole(source: Path) -> pd.DataFrame:
+    from gridpatrol.store.files import read_vector_file
+
     if source.suffix.lower() == ".csv":
         return pd.read_csv(source)
-    return gpd.read_parquet(source)
+    if source.suffix.lower() in (".parquet", ".geoparquet"):
+        return gpd.read_parquet(source)
+    return read_vector_file(source)
 
 
 def _to_geoparquet(df: pd.DataFrame, path: Path) -> None:
@@ -142,7 +176,8 @@ def assign_file(
     store
         The project whose grids are used.
     source
-        CSV with ``lon``/``lat`` columns, or GeoParquet of points.
+        CSV with ``lon``/``lat`` columns, or points in GeoParquet, GeoJSON, GeoPackage
+        or a zipped Shapefile (those four only without a dask ``scheduler``).
     output
         A GeoParquet file (single process) or a folder of GeoParquet parts (dask).
     scheduler
@@ -159,8 +194,15 @@ def assign_file(
     source, output = Path(source), Path(output)
     if not source.exists():
         raise InputFileError(f"{source}: no such file")
-    if source.suffix.lower() not in (".csv", ".parquet", ".geoparquet"):
-        raise InputFileError(f"{source}: use CSV or GeoParquet")
+    from gridpatrol.store.files import SUFFIXES
+
+    suffix = source.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InputFileError(
+            f"{source}: use CSV, GeoParquet, GeoJSON, GeoPackage or a zipped Shapefile"
+        )
+    if scheduler is not None and suffix not in (".csv", ".parquet", ".geoparquet"):
+        raise InputFileError(f"{source}: with --dask use CSV or GeoParquet (partitioned reads)")
     progress("building the grid index")
     index, grids = grid_index(store, version or active_version(store))
     parents = (

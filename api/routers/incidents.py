@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Depends, Query
 
 from gridpatrol.api.deps import PageDep, StoreDep
 from gridpatrol.api.schemas import (
+    Feature,
     FeatureCollection,
     GridFigures,
     IncidentAction,
@@ -219,10 +220,11 @@ def density(
     return EMPTY if cells is None else to_feature_collection(cells)
 
 
-@router.get("/{incident_id}", response_model=FeatureCollection, response_model_exclude_none=True)
+@router.get("/{incident_id}", response_model=Feature, response_model_exclude_none=True)
 def get_incident(incident_id: str, store: StoreDep) -> dict:
-    """One incident as a one-feature collection."""
-    return to_feature_collection(service.get_incident(store, incident_id), id_column="incident_id")
+    """One incident as a GeoJSON Feature."""
+    found = service.get_incident(store, incident_id)
+    return to_feature_collection(found, id_column="incident_id")["features"][0]
 
 
 @router.get("/{incident_id}/history", response_model=list[IncidentEvent])
@@ -243,10 +245,11 @@ def history(incident_id: str, store: StoreDep) -> list[IncidentEvent]:
     ]
 
 
-@router.post(
-    "/{incident_id}/actions", response_model=FeatureCollection, response_model_exclude_none=True
-)
+@router.post("/{incident_id}/actions", response_model=Feature, response_model_exclude_none=True)
 def take_action(incident_id: str, action: IncidentAction, store: StoreDep) -> dict:
-    """Assign, start, resolve, verify, reopen, escalate or comment (409 if not allowed now)."""
+    """Assign, start, resolve, verify, reopen, escalate or comment (409 if not allowed now).
+
+    Answers the incident after the action, as a GeoJSON Feature (like GET).
+    """
     service.act(store, incident_id, action.action, actor=action.actor, note=action.note)
     return get_incident(incident_id, store)
