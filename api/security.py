@@ -351,17 +351,22 @@ def document_errors(app: FastAPI) -> Callable[[], dict]:
             routes=app.routes,
         )
         schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        from .auth import rule_for
+
         ref = {"$ref": "#/components/schemas/Error"}
-        for item in schema.get("paths", {}).values():
-            for op in item.values():
+        for path, item in schema.get("paths", {}).items():
+            for method, op in item.items():
                 if not isinstance(op, dict) or "responses" not in op:
                     continue
+                if rule_for(method, path).roles is None:
+                    op.pop("security", None)  # public: a token is accepted, not needed
+                ok = next((r for c, r in op["responses"].items() if c.startswith("2")), {})
+                html_page = "text/html" in ok.get("content", {})
                 for code, text in ERROR_STATUSES.items():
                     content = {"application/json": {"schema": ref}}
-                    old = op["responses"].get(code)
-                    if old and code == "422":
-                        content = {"application/json": {"schema": ref}}
-                    if not old or code == "422":
+                    if html_page:  # pages answer errors as pages too
+                        content["text/html"] = {"schema": {"type": "string"}}
+                    if code not in op["responses"] or code == "422":
                         op["responses"][code] = {"description": text, "content": content}
         app.openapi_schema = schema
         return schema

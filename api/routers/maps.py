@@ -152,12 +152,17 @@ def incidents_page(
     """Incidents clustered and as heat, filtered by date, time of day and category."""
     incidents = store.read("incidents")
     tz = project_settings(store).tz
+    try:
+        start_ts = pd.Timestamp(start) if start else None
+        end_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end else None
+    except (ValueError, OverflowError) as exc:
+        raise SchemaError(f"start/end must be ISO dates, e.g. 2026-11-20 ({exc})") from None
     if len(incidents):
         incidents = filter_incidents(
             incidents,
             categories=[category] if category else None,
-            start=pd.Timestamp(start) if start else None,
-            end=pd.Timestamp(end) + pd.Timedelta(days=1) if end else None,
+            start=start_ts,
+            end=end_ts,
             hours=tuple(int(h) for h in hours.split("-")) if hours else None,
             tz=tz,
         )
