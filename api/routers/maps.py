@@ -153,11 +153,16 @@ def incidents_page(
     hours: Annotated[str | None, Query(pattern=r"^$|^\d{1,2}-\d{1,2}$")] = None,
 ) -> HTMLResponse:
     """Incidents clustered and as heat, filtered by date, time of day and category."""
+    try:
+        start_ts = pd.Timestamp(start) if start else None
+        end_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end else None
+    except (ValueError, OverflowError) as exc:
+        raise SchemaError(f"start/end must be ISO dates, e.g. 2026-11-20 ({exc})") from None
     layers = analysis.incident_map_layers(
         store,
         category=category,
-        start=pd.Timestamp(start) if start else None,
-        end=pd.Timestamp(end) + pd.Timedelta(days=1) if end else None,
+        start=start_ts,
+        end=end_ts,
         hours=tuple(int(h) for h in hours.split("-")) if hours else None,
     )
     taxonomy = project_taxonomy(store)
