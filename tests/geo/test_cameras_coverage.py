@@ -171,3 +171,19 @@ def test_real_extract_without_cameras_has_zero_coverage_and_a_note():
     assert (cov["note"] == NO_CAMERAS_NOTE).all()
     result = suggest_sites(views, streets.iloc[:400], buildings, 3, method="greedy")
     assert result.share_before == 0 and result.share_after > 0
+
+
+def test_seen_length_of_multipart_and_mixed_pieces():
+    pieces = np.array(
+        [
+            shapely.MultiLineString([[(0, 0), (10, 0)], [(20, 0), (30, 0)]]),
+            shapely.GeometryCollection([shapely.Point(5, 5), shapely.LineString([(0, 1), (4, 1)])]),
+            shapely.Point(1, 1),
+            shapely.LineString(),
+            shapely.GeometryCollection(
+                [shapely.LineString([(0, 0), (3, 0)]), shapely.LineString()]
+            ),
+        ]
+    )
+    seen = seen_length(pieces, np.array([shapely.box(-1, -1, 25, 2)]))
+    assert seen.tolist() == pytest.approx([15.0, 4.0, 0.0, 0.0, 3.0])
