@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 import gridpatrol
@@ -72,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # served below from the package's own assets (works offline)
+        redoc_url=None,
         title="gridpatrol",
         version=gridpatrol.__version__,
         description="Grids, buildings, cameras, incidents and patrol routes for "
@@ -94,6 +96,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(embed.router)
     app.include_router(editor.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_docs(lang: str | None = None) -> HTMLResponse:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        from gridpatrol.maps.nav import NavTargets, with_nav
+
+        page = get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="gridpatrol API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/favicon.ico",
+        ).body.decode()
+        chosen = "zh" if (lang or "").startswith("zh") else "en"
+        return HTMLResponse(with_nav(page, chosen, NavTargets(), current="docs"))
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc_docs(lang: str | None = None) -> HTMLResponse:
+        from fastapi.openapi.docs import get_redoc_html
+
+        from gridpatrol.maps.nav import NavTargets, with_nav
+
+        page = get_redoc_html(
+            openapi_url=app.openapi_url,
+            title="gridpatrol API",
+            redoc_js_url="/static/vendor/redoc/redoc.standalone.js",
+            redoc_favicon_url="/favicon.ico",
+            with_google_fonts=False,
+        ).body.decode()
+        chosen = "zh" if (lang or "").startswith("zh") else "en"
+        return HTMLResponse(with_nav(page, chosen, NavTargets(), current="docs"))
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:  # browsers ask for it even on JSON pages
