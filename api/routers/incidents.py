@@ -270,9 +270,7 @@ def history(incident_id: str, store: StoreDep) -> list[IncidentEvent]:
     ]
 
 
-@router.post(
-    "/{incident_id}/actions", response_model=FeatureCollection, response_model_exclude_none=True
-)
+@router.post("/{incident_id}/actions", response_model=Feature, response_model_exclude_none=True)
 def take_action(incident_id: str, action: IncidentAction, store: StoreDep) -> dict:
     """Assign, start, resolve, verify, reopen, escalate or comment (409 if not allowed now)."""
     service.act(store, incident_id, action.action, actor=action.actor, note=action.note)
