@@ -160,7 +160,11 @@ class Browser:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
-def check_page(url, screenshot=None, evaluate=None, width=1000, height=700, settle=2.0):
+def check_page(
+    url, screenshot=None, evaluate=None, width=1000, height=700, settle=2.0, cookies=None
+):
+    """Load ``url`` in a fresh headless Chromium; ``cookies`` ({name: value}) are set for
+    its origin first (e.g. the session cookie of POST /login)."""
     b = Browser()
     try:
         target = b.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -172,6 +176,8 @@ def check_page(url, screenshot=None, evaluate=None, width=1000, height=700, sett
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
             session=sid,
         )
+        for name, value in (cookies or {}).items():
+            b.send("Network.setCookie", {"name": name, "value": value, "url": url}, session=sid)
         b.events.clear()
         b.send("Page.navigate", {"url": url}, session=sid)
         b.pump(30, until=lambda e: e.get("method") == "Page.loadEventFired")
