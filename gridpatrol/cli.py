@@ -325,6 +325,7 @@ def import_incidents(
                 crs=crs,
                 fields=_fields(field),
             )
+            notes = list(rows.attrs.get("notes", []))
             zone = tz or project_settings(store).timezone
             naive = _count_naive(rows["reported_at"])
             steps(f"validating and assigning {len(rows)} rows")
@@ -358,7 +359,8 @@ def import_incidents(
         },
     )
     if naive and zone:
-        _print_notes([f"{naive} time(s) without a time zone were read in {zone}"])
+        notes.append(f"{naive} time(s) without a time zone were read in {zone}")
+    _print_notes(notes)
 
 
 def _count_naive(values) -> int:

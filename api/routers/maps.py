@@ -22,6 +22,7 @@ from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import SchemaError
 from gridpatrol.geo.hotspots import count_points, filter_incidents, gi_star
 from gridpatrol.maps.base import BASEMAPS, basemap_datum, offline_html
+from gridpatrol.maps.i18n import labels
 from gridpatrol.maps.nav import NavTargets, with_nav
 from gridpatrol.maps.overview import render_overview
 from gridpatrol.maps.pages import MEASURES, render_cameras, render_grids, render_incidents
@@ -30,6 +31,13 @@ from gridpatrol.services.incidents import project_taxonomy
 from gridpatrol.services.project import project_settings
 
 router = APIRouter(tags=["maps"])
+
+#: Below this many incidents (or two per grid) the page tests no hot spots and says so;
+#: 30 is the usual floor for Gi* (ArcGIS Hot Spot Analysis asks for 30 features).
+MIN_HOTSPOT_INCIDENTS = 30
+#: Cold spots are painted only when grids hold this many incidents on average: below it
+#: an empty grid is likely by chance alone (Poisson P(0 | 3) = 5%).
+MIN_MEAN_FOR_COLD = 3.0
 
 
 def pick_language(lang: str | None, accept_language: str | None) -> str:
@@ -180,12 +188,24 @@ def incidents_page(
     taxonomy = project_taxonomy(store)
     names = {k: (c.zh if page.lang == "zh" else c.en) for k, c in taxonomy.categories.items()}
     grids = _active_grids(store)
-    hot = None
-    if len(grids) >= 3 and len(incidents):
-        crs = store.metric_crs(grids)
-        metric = grids.to_crs(crs)
-        result = gi_star(metric, count_points(metric, incidents.to_crs(crs)), permutations=999)
-        hot = result.units[result.units["hotspot"] != "none"].to_crs(4326)
+    hot, note = None, None
+    t = labels(page.lang)
+    if len(grids) >= 3:
+        need = max(MIN_HOTSPOT_INCIDENTS, 2 * len(grids))
+        if len(incidents) < need:
+            note = t["hotspot_too_few"].format(n=len(incidents), need=need)
+        else:
+            crs = store.metric_crs(grids)
+            metric = grids.to_crs(crs)
+            counts = count_points(metric, incidents.to_crs(crs))
+            result = gi_star(metric, counts, permutations=999)
+            units = result.units
+            mean = float(counts.mean())
+            if mean < MIN_MEAN_FOR_COLD:
+                # with so few per grid, an empty grid is what chance gives: not a cold spot
+                units = units.assign(hotspot=units["hotspot"].replace("cold", "none"))
+                note = t["hotspot_no_cold"].format(mean=mean)
+            hot = units[units["hotspot"] != "none"].to_crs(4326)
     layers = page.shift({"incidents": incidents, "grids": grids, "hot": hot})
     filters = {"category": category, "start": start, "end": end, "hours": hours, "lang": page.lang}
     m = render_incidents(
@@ -194,6 +214,7 @@ def incidents_page(
         filters=filters,
         grids=layers["grids"],
         hotspots=layers["hot"],
+        hotspot_note=note,
         **page.render(),
     )
     return page_html(offline_html(m), store, page.lang, "incidents")
