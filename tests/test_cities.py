@@ -69,7 +69,7 @@ def pages(url: str, *, plan: tuple[str, str] | None = None) -> None:
         return
     with serve_app(app) as base:
         for path in paths:
-            report = check_page(base + path, settle=1.0, cookies=session)
+            report = check_page(base + path, settle=1.0, cookies=session, timeout=180)
             bad = {
                 k: report[k]
                 for k in ("external_requests", "failed_requests", "console_errors", "exceptions")

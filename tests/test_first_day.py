@@ -219,3 +219,73 @@ def test_activation_with_problems_needs_confirmation(tmp_path, db):
     run("activate", "2", "--confirm", "--db", db)
     with open_store(db) as store:
         assert store.get_setting("active_grid_version") == 2
+
+
+ADDRESSES = gpd.GeoDataFrame(
+    {
+        "source_id": ["a1", "a2", "a3", "a4", "a5"],
+        "street": ["Kaivokatu", "Unioninkatu", "Unioninkatu", "Hämeentie", "干将东路"],
+        "housenumber": ["2", "29", "33b", "5", "123"],
+        "postcode": ["00100", "00170", "00170", "00530", ""],
+        "city": ["Helsinki", "Helsinki", "Helsinki", "Helsinki", "苏州市"],
+    },
+    geometry=shapely.points(
+        [(24.941, 60.170), (24.952, 60.171), (24.953, 60.172), (24.960, 60.180), (120.62, 31.31)]
+    ),  # fmt: skip
+    crs=4326,
+)
+
+
+@pytest.mark.parametrize(
+    "text, source_id, min_score",
+    [
+        ("Kaivokatu 2", "a1", 100),
+        ("Kaivokatu 2, Helsinki", "a1", 100),
+        ("KAIVOKATU 2, 00100 Helsinki", "a1", 100),
+        ("00100 Helsinki, Kaivokatu 2", "a1", 100),
+        ("Unioninkatu 29 B", "a2", 90),  # staircase letter
+        ("Unioninkatu 33 B", "a3", 100),  # the layer writes 33b
+        ("Unionkatu 29", "a2", 85),  # misspelt
+        ("Hameentie 5", "a4", 100),  # diacritics
+        ("江苏省苏州市姑苏区平江街道干将东路123号", "a5", 100),  # Chinese order
+        ("苏州市干将东路123号2幢", "a5", 95),
+    ],
+)
+def test_addresses_as_people_write_them(text, source_id, min_score):
+    from gridpatrol.geo.addresses import match_addresses
+
+    (hit,) = match_addresses([text], ADDRESSES)
+    assert hit is not None, text
+    assert ADDRESSES["source_id"].iloc[hit.position] == source_id
+    assert min_score <= hit.score <= 100
+
+
+@pytest.mark.parametrize(
+    "text", ["Kaivokatu 3", "Kaivokatu 2, Espoo", "Kaivokatu 2, 02100", "Mannerheimintie 2", ""]
+)
+def test_addresses_that_are_not_there(text):
+    from gridpatrol.geo.addresses import match_addresses
+
+    assert match_addresses([text], ADDRESSES) == [None]
+
+
+def test_incident_by_address_keeps_the_match_and_score():
+    from gridpatrol.geo.incidents import prepare_incidents
+
+    rows = pd.DataFrame(
+        {
+            "incident_id": ["h1", "h2"],
+            "reported_at": ["2026-01-01T10:00:00+02:00"] * 2,
+            "category": ["traffic", "traffic"],
+            "address": ["Unioninkatu 29 B, Helsinki", "Nowhere 1"],
+        }
+    )
+    out = prepare_incidents(
+        rows, taxonomy=default_taxonomy(), now=pd.Timestamp("2026-02-01", tz="UTC"),
+        addresses=ADDRESSES,
+    )  # fmt: skip
+    got = out.accepted.set_index("incident_id")
+    assert got.loc["h1", "address_match"] == "Unioninkatu 29, 00170 Helsinki"
+    assert got.loc["h1", "address_score"] == 95.0
+    assert got.loc["h1"].geometry.equals(ADDRESSES.geometry.iloc[1])
+    assert out.rejected["incident_id"].tolist() == ["h2"]

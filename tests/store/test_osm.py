@@ -113,6 +113,8 @@ def test_streets_only_extract_imports_with_notes(tmp_path):
 
 def test_extract_with_nothing_usable_is_an_error(tmp_path):
     path = tmp_path / "empty.osm"
-    path.write_text('<?xml version="1.0"?><osm version="0.6"><node id="1" lat="60" lon="24"/></osm>')
+    path.write_text(
+        '<?xml version="1.0"?><osm version="0.6"><node id="1" lat="60" lon="24"/></osm>'
+    )
     with pytest.raises(InputFileError, match="no buildings, streets or cameras"):
         read_osm(path)
