@@ -239,13 +239,13 @@ def move_off_walls(
     if len(pi) == 0:
         return x, y, moved
     # the nearest point offset_m outside the block around each such point: footprints
-    # sharing walls count as one, so the point does not land inside the neighbour
-    # (a loop over these few points only)
-    rings = []
-    for p in pi:
-        near = geoms[tree.query(pts[p], predicate="dwithin", distance=50.0)]
-        rings.append(shapely.boundary(shapely.union_all(shapely.buffer(near, offset_m))))
-    line = shapely.shortest_line(pts[pi], np.asarray(rings, dtype=object))
+    # sharing walls count as one block, so the point does not land inside the neighbour
+    near = np.unique(tree.query(pts[pi], predicate="dwithin", distance=50.0)[1])
+    blocks = shapely.get_parts(shapely.union_all(shapely.buffer(geoms[near], offset_m)))
+    qi, bi = shapely.STRtree(blocks).query(pts[pi], predicate="intersects")
+    qi, first = np.unique(qi, return_index=True)
+    pi = pi[qi]
+    line = shapely.shortest_line(pts[pi], shapely.boundary(blocks[bi[first]]))
     end = shapely.get_coordinates(shapely.get_point(line, 1))
     d = np.hypot(end[:, 0] - x[pi], end[:, 1] - y[pi])
     x[pi], y[pi] = end[:, 0], end[:, 1]

@@ -218,6 +218,7 @@ def suggest_sites(
     method: str = "auto",
     exact_max_pairs: int = 200_000,
     time_limit_s: float = 20.0,
+    step_deg: float = 2.0,
 ) -> SitingResult:
     """Suggest ``n`` new camera positions that add the most seen street length.
 
@@ -244,6 +245,9 @@ def suggest_sites(
         has at most ``exact_max_pairs`` entries).
     time_limit_s
         Time limit of the MILP; on time-out its best answer competes with greedy's.
+    step_deg
+        Ray spacing of the candidates' views (coarser than the existing cameras' by
+        default: there are many candidates, and the gains are re-measured exactly).
 
     Returns
     -------
@@ -259,7 +263,7 @@ def suggest_sites(
         check_same_crs(streets, gpd.GeoDataFrame(geometry=vseries), names=("streets", "views"))
     if candidates is None:
         candidates = candidate_sites(streets, buildings, spacing_m=spacing_m, range_m=range_m)
-    cand_views = fields_of_view(candidates, buildings)
+    cand_views = fields_of_view(candidates, buildings, step_deg=step_deg)
     demand = demand_points(streets, unit_m=unit_m, incidents=incidents)
     dgeo = _geoms(demand)
     existing = _geoms(vseries)
@@ -289,14 +293,19 @@ def suggest_sites(
 
     lines = _geoms(dedupe_streets(streets))
     total = float(shapely.length(lines).sum())
-    before = float(seen_length(lines, existing).sum()) if len(existing) else 0.0
-    rows, after = [], before
-    acc = list(existing)
+    seen_now = seen_length(lines, existing) if len(existing) else np.zeros(len(lines))
+    before = float(seen_now.sum())
+    line_tree = shapely.STRtree(lines)
+    rows, acc = [], list(existing)
     for i in chosen:
+        # only the streets this view touches can change
         acc.append(cgeo[i])
-        now = float(seen_length(lines, np.asarray(acc, dtype=object)).sum())
-        rows.append((i, now - after, now))
-        after = now
+        hit = line_tree.query(cgeo[i], predicate="intersects")
+        new = seen_length(lines[hit], np.asarray(acc, dtype=object))
+        gain = float(new.sum() - seen_now[hit].sum())
+        seen_now[hit] = new
+        rows.append((i, gain, float(seen_now.sum())))
+    after = float(seen_now.sum())
     weights_added = _marginals(cover, chosen, w)
     sites = candidates.iloc[[r[0] for r in rows]].copy()
     sites["added_street_m"] = [r[1] for r in rows]

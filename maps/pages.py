@@ -9,6 +9,7 @@ import geopandas as gpd
 from folium.plugins import HeatMap, MarkerCluster
 
 from .base import add_basemap, add_legend, add_title, escape_frame, escape_text, new_map
+from .coverage import add_coverage_layers
 from .i18n import labels
 
 MEASURES = ("households", "incidents", "camera_coverage")
@@ -211,11 +212,14 @@ def render_cameras(
     views: gpd.GeoDataFrame,
     *,
     grids: gpd.GeoDataFrame | None = None,
+    coverage: dict | None = None,
     basemap: str = "none",
     basemap_key: str = "",
     lang: str = "en",
 ) -> folium.Map:
-    """Camera positions with their fields of view (ignoring obstacles for now)."""
+    """Camera positions with their fields of view; with ``coverage`` (see
+    :func:`gridpatrol.maps.coverage.add_coverage_layers`) the views stop at walls and
+    are coloured by quality band, with blind streets and suggested sites."""
     t = labels(lang)
     m = new_map(cameras.total_bounds if len(cameras) else None)
     add_basemap(m, basemap, key=basemap_key)
@@ -226,7 +230,9 @@ def render_cameras(
             name=t["grids"],
             style_function=lambda f: {"color": "#d9480f", "weight": 1.5, "fillOpacity": 0.0},
         ).add_to(m)
-    if len(views):
+    if coverage:
+        add_coverage_layers(m, lang=lang, **coverage)
+    elif len(views):
         folium.GeoJson(
             views[["source_id", "geometry"]],
             name=t["views"],

@@ -489,3 +489,47 @@ def suggest_sites(
     summary = result.summary()
     summary["note"] = "" if len(inp.cameras) else cov.NO_CAMERAS_NOTE
     return {"summary": summary, "sites": sites}
+
+
+def coverage_layers(store: Store, *, sites: int = 0, max_buildings: int = 5000) -> dict[str, Any]:
+    """What the cameras page draws: bands, blind streets, ``sites`` suggestions, figures,
+    and the footprints when there are at most ``max_buildings`` of them.
+
+    Never raises for a project without buildings, streets or cameras: it returns what
+    can be computed (possibly nothing), so the page still renders.
+    """
+    try:
+        inp = _Inputs(store)
+    except NotFoundError:
+        return {}
+    out: dict[str, Any] = {}
+    if 0 < len(inp.buildings) <= max_buildings:
+        out["buildings"] = inp.buildings[["geometry"]].to_crs(WGS84)
+    if len(inp.views):
+        out["bands"] = quality_bands(inp.views).to_crs(WGS84)
+    summary: dict[str, Any] = {"note": "" if len(inp.cameras) else cov.NO_CAMERAS_NOTE}
+    if len(inp.streets):
+        blind = cov.blind_streets(inp.streets, inp.views, inp.incidents)
+        out["blind"] = (
+            blind[["name", "length_m", "seen_share", "incidents", "rank", "geometry"]].to_crs(WGS84)
+            if "name" in blind
+            else blind.to_crs(WGS84)
+        )
+        streets = cov.street_coverage(inp.streets, inp.views)
+        summary["street_share"] = float(
+            streets["seen_m"].sum() / max(streets["length_m"].sum(), 1e-9)
+        )
+        if sites > 0:
+            result = _suggest(inp.views, inp.streets, inp.buildings, sites, incidents=inp.incidents)
+            site_gdf = result.sites
+            out["sites"] = gpd.GeoDataFrame(
+                site_gdf[["rank", "kind", "added_street_m"]],
+                geometry=site_gdf.geometry.values,
+                crs=inp.crs,
+            ).to_crs(WGS84)
+            out["site_views"] = gpd.GeoDataFrame(
+                geometry=site_gdf["view"].values, crs=inp.crs
+            ).to_crs(WGS84)
+            summary["street_share_after"] = result.share_after
+    out["summary"] = summary
+    return out

@@ -20,6 +20,7 @@ from gridpatrol.geo.incidents import (
     assign_incidents,
     prepare_incidents,
 )
+from gridpatrol.geo.model import validate_layer
 from gridpatrol.store.base import Store
 
 from .project import active_version, project_settings, project_taxonomy  # noqa: F401 (re-exported)
@@ -71,10 +72,12 @@ def grid_index(store: Store, version: int) -> tuple[GridIndex, gpd.GeoDataFrame]
 
 
 def _next_seq(store: Store, ids: list[str]) -> dict[str, int]:
-    events = store.read("incident_events", where={"incident_id": ids})
-    if events.empty:
-        return {}
-    return events.groupby("incident_id")["seq"].max().to_dict()
+    """The last history ``seq`` of each incident that has one (call inside the write)."""
+    last: dict[str, int] = {}
+    for iid, seq in store.keys("incident_events", where={"incident_id": list(ids)}):
+        if seq > last.get(iid, 0):
+            last[iid] = int(seq)
+    return last
 
 
 def _event(incident_id, seq, at, actor, action, from_status, to_status, detail=None) -> dict:
@@ -292,9 +295,15 @@ def act(
 
 
 #: Incidents escalated per transaction: small, so other writers wait at most one chunk.
-ESCALATION_CHUNK = 20
+ESCALATION_CHUNK = 25
 #: Pause between chunks, in seconds: lets writers waiting for the store's lock in.
-ESCALATION_PAUSE_S = 0.02
+ESCALATION_PAUSE_S = 0.05
+#: The columns an escalation changes.
+_ESCALATED = ("status", "level", "due_at", "closed_at", "closed_level", "updated_at")
+
+
+def _plain(value):
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
 
 
 def escalate_overdue(
@@ -306,52 +315,93 @@ def escalate_overdue(
 ) -> list[str]:
     """Escalate every open incident past its deadline by one level; returns their ids.
 
-    Overdue incidents are found in one read, then escalated ``chunk`` at a time, each
-    chunk in its own short transaction that re-checks them (one acted on meanwhile is
-    left alone): the write lock is never held for long, and other writers get in between
-    chunks. An incident at the top level already is skipped.
+    Overdue incidents and their last history ``seq`` are read in bulk, and every
+    escalation is worked out and validated before any lock is taken. Then ``chunk``
+    incidents at a time, each chunk in its own short transaction: lock them, and write
+    the planned change of each one whose last ``seq`` is still the one planned on (every
+    change to an incident adds a history event, so an unchanged ``seq`` means an
+    unchanged incident). One changed meanwhile is re-read and re-decided inside the
+    transaction. The write lock is held for milliseconds per chunk, and other writers
+    get in between chunks. An incident at the top level already is skipped.
     """
     now = now or pd.Timestamp.now(tz="UTC")
     taxonomy = project_taxonomy(store)
-    late = overdue(store.read("incidents"), now=now)["incident_id"].tolist()
+    late = overdue(store.read("incidents"), now=now)
+    if late.empty:
+        return []
+    seqs = _next_seq(store, late["incident_id"].tolist())
+    values, events = {}, []
+    for _, row in late.iterrows():
+        iid = row["incident_id"]
+        try:
+            updated, event = _transition(
+                row,
+                "escalate",
+                at=now,
+                actor="system",
+                note="time limit passed",
+                taxonomy=taxonomy,
+                seq=seqs.get(iid, 0) + 1,
+            )
+        except ConflictError:  # nowhere higher to go
+            continue
+        values[iid] = {c: _plain(updated[c]) for c in _ESCALATED}
+        events.append(event)
+    if not events:
+        return []
+    planned = validate_layer(pd.DataFrame(events), "incident_events", source="escalation")
+    order = list(values)
     done: list[str] = []
-    for start in range(0, len(late), chunk):
+    for start in range(0, len(order), chunk):
         if start and pause_s:
             time.sleep(pause_s)
-        part = late[start : start + chunk]
+        part = order[start : start + chunk]
         with store.transaction():
             store.lock("incidents", where={"incident_id": part})
-            current = overdue(store.read("incidents", where={"incident_id": part}), now=now)
-            if current.empty:
-                continue
-            seqs = _next_seq(store, current["incident_id"].tolist())
-            rows, events = [], []
-            for _, row in current.iterrows():
-                iid = row["incident_id"]
-                try:
-                    updated, event = _transition(
-                        row,
-                        "escalate",
-                        at=now,
-                        actor="system",
-                        note="time limit passed",
-                        taxonomy=taxonomy,
-                        seq=seqs.get(iid, 0) + 1,
-                    )
-                except ConflictError:  # nowhere higher to go
-                    continue
-                rows.append(updated)
-                events.append(event)
-            if rows:
+            current = _next_seq(store, part)
+            same = [i for i in part if current.get(i, 0) == seqs.get(i, 0)]
+            for iid in same:
+                store.update("incidents", where={"incident_id": iid}, values=values[iid])
+            if same:
                 store.write(
-                    {
-                        "incidents": _incident_frame(rows, current.crs),
-                        "incident_events": pd.DataFrame(events),
-                    },
+                    {"incident_events": planned[planned["incident_id"].isin(same)]},
+                    mode="append",
                     source="escalation",
+                    prevalidated=True,
                 )
-                done.extend(r["incident_id"] for r in rows)
+            done += same
+            for iid in part:
+                if iid not in same and _escalate_one(store, iid, now=now, taxonomy=taxonomy):
+                    done.append(iid)
     return done
+
+
+def _escalate_one(store: Store, incident_id: str, *, now, taxonomy) -> bool:
+    """Inside a transaction holding the incident: escalate it if it is still overdue."""
+    found = overdue(store.read("incidents", where={"incident_id": incident_id}), now=now)
+    if found.empty:
+        return False
+    seq = _next_seq(store, [incident_id]).get(incident_id, 0) + 1
+    try:
+        updated, event = _transition(
+            found.iloc[0],
+            "escalate",
+            at=now,
+            actor="system",
+            note="time limit passed",
+            taxonomy=taxonomy,
+            seq=seq,
+        )
+    except ConflictError:
+        return False
+    store.write(
+        {
+            "incidents": _incident_frame([updated], found.crs),
+            "incident_events": pd.DataFrame([event]),
+        },
+        source="escalation",
+    )
+    return True
 
 
 def reassign_all(store: Store, *, version: int, actor: str = "system") -> dict[str, int]:

@@ -41,7 +41,7 @@ def _check_lonlat_line(line) -> np.ndarray:
         raise CRSError(
             f"the route line has coordinates such as ({lon[0]:.1f}, {lat[0]:.1f}), which are "
             "not longitude/latitude: reproject it to WGS84 first "
-            "(gridpatrol.geo.routes.route_geometry(G, edges, to_crs='EPSG:4326'))"
+            "(gridpatrol.geo.walks.route_geometry(G, edges, to_crs='EPSG:4326'))"
         )
     return coords
 
@@ -53,7 +53,7 @@ DECIMALS = 7
 
 def _waypoint(item, i: int) -> gpxpy.gpx.GPXWaypoint:
     """A waypoint from ``(lon, lat, name[, description])``, a mapping, or an object
-    with ``lon``, ``lat``, ``name`` (such as :class:`gridpatrol.geo.routes.RouteStop`)."""
+    with ``lon``, ``lat``, ``name`` (such as :class:`gridpatrol.geo.walks.RouteStop`)."""
     if isinstance(item, Mapping):
         get = item.get
     elif isinstance(item, (tuple, list)):
@@ -101,7 +101,7 @@ def route_to_gpx(
     waypoints
         Station and dwell points: ``(lon, lat, name[, description])`` tuples, mappings
         with those keys, or objects with those attributes
-        (:func:`gridpatrol.geo.routes.route_stops` gives them).
+        (:func:`gridpatrol.geo.walks.route_stops` gives them).
     description
         Track (and file) description.
 

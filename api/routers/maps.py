@@ -20,13 +20,14 @@ from gridpatrol.api.deps import SettingsDep, Store, StoreDep
 from gridpatrol.geo.cameras import coverage_share, view_areas
 from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import SchemaError
-from gridpatrol.geo.hotspots import count_points, filter_incidents, gi_star
+from gridpatrol.geo.hotspots import filter_incidents, hot_spots
 from gridpatrol.maps.base import BASEMAPS, basemap_datum, offline_html
 from gridpatrol.maps.i18n import labels
 from gridpatrol.maps.nav import NavTargets, with_nav
 from gridpatrol.maps.overview import render_overview
 from gridpatrol.maps.pages import MEASURES, render_cameras, render_grids, render_incidents
 from gridpatrol.maps.tiles import use_tiles
+from gridpatrol.services.cameras import coverage_layers
 from gridpatrol.services.incidents import project_taxonomy
 from gridpatrol.services.project import project_settings
 
@@ -197,10 +198,9 @@ def incidents_page(
         else:
             crs = store.metric_crs(grids)
             metric = grids.to_crs(crs)
-            counts = count_points(metric, incidents.to_crs(crs))
-            result = gi_star(metric, counts, permutations=999)
+            result = hot_spots(metric, incidents.to_crs(crs), permutations=999)
             units = result.units
-            mean = float(counts.mean())
+            mean = float(units["count"].mean())
             if mean < MIN_MEAN_FOR_COLD:
                 # with so few per grid, an empty grid is what chance gives: not a cold spot
                 units = units.assign(hotspot=units["hotspot"].replace("cold", "none"))
@@ -221,19 +221,24 @@ def incidents_page(
 
 
 @router.get("/maps/cameras", response_class=HTMLResponse, summary="Cameras map")
-def cameras_page(store: StoreDep, page: PageDep) -> HTMLResponse:
-    """Cameras with their viewing direction and field of view."""
+def cameras_page(
+    store: StoreDep,
+    page: PageDep,
+    sites: Annotated[int, Query(ge=0, le=50, description="suggest this many new cameras")] = 0,
+) -> HTMLResponse:
+    """Cameras with fields of view stopped by walls (by quality band), blind streets and,
+    with ``sites``, suggested new cameras."""
     cameras = store.read("cameras")
-    views = gpd.GeoDataFrame(geometry=[], crs=4326)
-    if len(cameras):
-        crs = store.metric_crs(cameras)
-        views = gpd.GeoDataFrame(
-            {"source_id": cameras["source_id"].to_numpy()},
-            geometry=view_areas(cameras.to_crs(crs)).to_crs(4326).values,
-            crs=4326,
-        )
-    layers = page.shift({"cameras": cameras, "views": views, "grids": _active_grids(store)})
-    m = render_cameras(layers["cameras"], layers["views"], grids=layers["grids"], **page.render())
+    coverage = coverage_layers(store, sites=sites)
+    layers = page.shift({"cameras": cameras, "grids": _active_grids(store), **coverage})
+    coverage = {k: layers[k] for k in coverage}
+    m = render_cameras(
+        layers["cameras"],
+        gpd.GeoDataFrame(geometry=[], crs=4326),
+        grids=layers["grids"],
+        coverage=coverage,
+        **page.render(),
+    )
     return page_html(offline_html(m), store, page.lang, "cameras")
 
 

@@ -127,3 +127,35 @@ def test_project_without_cameras_has_zero_coverage_and_a_note(tmp_path, helsinki
         assert all(r["street_share"] == 0 and r["area_share"] == 0 for r in body["rows"])
         assert c.get("/api/cameras/views").json()["features"] == []
         assert c.get("/api/cameras/blindspots").json()["numberReturned"] > 0
+
+
+@pytest.mark.browser
+def test_cameras_page_draws_views_blind_streets_and_sites(client, tmp_path):
+    """The cameras page in headless Chromium, zoomed on a street corner: views by band,
+    blind streets, suggested sites; no request leaves the machine, no console error."""
+    import os
+    from pathlib import Path
+
+    from tests.maps.cdp import CHROMIUM, check_page, serve_app
+
+    if CHROMIUM is None:
+        pytest.skip("browser tests need Chromium: apt-get install chromium")
+    app = client.app
+    out = os.environ.get("GRIDPATROL_SCREENSHOTS")
+    zoom = """new Promise(done => {
+      const map = Object.values(window).find(v => v && v._layers && v.getCenter);
+      map.setView([60.1676, 24.9440], 18);
+      setTimeout(() => done({layers: Object.keys(map._layers).length,
+        legend: document.getElementById('gp-coverage-legend').textContent}), 1500);
+    })"""
+    with serve_app(app) as base:
+        report = check_page(
+            f"{base}/maps/cameras?sites=5",
+            str(Path(out) / "cameras-coverage.png") if out else None,
+            zoom,
+        )
+    assert report["external_requests"] == [] and report["console_errors"] == []
+    assert report["exceptions"] == []
+    legend = report["evaluate"]["legend"]
+    assert "Street coverage" in legend and "after the suggestions" in legend
+    assert report["evaluate"]["layers"] > 221
