@@ -12,7 +12,7 @@ import shapely
 
 from .base import add_basemap, add_legend, add_title, escape_frame, new_map, offline_html
 from .i18n import labels
-from .overview import BUILDING_STYLE, GRID_STYLE, STREET_STYLE
+from .styles import BUILDING_STYLE, GRID_STYLE, STREET_STYLE
 
 AREA_STYLE = {"color": "#1c7ed6", "weight": 2, "dashArray": "6 4", "fill": False}
 SUPPRESSED_STYLE = {"color": "#868e96", "weight": 1, "fillColor": "#dee2e6", "fillOpacity": 0.35}
