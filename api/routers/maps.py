@@ -20,6 +20,7 @@ from gridpatrol.api.deps import SettingsDep, Store, StoreDep
 from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import SchemaError
 from gridpatrol.maps.base import BASEMAPS, basemap_datum, offline_html
+from gridpatrol.maps.i18n import labels
 from gridpatrol.maps.nav import NavTargets, with_nav
 from gridpatrol.maps.overview import render_overview
 from gridpatrol.maps.pages import MEASURES, render_cameras, render_grids, render_incidents
@@ -29,6 +30,7 @@ from gridpatrol.services.cameras import coverage_layers
 from gridpatrol.services.project import project_settings, project_taxonomy
 
 router = APIRouter(tags=["maps"])
+
 
 
 def pick_language(lang: str | None, accept_language: str | None) -> str:
@@ -167,6 +169,8 @@ def incidents_page(
     )
     taxonomy = project_taxonomy(store)
     names = {k: (c.zh if page.lang == "zh" else c.en) for k, c in taxonomy.categories.items()}
+    note = layers.pop("hot_note")
+    hotspot_note = labels(page.lang)[note[0]].format(**note[1]) if note else None
     layers = page.shift(layers)
     filters = {"category": category, "start": start, "end": end, "hours": hours, "lang": page.lang}
     m = render_incidents(
@@ -175,6 +179,7 @@ def incidents_page(
         filters=filters,
         grids=layers["grids"],
         hotspots=layers["hot"],
+        hotspot_note=hotspot_note,
         **page.render(),
     )
     return page_html(offline_html(m), store, page.lang, "incidents")
