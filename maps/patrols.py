@@ -12,6 +12,7 @@ from folium.plugins import PolyLineTextPath
 
 from .base import add_basemap, add_title, escape_text, new_map, offline_html
 from .i18n import labels
+from .steps import day_label, phrase_step
 
 TEAM_COLOURS = [
     "#e03131",
@@ -91,7 +92,7 @@ def render_plan(
     day_routes = routes[routes["day"] == day].reset_index(drop=True)
     m = new_map(day_routes.total_bounds if len(day_routes) else None, canvas=False)
     add_basemap(m, basemap)
-    add_title(m, f"{t['plan']} · {t['day']} {day}", lang=lang)
+    add_title(m, f"{t['plan']} · {day_label(day, lang)}", lang=lang)
     if streets is not None and len(streets):
         folium.GeoJson(
             streets[["geometry"]],
@@ -184,7 +185,7 @@ def team_route_html(
         for step in json.loads(r.steps or "[]"):
             cls = ' class="dwell"' if step.get("action") == "dwell" else ""
             steps.append(
-                f"<li{cls}>{escape_text(step['instruction'])}<br><small>"
+                f"<li{cls}>{escape_text(phrase_step(step, lang))}<br><small>"
                 f"{step['cumulative_m'] / 1000:.2f} km · {step['cumulative_minutes']:.0f} {t['minutes']}"
                 "</small></li>"
             )
@@ -194,7 +195,7 @@ def team_route_html(
         lang_attr="zh-CN" if lang == "zh" else "en",
         title=escape_text(f"{t['team']} {row['team_id']}"),
         subtitle=escape_text(
-            f"{t['day']} {int(row['day'])} · {t['length']} {total_km:.1f} km · "
+            f"{day_label(int(row['day']), lang)} · {t['length']} {total_km:.1f} km · "
             f"{t['time']} {total_min:.0f} {t['minutes']}"
         ),
         colour=colour,

@@ -88,6 +88,9 @@ class Core(_RouteMoves, _InterMoves, _Construction):
         Service cost of each orientation (0 where forbidden).
     F : ndarray of bool, shape (2 T,)
         Forbidden orientations (reverse direction of one-way streets).
+    xy : ndarray, shape (r, 2), optional
+        Planar coordinates of the relevant nodes; large undirected instances then start
+        from compact territories (:meth:`territories`).
     """
 
     #: record-to-record threshold (relative to the run's best longest route); it shrinks
@@ -115,7 +118,14 @@ class Core(_RouteMoves, _InterMoves, _Construction):
     large_at = 1200
 
     def __init__(
-        self, D: np.ndarray, S: np.ndarray, E: np.ndarray, C: np.ndarray, F: np.ndarray
+        self,
+        D: np.ndarray,
+        S: np.ndarray,
+        E: np.ndarray,
+        C: np.ndarray,
+        F: np.ndarray,
+        *,
+        xy: np.ndarray | None = None,
     ) -> None:
         self.T = len(S) // 2
         self.DEP = 2 * self.T
@@ -124,6 +134,7 @@ class Core(_RouteMoves, _InterMoves, _Construction):
         self.E = np.concatenate([np.asarray(E, dtype=np.int64), [0, 0]])
         self.C = np.concatenate([np.where(F, 0.0, np.asarray(C, dtype=float)), [0.0, 0.0]])
         self.F = np.concatenate([np.asarray(F, dtype=bool), [False, False]])
+        self.xy = None if xy is None else np.asarray(xy, dtype=float)
         self._intra_cache: set[bytes] = set()
         self._pair_cache: set[bytes] = set()
         self._euler_cache: dict[bytes, np.ndarray] = {}
@@ -323,6 +334,11 @@ class Core(_RouteMoves, _InterMoves, _Construction):
             # O(T log T) apart from the matching: an Euler tour of every edge at once
             x = np.array([self.DEP, *range(0, 2 * self.T, 2), self.DEP], dtype=np.int64)
             routes = self.split(self.euler(x, rng if seed else None), k)
+            if self.xy is not None and k > 1 and not self.timed_out():
+                # compact sectors around the depot, when the street network allows them
+                sectors = self.territories(k, rng)
+                if max(map(self.cost, sectors)) <= max(map(self.cost, routes)) * 1.02:
+                    routes = sectors
         elif initial is None:
             giant = self.intra(self.giant_tour(rng, noise=0.0 if seed == 0 else 0.3))
             giant = self.euler(giant)

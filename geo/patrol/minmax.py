@@ -187,6 +187,9 @@ class MinMaxRoutes:
         Number of teams, >= 1.
     service : mapping, optional
         Extra service time (dwell) per required edge id, added to the route serving it.
+    xy : mapping, optional
+        Planar coordinates per node (metres); on large undirected instances the first
+        plan then gives each team a compact territory (a sector around the depot).
     """
 
     def __init__(
@@ -198,6 +201,7 @@ class MinMaxRoutes:
         depot: Hashable,
         k: int,
         service: Mapping[Hashable, float] | None = None,
+        xy: Mapping[Hashable, tuple[float, float]] | None = None,
     ) -> None:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
             raise InfeasiblePlanError(f"k must be an integer number of teams, got {k!r}")
@@ -239,6 +243,9 @@ class MinMaxRoutes:
                 f"{sorted(map(repr, unknown))[:5]}"
             )
         self._all_tasks = tasks
+        self._xy = None
+        if xy is not None and all(n in xy for n in self.nodes):
+            self._xy = np.array([xy[n] for n in self.nodes], dtype=float)
         self._alias: dict[Hashable, Hashable] = {}
         self._prepare()
 
@@ -436,7 +443,11 @@ class MinMaxRoutes:
             alias.update({(s[6][1], s[6][0], *s[6][2:]): s[6] for s in streets})
         if service is not None:
             service = {alias.get(tuple(key), tuple(key)): val for key, val in service.items()}
-        solver = cls(nodes, arcs, tasks, depot=depot, k=k, service=service)
+        # node coordinates (osmnx x/y, metres once projected): territories by sweep
+        xy = None
+        if nodes and all("x" in d and "y" in d for _, d in G.nodes(data=True)):
+            xy = {n: (float(d["x"]), float(d["y"])) for n, d in G.nodes(data=True)}
+        solver = cls(nodes, arcs, tasks, depot=depot, k=k, service=service, xy=xy)
         solver._alias = alias
         return solver
 
@@ -527,7 +538,7 @@ class MinMaxRoutes:
             self.lower_bound = max(spt, (work + odd_join) / self.k)
         else:
             self.lower_bound = 0.0
-        self._core = Core(D, S, E, C, F)
+        self._core = Core(D, S, E, C, F, xy=None if self._xy is None else self._xy[self._rel])
 
     # ------------------------------------------------------------ solving
     def _search_limit(self, time_limit: float) -> float:
@@ -807,16 +818,23 @@ class MinMaxRoutes:
         return [nodes[i] for i in walk_nodes], edges, cost, dead, served
 
     def _sorties(self, seq: np.ndarray, limit: float) -> list[np.ndarray]:
-        """Greedy split of a route into depot-to-depot sorties of cost <= limit."""
+        """Greedy split of a route into depot-to-depot sorties of cost <= limit (linear)."""
         core = self._core
-        out, cur = [], []
+        D, S, E, C = core.D, core.S, core.E, core.C
+        out, cur, run = [], [], 0.0  # run: cost from the depot to the end of cur
         for o in seq:
-            trial = np.array([core.DEP, *cur, o, core.DEP], dtype=np.int64)
-            if cur and core.cost(trial) > limit + 1e-9:
-                out.append(np.array(cur, dtype=np.int64))
-                cur = [o]
-            else:
-                cur.append(o)
+            o = int(o)
+            if cur:
+                ext = run + D[E[cur[-1]], S[o]] + C[o]
+                if ext + D[E[o], 0] > limit + 1e-9:
+                    out.append(np.array(cur, dtype=np.int64))
+                    cur, run = [], 0.0
+                else:
+                    cur.append(o)
+                    run = ext
+                    continue
+            cur.append(o)
+            run = D[0, S[o]] + C[o]
         if cur:
             out.append(np.array(cur, dtype=np.int64))
         return out
