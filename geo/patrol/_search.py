@@ -91,6 +91,9 @@ class Core(_RouteMoves, _InterMoves, _Construction):
     xy : ndarray, shape (r, 2), optional
         Planar coordinates of the relevant nodes; large undirected instances then start
         from compact territories (:meth:`territories`).
+    symmetric_paths : bool, optional
+        Whether ``D`` is symmetric, when the caller knows (every arc has a reverse arc of
+        the same cost); checked on ``D`` otherwise.
     """
 
     #: record-to-record threshold (relative to the run's best longest route); it shrinks
@@ -126,6 +129,7 @@ class Core(_RouteMoves, _InterMoves, _Construction):
         F: np.ndarray,
         *,
         xy: np.ndarray | None = None,
+        symmetric_paths: bool | None = None,
     ) -> None:
         self.T = len(S) // 2
         self.DEP = 2 * self.T
@@ -146,7 +150,7 @@ class Core(_RouteMoves, _InterMoves, _Construction):
         self.symmetric = bool(
             not self.F.any()
             and np.allclose(self.C[0 : 2 * T : 2], self.C[1 : 2 * T : 2])
-            and np.allclose(self.D, self.D.T)
+            and (np.allclose(self.D, self.D.T) if symmetric_paths is None else symmetric_paths)
         )
         #: large instances: quadratic moves (intra-route 2-opt/or-opt on long routes, the
         #: joint inter-route evaluation) are replaced by Euler re-sequencing and

@@ -42,6 +42,8 @@ __all__ = ["MinMaxRoutes", "Plan", "Route"]
 #: Largest number of relevant nodes (depot + end points of required edges) accepted; the
 #: solver keeps a dense shortest-path matrix among them (8 bytes * r * r).
 MAX_RELEVANT_NODES = 12_000
+#: Largest relevant-nodes x nodes for keeping the shortest-path trees (4 bytes a cell).
+PREDECESSOR_CELLS = 60_000_000
 SEARCH_SHARE = 0.9  # of a time limit for the search; the rest for path expansion and slack
 
 
@@ -504,12 +506,25 @@ class MinMaxRoutes:
         r = len(rel)
         D = np.empty((r, r))
         t_sp = time.perf_counter()
+        # keep the shortest-path trees when they fit (int32, r x n): expanding routes
+        # into street paths then needs no second Dijkstra
+        keep = r * len(self.nodes) <= PREDECESSOR_CELLS
+        self._pred: dict[int, np.ndarray] = {}
         for lo in range(0, r, 512):
-            rows = dijkstra(self._csr, directed=True, indices=self._rel[lo : lo + 512])
+            got = dijkstra(
+                self._csr,
+                directed=True,
+                indices=self._rel[lo : lo + 512],
+                return_predecessors=keep,
+            )
+            rows = got[0] if keep else got
+            if keep:
+                for i, node in enumerate(self._rel[lo : lo + 512]):
+                    self._pred[int(node)] = got[1][i]
             D[lo : lo + 512] = rows[:, self._rel]
-        # expanding routes into paths runs a Dijkstra from about as many nodes: keep
-        # that much of every time limit for it (plus slack for a loaded machine)
-        self._expand_seconds = 1.5 * (time.perf_counter() - t_sp)
+        # expanding routes into paths runs a Dijkstra from about as many nodes (unless
+        # the trees were kept): keep that much of every time limit for it, plus slack
+        self._expand_seconds = (0.1 if keep else 1.5) * (time.perf_counter() - t_sp)
         D[~np.isfinite(D)] = 1e18  # only between nodes that never need to meet
         np.fill_diagonal(D, 0.0)
         self._D = D
@@ -538,7 +553,20 @@ class MinMaxRoutes:
             self.lower_bound = max(spt, (work + odd_join) / self.k)
         else:
             self.lower_bound = 0.0
-        self._core = Core(D, S, E, C, F, xy=None if self._xy is None else self._xy[self._rel])
+        arc = self._arc
+        sym = all(
+            (b, a) in arc and abs(arc[(b, a)][0] - c) <= 1e-9 * max(1.0, c)
+            for (a, b), (c, _) in arc.items()
+        )
+        self._core = Core(
+            D,
+            S,
+            E,
+            C,
+            F,
+            xy=None if self._xy is None else self._xy[self._rel],
+            symmetric_paths=True if sym else None,
+        )
 
     # ------------------------------------------------------------ solving
     def _search_limit(self, time_limit: float) -> float:
@@ -872,7 +900,8 @@ class MinMaxRoutes:
                 t = self._tasks[o // 2]
                 sources.add(t.v if o % 2 == 0 else t.u)
         src = np.array(sorted(sources), dtype=np.int64)
-        paths: dict[int, np.ndarray] = {}
+        paths: dict[int, np.ndarray] = {n: self._pred[n] for n in src if n in self._pred}
+        src = np.array([n for n in src if n not in paths], dtype=np.int64)
         for lo in range(0, len(src), 256):
             _, pred = dijkstra(
                 self._csr, directed=True, indices=src[lo : lo + 256], return_predecessors=True
