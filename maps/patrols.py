@@ -79,6 +79,19 @@ def _add_station(m, stops: list[dict], t: dict) -> None:
             return
 
 
+UNREACHABLE_TITLE = {"en": "Unreachable streets", "zh": "无法到达的道路"}
+UNREACHABLE_REASONS = {
+    "en": {
+        "disconnected": "Unreachable: not connected to the station's streets",
+        "one_way": "Unreachable: one-way streets lead there but none back",
+    },
+    "zh": {
+        "disconnected": "无法到达：与驿站所在路网不连通",
+        "one_way": "无法到达：单行道只能进不能回",
+    },
+}
+
+
 def render_plan(
     routes: gpd.GeoDataFrame,
     *,
@@ -86,8 +99,13 @@ def render_plan(
     day: int = 1,
     basemap: str = "none",
     lang: str = "en",
+    unreachable: dict | None = None,
 ) -> folium.Map:
-    """All teams' routes of one plan day, in team colours, with station and dwell stops."""
+    """All teams' routes of one plan day, in team colours, with station and dwell stops.
+
+    ``unreachable``: GeoJSON of the streets no team can walk (``reason`` property
+    ``"disconnected"`` or ``"one_way"``), drawn dashed in dark red with the reason.
+    """
     t = labels(lang)
     day_routes = routes[routes["day"] == day].reset_index(drop=True)
     m = new_map(day_routes.total_bounds if len(day_routes) else None, canvas=False)
@@ -98,6 +116,24 @@ def render_plan(
             streets[["geometry"]],
             name=t["streets"],
             style_function=lambda f: {"color": "#adb5bd", "weight": 1, "opacity": 0.8},
+        ).add_to(m)
+    if unreachable and unreachable.get("features"):
+        zh = lang == "zh"
+        reasons = UNREACHABLE_REASONS["zh" if zh else "en"]
+        features = [
+            {**f, "properties": {"reason": reasons.get(f["properties"].get("reason"), "")}}
+            for f in unreachable["features"]
+        ]
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": features},
+            name=UNREACHABLE_TITLE["zh" if zh else "en"],
+            style_function=lambda f: {
+                "color": "#862e9c",
+                "weight": 3,
+                "opacity": 0.9,
+                "dashArray": "4 6",
+            },
+            tooltip=folium.GeoJsonTooltip(fields=["reason"], labels=False),
         ).add_to(m)
     teams = list(dict.fromkeys(day_routes["team_id"]))
     for _, row in day_routes.iterrows():

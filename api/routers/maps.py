@@ -211,9 +211,14 @@ def patrol_plan_page(
     from gridpatrol.maps.patrols import plan_html
     from gridpatrol.services.patrols import get_plan
 
-    _, routes = get_plan(store, plan_id)
+    meta, routes = get_plan(store, plan_id)
     routes = page.shift({"routes": routes})["routes"]
-    return HTMLResponse(plan_html(routes, day=day, basemap=page.basemap, lang=page.lang))
+    unreachable = meta["summary"].get("unreachable_geojson")
+    return HTMLResponse(
+        plan_html(
+            routes, day=day, basemap=page.basemap, lang=page.lang, unreachable=unreachable
+        )
+    )
 
 
 @router.get(
