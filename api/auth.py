@@ -70,6 +70,7 @@ RULES: tuple[Rule, ...] = (
         ("admin", "planner", "dispatcher", "patrol"),
     ),
     _r("write", r"^/api/patrols(/|$)", ("admin", "planner")),
+    _r("write", r"^/api/cameras(/|$)", ("admin", "planner")),
     # logging in and out is open (the cross-site checks of api.security still apply)
     _r("write", r"^/(login|logout)$", None),
     # anything else: reads open, writes admin-only

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 import gridpatrol
@@ -17,7 +17,19 @@ from gridpatrol.maps.assets import STATIC_DIR
 
 from .auth import authorize
 from .errors import install_error_handlers
-from .routers import basemap, editor, embed, grids, health, incidents, layers, maps, patrols, tiles
+from .routers import (
+    basemap,
+    cameras,
+    editor,
+    embed,
+    grids,
+    health,
+    incidents,
+    layers,
+    maps,
+    patrols,
+    tiles,
+)
 from .security import install_security
 from .settings import Settings, get_settings
 
@@ -60,6 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # served below from the package's own assets (works offline)
+        redoc_url=None,
         title="gridpatrol",
         version=gridpatrol.__version__,
         description="Grids, buildings, cameras, incidents and patrol routes for "
@@ -73,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(layers.router)
     app.include_router(incidents.router)
+    app.include_router(cameras.router)
     app.include_router(grids.router)
     app.include_router(patrols.router)
     app.include_router(maps.router)
@@ -81,6 +96,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(embed.router)
     app.include_router(editor.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_docs(lang: str | None = None) -> HTMLResponse:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        from gridpatrol.maps.nav import NavTargets, with_nav
+
+        page = get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="gridpatrol API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/favicon.ico",
+        ).body.decode()
+        chosen = "zh" if (lang or "").startswith("zh") else "en"
+        return HTMLResponse(with_nav(page, chosen, NavTargets(), current="docs"))
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc_docs(lang: str | None = None) -> HTMLResponse:
+        from fastapi.openapi.docs import get_redoc_html
+
+        from gridpatrol.maps.nav import NavTargets, with_nav
+
+        page = get_redoc_html(
+            openapi_url=app.openapi_url,
+            title="gridpatrol API",
+            redoc_js_url="/static/vendor/redoc/redoc.standalone.js",
+            redoc_favicon_url="/favicon.ico",
+            with_google_fonts=False,
+        ).body.decode()
+        chosen = "zh" if (lang or "").startswith("zh") else "en"
+        return HTMLResponse(with_nav(page, chosen, NavTargets(), current="docs"))
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:  # browsers ask for it even on JSON pages

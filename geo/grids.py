@@ -9,6 +9,7 @@ small jitter in centroids does not reorder a row.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -40,14 +41,36 @@ def reading_order(polygons: gpd.GeoSeries) -> np.ndarray:
     return np.lexsort((x, row))
 
 
-def child_codes(parent_code: str, n: int, *, level: str) -> list[str]:
-    """Codes ``parent_code + 001 ...`` for ``n`` children at ``level``."""
+def child_codes(parent_code: str, n: int, *, level: str, taken: Iterable[str] = ()) -> list[str]:
+    """The ``n`` lowest free codes ``parent_code + 001 ...`` for children at ``level``.
+
+    The one code allocator: new grids of a proposal, grids an alignment splits off and
+    a fresh layer's codes all come from here. Codes in ``taken`` (kept, locked or retired
+    codes) are skipped, so a code is never given twice; gaps below the highest code are
+    filled first.
+
+    Raises
+    ------
+    SchemaError
+        Unknown level, or the parent would need more codes than its digits allow.
+    """
     if level not in LEVELS:
         raise SchemaError(f"level must be one of {LEVELS}, not {level!r}")
     digits = CODE_DIGITS[level]
-    if n >= 10**digits:
-        raise SchemaError(f"a parent can hold at most {10**digits - 1} {level}s, not {n}")
-    return [f"{parent_code}{i:0{digits}d}" for i in range(1, n + 1)]
+    taken = set(taken)
+    out: list[str] = []
+    seq = 1
+    while len(out) < n:
+        if seq >= 10**digits:
+            raise SchemaError(
+                f"a parent can hold at most {10**digits - 1} {level}s; {parent_code} would "
+                f"need {n} more besides the {len(taken)} taken"
+            )
+        code = f"{parent_code}{seq:0{digits}d}"
+        if code not in taken:
+            out.append(code)
+        seq += 1
+    return out
 
 
 def assign_codes(

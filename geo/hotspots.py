@@ -205,6 +205,30 @@ def gi_star(
     return HotSpots(out, threshold, alpha)
 
 
+def hot_spots(
+    units: gpd.GeoDataFrame,
+    points: gpd.GeoDataFrame,
+    *,
+    permutations: int = 999,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> HotSpots:
+    """The one hot-spot pipeline: points counted per unit (:func:`count_points`), then
+    :func:`gi_star` on the counts. The API, the incident map and patrol planning call it.
+
+    Parameters
+    ----------
+    units
+        Grids or cells in a metric CRS (at least 3).
+    points
+        Incidents in the units' CRS (reproject first); none at all gives all zeros.
+    permutations, alpha, seed
+        As :func:`gi_star` (queen contiguity weights).
+    """
+    counts = count_points(units, points) if len(points) else np.zeros(len(units))
+    return gi_star(units, counts, permutations=permutations, alpha=alpha, seed=seed)
+
+
 @dataclass
 class DensitySurface:
     """Kernel density on a raster: ``values[row, col]`` in incidents per km²."""

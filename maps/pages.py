@@ -9,6 +9,7 @@ import geopandas as gpd
 from folium.plugins import HeatMap, MarkerCluster
 
 from .base import add_basemap, add_title, escape_frame, escape_text, new_map
+from .coverage import add_coverage_layers
 from .i18n import labels
 
 MEASURES = ("households", "incidents", "camera_coverage")
@@ -32,7 +33,7 @@ def render_grids(
     m = new_map(grids.total_bounds if len(grids) else None)
     add_basemap(m, basemap, key=basemap_key)
     add_title(m, f"{t['grids_title']} · {names.get(measure, measure)}", lang=lang, nav=True)
-    _measure_switch(m, measure, names, t)
+    _measure_switch(m, measure, names, t, lang=lang)
     values = grids[measure].astype(float) if len(grids) else None
     if values is not None and len(values):
         lo, hi = float(values.min()), float(values.max())
@@ -76,11 +77,11 @@ def _alias(field: str, t: dict) -> str:
     }.get(field, field)
 
 
-def _measure_switch(m: folium.Map, current: str, names: dict, t: dict) -> None:
+def _measure_switch(m: folium.Map, current: str, names: dict, t: dict, *, lang: str) -> None:
     links = " · ".join(
         f"<b>{escape_text(names[k])}</b>"
         if k == current
-        else f'<a href="?measure={k}">{escape_text(names[k])}</a>'
+        else f'<a href="?measure={k}&amp;lang={lang}">{escape_text(names[k])}</a>'
         for k in MEASURES
     )
     m.get_root().html.add_child(
@@ -178,7 +179,7 @@ def _filter_form(m: folium.Map, categories: dict, filters: dict, t: dict) -> Non
 
     m.get_root().html.add_child(
         folium.Element(
-            '<form id="gp-filter" method="get" style="position:fixed;bottom:28px;left:10px;z-index:1000;'
+            '<form id="gp-filter" method="get" style="position:fixed;bottom:48px;left:10px;z-index:1000;'
             "background:rgba(255,255,255,.95);padding:6px 8px;font:12px sans-serif;border-radius:4px;"
             'box-shadow:0 1px 4px rgba(0,0,0,.3)">'
             f"<b>{escape_text(t['filter'])}</b><br>"
@@ -197,11 +198,14 @@ def render_cameras(
     views: gpd.GeoDataFrame,
     *,
     grids: gpd.GeoDataFrame | None = None,
+    coverage: dict | None = None,
     basemap: str = "none",
     basemap_key: str = "",
     lang: str = "en",
 ) -> folium.Map:
-    """Camera positions with their fields of view (ignoring obstacles for now)."""
+    """Camera positions with their fields of view; with ``coverage`` (see
+    :func:`gridpatrol.maps.coverage.add_coverage_layers`) the views stop at walls and
+    are coloured by quality band, with blind streets and suggested sites."""
     t = labels(lang)
     m = new_map(cameras.total_bounds if len(cameras) else None)
     add_basemap(m, basemap, key=basemap_key)
@@ -212,7 +216,9 @@ def render_cameras(
             name=t["grids"],
             style_function=lambda f: {"color": "#d9480f", "weight": 1.5, "fillOpacity": 0.0},
         ).add_to(m)
-    if len(views):
+    if coverage:
+        add_coverage_layers(m, lang=lang, **coverage)
+    elif len(views):
         folium.GeoJson(
             views[["source_id", "geometry"]],
             name=t["views"],

@@ -102,6 +102,7 @@ def ingest_incidents(
     now: pd.Timestamp | None = None,
     snap_tolerance_m: float = 30.0,
     max_outside_km: float = 20.0,
+    default_tz: str | None = None,
 ) -> IngestResult:
     """Validate, assign and store incident reports; re-submitted ids update, never duplicate.
 
@@ -129,7 +130,7 @@ def ingest_incidents(
         served_bounds=None if settings.bounds is None else list(settings.bounds),
         max_outside_km=max_outside_km,
         addresses=store.read("addresses") if needs_address else None,
-        default_tz=settings.timezone,
+        default_tz=default_tz or settings.timezone,
     )
     result = IngestResult(rejected=prepared.rejected.to_dict("records"))
     if not prepared.ok and not partial:
@@ -470,8 +471,14 @@ def read_incident_table(
     category: str = "category",
     id_column: str = "incident_id",
     crs: str | None = None,
+    fields: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Read incidents from CSV, GeoJSON or GeoParquet into ingest rows (lon/lat/crs columns)."""
+    """Read incidents from CSV, GeoJSON or GeoParquet into ingest rows (lon/lat/crs columns).
+
+    ``id_column`` may name several columns joined by commas (``"incident_id,category"``,
+    for sources that repeat an id once per category) or ``"@row"`` to number the rows.
+    ``fields`` maps other model columns to file columns (``{"description": "desc"}``).
+    """
     from pathlib import Path
 
     from gridpatrol.geo.errors import InputFileError
@@ -484,6 +491,12 @@ def read_incident_table(
             df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
         except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
             raise InputFileError(f"{path}: cannot read it as CSV ({exc})") from exc
+        from gridpatrol.store.files import LAT_NAMES, LON_NAMES, pick_column
+
+        if lon == "lon" and "lon" not in df.columns:  # the default: look for x, lng...
+            lon = pick_column(df.columns, None, LON_NAMES) or lon
+        if lat == "lat" and "lat" not in df.columns:
+            lat = pick_column(df.columns, None, LAT_NAMES) or lat
         missing = [c for c in (lon, lat) if c not in df.columns]
         if missing and "address" not in df.columns:
             raise InputFileError(
@@ -502,10 +515,10 @@ def read_incident_table(
             raise InputFileError(f"{path}: incidents must be points")
         df["lon"], df["lat"] = pts.x.to_numpy(), pts.y.to_numpy()
         df["crs"] = crs if crs and crs.lower() in ("gcj02", "bd09") else gdf.crs.to_string()
-    renames = {time: "reported_at", category: "category", id_column: "incident_id"}
-    for src in renames:
-        if src not in df.columns:
-            raise InputFileError(
-                f"{path}: no column {src!r} (found: {', '.join(map(str, df.columns))})"
-            )
-    return df.rename(columns=renames)
+    from gridpatrol.store.files import make_ids, map_columns
+
+    id_columns = [c.strip() for c in id_column.split(",") if c.strip()]
+    if id_columns != ["incident_id"]:
+        df["incident_id"] = make_ids(df, id_columns, source=str(path)).to_numpy()
+    mapping = {"reported_at": time, "category": category, **(fields or {})}
+    return pd.DataFrame(map_columns(df, mapping, source=str(path)))

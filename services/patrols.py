@@ -21,7 +21,7 @@ import shapely
 
 from gridpatrol.geo.crs import WGS84
 from gridpatrol.geo.errors import InfeasiblePlanError, NotFoundError, SchemaError
-from gridpatrol.geo.hotspots import count_points, filter_incidents, gi_star, square_cells
+from gridpatrol.geo.hotspots import filter_incidents, hot_spots, square_cells
 from gridpatrol.geo.network import (
     edges_in_area,
     graph_from_layers,
@@ -188,7 +188,7 @@ def hot_spot_points(
     cells = square_cells(bounds, cell_size=100.0, crs=crs)
     if len(cells) < 3:
         return []
-    hs = gi_star(cells, count_points(cells, pts), permutations=999, seed=0).units
+    hs = hot_spots(cells, pts, permutations=999, seed=0).units
     hot = hs[(hs["hotspot"] == "hot") & (hs["count"] > 0)].sort_values("gi_z", ascending=False)
     centres = hot.geometry.centroid.iloc[:max_points]
     return list(zip(centres.x, centres.y, strict=True))

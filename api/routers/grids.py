@@ -85,9 +85,13 @@ def save_version(
 
 
 @router.post("/{version}/activate")
-def activate(version: int, store: StoreDep) -> dict:
-    """Make the version active; every incident is re-assigned to it."""
-    return {"version": version, "incidents": gv.activate(store, version)}
+def activate(version: int, store: StoreDep, confirm: bool = False) -> dict:
+    """Make the version active; every incident is re-assigned to it.
+
+    A version with validation problems is refused (409, the problems listed) unless
+    ``confirm=true``.
+    """
+    return {"version": version, "incidents": gv.activate(store, version, confirm=confirm)}
 
 
 @router.get("/{old}/diff/{new}")

@@ -6,12 +6,12 @@ import json
 from typing import Annotated, Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Body, Depends, Query
 
 from gridpatrol.api.deps import PageDep, StoreDep
 from gridpatrol.api.schemas import (
+    Feature,
     FeatureCollection,
     GridFigures,
     IncidentAction,
@@ -24,9 +24,8 @@ from gridpatrol.api.schemas import (
 from gridpatrol.geo.dispatch import grid_figures
 from gridpatrol.geo.errors import SchemaError
 from gridpatrol.geo.hotspots import (
-    count_points,
     filter_incidents,
-    gi_star,
+    hot_spots,
     kernel_density,
     square_cells,
 )
@@ -216,10 +215,8 @@ def hotspots(
     if units == "cells":
         cells = square_cells(metric.total_bounds, cell_size=cell_size, crs=metric.crs)
         metric = cells[cells.intersects(metric.union_all())].reset_index(drop=True)
-    counts = (
-        count_points(metric, points.to_crs(metric.crs)) if len(points) else np.zeros(len(metric))
-    )
-    result = gi_star(metric, counts, permutations=permutations, alpha=alpha)
+    pts = points.to_crs(metric.crs) if len(points) else points
+    result = hot_spots(metric, pts, permutations=permutations, alpha=alpha)
     out = result.units.to_crs(4326)
     keep = [
         c for c in ("code", "cell", "count", "gi_z", "p_sim", "hotspot", "geometry") if c in out
@@ -244,15 +241,15 @@ def density(
     return to_feature_collection(surface.to_cells().to_crs(4326))
 
 
-@router.get("/{incident_id}", response_model=FeatureCollection, response_model_exclude_none=True)
+@router.get("/{incident_id}", response_model=Feature, response_model_exclude_none=True)
 def get_incident(incident_id: str, store: StoreDep) -> dict:
-    """One incident as a one-feature collection."""
+    """One incident as a GeoJSON Feature."""
     gdf = store.read("incidents", where={"incident_id": incident_id})
     if gdf.empty:
         from gridpatrol.geo.errors import NotFoundError
 
         raise NotFoundError(f"no incident {incident_id!r}")
-    return to_feature_collection(gdf, id_column="incident_id")
+    return to_feature_collection(gdf, id_column="incident_id")["features"][0]
 
 
 @router.get("/{incident_id}/history", response_model=list[IncidentEvent])
@@ -273,9 +270,7 @@ def history(incident_id: str, store: StoreDep) -> list[IncidentEvent]:
     ]
 
 
-@router.post(
-    "/{incident_id}/actions", response_model=FeatureCollection, response_model_exclude_none=True
-)
+@router.post("/{incident_id}/actions", response_model=Feature, response_model_exclude_none=True)
 def take_action(incident_id: str, action: IncidentAction, store: StoreDep) -> dict:
     """Assign, start, resolve, verify, reopen, escalate or comment (409 if not allowed now)."""
     service.act(store, incident_id, action.action, actor=action.actor, note=action.note)

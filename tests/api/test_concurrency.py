@@ -25,6 +25,7 @@ from gridpatrol.services import incidents as inc
 from gridpatrol.store.base import open_store
 from tests.conftest import quadrant_grids
 from tests.maps.cdp import serve_app
+from tests.tokens import client_as, make_token
 
 BOUNDS = (24.92, 60.16, 24.96, 60.18)
 
@@ -61,8 +62,14 @@ def setup_project(url: str) -> None:
 def live(store_url):
     setup_project(store_url)
     app = create_app(Settings(database_url=store_url, escalation_interval_s=0))
+    HEADERS["Authorization"] = f"Bearer {make_token(store_url, 'admin')}"
     with serve_app(app) as base:
         yield base, store_url
+    HEADERS.pop("Authorization")
+
+
+#: Sent with every request to the live server (an admin token of its store).
+HEADERS: dict[str, str] = {}
 
 
 def report(i: int | str, *, category: str = "sanitation", at: str | None = None) -> dict:
@@ -85,7 +92,7 @@ def race(base: str, calls: list[tuple[str, str, dict | list]]) -> list[httpx.Res
 
     def send(call):
         method, path, body = call
-        with httpx.Client(base_url=base, timeout=120) as client:
+        with httpx.Client(base_url=base, timeout=120, headers=HEADERS) as client:
             barrier.wait()
             return client.request(method, path, json=body)
 
@@ -94,7 +101,7 @@ def race(base: str, calls: list[tuple[str, str, dict | list]]) -> list[httpx.Res
 
 
 def history(base: str, incident_id: str) -> list[dict]:
-    r = httpx.get(f"{base}/api/incidents/{incident_id}/history", timeout=30)
+    r = httpx.get(f"{base}/api/incidents/{incident_id}/history", timeout=30, headers=HEADERS)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -108,7 +115,12 @@ def assert_serial(events: list[dict]) -> None:
 
 def test_ten_concurrent_comments_are_ten_events(live):
     base, _ = live
-    assert httpx.post(f"{base}/api/incidents", json=report("c1")).status_code == 200
+    assert (
+        httpx.post(
+            f"{base}/api/incidents", json=report("c1"), headers=HEADERS, timeout=60
+        ).status_code
+        == 200
+    )
     answers = race(
         base,
         [
@@ -127,7 +139,12 @@ def test_ten_concurrent_comments_are_ten_events(live):
 def test_five_action_race_keeps_every_acknowledged_action(live, round_):
     base, _ = live
     iid = f"race{round_}"
-    assert httpx.post(f"{base}/api/incidents", json=report(iid)).status_code == 200
+    assert (
+        httpx.post(
+            f"{base}/api/incidents", json=report(iid), headers=HEADERS, timeout=60
+        ).status_code
+        == 200
+    )
     actions = ["assign", "resolve", "start", "assign", "escalate"]
     answers = race(
         base,
@@ -148,7 +165,7 @@ def test_five_action_race_keeps_every_acknowledged_action(live, round_):
     )
     stored = Counter((e["action"], e["actor"]) for e in events[1:])
     assert stored == acknowledged
-    final = httpx.get(f"{base}/api/incidents/{iid}", timeout=30).json()["features"][0]
+    final = httpx.get(f"{base}/api/incidents/{iid}", timeout=30, headers=HEADERS).json()
     assert final["properties"]["status"] == events[-1]["to_status"]
 
 
@@ -189,7 +206,7 @@ def test_overlapping_batches_report_truthfully(live):
     a, b, overlap = overlapping_batches(base, 200)
     second = check_batches(url, a, b, overlap, 200)
     # Re-sending a batch is idempotent: everything unchanged, no new events.
-    r = httpx.post(f"{base}/api/incidents/batch", json=second, timeout=60).json()
+    r = httpx.post(f"{base}/api/incidents/batch", json=second, timeout=60, headers=HEADERS).json()
     assert sorted(r["unchanged"]) == sorted(x["incident_id"] for x in second)
     assert not r["created"] and not r["updated"]
 
@@ -213,7 +230,12 @@ def test_escalating_2000_overdue_incidents_lets_other_writes_through(live):
     with open_store(url) as s:
         res = inc.ingest_incidents(s, rows)
     assert len(res.created) == 2000
-    assert httpx.post(f"{base}/api/incidents", json=report("fresh")).status_code == 200
+    assert (
+        httpx.post(
+            f"{base}/api/incidents", json=report("fresh"), headers=HEADERS, timeout=60
+        ).status_code
+        == 200
+    )
 
     def comment(actor: str) -> float:
         t0 = time.perf_counter()
@@ -221,6 +243,7 @@ def test_escalating_2000_overdue_incidents_lets_other_writes_through(live):
             f"{base}/api/incidents/fresh/actions",
             json={"action": "comment", "actor": actor},
             timeout=60,
+            headers=HEADERS,
         )
         assert r.status_code == 200, r.text
         return time.perf_counter() - t0
@@ -230,7 +253,7 @@ def test_escalating_2000_overdue_incidents_lets_other_writes_through(live):
 
     def escalate():
         t0 = time.perf_counter()
-        r = httpx.post(f"{base}/api/incidents/escalate", timeout=600)
+        r = httpx.post(f"{base}/api/incidents/escalate", timeout=600, headers=HEADERS)
         result["escalate"] = (r, time.perf_counter() - t0)
 
     worker = threading.Thread(target=escalate)
@@ -263,13 +286,11 @@ def test_escalating_2000_overdue_incidents_lets_other_writes_through(live):
 
 def test_a_store_held_past_its_timeout_answers_503_with_retry_after(store_url, monkeypatch):
     """Another writer holds the incident past the lock timeout: 503, Retry-After, no change."""
-    from fastapi.testclient import TestClient
-
     from gridpatrol.store import embedded, postgis
 
     setup_project(store_url)
     app = create_app(Settings(database_url=store_url, escalation_interval_s=0))
-    with TestClient(app) as client:
+    with client_as(app) as client:
         assert client.post("/api/incidents", json=report("held")).status_code == 200
         monkeypatch.setattr(embedded, "BUSY_TIMEOUT_S", 0.3)
         monkeypatch.setattr(postgis, "LOCK_TIMEOUT_S", 0.3)
@@ -290,14 +311,12 @@ def test_a_store_held_past_its_timeout_answers_503_with_retry_after(store_url, m
 
 
 def test_grid_import_refused_with_422_leaves_no_draft(store_url, tmp_path):
-    from fastapi.testclient import TestClient
-
     setup_project(store_url)
     app = create_app(Settings(database_url=store_url, escalation_interval_s=0))
     grids = quadrant_grids(BOUNDS).drop(columns="version").assign(level="subgrid")
     path = tmp_path / "grids.geojson"
     grids.to_file(path)
-    with TestClient(app) as client:
+    with client_as(app) as client:
         before = client.get("/api/grids/versions").json()
         r = client.post(
             "/api/grids/versions/import", files={"file": ("grids.geojson", path.read_bytes())}

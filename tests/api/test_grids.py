@@ -67,7 +67,13 @@ def test_diff_and_activation(client):
     ).json()["proposals"][0]["version"]
     d = client.get(f"/api/grids/versions/1/diff/{v}").json()
     assert d["summary"]["buildings_moved"] > 0 and d["buildings_moved"][0]["from_code"]
+    report = client.get(f"/api/grids/versions/{v}/report?walk_tours=false").json()
     r = client.post(f"/api/grids/versions/{v}/activate")
+    if report["problems"]["features"]:  # problems need an explicit confirmation that lists them
+        assert r.status_code == 409
+        assert len(r.json()["problems"]) == len(report["problems"]["features"])
+        assert client.get("/api/grids").json()["features"][0]["properties"]["version"] == 1
+        r = client.post(f"/api/grids/versions/{v}/activate?confirm=true")
     assert r.status_code == 200
     assert client.get("/api/grids").json()["features"][0]["properties"]["version"] == v
 
