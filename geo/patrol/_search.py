@@ -117,6 +117,9 @@ class Core(_RouteMoves, _InterMoves, _Construction):
     joint = True
     #: share of recreate steps that insert each edge where the route stays shortest
     recreate_balance = 0.0
+    #: instances with more required edges start from an Euler tour of all edges, split
+    #: (the greedy giant tour's 2-opt costs O(n^2) per move)
+    euler_start_at = 300
     #: instances with more required edges run the large-instance search (see ``large``)
     large_at = 1200
 
@@ -334,11 +337,11 @@ class Core(_RouteMoves, _InterMoves, _Construction):
         rng = np.random.default_rng(seed)
         if self.T == 0:
             return SearchResult([self.empty() for _ in range(k)], [0.0] * k, 0, "empty")
-        if initial is None and self.large and self.symmetric:
+        if initial is None and self.symmetric and self.T > self.euler_start_at:
             # O(T log T) apart from the matching: an Euler tour of every edge at once
             x = np.array([self.DEP, *range(0, 2 * self.T, 2), self.DEP], dtype=np.int64)
             routes = self.split(self.euler(x, rng if seed else None), k)
-            if self.xy is not None and k > 1 and not self.timed_out():
+            if self.large and self.xy is not None and k > 1 and not self.timed_out():
                 # compact sectors around the depot, when the street network allows them
                 sectors = self.territories(k, rng)
                 if max(map(self.cost, sectors)) <= max(map(self.cost, routes)) * 1.02:
