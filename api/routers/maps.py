@@ -218,9 +218,10 @@ def patrol_plan_page(
     from gridpatrol.maps.patrols import plan_html
     from gridpatrol.services.patrols import get_plan
 
-    _, routes = get_plan(store, plan_id)
+    meta, routes = get_plan(store, plan_id)
     routes = page.shift({"routes": routes})["routes"]
-    html = plan_html(routes, day=day, basemap=page.basemap, lang=page.lang)
+    unreachable = meta["summary"].get("unreachable_geojson")
+    html = plan_html(routes, day=day, basemap=page.basemap, lang=page.lang, unreachable=unreachable)
     return page_html(html, store, page.lang, "patrols")
 
 
