@@ -72,6 +72,7 @@ RULES: tuple[Rule, ...] = (
     ),
     _r("write", r"^/api/patrols(/|$)", ("admin", "planner")),
     _r("write", r"^/api/cameras(/|$)", ("admin", "planner")),
+    _r("write", r"^/api/cameras(/|$)", ("admin", "planner")),
     # logging in and out is open (the cross-site checks of api.security still apply)
     _r("write", r"^/(login|logout)$", None),
     _r("write", r"^/api/auth/login-links$", ("admin", "planner", "dispatcher", "patrol", "viewer")),
