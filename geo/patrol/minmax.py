@@ -101,8 +101,10 @@ class Plan:
     coverage : float
         Share of reachable required edges served (1.0 for a plan from this solver).
     lower_bound : float
-        A valid lower bound on ``longest`` (max of the farthest-edge round trip and the
-        required length divided by k).
+        A valid lower bound on ``longest``: the larger of the farthest-edge round trip
+        and (required length + unavoidable deadheading) / k, where the deadheading is
+        half the optimal assignment among the odd-degree nodes of the required streets
+        (undirected networks; 0 otherwise).  ``longest / lower_bound`` is the gap.
     over_shift : list of int
         Teams with at least one route longer than the shift.
     seed, iterations, seconds, stopped_by
