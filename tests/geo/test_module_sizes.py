@@ -1,6 +1,6 @@
 """geo/ stays in modules a reader can hold (issue 11): none over 900 lines, and one over
-~600 says why in a "Size note" in its docstring (geo/patrol and geo/walks.py included
-since their split)."""
+~600 says why in a "Size note" in its docstring (geo/patrol and the walk modules opted
+in once split)."""
 
 from __future__ import annotations
 
