@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -280,6 +280,8 @@ class Store(ABC):
                 try:
                     self._commit()
                 except Exception as exc:
+                    with suppress(Exception):
+                        self._rollback()
                     self._raise_busy(exc)
                     raise
         finally:
