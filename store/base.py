@@ -7,6 +7,13 @@ Every write goes through :meth:`Store.write`, which validates each layer against
 model (:func:`gridpatrol.geo.model.validate_layer`) before anything touches the
 database, and applies all layers of one call in one transaction: a batch lands whole or
 not at all.
+
+Use cases (``gridpatrol.services``) group their reads and writes in one
+:meth:`Store.transaction`, taking :meth:`Store.lock` (rows) or :meth:`Store.serialize`
+(a name) before reading what they decide on. The embedded store's transaction holds
+the file for writing from its start, so both are no-ops there; PostGIS takes row locks
+(``SELECT ... FOR UPDATE``) and advisory locks. Locked past the timeout:
+:class:`~gridpatrol.geo.errors.StoreBusyError`. The store decides nothing itself.
 """
 
 from __future__ import annotations
