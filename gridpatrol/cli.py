@@ -314,6 +314,7 @@ def import_incidents(
                 crs=crs,
                 fields=_fields(field),
             )
+            notes = list(rows.attrs.get("notes", []))
             zone = tz or project_settings(store).timezone
             naive = _count_naive(rows["reported_at"])
             steps(f"validating and assigning {len(rows)} rows")
@@ -347,7 +348,8 @@ def import_incidents(
         },
     )
     if naive and zone:
-        _print_notes([f"{naive} time(s) without a time zone were read in {zone}"])
+        notes.append(f"{naive} time(s) without a time zone were read in {zone}")
+    _print_notes(notes)
 
 
 def _count_naive(values) -> int:
@@ -482,8 +484,15 @@ def demo(
     """Build the central-Helsinki demo project and serve it at http://127.0.0.1:8000."""
     from gridpatrol.demo import build_demo, demo_tokens
 
-    url = db or os.environ.get("GRIDPATROL_DATABASE_URL") or "sqlite:///gridpatrol-demo.db"
+    url = _db_url(db)  # the one default store, as for every command
     try:
+        with _open(url) as store:
+            name = store.get_setting("name")
+            if name and name != "Helsinki demo" and store.count("grids"):
+                raise GridPatrolError(
+                    f"{url} holds the project {name!r}; the demo would replace it. "
+                    "Give the demo its own store: gridpatrol demo --db sqlite:///demo.db"
+                )
         with _Steps("Helsinki demo") as steps, _open(url) as store:
             written = build_demo(store, progress=steps, plan_seconds=10.0)
             plan_id = store.get_setting("demo_plan_id")
@@ -491,8 +500,15 @@ def demo(
     except GridPatrolError as exc:
         _fail(exc)
     _print_counts("demo project", written)
-    base = f"http://{host}:{port}"
+    base = f"http://{host}:{port}" if serve_it else ""
+    if not serve_it:
+        dbopt = f" --db {url}" if url != DEFAULT_DB else ""
+        console.print(
+            f"nothing is served yet: run [bold]gridpatrol serve{dbopt}[/bold] and open "
+            f"http://{host}:{port}/ (the pages below are paths on that server)"
+        )
     console.print(
+        "the incidents are a generated sample, labelled as such\n"
         f"maps: {base}/  {base}/maps/grids  {base}/maps/incidents  {base}/maps/cameras\n"
         f"patrol plan: {base}/patrols/{plan_id}\n"
         f"team T1 on a phone: {base}/patrols/{plan_id}/teams/T1\n"

@@ -106,6 +106,38 @@ def grid_measures(store: Store) -> gpd.GeoDataFrame:
     return grids
 
 
+#: Below this many incidents (or two per grid) no hot spots are tested, and the page says
+#: so; 30 is the usual floor for Gi* (ArcGIS Hot Spot Analysis asks for 30 features).
+MIN_HOTSPOT_INCIDENTS = 30
+#: Cold spots are shown only when grids hold this many incidents on average: below it an
+#: empty grid is likely by chance alone (Poisson P(0 | 3) = 5%).
+MIN_MEAN_FOR_COLD = 3.0
+
+
+def significant_hot_spots(
+    grids: gpd.GeoDataFrame, incidents: gpd.GeoDataFrame, *, crs
+) -> tuple[gpd.GeoDataFrame | None, tuple[str, dict] | None]:
+    """Gi* hot (and, with enough data, cold) grids, and a note when data are too few.
+
+    Returns the significant grids in WGS84 (None when not tested) and a note as
+    ``(key, numbers)`` for the page to phrase: ``("hotspot_too_few", {"n", "need"})`` or
+    ``("hotspot_no_cold", {"mean"})``.
+    """
+    if len(grids) < 3:
+        return None, None
+    need = max(MIN_HOTSPOT_INCIDENTS, 2 * len(grids))
+    if len(incidents) < need:
+        return None, ("hotspot_too_few", {"n": len(incidents), "need": need})
+    result = geo_hot_spots(grids.to_crs(crs), incidents.to_crs(crs), permutations=999)
+    units, note = result.units, None
+    mean = float(units["count"].mean())
+    if mean < MIN_MEAN_FOR_COLD:
+        # with so few per grid, an empty grid is what chance gives: not a cold spot
+        units = units.assign(hotspot=units["hotspot"].replace("cold", "none"))
+        note = ("hotspot_no_cold", {"mean": mean})
+    return units[units["hotspot"] != "none"].to_crs(4326), note
+
+
 def incident_map_layers(
     store: Store,
     *,
@@ -113,8 +145,9 @@ def incident_map_layers(
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
     hours: tuple[int, int] | None = None,
-) -> dict[str, gpd.GeoDataFrame | None]:
-    """Incidents filtered as asked, the active grids, and their Gi* hot/cold grids (or None)."""
+) -> dict:
+    """Incidents filtered as asked, the active grids, their significant Gi* grids (or None)
+    and a note when the data are too few for a pattern (see :func:`significant_hot_spots`)."""
     incidents = store.read("incidents")
     if len(incidents):
         incidents = filter_incidents(
@@ -126,10 +159,7 @@ def incident_map_layers(
             tz=project_settings(store).tz,
         )
     grids = active_grids(store)
-    hot = None
-    if len(grids) >= 3 and len(incidents):
-        crs = store.metric_crs(grids)
-        metric = grids.to_crs(crs)
-        result = geo_hot_spots(metric, incidents.to_crs(crs), permutations=999)
-        hot = result.units[result.units["hotspot"] != "none"].to_crs(4326)
-    return {"incidents": incidents, "grids": grids, "hot": hot}
+    hot, note = None, None
+    if len(grids):
+        hot, note = significant_hot_spots(grids, incidents, crs=store.metric_crs(grids))
+    return {"incidents": incidents, "grids": grids, "hot": hot, "hot_note": note}

@@ -525,8 +525,15 @@ def read_incident_table(
         df["crs"] = crs if crs and crs.lower() in ("gcj02", "bd09") else gdf.crs.to_string()
     from gridpatrol.store.files import make_ids, map_columns
 
+    notes = []
+    exact = df.drop(columns=["lon", "lat", "crs"], errors="ignore").duplicated()
+    if exact.any():  # the same row twice is one report (exports that repeat rows)
+        df = df[~exact.to_numpy()].reset_index(drop=True)
+        notes.append(f"{path.name}: {int(exact.sum())} exact duplicate row(s) dropped")
     id_columns = [c.strip() for c in id_column.split(",") if c.strip()]
     if id_columns != ["incident_id"]:
         df["incident_id"] = make_ids(df, id_columns, source=str(path)).to_numpy()
     mapping = {"reported_at": time, "category": category, **(fields or {})}
-    return pd.DataFrame(map_columns(df, mapping, source=str(path)))
+    out = pd.DataFrame(map_columns(df, mapping, source=str(path)))
+    out.attrs["notes"] = notes
+    return out

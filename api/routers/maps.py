@@ -20,6 +20,7 @@ from gridpatrol.api.deps import SettingsDep, Store, StoreDep
 from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import SchemaError
 from gridpatrol.maps.base import BASEMAPS, basemap_datum, offline_html
+from gridpatrol.maps.i18n import labels
 from gridpatrol.maps.nav import NavTargets, with_nav
 from gridpatrol.maps.overview import render_overview
 from gridpatrol.maps.pages import MEASURES, render_cameras, render_grids, render_incidents
@@ -29,6 +30,7 @@ from gridpatrol.services.cameras import coverage_layers
 from gridpatrol.services.project import project_settings, project_taxonomy
 
 router = APIRouter(tags=["maps"])
+
 
 
 def pick_language(lang: str | None, accept_language: str | None) -> str:
@@ -153,15 +155,22 @@ def incidents_page(
     hours: Annotated[str | None, Query(pattern=r"^$|^\d{1,2}-\d{1,2}$")] = None,
 ) -> HTMLResponse:
     """Incidents clustered and as heat, filtered by date, time of day and category."""
+    try:
+        start_ts = pd.Timestamp(start) if start else None
+        end_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end else None
+    except (ValueError, OverflowError) as exc:
+        raise SchemaError(f"start/end must be ISO dates, e.g. 2026-11-20 ({exc})") from None
     layers = analysis.incident_map_layers(
         store,
         category=category,
-        start=pd.Timestamp(start) if start else None,
-        end=pd.Timestamp(end) + pd.Timedelta(days=1) if end else None,
+        start=start_ts,
+        end=end_ts,
         hours=tuple(int(h) for h in hours.split("-")) if hours else None,
     )
     taxonomy = project_taxonomy(store)
     names = {k: (c.zh if page.lang == "zh" else c.en) for k, c in taxonomy.categories.items()}
+    note = layers.pop("hot_note")
+    hotspot_note = labels(page.lang)[note[0]].format(**note[1]) if note else None
     layers = page.shift(layers)
     filters = {"category": category, "start": start, "end": end, "hours": hours, "lang": page.lang}
     m = render_incidents(
@@ -170,6 +179,7 @@ def incidents_page(
         filters=filters,
         grids=layers["grids"],
         hotspots=layers["hot"],
+        hotspot_note=hotspot_note,
         **page.render(),
     )
     return page_html(offline_html(m), store, page.lang, "incidents")
@@ -208,9 +218,10 @@ def patrol_plan_page(
     from gridpatrol.maps.patrols import plan_html
     from gridpatrol.services.patrols import get_plan
 
-    _, routes = get_plan(store, plan_id)
+    meta, routes = get_plan(store, plan_id)
     routes = page.shift({"routes": routes})["routes"]
-    html = plan_html(routes, day=day, basemap=page.basemap, lang=page.lang)
+    unreachable = meta["summary"].get("unreachable_geojson")
+    html = plan_html(routes, day=day, basemap=page.basemap, lang=page.lang, unreachable=unreachable)
     return page_html(html, store, page.lang, "patrols")
 
 
