@@ -295,9 +295,9 @@ def act(
 
 
 #: Incidents escalated per transaction: small, so other writers wait at most one chunk.
-ESCALATION_CHUNK = 25
+ESCALATION_CHUNK = 10
 #: Pause between chunks, in seconds: lets writers waiting for the store's lock in.
-ESCALATION_PAUSE_S = 0.05
+ESCALATION_PAUSE_S = 0.02
 #: The columns an escalation changes.
 _ESCALATED = ("status", "level", "due_at", "closed_at", "closed_level", "updated_at")
 
