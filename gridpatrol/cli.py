@@ -391,36 +391,19 @@ def project(
 ) -> None:
     """Show or set project settings: time zone, incident categories, name."""
     import json
-    import zoneinfo
 
-    from gridpatrol.geo.incidents import Taxonomy
     from gridpatrol.services.project import project_settings
+    from gridpatrol.services.setup import set_project
 
     try:
-        changes = {}
-        if timezone is not None:
-            try:
-                zoneinfo.ZoneInfo(timezone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise GridPatrolError(
-                    f"unknown time zone {timezone!r}; use an IANA name like Europe/Helsinki"
-                ) from None
-            changes["timezone"] = timezone
+        data = None
         if taxonomy is not None:
             try:
                 data = json.loads(taxonomy.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as exc:
                 raise GridPatrolError(f"{taxonomy}: cannot read it as JSON ({exc})") from exc
-            parsed = Taxonomy.from_dict(data)
-            if not parsed.categories:
-                raise GridPatrolError(f"{taxonomy}: no categories in it")
-            changes["taxonomy"] = parsed.to_dict()
-        if name is not None:
-            changes["name"] = name
         with _open(db) as store:
-            with store.transaction():
-                for key, value in changes.items():
-                    store.set_setting(key, value)
+            set_project(store, timezone=timezone, taxonomy=data, name=name)
             settings = project_settings(store)
     except GridPatrolError as exc:
         _fail(exc)
