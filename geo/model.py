@@ -18,6 +18,9 @@ Administrative hierarchy (the Chinese grid-management standard, usable anywhere)
 
 Children are numbered west→east, north→south within their parent
 (see :func:`gridpatrol.geo.grids.assign_codes`).
+
+Size note: every layer's definition sits here with the one validator, so that a column
+is added in one place; splitting the layers over modules would scatter the schema.
 """
 
 from __future__ import annotations

@@ -91,6 +91,7 @@ def import_osm(
     db: DbOption = None,
 ) -> None:
     """Import streets, buildings, cameras and addresses from OpenStreetMap."""
+    from gridpatrol.services.imports import import_osm_layers
     from gridpatrol.store.osm import download_osm, read_osm
 
     if (file is None) == (place is None and bbox is None):
@@ -103,10 +104,7 @@ def import_osm(
                 box = tuple(float(v) for v in bbox.split(",")) if bbox else None
                 data = download_osm(place=place, bbox=box, progress=steps)
             with _open(db) as store:
-                written = store.write(
-                    data.layers(), mode="replace", source=str(file or place or bbox)
-                )
-                store.set_setting("bounds", list(data.bounds))
+                written = import_osm_layers(store, data, source=str(file or place or bbox))
     except GridPatrolError as exc:
         _fail(exc)
     _print_counts("imported", written)
@@ -140,36 +138,27 @@ def _import_layer(
     id_columns: str | None = None,
     where: list[str] | None = None,
 ) -> None:
-    from gridpatrol.store.files import load_layer_file
+    from gridpatrol.services.imports import import_layer_file
 
     ids = [c.strip() for c in id_columns.split(",")] if id_columns else None
     try:
         with _open(db) as store:
             with _Steps(f"{layer} from {file.name}") as steps:
-                steps("reading and validating")
-                gdf = load_layer_file(
-                    file,
+                written, notes = import_layer_file(
+                    store,
                     layer,
+                    file,
                     crs=crs,
-                    area_bounds=store.get_setting("bounds"),
                     defaults=defaults,
                     columns=columns,
                     id_columns=ids,
                     where=_fields(where),
+                    progress=steps,
                 )
-                steps("writing")
-                if layer == "grids":
-                    from gridpatrol.services.setup import import_grid_layer
-
-                    written = import_grid_layer(store, gdf, source=str(file))
-                else:
-                    written = store.write({layer: gdf}, mode="upsert", source=str(file))
-                if store.get_setting("bounds") is None and len(gdf):
-                    store.set_setting("bounds", [float(b) for b in gdf.total_bounds])
     except GridPatrolError as exc:
         _fail(exc)
     _print_counts("imported", written)
-    _print_notes(gdf.attrs.get("notes"))
+    _print_notes(notes)
 
 
 CrsOption = Annotated[

@@ -9,7 +9,7 @@ import geopandas as gpd
 from folium.plugins import HeatMap, MarkerCluster
 
 from .base import add_basemap, add_legend, add_title, escape_frame, escape_text, new_map
-from .coverage import add_coverage_layers
+from .coverage import add_camera_editing, add_coverage_layers, camera_edit_popup
 from .i18n import labels
 
 MEASURES = ("households", "incidents", "camera_coverage")
@@ -260,6 +260,9 @@ def render_cameras(
             fill=True,
             fill_opacity=1.0,
             tooltip=tip,
+            popup=camera_edit_popup(row._asdict(), lang=lang) if coverage else None,
         ).add_to(group)
+    if coverage:
+        add_camera_editing(m, lang=lang)
     folium.LayerControl(collapsed=False).add_to(m)
     return m

@@ -455,6 +455,14 @@ def reassign_all(store: Store, *, version: int, actor: str = "system") -> dict[s
     }
 
 
+def get_incident(store: Store, incident_id: str) -> gpd.GeoDataFrame:
+    """One incident as a one-row frame (NotFoundError if there is none)."""
+    found = store.read("incidents", where={"incident_id": incident_id})
+    if found.empty:
+        raise NotFoundError(f"no incident {incident_id!r}")
+    return found
+
+
 def incident_history(store: Store, incident_id: str) -> pd.DataFrame:
     events = store.read("incident_events", where={"incident_id": incident_id})
     if events.empty and store.count("incidents", where={"incident_id": incident_id}) == 0:
