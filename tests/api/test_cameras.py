@@ -167,3 +167,31 @@ def test_cameras_page_draws_views_blind_streets_and_sites(client, tmp_path):
     assert report["evaluate"]["layers"] > 221
     # the popup form reached the API, which wants a planner (the page is anonymous)
     assert report["evaluate"]["edit"] == "log in as a planner to edit cameras"
+
+
+def test_import_edit_and_history_on_both_stores(store_url):
+    """The camera write path in one transaction each, on SQLite and PostGIS."""
+    from gridpatrol.services import cameras as service
+
+    cams = gpd.GeoDataFrame(
+        {"camera_id": ["a", "b"], "bearing": [10.0, None], "range": [25.0, 30.0]},
+        geometry=[shapely.Point(24.94, 60.17), shapely.Point(24.95, 60.17)],
+        crs=4326,
+    )
+    with open_store(store_url) as store:
+        report = service.import_cameras(store, cams, actor="t")
+        assert report["imported"] == 2 and report["defaulted"]["direction"] == 1
+        service.edit_camera(store, "b", {"direction": 270, "lon": 24.951}, actor="t")
+        with pytest.raises(service.SchemaError):
+            service.edit_camera(store, "b", {"fov": 0}, actor="t")
+        row = store.read("cameras", where={"source_id": "b"})
+        assert row["direction"].iloc[0] == 270 and row.geometry.x.iloc[0] == pytest.approx(24.951)
+        hist = service.camera_history(store, "b")
+        assert hist["action"].tolist() == ["import", "edit"]
+        assert hist["detail"].iloc[1]["position"]["to"] == [24.951, 60.17]
+        # a refused import changes nothing
+        bad = cams.assign(bearing=["x", "y"])
+        with pytest.raises(service.SchemaError):
+            service.import_cameras(store, bad)
+        assert store.read("cameras", where={"source_id": "a"})["direction"].iloc[0] == 10
+        assert len(service.camera_history(store, "a")) == 1
