@@ -57,13 +57,22 @@ def test_coverage_per_grid_community_and_street(client):
     assert client.get("/api/cameras/coverage", params={"by": "planet"}).status_code == 422
 
 
-def test_blind_spots_and_siting(client):
+def test_blind_spots(client):
     blind = client.get("/api/cameras/blindspots", params={"limit": 50}).json()
     assert 0 < blind["numberReturned"] <= 50
     props = blind["features"][0]["properties"]
     assert props["rank"] == 1 and props["seen_share"] <= 0.1
     areas = client.get("/api/cameras/blindspots", params={"kind": "areas"}).json()
     assert areas["numberReturned"] > 0
+    from gridpatrol.services.cameras import blind_dwell_points
+
+    with open_store(client.app.state.settings.database_url) as store:
+        dwell = blind_dwell_points(store, limit=5)
+    assert len(dwell) == 5 and dwell["rank"].tolist() == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.slow
+def test_siting_ten_cameras_on_helsinki(client):
     r = client.post("/api/cameras/siting", params={"n": 10})
     assert r.status_code == 200, r.text
     out = r.json()
