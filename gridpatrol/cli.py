@@ -162,6 +162,10 @@ def _import_layer(
                     from gridpatrol.services.setup import import_grid_layer
 
                     written = import_grid_layer(store, gdf, source=str(file))
+                elif layer == "cameras":  # with each camera's history
+                    from gridpatrol.services.cameras import import_cameras as cams_in
+
+                    written = {"cameras": cams_in(store, gdf, actor="cli")["imported"]}
                 else:
                     written = store.write({layer: gdf}, mode="upsert", source=str(file))
                 if store.get_setting("bounds") is None and len(gdf):
