@@ -204,3 +204,19 @@ def test_import_edit_and_history_on_both_stores(store_url):
             service.import_cameras(store, bad)
         assert store.read("cameras", where={"source_id": "a"})["direction"].iloc[0] == 10
         assert len(service.camera_history(store, "a")) == 1
+
+
+def test_import_from_geopackage_in_a_metric_crs(tmp_path):
+    from gridpatrol.services import cameras as service
+
+    path = tmp_path / "cams.gpkg"
+    gpd.GeoDataFrame(
+        {"id": ["g1"], "azimuth": [200.0], "hfov": [75.0], "height": [6.5]},
+        geometry=[shapely.Point(385600.0, 6671900.0)],
+        crs="EPSG:3067",
+    ).to_file(path, driver="GPKG")
+    with open_store(f"sqlite:///{tmp_path / 'p.db'}") as store:
+        assert service.import_cameras(store, path)["imported"] == 1
+        cam = store.read("cameras").iloc[0]
+    assert (cam["direction"], cam["fov"], cam["height_m"]) == (200.0, 75.0, 6.5)
+    assert 24 < cam.geometry.x < 26 and cam["defaulted"] == "camera_type,range_m"
