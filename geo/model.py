@@ -262,6 +262,8 @@ INCIDENTS = Layer(
         C("source", "str", default="app", doc="app, hotline, import, patrol..."),
         C("reporter_role", "str", default="", doc="grid_worker, resident, police, volunteer..."),
         C("address", "str", default="", doc="address as given (hotline reports)"),
+        C("address_match", "str", default="", doc="the layer's address it was matched to"),
+        C("address_score", "float", doc="address match score, 0-100 (NaN: located by lon/lat)"),
         C("input_crs", "str", default="wgs84", doc="CRS the coordinates arrived in"),
         C("status", "str", default="reported", doc="see gridpatrol.geo.dispatch.STATUSES"),
         C("level", "str", default="grid", doc="who handles it: grid, community, street, district"),
