@@ -177,16 +177,28 @@ def import_incidents(
     db: DbOption = None,
 ) -> None:
     """Import incidents; the batch lands whole unless --partial (bad rows are listed)."""
-    from gridpatrol.store.incidents import BatchRejected, ingest_incidents, read_incident_table
+    from gridpatrol.store.incidents import (
+        BatchRejected,
+        ingest_incident_chunks,
+        iter_incident_table,
+    )
 
     try:
         with _open(db) as store, _Steps(f"incidents from {file.name}") as steps:
-            steps("reading")
-            rows = read_incident_table(
+            chunks = iter_incident_table(
                 file, lon=lon, lat=lat, time=time, category=category, id_column=id_column, crs=crs
             )
-            steps(f"validating and assigning {len(rows)} rows")
-            result = ingest_incidents(store, rows, partial=partial, actor=f"import {file.name}")
+
+            def counted():
+                done = 0
+                for chunk in chunks:  # bounded memory: one chunk in flight
+                    steps(f"reading, validating, assigning and storing (row {done:,})")
+                    yield chunk
+                    done += len(chunk)
+
+            result = ingest_incident_chunks(
+                store, counted(), partial=partial, actor=f"import {file.name}"
+            )
     except BatchRejected as exc:
         for r in exc.rejected.head(20).to_dict("records"):
             console.print(f"  row {r['row']} ({r['incident_id']}): {r['reason']}")

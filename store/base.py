@@ -274,16 +274,21 @@ class Store(ABC):
         for column in spec.columns:
             s = df[column.name]
             if column.dtype == "datetime":
-                values = [None if pd.isna(v) else v.isoformat() for v in s]
+                cols.append(_iso_strings(s))
             elif column.dtype == "float":
-                values = [None if np.isnan(v) else float(v) for v in s.to_numpy("float64")]
+                arr = s.to_numpy("float64")
+                values = arr.astype(object)
+                values[np.isnan(arr)] = None
+                cols.append(values.tolist())
             elif column.dtype == "int":
-                values = [int(v) for v in s]
+                cols.append(s.astype("int64").tolist())
             elif column.dtype == "bool":
-                values = [bool(v) for v in s]
+                cols.append(s.astype(bool).tolist())
             else:
-                values = [None if v is None else str(v) for v in s]
-            cols.append(values)
+                values = s.tolist()
+                if pd.api.types.infer_dtype(values, skipna=False) != "string":
+                    values = [None if v is None else str(v) for v in values]
+                cols.append(values)
         if spec.spatial:
             cols.append(list(shapely.to_wkb(df.geometry.values)))
         return list(zip(*cols, strict=True)) if cols else []
@@ -311,6 +316,22 @@ class Store(ABC):
             return df
         geoms = shapely.from_wkb([bytes(g) for g in df.pop("geometry")])
         return gpd.GeoDataFrame(df, geometry=geoms, crs=WGS84)
+
+
+def _iso_strings(s: pd.Series) -> list:
+    """``Timestamp.isoformat()`` of each value (None for NaT), column-wise when possible."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype) and str(s.dt.tz) == "UTC":
+        ns = s.to_numpy("datetime64[ns]")
+        nat = np.isnat(ns)
+        if not (ns[~nat].astype("int64") % 1_000_000_000).any():
+            text = np.char.add(np.datetime_as_string(ns, unit="s"), "+00:00").astype(object)
+            text[nat] = None
+            return text.tolist()
+    codes, uniques = pd.factorize(s)  # a column of one repeated time (updated_at): once
+    if len(uniques) * 4 < len(s):
+        text = np.array([v.isoformat() for v in uniques] + [None], dtype=object)
+        return text[codes].tolist()
+    return [None if pd.isna(v) else v.isoformat() for v in s]
 
 
 def open_store(url: str) -> Store:

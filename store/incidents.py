@@ -11,10 +11,11 @@ from functools import lru_cache
 from importlib import resources
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from gridpatrol.geo.assignment import GridIndex
-from gridpatrol.geo.dispatch import apply_action, deadline, overdue
+from gridpatrol.geo.dispatch import apply_action, overdue
 from gridpatrol.geo.errors import NotFoundError, SchemaError
 from gridpatrol.geo.incidents import (
     PreparedIncidents,
@@ -116,8 +117,13 @@ def ingest_incidents(
     now: pd.Timestamp | None = None,
     snap_tolerance_m: float = 30.0,
     max_outside_km: float = 20.0,
+    seen: set[str] | None = None,
+    row_offset: int = 0,
 ) -> IngestResult:
     """Validate, assign and store incident reports; re-submitted ids update, never duplicate.
+
+    ``seen`` (ids stored by earlier chunks of one batch, rejected as duplicates) and
+    ``row_offset`` (added to rejected row numbers) are for :func:`ingest_incident_chunks`.
 
     Raises
     ------
@@ -126,6 +132,7 @@ def ingest_incidents(
     """
     now = now or pd.Timestamp.now(tz="UTC")
     taxonomy = project_taxonomy(store)
+    rows = rows.reset_index(drop=True)
     needs_address = "address" in rows and ("lon" not in rows or rows["lon"].isna().any())
     prepared: PreparedIncidents = prepare_incidents(
         rows,
@@ -136,9 +143,32 @@ def ingest_incidents(
         addresses=store.read("addresses") if needs_address else None,
         default_tz=store.get_setting("timezone"),
     )
-    result = IngestResult(rejected=prepared.rejected.to_dict("records"))
-    if not prepared.ok and not partial:
-        raise BatchRejected(prepared.rejected)
+    rejected = prepared.rejected
+    if seen is not None:
+        # An id already stored by an earlier chunk of the same file is a duplicate too.
+        again = rows["incident_id"].astype("string").isin(seen).to_numpy()
+        again_rows = np.flatnonzero(again)
+        if len(again_rows):
+            extra = pd.DataFrame(
+                {
+                    "row": again_rows,
+                    "incident_id": rows["incident_id"].iloc[again_rows].astype(object).to_numpy(),
+                    "reason": "incident_id appears twice in this batch",
+                }
+            )
+            rejected = (
+                pd.concat([rejected, extra]).drop_duplicates("row").sort_values("row")
+                if len(rejected)
+                else extra
+            )
+            keep = ~prepared.accepted["incident_id"].isin(set(extra["incident_id"]))
+            accepted = prepared.accepted[keep.to_numpy()].reset_index(drop=True)
+            prepared = PreparedIncidents(accepted, rejected)
+    if row_offset:
+        rejected = rejected.assign(row=rejected["row"] + row_offset)
+    result = IngestResult(rejected=rejected.to_dict("records"))
+    if len(rejected) and not partial:
+        raise BatchRejected(rejected)
     new = prepared.accepted
     if new.empty:
         return result
@@ -153,65 +183,147 @@ def ingest_incidents(
     ids = new["incident_id"].tolist()
     existing = store.read("incidents", where={"incident_id": ids}).set_index("incident_id")
     seqs = _next_seq(store, ids)
+    is_new = ~new["incident_id"].isin(existing.index).to_numpy()
     out_rows, events = [], []
-    for rec in new.to_dict("records"):
+    for rec in new[~is_new].to_dict("records"):
         iid = rec["incident_id"]
-        if iid in existing.index:
-            old = existing.loc[iid]
-            changed = {
-                k: (str(old[k]), str(rec.get(k, old[k])))
-                for k in COMPARED
-                if k in rec and str(old[k]) != str(rec[k])
-            }
-            if not old.geometry.equals_exact(rec["geometry"], 1e-9):
-                changed["location"] = (old.geometry.wkt, rec["geometry"].wkt)
-            if not changed:
-                result.unchanged.append(iid)
-                continue
-            merged = old.to_dict()
-            merged.update({k: v for k, v in rec.items() if k in COMPARED or k in codes.columns})
-            merged.update(incident_id=iid, geometry=rec["geometry"], updated_at=now)
-            out_rows.append(merged)
-            result.updated.append(iid)
-            seq = seqs.get(iid, 0) + 1
-            events.append(
-                _event(iid, seq, now, actor, "update", old["status"], old["status"], changed)
-            )
-        else:
-            rec.update(
-                status="reported",
-                level="grid",
-                due_at=deadline("reported", rec["category"], rec["reported_at"], taxonomy),
-                reported_grid_code=rec["grid_code"],
-                reported_grid_version=version,
-                updated_at=now,
-            )
-            out_rows.append(rec)
-            result.created.append(iid)
-            events.append(
-                _event(
-                    iid,
-                    seqs.get(iid, 0) + 1,
-                    now,
-                    actor,
-                    "report",
-                    "",
-                    "reported",
-                    {"grid_code": rec["grid_code"], "assignment": rec["assignment"]},
-                )
-            )
+        old = existing.loc[iid]
+        changed = {
+            k: (str(old[k]), str(rec.get(k, old[k])))
+            for k in COMPARED
+            if k in rec and str(old[k]) != str(rec[k])
+        }
+        if not old.geometry.equals_exact(rec["geometry"], 1e-9):
+            changed["location"] = (old.geometry.wkt, rec["geometry"].wkt)
+        if not changed:
+            result.unchanged.append(iid)
+            continue
+        merged = old.to_dict()
+        merged.update({k: v for k, v in rec.items() if k in COMPARED or k in codes.columns})
+        merged.update(incident_id=iid, geometry=rec["geometry"], updated_at=now)
+        out_rows.append(merged)
+        result.updated.append(iid)
+        seq = seqs.get(iid, 0) + 1
+        events.append(_event(iid, seq, now, actor, "update", old["status"], old["status"], changed))
         if rec.get("assignment") == "unassigned":
             result.unassigned.append(iid)
         elif rec.get("assignment") == "snapped":
             result.snapped.append(iid)
+    frames, event_frames = [], []
     if out_rows:
-        frame = gpd.GeoDataFrame(pd.DataFrame(out_rows), geometry="geometry", crs=new.crs)
+        frames.append(gpd.GeoDataFrame(pd.DataFrame(out_rows), geometry="geometry", crs=new.crs))
+        event_frames.append(pd.DataFrame(events))
+    if is_new.any():
+        # New reports, column-wise: at 1M rows a loop per row was most of the import.
+        fresh = new[is_new].reset_index(drop=True)
+        respond = {k: c.respond_minutes for k, c in taxonomy.categories.items()}
+        minutes = fresh["category"].map(respond).astype("float64")
+        fresh["status"] = "reported"
+        fresh["level"] = "grid"
+        fresh["due_at"] = fresh["reported_at"] + pd.to_timedelta(minutes, unit="min")
+        fresh["reported_grid_code"] = fresh["grid_code"]
+        fresh["reported_grid_version"] = version
+        fresh["updated_at"] = now
+        fids = fresh["incident_id"]
+        detail_codes, detail_keys = pd.factorize(
+            fresh["grid_code"].astype(str) + "\x00" + fresh["assignment"].astype(str)
+        )
+        details = np.array(
+            [
+                json.dumps(dict(zip(("grid_code", "assignment"), k.split("\x00"), strict=True)))
+                for k in detail_keys
+            ],
+            dtype=object,
+        )
+        event_frames.append(
+            pd.DataFrame(
+                {
+                    "incident_id": fids.to_numpy(),
+                    "seq": fids.map(seqs).fillna(0).astype("int64").to_numpy() + 1,
+                    "at": now,
+                    "actor": actor,
+                    "action": "report",
+                    "from_status": "",
+                    "to_status": "reported",
+                    "detail": details[detail_codes],
+                }
+            )
+        )
+        frames.append(fresh)
+        result.created.extend(fids.tolist())
+        state = fresh["assignment"].to_numpy()
+        result.unassigned.extend(fids[state == "unassigned"].tolist())
+        result.snapped.extend(fids[state == "snapped"].tolist())
+    if frames:
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=new.crs)
         store.write(
-            {"incidents": frame, "incident_events": pd.DataFrame(events)},
+            {"incidents": frame, "incident_events": pd.concat(event_frames, ignore_index=True)},
             mode="upsert",
             source="incident batch",
         )
     return result
+
+
+def ingest_incident_chunks(
+    store: Store,
+    chunks,
+    *,
+    partial: bool = False,
+    actor: str = "import",
+    now: pd.Timestamp | None = None,
+) -> IngestResult:
+    """Ingest a batch given as a sequence of row chunks, with bounded memory.
+
+    The batch lands whole (one transaction) or, unless ``partial``, not at all; rejected
+    rows are numbered from the start of the batch, and an id repeated across chunks is
+    rejected like one repeated within a chunk.
+
+    Raises
+    ------
+    BatchRejected
+        With the bad rows of every chunk, when some are bad and ``partial`` is False.
+    """
+    now = now or pd.Timestamp.now(tz="UTC")
+    total = IngestResult()
+    seen: set[str] = set()
+    offset = 0
+    bad: list[pd.DataFrame] = []
+    with store.transaction():
+        for chunk in chunks:
+            if bad:  # already failing: only validate, to list every bad row at once
+                prepared = prepare_incidents(
+                    chunk.reset_index(drop=True),
+                    taxonomy=project_taxonomy(store),
+                    now=now,
+                    served_bounds=store.get_setting("bounds"),
+                    addresses=store.read("addresses") if "address" in chunk else None,
+                    default_tz=store.get_setting("timezone"),
+                )
+                bad.append(prepared.rejected.assign(row=prepared.rejected["row"] + offset))
+                offset += len(chunk)
+                continue
+            try:
+                part = ingest_incidents(
+                    store,
+                    chunk,
+                    partial=partial,
+                    actor=actor,
+                    now=now,
+                    seen=seen,
+                    row_offset=offset,
+                )
+            except BatchRejected as exc:
+                bad.append(exc.rejected)
+                offset += len(chunk)
+                continue
+            seen.update(chunk["incident_id"].astype(str))
+            for name in ("created", "updated", "unchanged", "rejected", "unassigned", "snapped"):
+                getattr(total, name).extend(getattr(part, name))
+            offset += len(chunk)
+        if bad:
+            raise BatchRejected(pd.concat(bad, ignore_index=True))
+    return total
 
 
 def act(
@@ -316,6 +428,59 @@ def incident_history(store: Store, incident_id: str) -> pd.DataFrame:
     if events.empty and store.count("incidents", where={"incident_id": incident_id}) == 0:
         raise NotFoundError(f"no incident {incident_id!r}")
     return events.sort_values("seq").reset_index(drop=True)
+
+
+def iter_incident_table(
+    path,
+    *,
+    chunk_rows: int = 200_000,
+    lon: str = "lon",
+    lat: str = "lat",
+    time: str = "reported_at",
+    category: str = "category",
+    id_column: str = "incident_id",
+    crs: str | None = None,
+):
+    """:func:`read_incident_table` in chunks of ``chunk_rows`` (CSV is read chunk by chunk)."""
+    from pathlib import Path
+
+    path = Path(path)
+    names = dict(lon=lon, lat=lat, time=time, category=category, id_column=id_column, crs=crs)
+    if path.suffix.lower() != ".csv":
+        table = read_incident_table(path, **names)
+        for i in range(0, max(len(table), 1), chunk_rows):
+            yield table.iloc[i : i + chunk_rows]
+        return
+    from gridpatrol.geo.errors import InputFileError
+
+    try:
+        reader = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows
+        )
+        for chunk in reader:
+            yield _incident_columns(chunk, path, **names)
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        raise InputFileError(f"{path}: cannot read it as CSV ({exc})") from exc
+
+
+def _incident_columns(df, path, *, lon, lat, time, category, id_column, crs):
+    from gridpatrol.geo.errors import InputFileError
+
+    missing = [c for c in (lon, lat) if c not in df.columns]
+    if missing and "address" not in df.columns:
+        raise InputFileError(
+            f"{path}: no column(s) {', '.join(missing)}; name the coordinate columns "
+            f"with --lon/--lat (found: {', '.join(df.columns)})"
+        )
+    df = df.rename(columns={lon: "lon", lat: "lat"})
+    df["crs"] = crs or "wgs84"
+    renames = {time: "reported_at", category: "category", id_column: "incident_id"}
+    for src in renames:
+        if src not in df.columns:
+            raise InputFileError(
+                f"{path}: no column {src!r} (found: {', '.join(map(str, df.columns))})"
+            )
+    return df.rename(columns=renames)
 
 
 def read_incident_table(

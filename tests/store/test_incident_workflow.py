@@ -253,3 +253,45 @@ def test_shenzhen_gcj02_polygons_and_points_line_up(tmp_path):
         inc.ingest_incidents(s, df, now=NOW)
         got = s.read("incidents").set_index("incident_id")
     assert got["grid_code"].tolist() == districts["adcode"].astype(str).tolist()
+
+
+def test_times_parse_column_wise_with_the_same_rules():
+    from gridpatrol.geo.incidents import parse_times
+
+    reasons: dict[int, list[str]] = {}
+    values = pd.Series(
+        [
+            "2026-11-20T09:00:00+02:00",
+            "2026-11-20T09:00:00Z",
+            "2026-11-20 09:00",  # no zone: the default zone applies
+            "20/11/2026 nonsense",
+            None,
+            pd.Timestamp("2026-11-20T09:00:00+08:00"),  # not a string: the general parser
+        ],
+        dtype=object,
+    )
+    got = parse_times(values, default_tz="Asia/Shanghai", reasons=reasons)
+    assert got.iloc[0] == pd.Timestamp("2026-11-20T07:00:00Z")
+    assert got.iloc[1] == pd.Timestamp("2026-11-20T09:00:00Z")
+    assert got.iloc[2] == pd.Timestamp("2026-11-20T01:00:00Z")
+    assert got.iloc[5] == pd.Timestamp("2026-11-20T01:00:00Z")
+    assert "is not a date/time" in reasons[3][0]
+    assert reasons[4] == ["reported_at is missing"]
+    assert set(reasons) == {3, 4}
+    reasons = {}
+    parse_times(pd.Series(["2026-11-20T09:00:00"]), default_tz=None, reasons=reasons)
+    assert "has no time zone" in reasons[0][0]
+
+
+def test_chunks_land_whole_and_repeated_ids_across_chunks_are_rejected(project):
+    batch = rows(6)
+    batch["incident_id"] = ["c0", "c1", "c2", "c3", "c1", "c5"]
+    chunks = [batch.iloc[:3], batch.iloc[3:]]
+    with pytest.raises(inc.BatchRejected) as err:
+        inc.ingest_incident_chunks(project, chunks, now=NOW)
+    assert [int(r) for r in err.value.rejected["row"]] == [4]
+    assert project.count("incidents") == 0  # the first chunk was rolled back too
+    res = inc.ingest_incident_chunks(project, chunks, now=NOW, partial=True)
+    assert sorted(res.created) == ["c0", "c1", "c2", "c3", "c5"]
+    assert [r["row"] for r in res.rejected] == [4]
+    assert project.count("incidents") == 5
