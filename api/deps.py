@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 
 from gridpatrol.geo.errors import SchemaError
+from gridpatrol.services.project import ProjectSettings, project_settings
 from gridpatrol.store.base import Store, open_store
 
 from .settings import Settings
@@ -31,6 +32,16 @@ def get_store(settings: SettingsDep) -> Iterator[Store]:
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
+
+
+def get_project(store: StoreDep) -> ProjectSettings:
+    """The project's settings, read once per request."""
+    return project_settings(store)
+
+
+ProjectDep = Annotated[ProjectSettings, Depends(get_project)]
+
+__all__ = ["PageDep", "ProjectDep", "SettingsDep", "Store", "StoreDep"]
 
 
 @dataclass

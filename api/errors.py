@@ -25,6 +25,7 @@ STATUS: dict[type[e.GridPatrolError], int] = {
     e.InputFileError: 422,
     e.InfeasiblePlanError: 422,
     e.StoreError: 503,
+    e.StoreBusyError: 503,  # with Retry-After: the write can simply be sent again
 }
 
 
@@ -48,4 +49,7 @@ def install_error_handlers(app: FastAPI) -> None:
                 {"row": int(r["row"]), "incident_id": r["incident_id"], "reason": r["reason"]}
                 for r in rejected.to_dict("records")
             ]
-        return JSONResponse(status_code=status, content=content)
+        headers = None
+        if isinstance(exc, e.StoreBusyError):
+            headers = {"Retry-After": str(exc.retry_after_s)}
+        return JSONResponse(status_code=status, content=content, headers=headers)

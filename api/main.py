@@ -16,7 +16,7 @@ import gridpatrol
 from gridpatrol.maps.assets import STATIC_DIR
 
 from .errors import install_error_handlers
-from .routes import basemap, editor, embed, grids, health, incidents, layers, maps, patrols, tiles
+from .routers import basemap, editor, embed, grids, health, incidents, layers, maps, patrols, tiles
 from .settings import Settings, get_settings
 
 log = logging.getLogger("gridpatrol.api")
@@ -24,8 +24,8 @@ log = logging.getLogger("gridpatrol.api")
 
 async def _escalation_timer(settings: Settings) -> None:
     """Escalate overdue incidents every ``escalation_interval_s`` seconds."""
+    from gridpatrol.services.incidents import escalate_overdue
     from gridpatrol.store.base import open_store
-    from gridpatrol.store.incidents import escalate_overdue
 
     def run_once() -> list[str]:
         with open_store(settings.database_url) as store:

@@ -219,7 +219,7 @@ def serve(url: str, pages: dict[str, str]):
     from fastapi.responses import HTMLResponse
 
     from gridpatrol.api.main import create_app
-    from gridpatrol.api.routes import tiles
+    from gridpatrol.api.routers import tiles
     from gridpatrol.api.settings import Settings
 
     app = create_app(Settings(database_url=url, escalation_interval_s=0))

@@ -46,3 +46,9 @@ class InfeasiblePlanError(GridPatrolError):
 
 class StoreError(GridPatrolError):
     """The store cannot be opened or its schema is newer than this release."""
+
+
+class StoreBusyError(StoreError):
+    """The store stayed locked by other writers past the timeout: try again shortly."""
+
+    retry_after_s = 1

@@ -177,7 +177,7 @@ def import_incidents(
     db: DbOption = None,
 ) -> None:
     """Import incidents; the batch lands whole unless --partial (bad rows are listed)."""
-    from gridpatrol.store.incidents import (
+    from gridpatrol.services.incidents import (
         BatchRejected,
         ingest_incident_chunks,
         iter_incident_table,
@@ -239,7 +239,7 @@ def assign(
     db: DbOption = None,
 ) -> None:
     """Assign a large incident file to grids, in partitions, optionally on a dask cluster."""
-    from gridpatrol.store.bulk import assign_file
+    from gridpatrol.services.imports import assign_file
 
     try:
         with _open(db) as store, _Steps(f"assigning {source.name}") as steps:

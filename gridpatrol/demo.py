@@ -129,7 +129,7 @@ def build_demo(
         store.set_setting("active_grid_version", 1)
         store.set_setting("timezone", "Europe/Helsinki")
     if plan_seconds > 0:
-        from gridpatrol.store.patrols import PlanRequest, plan_patrols
+        from gridpatrol.services.patrols import PlanRequest, plan_patrols
 
         progress("planning patrol routes for four teams")
         plan_id = plan_patrols(

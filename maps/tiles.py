@@ -2,7 +2,7 @@
 
 Large layers (a district has ~5,000 grids and ~100,000 buildings) are too heavy to
 inline as GeoJSON in a page. The service cuts them into Mapbox Vector Tiles instead
-(``GET /tiles/{layer}/{z}/{x}/{y}.pbf``, see ``gridpatrol.api.routes.tiles``) and the
+(``GET /tiles/{layer}/{z}/{x}/{y}.pbf``, see ``gridpatrol.api.routers.tiles``) and the
 page draws them with Leaflet.VectorGrid (vendored, works offline)::
 
     m = new_map(bounds)

@@ -23,7 +23,7 @@ import pandas as pd
 import shapely
 
 from gridpatrol.geo.crs import WGS84
-from gridpatrol.geo.errors import SchemaError, StoreError
+from gridpatrol.geo.errors import SchemaError, StoreBusyError, StoreError
 from gridpatrol.geo.model import LAYERS, Layer, empty_layer, get_layer, validate_layer
 
 #: Version of the table layout this release writes. Opening a store with a higher
@@ -215,7 +215,17 @@ class Store(ABC):
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Group writes: all of them land, or none (nested calls join the outer one)."""
+        """Group reads and writes: all writes land, or none (nested calls join the outer one).
+
+        A write use case reads what it decides on inside the transaction: on the embedded
+        store the transaction holds the write lock from its start (``BEGIN IMMEDIATE``),
+        on PostGIS take row locks with :meth:`lock` (or :meth:`serialize`) first.
+
+        Raises
+        ------
+        StoreBusyError
+            Other writers held the store past the lock timeout; nothing was written.
+        """
         if getattr(self, "_tx_depth", 0):
             self._tx_depth += 1
             try:
@@ -224,16 +234,69 @@ class Store(ABC):
                 self._tx_depth -= 1
             return
         self._tx_depth = 1
-        self._begin()
         try:
-            yield
-        except BaseException:
-            self._rollback()
-            raise
-        else:
-            self._commit()
+            try:
+                self._begin()
+            except Exception as exc:
+                self._raise_busy(exc)
+                raise
+            try:
+                yield
+            except BaseException as exc:
+                self._rollback()
+                self._raise_busy(exc)
+                raise
+            else:
+                try:
+                    self._commit()
+                except Exception as exc:
+                    self._raise_busy(exc)
+                    raise
         finally:
             self._tx_depth = 0
+
+    @property
+    def in_transaction(self) -> bool:
+        return bool(getattr(self, "_tx_depth", 0))
+
+    def lock(self, layer: str, *, where: Mapping[str, Any]) -> None:
+        """Hold the rows of ``layer`` matching ``where`` (all for ``{}``) until commit.
+
+        Call it inside :meth:`transaction`, before reading the rows a decision rests on:
+        a concurrent writer that locks the same rows waits until this transaction ends.
+        """
+        if not self.in_transaction:
+            raise StoreError("lock() needs an open transaction: use `with store.transaction():`")
+        spec = get_layer(layer)
+        self._check_where(spec, where)
+        self._lock_rows(spec, dict(where))
+
+    def serialize(self, name: str) -> None:
+        """Run this transaction after every other one that serialized on ``name``.
+
+        For decisions about rows that do not exist yet (new ids of a batch, the next
+        version number), which row locks cannot cover.
+        """
+        if not self.in_transaction:
+            raise StoreError("serialize() needs an open transaction")
+        self._lock_name(name)
+
+    @abstractmethod
+    def _lock_rows(self, spec: Layer, where: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def _lock_name(self, name: str) -> None: ...
+
+    def _raise_busy(self, exc: BaseException) -> None:
+        """Raise :class:`StoreBusyError` from ``exc`` if it means "locked past timeout"."""
+        if self._is_busy(exc):
+            raise StoreBusyError(
+                f"the store is busy with other writes ({exc}); nothing was changed: "
+                "try again in a moment"
+            ) from exc
+
+    def _is_busy(self, exc: BaseException) -> bool:
+        return False
 
     # -- back-end hooks ---------------------------------------------------------------
     @abstractmethod

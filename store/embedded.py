@@ -34,6 +34,9 @@ MIGRATIONS: dict[int, list[str]] = {}
 
 _READY: set[tuple[str, int]] = set()
 
+#: How long a write waits for another writer's transaction before StoreBusyError.
+BUSY_TIMEOUT_S = 10.0
+
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
@@ -57,7 +60,7 @@ class EmbeddedStore(Store):
             self._con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._con.execute("PRAGMA foreign_keys=ON")
             self._con.execute("PRAGMA journal_mode=WAL")
-            self._con.execute("PRAGMA busy_timeout=10000")
+            self._con.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             # 64 MB page cache (default 2 MB): bulk inserts into 1M-row indexes stay in memory.
             self._con.execute("PRAGMA cache_size=-65536")
             # The schema is checked once per file per process: the API opens the store on
@@ -187,7 +190,21 @@ class EmbeddedStore(Store):
         self._con.execute("COMMIT")
 
     def _rollback(self) -> None:
-        self._con.execute("ROLLBACK")
+        if self._con.in_transaction:
+            self._con.execute("ROLLBACK")
+
+    # BEGIN IMMEDIATE holds the whole file for writing: rows and names need no locks.
+    def _lock_rows(self, spec: Layer, where: Mapping[str, Any]) -> None:
+        pass
+
+    def _lock_name(self, name: str) -> None:
+        pass
+
+    def _is_busy(self, exc: BaseException) -> bool:
+        # BEGIN IMMEDIATE waits busy_timeout for the write lock, then fails like this.
+        return isinstance(exc, sqlite3.OperationalError) and (
+            "locked" in str(exc) or "busy" in str(exc)
+        )
 
     # -- queries ----------------------------------------------------------------------
     def _filters(self, spec: Layer, bbox, where) -> tuple[str, list]:

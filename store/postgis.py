@@ -35,6 +35,9 @@ MIGRATIONS: dict[int, list[str]] = {}
 
 _READY: set[tuple[str, str]] = set()
 
+#: How long a write waits for another writer's lock before StoreBusyError.
+LOCK_TIMEOUT_S = 10.0
+
 
 def _split_url(url: str) -> tuple[str, str]:
     parts = urlsplit(url.replace("postgis://", "postgresql://", 1))
@@ -53,6 +56,8 @@ class PostGISStore(Store):
         conninfo, self.schema = _split_url(url)
         try:
             self._con = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+            # A write waits this long for another's row or advisory lock: StoreBusyError.
+            self._con.execute(f"SET lock_timeout = {int(LOCK_TIMEOUT_S * 1000)}")
         except psycopg.OperationalError as exc:
             raise StoreError(f"cannot connect to PostGIS at {conninfo}: {exc}".strip()) from exc
         # Checked once per database and schema per process (the API opens per request).
@@ -179,6 +184,33 @@ class PostGISStore(Store):
 
     def _rollback(self) -> None:
         self._con.execute("ROLLBACK")
+
+    def _is_busy(self, exc: BaseException) -> bool:
+        # lock_timeout passed, or Postgres broke a deadlock by failing this transaction.
+        return isinstance(
+            exc,
+            (
+                psycopg.errors.LockNotAvailable,
+                psycopg.errors.DeadlockDetected,
+                psycopg.errors.SerializationFailure,
+            ),
+        )
+
+    def _lock_rows(self, spec: Layer, where: dict[str, Any]) -> None:
+        self._ensure(spec)
+        filters, params = self._filters(None, where)
+        # Key order, so two transactions locking overlapping sets cannot deadlock.
+        query = sql.SQL("SELECT fid FROM {}{} ORDER BY {} FOR UPDATE").format(
+            self._t(spec.name),
+            filters,
+            sql.SQL(", ").join(sql.Identifier(k) for k in spec.key),
+        )
+        self._con.execute(query, params)
+
+    def _lock_name(self, name: str) -> None:
+        self._con.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"gridpatrol:{self.schema}:{name}",)
+        )
 
     def _filters(self, bbox, where) -> tuple[sql.Composable, list]:
         clauses, params = [], []

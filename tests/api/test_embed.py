@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
+from gridpatrol.services.incidents import ingest_incidents
 from gridpatrol.store import tokens as tk
 from gridpatrol.store.base import open_store
-from gridpatrol.store.incidents import ingest_incidents
 from tests.conftest import quadrant_grids
 
 ADMIN = {"X-Admin-Key": "test-admin-key"}

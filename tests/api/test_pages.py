@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
 from gridpatrol.geo.crs import wgs84_to_gcj02
+from gridpatrol.services.incidents import ingest_incidents
 from gridpatrol.store.base import open_store
-from gridpatrol.store.incidents import ingest_incidents
 from tests.conftest import quadrant_grids, shared_path
 
 

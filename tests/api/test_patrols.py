@@ -13,9 +13,9 @@ from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
 from gridpatrol.geo.errors import SchemaError
 from gridpatrol.geo.network import edges_in_area
-from gridpatrol.store import patrols as service
+from gridpatrol.services import patrols as service
+from gridpatrol.services.incidents import ingest_incidents
 from gridpatrol.store.base import open_store
-from gridpatrol.store.incidents import ingest_incidents
 from tests.conftest import quadrant_grids
 
 AREA = "091001001001002"

@@ -15,9 +15,9 @@ import pytest
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
 from gridpatrol.demo import build_demo
+from gridpatrol.services.incidents import ingest_incidents
+from gridpatrol.services.patrols import PlanRequest, plan_patrols
 from gridpatrol.store.base import open_store
-from gridpatrol.store.incidents import ingest_incidents
-from gridpatrol.store.patrols import PlanRequest, plan_patrols
 
 pytestmark = pytest.mark.browser
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import shapely
 
+from gridpatrol.services.imports import assign_file
 from gridpatrol.store.base import open_store
-from gridpatrol.store.bulk import assign_file
 from tests.conftest import quadrant_grids
 
 BOUNDS = (24.92, 60.16, 24.96, 60.18)

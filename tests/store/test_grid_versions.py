@@ -4,8 +4,8 @@ import pytest
 import shapely
 
 from gridpatrol.geo.errors import ConflictError
-from gridpatrol.store import grid_versions as gv
-from gridpatrol.store import incidents as inc
+from gridpatrol.services import grid_versions as gv
+from gridpatrol.services import incidents as inc
 from tests.conftest import quadrant_grids
 
 BOUNDS = (24.92, 60.16, 24.96, 60.18)

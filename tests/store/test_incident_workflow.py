@@ -8,7 +8,7 @@ import shapely
 
 from gridpatrol.geo.crs import wgs84_to_gcj02
 from gridpatrol.geo.errors import ConflictError, NotFoundError
-from gridpatrol.store import incidents as inc
+from gridpatrol.services import incidents as inc
 from gridpatrol.store.base import open_store
 from tests.conftest import quadrant_grids, shared_path
 

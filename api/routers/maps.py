@@ -16,7 +16,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import HTMLResponse
 
-from gridpatrol.api.deps import SettingsDep, StoreDep
+from gridpatrol.api.deps import SettingsDep, Store, StoreDep
 from gridpatrol.geo.cameras import coverage_share, view_areas
 from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import SchemaError
@@ -25,8 +25,8 @@ from gridpatrol.maps.base import BASEMAPS, basemap_datum, offline_html
 from gridpatrol.maps.overview import render_overview
 from gridpatrol.maps.pages import MEASURES, render_cameras, render_grids, render_incidents
 from gridpatrol.maps.tiles import use_tiles
-from gridpatrol.store.base import Store
-from gridpatrol.store.incidents import project_taxonomy
+from gridpatrol.services.incidents import project_taxonomy
+from gridpatrol.services.project import project_settings
 
 router = APIRouter(tags=["maps"])
 
@@ -82,12 +82,12 @@ PageDep = Annotated[PageOptions, Depends(page_options)]
 
 
 def _active_grids(store: Store) -> gpd.GeoDataFrame:
-    return store.read("grids", where={"version": int(store.get_setting("active_grid_version", 1))})
+    return store.read("grids", where={"version": project_settings(store).active_grid_version})
 
 
 def overview_layers(store: Store) -> dict:
     """The overview's layers; one too big to inline (see maps.tiles) is given by its size."""
-    version = int(store.get_setting("active_grid_version", 1))
+    version = project_settings(store).active_grid_version
 
     def inline_or_count(layer: str, where: dict | None = None):
         n = store.count(layer, where=where)
@@ -115,7 +115,7 @@ def overview(store: StoreDep, page: PageDep) -> HTMLResponse:
     if basemap_datum(page.basemap) == "gcj02":
         tile_url += "?datum=gcj02"
     m = render_overview(
-        layers, bounds_hint=store.get_setting("bounds"), tile_url=tile_url, **page.render()
+        layers, bounds_hint=project_settings(store).bounds, tile_url=tile_url, **page.render()
     )
     return HTMLResponse(offline_html(m))
 
@@ -151,7 +151,7 @@ def incidents_page(
 ) -> HTMLResponse:
     """Incidents clustered and as heat, filtered by date, time of day and category."""
     incidents = store.read("incidents")
-    tz = store.get_setting("timezone") or "UTC"
+    tz = project_settings(store).tz
     if len(incidents):
         incidents = filter_incidents(
             incidents,
@@ -209,7 +209,7 @@ def patrol_plan_page(
 ) -> HTMLResponse:
     """Every team's route in its colour, with station, dwell stops and direction arrows."""
     from gridpatrol.maps.patrols import plan_html
-    from gridpatrol.store.patrols import get_plan
+    from gridpatrol.services.patrols import get_plan
 
     _, routes = get_plan(store, plan_id)
     routes = page.shift({"routes": routes})["routes"]
@@ -229,7 +229,7 @@ def team_route_page(
     """A phone-sized page with one team's route, its turn list and a GPX download."""
     from gridpatrol.geo.errors import NotFoundError
     from gridpatrol.maps.patrols import team_route_html
-    from gridpatrol.store.patrols import get_plan
+    from gridpatrol.services.patrols import get_plan
 
     meta, routes = get_plan(store, plan_id)
     route = page.shift({"r": routes[(routes["team_id"] == team_id) & (routes["day"] == day)]})["r"]

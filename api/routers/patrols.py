@@ -11,8 +11,7 @@ from fastapi.responses import Response
 from gridpatrol.api.deps import StoreDep
 from gridpatrol.api.schemas import ComplianceOut, PlanRequestIn, to_feature_collection
 from gridpatrol.geo.errors import InputFileError, NotFoundError
-from gridpatrol.store import patrols as service
-from gridpatrol.store.gpx import read_gpx_track, route_to_gpx
+from gridpatrol.services import patrols as service
 
 router = APIRouter(prefix="/api/patrols", tags=["patrols"])
 
@@ -85,7 +84,7 @@ def route_gpx(
         if row.shift:
             label += f" {row.shift} from {row.start_time}"
         parts.append(
-            route_to_gpx(
+            service.route_to_gpx(
                 row.geometry,
                 name=label + (f" sortie {row.sortie + 1}" if n_sorties > 1 else ""),
                 waypoints=[(s["lon"], s["lat"], s["name"]) for s in stops],
@@ -120,7 +119,7 @@ def compliance(
     data = track.file.read(MAX_GPX_BYTES + 1)
     if len(data) > MAX_GPX_BYTES:
         raise InputFileError(f"{track.filename}: over {MAX_GPX_BYTES // 1_000_000} MB")
-    points = read_gpx_track(data)
+    points = service.read_gpx_track(data)
     report = service.check_route_compliance(
         store, plan_id, team_id, points, day=day, max_distance_m=max_distance_m
     )

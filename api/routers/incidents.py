@@ -29,7 +29,8 @@ from gridpatrol.geo.hotspots import (
     kernel_density,
     square_cells,
 )
-from gridpatrol.store import incidents as service
+from gridpatrol.services import incidents as service
+from gridpatrol.services.project import project_settings
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
@@ -172,7 +173,7 @@ def filtered_incidents(
         categories=categories.split(",") if categories else None,
         start=start_ts,
         end=end_ts,
-        tz=store.get_setting("timezone") or "UTC",
+        tz=project_settings(store).tz,
     )
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from gridpatrol.api.deps import PageDep, StoreDep
 from gridpatrol.api.schemas import FeatureCollection, LayerInfo, to_feature_collection
 from gridpatrol.geo.model import LAYERS, get_layer
+from gridpatrol.services.project import project_settings
 
 router = APIRouter(prefix="/api", tags=["layers"])
 
@@ -61,7 +62,7 @@ def _make_endpoint(name: str, filters: tuple[str, ...]):
         }
         where = {k: v for k, v in given.items() if k in filters and v is not None}
         if name == "grids" and "version" not in where:
-            where["version"] = store.get_setting("active_grid_version", 1)
+            where["version"] = project_settings(store).active_grid_version
         gdf = store.read(name, bbox=page.bbox, where=where, limit=page.limit, offset=page.offset)
         matched = store.count(name, bbox=page.bbox, where=where)
         key = spec.key[-1] if len(spec.key) else None

@@ -20,9 +20,10 @@ from gridpatrol.geo.assignment import GridIndex
 from gridpatrol.geo.crs import WGS84, bd09_to_wgs84, gcj02_to_wgs84, parse_crs
 from gridpatrol.geo.errors import InputFileError
 from gridpatrol.geo.incidents import hierarchy_codes
+from gridpatrol.store.base import Store
 
-from .base import Store
-from .incidents import active_version, grid_index
+from .incidents import grid_index
+from .project import active_version
 
 OUTPUT_COLUMNS = ("grid_code", "community_code", "street_code", "district_code", "assignment")
 

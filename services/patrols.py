@@ -31,8 +31,10 @@ from gridpatrol.geo.network import (
 )
 from gridpatrol.geo.patrol import MinMaxRoutes
 from gridpatrol.geo.routes import route_geometry, route_stops, route_summary, turn_list
+from gridpatrol.store.base import Store
+from gridpatrol.store.gpx import read_gpx_track, route_to_gpx  # noqa: F401 (re-exported)
 
-from .base import Store
+from .project import project_settings
 
 
 @dataclass
@@ -155,7 +157,7 @@ def area_polygon(store: Store, request: PlanRequest, crs) -> shapely.Geometry | 
                 "grids",
                 {
                     "code": request.area_code,
-                    "version": int(store.get_setting("active_grid_version", 1)),
+                    "version": project_settings(store).active_grid_version,
                 },
             ),
             ("areas", {"code": request.area_code}),
@@ -174,7 +176,7 @@ def hot_spot_points(
     incidents = store.read("incidents")
     if len(incidents) < 10:
         return []
-    tz = store.get_setting("timezone") or "UTC"
+    tz = project_settings(store).tz
     incidents = filter_incidents(incidents, hours=hours, tz=tz) if hours else incidents
     pts = incidents.to_crs(crs)
     if area is not None:

@@ -6,9 +6,8 @@ Every change writes the incident and its history event in one transaction.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
-from functools import lru_cache
-from importlib import resources
 
 import geopandas as gpd
 import numpy as np
@@ -16,15 +15,15 @@ import pandas as pd
 
 from gridpatrol.geo.assignment import GridIndex
 from gridpatrol.geo.dispatch import apply_action, overdue
-from gridpatrol.geo.errors import NotFoundError, SchemaError
+from gridpatrol.geo.errors import ConflictError, NotFoundError, SchemaError
 from gridpatrol.geo.incidents import (
     PreparedIncidents,
-    Taxonomy,
     assign_incidents,
     prepare_incidents,
 )
+from gridpatrol.store.base import Store
 
-from .base import Store
+from .project import active_version, project_settings, project_taxonomy  # noqa: F401 (re-exported)
 
 #: Fields whose change makes a re-submitted incident an update.
 COMPARED = ("reported_at", "category", "description", "source", "reporter_role", "address")
@@ -51,22 +50,6 @@ class IngestResult:
     rejected: list[dict] = field(default_factory=list)
     unassigned: list[str] = field(default_factory=list)
     snapped: list[str] = field(default_factory=list)
-
-
-@lru_cache(maxsize=1)
-def default_taxonomy() -> Taxonomy:
-    text = resources.files("gridpatrol.data").joinpath("categories.json").read_text("utf-8")
-    return Taxonomy.from_dict(json.loads(text))
-
-
-def project_taxonomy(store: Store) -> Taxonomy:
-    """The project's taxonomy (setting ``taxonomy``) or the default one."""
-    custom = store.get_setting("taxonomy")
-    return Taxonomy.from_dict(custom) if custom else default_taxonomy()
-
-
-def active_version(store: Store) -> int:
-    return int(store.get_setting("active_grid_version", 1))
 
 
 _INDEX_CACHE: dict[tuple, GridIndex] = {}
@@ -125,23 +108,32 @@ def ingest_incidents(
     ``seen`` (ids stored by earlier chunks of one batch, rejected as duplicates) and
     ``row_offset`` (added to rejected row numbers) are for :func:`ingest_incident_chunks`.
 
+    Validation and grid assignment depend only on the rows and the project's settings, so
+    they run before the transaction. Inside it the batch is serialised against other
+    batches, the rows it touches are locked, and new/updated/unchanged is decided on what
+    is stored at that moment: two overlapping batches each report what they did (the
+    second sees the first's rows as ``updated`` or ``unchanged``, never ``created``).
+
     Raises
     ------
     BatchRejected
         Some rows are bad and ``partial`` is False: nothing is stored.
+    ConflictError
+        The active grid version changed while the batch was being assigned: send it again.
     """
     now = now or pd.Timestamp.now(tz="UTC")
-    taxonomy = project_taxonomy(store)
+    settings = project_settings(store)
+    taxonomy = settings.taxonomy
     rows = rows.reset_index(drop=True)
     needs_address = "address" in rows and ("lon" not in rows or rows["lon"].isna().any())
     prepared: PreparedIncidents = prepare_incidents(
         rows,
         taxonomy=taxonomy,
         now=now,
-        served_bounds=store.get_setting("bounds"),
+        served_bounds=None if settings.bounds is None else list(settings.bounds),
         max_outside_km=max_outside_km,
         addresses=store.read("addresses") if needs_address else None,
-        default_tz=store.get_setting("timezone"),
+        default_tz=settings.timezone,
     )
     rejected = prepared.rejected
     if seen is not None:
@@ -172,7 +164,7 @@ def ingest_incidents(
     new = prepared.accepted
     if new.empty:
         return result
-    version = active_version(store)
+    version = settings.active_grid_version
     index, grids = grid_index(store, version)
     codes = assign_incidents(
         new, index, grids=grids, areas=store.read("areas"), snap_tolerance_m=snap_tolerance_m
@@ -181,87 +173,97 @@ def ingest_incidents(
         new[col] = codes[col].to_numpy()
     new["grid_version"] = version
     ids = new["incident_id"].tolist()
-    existing = store.read("incidents", where={"incident_id": ids}).set_index("incident_id")
-    seqs = _next_seq(store, ids)
-    is_new = ~new["incident_id"].isin(existing.index).to_numpy()
-    out_rows, events = [], []
-    for rec in new[~is_new].to_dict("records"):
-        iid = rec["incident_id"]
-        old = existing.loc[iid]
-        changed = {
-            k: (str(old[k]), str(rec.get(k, old[k])))
-            for k in COMPARED
-            if k in rec and str(old[k]) != str(rec[k])
-        }
-        if not old.geometry.equals_exact(rec["geometry"], 1e-9):
-            changed["location"] = (old.geometry.wkt, rec["geometry"].wkt)
-        if not changed:
-            result.unchanged.append(iid)
-            continue
-        merged = old.to_dict()
-        merged.update({k: v for k, v in rec.items() if k in COMPARED or k in codes.columns})
-        merged.update(incident_id=iid, geometry=rec["geometry"], updated_at=now)
-        out_rows.append(merged)
-        result.updated.append(iid)
-        seq = seqs.get(iid, 0) + 1
-        events.append(_event(iid, seq, now, actor, "update", old["status"], old["status"], changed))
-        if rec.get("assignment") == "unassigned":
-            result.unassigned.append(iid)
-        elif rec.get("assignment") == "snapped":
-            result.snapped.append(iid)
-    frames, event_frames = [], []
-    if out_rows:
-        frames.append(gpd.GeoDataFrame(pd.DataFrame(out_rows), geometry="geometry", crs=new.crs))
-        event_frames.append(pd.DataFrame(events))
-    if is_new.any():
-        # New reports, column-wise: at 1M rows a loop per row was most of the import.
-        fresh = new[is_new].reset_index(drop=True)
-        respond = {k: c.respond_minutes for k, c in taxonomy.categories.items()}
-        minutes = fresh["category"].map(respond).astype("float64")
-        fresh["status"] = "reported"
-        fresh["level"] = "grid"
-        fresh["due_at"] = fresh["reported_at"] + pd.to_timedelta(minutes, unit="min")
-        fresh["reported_grid_code"] = fresh["grid_code"]
-        fresh["reported_grid_version"] = version
-        fresh["updated_at"] = now
-        fids = fresh["incident_id"]
-        detail_codes, detail_keys = pd.factorize(
-            fresh["grid_code"].astype(str) + "\x00" + fresh["assignment"].astype(str)
-        )
-        details = np.array(
-            [
-                json.dumps(dict(zip(("grid_code", "assignment"), k.split("\x00"), strict=True)))
-                for k in detail_keys
-            ],
-            dtype=object,
-        )
-        event_frames.append(
-            pd.DataFrame(
-                {
-                    "incident_id": fids.to_numpy(),
-                    "seq": fids.map(seqs).fillna(0).astype("int64").to_numpy() + 1,
-                    "at": now,
-                    "actor": actor,
-                    "action": "report",
-                    "from_status": "",
-                    "to_status": "reported",
-                    "detail": details[detail_codes],
-                }
+    with store.transaction():
+        store.serialize("incidents:ingest")
+        if active_version(store) != version:
+            raise ConflictError(
+                f"the active grid version changed to {active_version(store)} while this "
+                "batch was assigned: send it again"
             )
-        )
-        frames.append(fresh)
-        result.created.extend(fids.tolist())
-        state = fresh["assignment"].to_numpy()
-        result.unassigned.extend(fids[state == "unassigned"].tolist())
-        result.snapped.extend(fids[state == "snapped"].tolist())
-    if frames:
-        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=new.crs)
-        store.write(
-            {"incidents": frame, "incident_events": pd.concat(event_frames, ignore_index=True)},
-            mode="upsert",
-            source="incident batch",
-        )
+        store.lock("incidents", where={"incident_id": ids})
+        existing = store.read("incidents", where={"incident_id": ids}).set_index("incident_id")
+        seqs = _next_seq(store, ids)
+        is_new = ~new["incident_id"].isin(existing.index).to_numpy()
+        out_rows, events = [], []
+        for rec in new[~is_new].to_dict("records"):
+            iid = rec["incident_id"]
+            old = existing.loc[iid]
+            changed = {
+                k: (str(old[k]), str(rec.get(k, old[k])))
+                for k in COMPARED
+                if k in rec and str(old[k]) != str(rec[k])
+            }
+            if not old.geometry.equals_exact(rec["geometry"], 1e-9):
+                changed["location"] = (old.geometry.wkt, rec["geometry"].wkt)
+            if not changed:
+                result.unchanged.append(iid)
+                continue
+            merged = old.to_dict()
+            merged.update({k: v for k, v in rec.items() if k in COMPARED or k in codes.columns})
+            merged.update(incident_id=iid, geometry=rec["geometry"], updated_at=now)
+            out_rows.append(merged)
+            result.updated.append(iid)
+            seq = seqs.get(iid, 0) + 1
+            status = old["status"]
+            events.append(_event(iid, seq, now, actor, "update", status, status, changed))
+            if rec.get("assignment") == "unassigned":
+                result.unassigned.append(iid)
+            elif rec.get("assignment") == "snapped":
+                result.snapped.append(iid)
+        frames, event_frames = [], []
+        if out_rows:
+            updated = gpd.GeoDataFrame(pd.DataFrame(out_rows), geometry="geometry", crs=new.crs)
+            frames.append(updated)
+            event_frames.append(pd.DataFrame(events))
+        if is_new.any():
+            # New reports, column-wise: at 1M rows a loop per row was most of the import.
+            fresh = new[is_new].reset_index(drop=True)
+            respond = {k: c.respond_minutes for k, c in taxonomy.categories.items()}
+            minutes = fresh["category"].map(respond).astype("float64")
+            fresh["status"] = "reported"
+            fresh["level"] = "grid"
+            fresh["due_at"] = fresh["reported_at"] + pd.to_timedelta(minutes, unit="min")
+            fresh["reported_grid_code"] = fresh["grid_code"]
+            fresh["reported_grid_version"] = version
+            fresh["updated_at"] = now
+            fids = fresh["incident_id"]
+            detail_codes, detail_keys = pd.factorize(
+                fresh["grid_code"].astype(str) + "\x00" + fresh["assignment"].astype(str)
+            )
+            details = np.array(
+                [
+                    json.dumps(dict(zip(("grid_code", "assignment"), k.split("\x00"), strict=True)))
+                    for k in detail_keys
+                ],
+                dtype=object,
+            )
+            event_frames.append(
+                pd.DataFrame(
+                    {
+                        "incident_id": fids.to_numpy(),
+                        "seq": fids.map(seqs).fillna(0).astype("int64").to_numpy() + 1,
+                        "at": now,
+                        "actor": actor,
+                        "action": "report",
+                        "from_status": "",
+                        "to_status": "reported",
+                        "detail": details[detail_codes],
+                    }
+                )
+            )
+            frames.append(fresh)
+            result.created.extend(fids.tolist())
+            state = fresh["assignment"].to_numpy()
+            result.unassigned.extend(fids[state == "unassigned"].tolist())
+            result.snapped.extend(fids[state == "snapped"].tolist())
+        if frames:
+            frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=new.crs)
+            store.write(
+                {"incidents": frame, "incident_events": pd.concat(event_frames, ignore_index=True)},
+                mode="upsert",
+                source="incident batch",
+            )
     return result
 
 
@@ -326,6 +328,36 @@ def ingest_incident_chunks(
     return total
 
 
+def _transition(row: pd.Series, action: str, *, at, actor, note, taxonomy, seq):
+    """The incident row after ``action`` and its history event (raises ConflictError)."""
+    t = apply_action(row, action, at=at, taxonomy=taxonomy)
+    updated = row.copy()
+    updated["status"] = t.to_status
+    updated["level"] = t.level
+    updated["due_at"] = t.due_at
+    updated["closed_at"] = t.closed_at
+    updated["closed_level"] = t.closed_level
+    updated["updated_at"] = at
+    event = _event(
+        row["incident_id"],
+        seq,
+        at,
+        actor,
+        action,
+        t.from_status,
+        t.to_status,
+        {"level": t.level, "note": note},
+    )
+    return updated, event
+
+
+def _incident_frame(rows: list[pd.Series], crs) -> gpd.GeoDataFrame:
+    frame = gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=crs)
+    for col in ("due_at", "closed_at", "updated_at"):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    return frame.reset_index(drop=True)
+
+
 def act(
     store: Store,
     incident_id: str,
@@ -335,87 +367,142 @@ def act(
     note: str = "",
     at: pd.Timestamp | None = None,
 ) -> pd.Series:
-    """Apply a dispatch action (assign, start, resolve, verify, reopen, escalate, comment)."""
+    """Apply a dispatch action (assign, start, resolve, verify, reopen, escalate, comment).
+
+    One transaction: lock the incident, read its current state, check the transition
+    against it, write the row and the next history event. Concurrent actions on one
+    incident queue; each is checked against the state left by the one before it.
+
+    Raises
+    ------
+    NotFoundError
+        No such incident.
+    ConflictError
+        The action is not allowed in the incident's current state (HTTP 409).
+    """
     at = at or pd.Timestamp.now(tz="UTC")
-    found = store.read("incidents", where={"incident_id": incident_id})
-    if found.empty:
-        raise NotFoundError(f"no incident {incident_id!r}")
-    row = found.iloc[0]
-    t = apply_action(row, action, at=at, taxonomy=project_taxonomy(store))
-    updated = found.copy()
-    updated["status"] = t.to_status
-    updated["level"] = t.level
-    updated["due_at"] = pd.Series([t.due_at], dtype="datetime64[ns, UTC]").to_numpy()
-    updated["closed_at"] = pd.Series([t.closed_at], dtype="datetime64[ns, UTC]").to_numpy()
-    updated["closed_level"] = t.closed_level
-    updated["updated_at"] = at
-    seq = _next_seq(store, [incident_id]).get(incident_id, 0) + 1
-    event = _event(
-        incident_id,
-        seq,
-        at,
-        actor,
-        action,
-        t.from_status,
-        t.to_status,
-        {"level": t.level, "note": note},
-    )
-    store.write({"incidents": updated, "incident_events": pd.DataFrame([event])}, source=action)
-    return store.read("incidents", where={"incident_id": incident_id}).iloc[0]
-
-
-def escalate_overdue(store: Store, *, now: pd.Timestamp | None = None) -> list[str]:
-    """Escalate every open incident past its deadline by one level; returns their ids."""
-    now = now or pd.Timestamp.now(tz="UTC")
-    late = overdue(store.read("incidents"), now=now)
-    done = []
+    taxonomy = project_taxonomy(store)
     with store.transaction():
-        for iid in late["incident_id"]:
-            act(store, iid, "escalate", actor="system", note="time limit passed", at=now)
-            done.append(iid)
+        store.lock("incidents", where={"incident_id": incident_id})
+        found = store.read("incidents", where={"incident_id": incident_id})
+        if found.empty:
+            raise NotFoundError(f"no incident {incident_id!r}")
+        seq = _next_seq(store, [incident_id]).get(incident_id, 0) + 1
+        updated, event = _transition(
+            found.iloc[0], action, at=at, actor=actor, note=note, taxonomy=taxonomy, seq=seq
+        )
+        frame = _incident_frame([updated], found.crs)
+        store.write({"incidents": frame, "incident_events": pd.DataFrame([event])}, source=action)
+    return frame.iloc[0]
+
+
+#: Incidents escalated per transaction: small, so other writers wait at most one chunk.
+ESCALATION_CHUNK = 20
+#: Pause between chunks, in seconds: lets writers waiting for the store's lock in.
+ESCALATION_PAUSE_S = 0.02
+
+
+def escalate_overdue(
+    store: Store,
+    *,
+    now: pd.Timestamp | None = None,
+    chunk: int = ESCALATION_CHUNK,
+    pause_s: float = ESCALATION_PAUSE_S,
+) -> list[str]:
+    """Escalate every open incident past its deadline by one level; returns their ids.
+
+    Overdue incidents are found in one read, then escalated ``chunk`` at a time, each
+    chunk in its own short transaction that re-checks them (one acted on meanwhile is
+    left alone): the write lock is never held for long, and other writers get in between
+    chunks. An incident at the top level already is skipped.
+    """
+    now = now or pd.Timestamp.now(tz="UTC")
+    taxonomy = project_taxonomy(store)
+    late = overdue(store.read("incidents"), now=now)["incident_id"].tolist()
+    done: list[str] = []
+    for start in range(0, len(late), chunk):
+        if start and pause_s:
+            time.sleep(pause_s)
+        part = late[start : start + chunk]
+        with store.transaction():
+            store.lock("incidents", where={"incident_id": part})
+            current = overdue(store.read("incidents", where={"incident_id": part}), now=now)
+            if current.empty:
+                continue
+            seqs = _next_seq(store, current["incident_id"].tolist())
+            rows, events = [], []
+            for _, row in current.iterrows():
+                iid = row["incident_id"]
+                try:
+                    updated, event = _transition(
+                        row,
+                        "escalate",
+                        at=now,
+                        actor="system",
+                        note="time limit passed",
+                        taxonomy=taxonomy,
+                        seq=seqs.get(iid, 0) + 1,
+                    )
+                except ConflictError:  # nowhere higher to go
+                    continue
+                rows.append(updated)
+                events.append(event)
+            if rows:
+                store.write(
+                    {
+                        "incidents": _incident_frame(rows, current.crs),
+                        "incident_events": pd.DataFrame(events),
+                    },
+                    source="escalation",
+                )
+                done.extend(r["incident_id"] for r in rows)
     return done
 
 
 def reassign_all(store: Store, *, version: int, actor: str = "system") -> dict[str, int]:
     """Re-assign every incident to grid ``version``; each keeps the grid it had when reported.
 
-    Returns counts of incidents that moved, stayed, and are unassigned.
+    Runs in one transaction (joining the caller's, e.g. :func:`activate`) holding every
+    incident row. Returns counts of incidents that moved, stayed, and are unassigned.
     """
-    incidents = store.read("incidents")
-    if incidents.empty:
-        return {"moved": 0, "unchanged": 0, "unassigned": 0}
-    index, grids = grid_index(store, version)
-    codes = assign_incidents(incidents, index, grids=grids, areas=store.read("areas"))
-    moved = codes["grid_code"].to_numpy() != incidents["grid_code"].to_numpy()
-    now = pd.Timestamp.now(tz="UTC")
-    seqs = _next_seq(store, incidents.loc[moved, "incident_id"].tolist())
-    events = [
-        _event(
-            iid,
-            seqs.get(iid, 0) + 1,
-            now,
-            actor,
-            "reassign",
-            st,
-            st,
-            {"from_grid": old, "to_grid": new, "version": version},
-        )
-        for iid, st, old, new in zip(
-            incidents.loc[moved, "incident_id"],
-            incidents.loc[moved, "status"],
-            incidents.loc[moved, "grid_code"],
-            codes.loc[moved, "grid_code"],
-            strict=True,
-        )
-    ]
-    updated = incidents.copy()
-    for col in codes.columns:
-        updated[col] = codes[col].to_numpy()
-    updated["grid_version"] = version
-    changes = {"incidents": updated}
-    if events:
-        changes["incident_events"] = pd.DataFrame(events)
-    store.write(changes, source=f"re-assignment to version {version}")
+    with store.transaction():
+        store.serialize("incidents:ingest")
+        store.lock("incidents", where={})
+        incidents = store.read("incidents")
+        if incidents.empty:
+            return {"moved": 0, "unchanged": 0, "unassigned": 0}
+        index, grids = grid_index(store, version)
+        codes = assign_incidents(incidents, index, grids=grids, areas=store.read("areas"))
+        moved = codes["grid_code"].to_numpy() != incidents["grid_code"].to_numpy()
+        now = pd.Timestamp.now(tz="UTC")
+        seqs = _next_seq(store, incidents.loc[moved, "incident_id"].tolist())
+        events = [
+            _event(
+                iid,
+                seqs.get(iid, 0) + 1,
+                now,
+                actor,
+                "reassign",
+                st,
+                st,
+                {"from_grid": old, "to_grid": new, "version": version},
+            )
+            for iid, st, old, new in zip(
+                incidents.loc[moved, "incident_id"],
+                incidents.loc[moved, "status"],
+                incidents.loc[moved, "grid_code"],
+                codes.loc[moved, "grid_code"],
+                strict=True,
+            )
+        ]
+        updated = incidents.copy()
+        for col in codes.columns:
+            updated[col] = codes[col].to_numpy()
+        updated["grid_version"] = version
+        changes = {"incidents": updated}
+        if events:
+            changes["incident_events"] = pd.DataFrame(events)
+        store.write(changes, source=f"re-assignment to version {version}")
     return {
         "moved": int(moved.sum()),
         "unchanged": int((~moved).sum()),
@@ -497,8 +584,7 @@ def read_incident_table(
     from pathlib import Path
 
     from gridpatrol.geo.errors import InputFileError
-
-    from .files import read_vector_file
+    from gridpatrol.store.files import read_vector_file
 
     path = Path(path)
     suffix = path.suffix.lower()

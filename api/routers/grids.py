@@ -17,7 +17,7 @@ from gridpatrol.api.schemas import (
     to_feature_collection,
 )
 from gridpatrol.geo.errors import SchemaError
-from gridpatrol.store import grid_versions as gv
+from gridpatrol.services import grid_versions as gv
 
 router = APIRouter(prefix="/api/grids/versions", tags=["grids"])
 

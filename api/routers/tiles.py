@@ -17,11 +17,11 @@ import geopandas as gpd
 import numpy as np
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from gridpatrol.api.deps import StoreDep
+from gridpatrol.api.deps import Store, StoreDep
 from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import NotFoundError, SchemaError
 from gridpatrol.maps.tiles import MAX_ZOOM, TILE_LAYERS, encode_tile, tile_bbox
-from gridpatrol.store.base import Store
+from gridpatrol.services.project import project_settings
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 
@@ -57,7 +57,7 @@ def read_tile_layer(
     """The features of ``layer`` whose box meets ``bbox``, with the tile's properties."""
     if layer == "grids":
         gdf = store.read(
-            "grids", bbox=bbox, where={"version": int(store.get_setting("active_grid_version", 1))}
+            "grids", bbox=bbox, where={"version": project_settings(store).active_grid_version}
         )
     elif layer == "streets":
         gdf = store.read("streets", bbox=bbox, where={"network": "walk"})
@@ -132,10 +132,10 @@ def get_tilejson(
 ) -> dict:
     """TileJSON 3.0.0: the tile URL template, zooms, bounds and the layer's fields."""
     spec = _layer(layer)
-    bounds = store.get_setting("bounds")
+    bounds = project_settings(store).bounds
     if not bounds:
         where = (
-            {"version": int(store.get_setting("active_grid_version", 1))}
+            {"version": project_settings(store).active_grid_version}
             if layer == "grids"
             else {"network": "walk"}
             if layer == "streets"

@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
 from gridpatrol.api.deps import SettingsDep, StoreDep, page_params
-from gridpatrol.api.routes.maps import pick_language
+from gridpatrol.api.routers.maps import pick_language
 from gridpatrol.api.schemas import to_feature_collection
 from gridpatrol.api.settings import Settings
 from gridpatrol.store import tokens as tk

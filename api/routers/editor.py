@@ -8,9 +8,9 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import HTMLResponse
 
 from gridpatrol.api.deps import SettingsDep, StoreDep
-from gridpatrol.api.routes.maps import pick_language
+from gridpatrol.api.routers.maps import pick_language
 from gridpatrol.maps.editor import editor_html
-from gridpatrol.store import grid_versions as gv
+from gridpatrol.services import grid_versions as gv
 
 router = APIRouter(tags=["maps"])
 

@@ -14,9 +14,11 @@ import pandas as pd
 from gridpatrol.geo.crs import to_crs_valid
 from gridpatrol.geo.errors import ConflictError, NotFoundError, SchemaError
 from gridpatrol.geo.grids import GridDiff, diff_grids
+from gridpatrol.geo.model import validate_layer
+from gridpatrol.store.base import Store
 
-from .base import Store
 from .incidents import reassign_all
+from .project import active_version, project_settings, set_active_version
 
 
 def list_versions(store: Store) -> pd.DataFrame:
@@ -49,6 +51,7 @@ def create_draft(
     if (grids is None) == (copy_of is None):
         raise SchemaError("give the draft's grids, or the version to copy")
     with store.transaction():
+        store.serialize("grid_versions")  # the next number is decided here
         existing = store.read("grid_versions")
         number = int(existing["version"].max()) + 1 if len(existing) else 1
         if copy_of is not None:
@@ -115,6 +118,8 @@ def save_draft(store: Store, version: int, grids: gpd.GeoDataFrame, *, base_revi
 def activate(store: Store, version: int) -> dict[str, int]:
     """Make ``version`` the active grid layer and re-assign every incident to it."""
     with store.transaction():
+        store.serialize("grid_versions")
+        store.lock("grid_versions", where={})
         v = get_version(store, version)
         if v["status"] == "active":
             return {"moved": 0, "unchanged": store.count("incidents"), "unassigned": 0}
@@ -122,7 +127,7 @@ def activate(store: Store, version: int) -> dict[str, int]:
             raise SchemaError(f"version {version} has no grids")
         store.update("grid_versions", where={"status": "active"}, values={"status": "retired"})
         store.update("grid_versions", where={"version": version}, values={"status": "active"})
-        store.set_setting("active_grid_version", version)
+        set_active_version(store, version)
         return reassign_all(store, version=version)
 
 
@@ -151,6 +156,7 @@ def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool 
     """
     from gridpatrol.geo.grid_report import validate_grids
 
+    settings = project_settings(store)
     crs = store.metric_crs(grids)
     level = grids["level"] if "level" in grids else pd.Series("grid", index=grids.index)
     top, sub = grids[level != "subgrid"], grids[level == "subgrid"]
@@ -168,14 +174,14 @@ def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool 
     report = validate_grids(
         to_crs_valid(top, crs),
         communities=to_crs_valid(communities, crs),
-        band=tuple(store.get_setting("household_band", [300, 500])),
+        band=settings.household_band,
         **context,
     )
     if len(sub):
         sub_report = validate_grids(
             to_crs_valid(sub, crs),
             parents=to_crs_valid(top, crs),
-            band=tuple(store.get_setting("subgrid_household_band", [30, 150])),
+            band=settings.subgrid_household_band,
             **context,
         )
         report.problems.extend(sub_report.problems)
@@ -231,13 +237,15 @@ def align_versions(store: Store, a: int, b: int, *, name: str = "") -> tuple[int
         for c in ("code", "name", "level", "parent_code", "kind", "households", "geometry")
         if c in aligned
     ]
+    draft = validate_layer(aligned[keep], "grids", source=f"version {a} aligned to {b}")
+    report = report_for_grids(store, draft, walk_tours=False)  # before saving: see import_draft
     number = create_draft(
         store,
-        aligned[keep],
+        draft,
         name=name or f"version {a} aligned to version {b}",
         note=f"retired codes: {', '.join(aligned.attrs.get('retired_codes', [])) or 'none'}",
     )
-    return number, version_report(store, number, walk_tours=False)
+    return number, report
 
 
 def export_gpkg(store: Store, version: int, path) -> int:
@@ -264,11 +272,13 @@ def export_gpkg(store: Store, version: int, path) -> int:
 
 def import_draft(store: Store, path, *, name: str = "", crs=None) -> tuple[int, object]:
     """Read an edited GeoPackage (or any vector file) back as a new draft, with its report."""
-    from .files import load_layer_file
+    from gridpatrol.store.files import load_layer_file
 
     grids = load_layer_file(path, "grids", crs=crs, layer_name="grids")
+    # Report first: a file the report refuses (422) must leave no draft behind.
+    report = report_for_grids(store, grids)
     number = create_draft(store, grids, name=name or f"imported from {getattr(path, 'name', path)}")
-    return number, version_report(store, number)
+    return number, report
 
 
 def propose(
@@ -304,9 +314,7 @@ def propose(
     streets = store.read("streets", where={"network": "walk"})
     locked = None
     if locked_codes:
-        active = store.read(
-            "grids", where={"version": int(store.get_setting("active_grid_version", 1))}
-        )
+        active = store.read("grids", where={"version": active_version(store)})
         locked = to_crs_valid(active[active["code"].isin(locked_codes)], crs)
     if weight == "incidents":
         incidents = store.read("incidents")
