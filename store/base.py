@@ -186,6 +186,7 @@ class Store(ABC):
                 if mode == "replace":
                     self._delete(spec, (replace_where or {}).get(name, {}))
                 self._insert(spec, self._rows(spec, df), upsert=mode == "upsert")
+                self._bump_revision(name)
         return {name: len(df) for name, df in validated.items()}
 
     def set_setting(self, key: str, value: Any) -> None:
@@ -204,6 +205,7 @@ class Store(ABC):
         if set(values) & set(spec.key):
             raise SchemaError(f"update cannot change key columns {spec.key}")
         with self.transaction():
+            self._bump_revision(layer)
             return self._update(spec, where, values)
 
     def delete(self, layer: str, *, where: Mapping[str, Any]) -> int:
@@ -211,7 +213,33 @@ class Store(ABC):
         spec = get_layer(layer)
         self._check_where(spec, where)
         with self.transaction():
+            self._bump_revision(layer)
             return self._delete(spec, where)
+
+    def revisions(self, *layers: str) -> dict[str, int]:
+        """How many write transactions changed each layer (0 if never), in one query.
+
+        Caches key on these (tiles, reports): any write to a layer (``write``, ``update``,
+        ``delete``) moves its number on, on every process sharing the store.
+        """
+        found = self._read_revisions()
+        return {name: found.get(name, 0) for name in (layers or LAYERS)}
+
+    def _bump_revision(self, layer: str) -> None:
+        """Count one more change of ``layer`` (inside the open transaction)."""
+        self._meta_increment(f"revision:{layer}")
+
+    def _read_revisions(self) -> dict[str, int]:
+        return {
+            key.removeprefix("revision:"): int(value)
+            for key, value in self._meta_prefixed("revision:")
+        }
+
+    def _meta_increment(self, key: str) -> None:  # pragma: no cover - back ends override
+        raise NotImplementedError
+
+    def _meta_prefixed(self, prefix: str) -> list[tuple[str, str]]:  # pragma: no cover
+        raise NotImplementedError
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -194,6 +194,19 @@ class EmbeddedStore(Store):
             self._con.execute("ROLLBACK")
 
     # BEGIN IMMEDIATE holds the whole file for writing: rows and names need no locks.
+    def _meta_increment(self, key: str) -> None:
+        self._con.execute(
+            "INSERT INTO gridpatrol_meta VALUES (?, '1') ON CONFLICT (key) "
+            "DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
+            (key,),
+        )
+
+    def _meta_prefixed(self, prefix: str) -> list[tuple[str, str]]:
+        return self._con.execute(
+            "SELECT key, value FROM gridpatrol_meta WHERE substr(key, 1, ?) = ?",
+            (len(prefix), prefix),
+        ).fetchall()
+
     def _lock_rows(self, spec: Layer, where: Mapping[str, Any]) -> None:
         pass
 
