@@ -63,7 +63,7 @@ def page_params(
         ),
     ] = None,
     limit: Annotated[int | None, Query(ge=1, description="features per page")] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**53)] = 0,
 ) -> PageParams:
     box = None
     if bbox is not None:

@@ -43,6 +43,9 @@ def install_error_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.error("%s %s: %s", request.method, request.url.path, exc)
         content = {"error": type(exc).__name__, "detail": str(exc)}
+        problems = getattr(exc, "problems", None)
+        if problems is not None:  # e.g. activating a draft with validation problems
+            content["problems"] = problems
         rejected = getattr(exc, "rejected", None)
         if rejected is not None:  # a refused batch: say what is wrong with every row
             content["rejected"] = [

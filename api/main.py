@@ -7,16 +7,30 @@ import contextlib
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 import gridpatrol
 from gridpatrol.maps.assets import STATIC_DIR
 
+from .auth import authorize
 from .errors import install_error_handlers
-from .routers import basemap, editor, embed, grids, health, incidents, layers, maps, patrols, tiles
+from .routers import (
+    basemap,
+    cameras,
+    editor,
+    embed,
+    grids,
+    health,
+    incidents,
+    layers,
+    maps,
+    patrols,
+    tiles,
+)
+from .security import install_security
 from .settings import Settings, get_settings
 
 log = logging.getLogger("gridpatrol.api")
@@ -58,31 +72,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # served below from the package's own assets (works offline)
+        redoc_url=None,
         title="gridpatrol",
         version=gridpatrol.__version__,
         description="Grids, buildings, cameras, incidents and patrol routes for "
         "grid-based community safety. GeoJSON in and out is WGS84 (RFC 7946).",
+        dependencies=[Depends(authorize)],  # every route: the access rules of api.auth
     )
     app.state.settings = settings
     install_error_handlers(app)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next):
-        # Refuse huge payloads before reading them.
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_body_mb * 1e6:
-            return JSONResponse(
-                status_code=413,
-                content={
-                    "error": "PayloadTooLarge",
-                    "detail": f"request body over {settings.max_body_mb} MB: split it into batches",
-                },
-            )
-        return await call_next(request)
+    install_security(app, settings)  # hosts, cross-site, body limits, CSP, login, audit
 
     app.include_router(health.router)
     app.include_router(layers.router)
     app.include_router(incidents.router)
+    app.include_router(cameras.router)
     app.include_router(grids.router)
     app.include_router(patrols.router)
     app.include_router(maps.router)
@@ -91,6 +96,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(embed.router)
     app.include_router(editor.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_docs(lang: str | None = None) -> HTMLResponse:
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        from gridpatrol.maps.nav import NavTargets, with_nav
+
+        page = get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="gridpatrol API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/favicon.ico",
+        ).body.decode()
+        chosen = "zh" if (lang or "").startswith("zh") else "en"
+        return HTMLResponse(with_nav(page, chosen, NavTargets(), current="docs"))
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc_docs(lang: str | None = None) -> HTMLResponse:
+        from fastapi.openapi.docs import get_redoc_html
+
+        from gridpatrol.maps.nav import NavTargets, with_nav
+
+        page = get_redoc_html(
+            openapi_url=app.openapi_url,
+            title="gridpatrol API",
+            redoc_js_url="/static/vendor/redoc/redoc.standalone.js",
+            redoc_favicon_url="/favicon.ico",
+            with_google_fonts=False,
+        ).body.decode()
+        chosen = "zh" if (lang or "").startswith("zh") else "en"
+        return HTMLResponse(with_nav(page, chosen, NavTargets(), current="docs"))
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> FileResponse:  # browsers ask for it even on JSON pages

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import geopandas as gpd
 import pandas as pd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 class Health(BaseModel):
@@ -67,15 +67,44 @@ class Location(BaseModel):
     crs: str = Field("wgs84", description="wgs84, gcj02, bd09 or EPSG:n")
 
 
+#: Ids: no control characters (NUL...) and no bidirectional overrides (U+202A-E, U+2066-9).
+SAFE_ID = r"^[^\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069]+$"
+
+
+def check_time(value: str) -> str:
+    """An ISO 8601 time with a zone, between 1970 and 2200 (naive times are refused:
+    they would be read in the server's zone)."""
+    from datetime import datetime
+
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone: add one, e.g. +08:00 or Z")
+    if not 1970 <= parsed.year <= 2200:
+        raise ValueError(f"{value!r} is out of range (years 1970 to 2200)")
+    return value
+
+
 class IncidentCreate(BaseModel):
     """One incident report. Give a location, or an address matched to a building."""
 
     incident_id: str = Field(
-        min_length=1, max_length=200, description="your id; resending it updates"
+        min_length=1,
+        max_length=200,
+        pattern=SAFE_ID,
+        description="your id; resending it updates (no control or direction characters)",
     )
     reported_at: str = Field(
         description="ISO 8601 time with a time zone, e.g. 2026-11-20T09:00:00+08:00"
     )
+
+    @field_validator("reported_at")
+    @classmethod
+    def _aware_time(cls, value: str) -> str:
+        return check_time(value)
+
     category: str = Field(description="taxonomy key, name or alias (GET /api/incidents/categories)")
     description: str = Field("", max_length=5000)
     source: str = Field("app", max_length=50)
@@ -142,6 +171,8 @@ def features_to_gdf(body: dict, *, source: str = "request body") -> gpd.GeoDataF
     features = body.get("features")
     if not isinstance(features, list):
         raise SchemaError(f"{source}: 'features' must be a list")
+    if not features:
+        raise SchemaError(f"{source}: the FeatureCollection has no features")
     rows, geoms = [], []
     for i, feature in enumerate(features):
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
@@ -152,6 +183,12 @@ def features_to_gdf(body: dict, *, source: str = "request body") -> gpd.GeoDataF
             raise InvalidGeometryError(
                 f"{source}: feature {i}: unreadable geometry ({exc})"
             ) from exc
+        x0, y0, x1, y1 = geoms[-1].bounds if not geoms[-1].is_empty else (0, 0, 0, 0)
+        if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+            raise InvalidGeometryError(
+                f"{source}: feature {i}: coordinates outside longitude/latitude range "
+                "(GeoJSON is WGS84 lon, lat)"
+            )
         props = dict(feature.get("properties") or {})
         if "id" in feature and "code" not in props:
             props["code"] = feature["id"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -33,8 +34,16 @@ class Settings(BaseSettings):
     escalation_interval_s: float = Field(
         60.0, description="how often overdue incidents are escalated; 0 turns the timer off"
     )
-    admin_key: str = Field(
-        "", description="X-Admin-Key for admin actions (embed tokens); empty: loopback clients only"
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        ["localhost", "127.0.0.1", "::1"],
+        description="Host header values served (comma-separated; '*.example.org' matches "
+        "subdomains); any other Host is answered 421 (DNS rebinding)",
+    )
+    max_upload_mb: float = Field(100.0, description="largest file upload accepted")
+    production: bool = Field(
+        False,
+        description="refuse to start with unsafe defaults (no admin token, '*' hosts, "
+        "http public_url)",
     )
     embed_min_count: int = Field(
         5, ge=1, description="embeds show incident counts below this as '<k'"
@@ -43,6 +52,13 @@ class Settings(BaseSettings):
         "", description="https://host embed codes point at; empty: the request's URL"
     )
     frame_ancestors: str = Field("'self'", description="origins allowed to embed our pages")
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value):
+        return (
+            [h.strip() for h in value.split(",") if h.strip()] if isinstance(value, str) else value
+        )
 
 
 @lru_cache

@@ -38,7 +38,7 @@ import shapely
 
 from .crs import check_crs
 from .errors import InvalidGeometryError, SchemaError
-from .routes import (
+from .walk_edges import (
     _check_edges,
     _check_metric_graph,
     _edge_length,

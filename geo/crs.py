@@ -10,6 +10,7 @@ solved by fixed-point iteration to well under a millimetre.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 import geopandas as gpd
@@ -18,6 +19,7 @@ import pyproj
 import shapely
 
 from .errors import CRSError, SwappedCoordinatesError
+from .geometry import make_polygonal
 
 WGS84 = pyproj.CRS.from_epsg(4326)
 
@@ -247,17 +249,60 @@ def check_same_crs(*layers: gpd.GeoDataFrame, names: tuple[str, ...] | None = No
             )
 
 
-def check_metric(gdf: gpd.GeoDataFrame, *, what: str = "layer") -> None:
-    """Raise :class:`CRSError` unless ``gdf`` is in a projected CRS in metres."""
-    if gdf.crs is None:
-        raise CRSError(f"{what} has no CRS; distances in metres need a projected CRS")
-    crs = pyproj.CRS(gdf.crs)
-    unit = crs.axis_info[0].unit_name if crs.axis_info else ""
-    if not crs.is_projected or unit not in ("metre", "meter"):
+def check_metric_crs(crs: CRSLike | None, *, what: str = "layer") -> pyproj.CRS:
+    """The one metric-CRS rule: a projected CRS whose two axes are in metres.
+
+    Returns the CRS as a :class:`pyproj.CRS`; raises :class:`CRSError` when it is missing,
+    geographic (degrees), not projected, or has axes in another unit (US feet ...).
+    """
+    if crs is None:
+        raise CRSError(
+            f"{what} has no CRS; distances in metres need a projected CRS: set it with "
+            ".set_crs(...) or project with gridpatrol.geo.crs.project"
+        )
+    crs = pyproj.CRS(crs)
+    if crs.is_geographic:
+        raise CRSError(
+            f"{what} is in {crs.to_string()}, a geographic CRS (degrees), which is not a "
+            "metric projected CRS: project it first (gridpatrol.geo.crs.project, or "
+            ".to_crs(gdf.estimate_utm_crs()))"
+        )
+    if not crs.is_projected:
         raise CRSError(
             f"{what} is in {crs.to_string()}, which is not a metric projected CRS: "
             "project it first (gridpatrol.geo.crs.project)"
         )
+    for axis in crs.axis_info[:2]:
+        if axis.unit_name not in ("metre", "meter") or axis.unit_conversion_factor != 1.0:
+            raise CRSError(
+                f"{what} is in {crs.to_string()}, with axis unit {axis.unit_name!r}, which is "
+                "not a metric projected CRS: use a CRS with metre axes "
+                "(gridpatrol.geo.crs.project)"
+            )
+    return crs
+
+
+def check_metric(gdf: gpd.GeoDataFrame, *, what: str = "layer") -> None:
+    """Raise :class:`CRSError` unless ``gdf`` is in a projected CRS in metres
+    (:func:`check_metric_crs`)."""
+    check_metric_crs(gdf.crs, what=what)
+
+
+def check_metric_layers(
+    layers: Mapping[str, gpd.GeoDataFrame | gpd.GeoSeries | None],
+) -> pyproj.CRS:
+    """Every layer given (``None`` = not given) in one metric projected CRS; returns it.
+
+    Each is checked by :func:`check_metric_crs`, then all against the first by
+    :func:`check_same_crs`; the names say which layer is wrong.
+    """
+    given = {k: v for k, v in layers.items() if v is not None}
+    if not given:
+        raise CRSError("no layer given to take the CRS from")
+    for name, layer in given.items():
+        check_metric_crs(layer.crs, what=name)
+    check_same_crs(*given.values(), names=tuple(given))
+    return pyproj.CRS(next(iter(given.values())).crs)
 
 
 def check_lonlat(
@@ -306,14 +351,6 @@ def raise_if_swapped(gdf: gpd.GeoDataFrame, *, what: str = "layer") -> None:
         )
 
 
-def _polygonal_part(geom):
-    """The polygons of a make_valid result (which may add stray lines or points)."""
-    if geom.geom_type in ("Polygon", "MultiPolygon"):
-        return geom
-    parts = [g for g in getattr(geom, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon")]
-    return shapely.union_all(parts) if parts else geom
-
-
 def repair_after_reprojection(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Repair polygons that reprojection made invalid (two vertices a hair apart cross).
 
@@ -325,7 +362,7 @@ def repair_after_reprojection(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     broken = polygonal & ~shapely.is_valid(values)
     if not broken.any():
         return gdf
-    fixed = np.array([_polygonal_part(g) for g in shapely.make_valid(values[broken])], dtype=object)
+    fixed = make_polygonal(values[broken])
     values = values.copy()
     values[broken] = fixed
     return gdf.set_geometry(gpd.GeoSeries(values, crs=gdf.crs, index=gdf.index))

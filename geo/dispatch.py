@@ -29,7 +29,8 @@ CLOSED = ("resolved", "verified")
 ACTIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
     "assign": (("reported", "assigned"), "assigned"),
     "start": (("reported", "assigned"), "in_progress"),
-    "resolve": (("reported", "assigned", "in_progress"), "resolved"),
+    # a case is resolved by whoever handles it: report -> assign -> start -> resolve
+    "resolve": (("in_progress",), "resolved"),
     "verify": (("resolved",), "verified"),
     "reopen": (("resolved", "verified"), "assigned"),
     "escalate": (("reported", "assigned", "in_progress"), None),
@@ -86,9 +87,12 @@ def apply_action(
     allowed, target = ACTIONS[action]
     status = incident["status"]
     if status not in allowed:
+        hint = ""
+        if action == "resolve" and status in ("reported", "assigned"):
+            hint = " (assign it, start handling it, then resolve)"
         raise ConflictError(
             f"incident {incident['incident_id']}: cannot {action} an incident that is {status}; "
-            f"{action} needs status {' or '.join(allowed)}"
+            f"{action} needs status {' or '.join(allowed)}{hint}"
         )
     level = incident["level"]
     to_status = target or status

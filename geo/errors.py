@@ -40,6 +40,14 @@ class ConflictError(GridPatrolError):
     """A write would overwrite someone else's newer change."""
 
 
+class ConfirmationRequired(ConflictError):
+    """A change with known problems needs an explicit confirmation (``problems`` lists them)."""
+
+    def __init__(self, message: str, problems: list[dict]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
 class InfeasiblePlanError(GridPatrolError):
     """A solver cannot produce a plan for the inputs it was given."""
 

@@ -9,6 +9,7 @@ small jitter in centroids does not reorder a row.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -19,6 +20,7 @@ import shapely
 from .crs import check_metric, check_same_crs
 from .errors import SchemaError
 from .model import CODE_DIGITS, LEVELS
+from .overlay import code_rank, largest_share
 
 
 def reading_order(polygons: gpd.GeoSeries) -> np.ndarray:
@@ -39,14 +41,36 @@ def reading_order(polygons: gpd.GeoSeries) -> np.ndarray:
     return np.lexsort((x, row))
 
 
-def child_codes(parent_code: str, n: int, *, level: str) -> list[str]:
-    """Codes ``parent_code + 001 ...`` for ``n`` children at ``level``."""
+def child_codes(parent_code: str, n: int, *, level: str, taken: Iterable[str] = ()) -> list[str]:
+    """The ``n`` lowest free codes ``parent_code + 001 ...`` for children at ``level``.
+
+    The one code allocator: new grids of a proposal, grids an alignment splits off and
+    a fresh layer's codes all come from here. Codes in ``taken`` (kept, locked or retired
+    codes) are skipped, so a code is never given twice; gaps below the highest code are
+    filled first.
+
+    Raises
+    ------
+    SchemaError
+        Unknown level, or the parent would need more codes than its digits allow.
+    """
     if level not in LEVELS:
         raise SchemaError(f"level must be one of {LEVELS}, not {level!r}")
     digits = CODE_DIGITS[level]
-    if n >= 10**digits:
-        raise SchemaError(f"a parent can hold at most {10**digits - 1} {level}s, not {n}")
-    return [f"{parent_code}{i:0{digits}d}" for i in range(1, n + 1)]
+    taken = set(taken)
+    out: list[str] = []
+    seq = 1
+    while len(out) < n:
+        if seq >= 10**digits:
+            raise SchemaError(
+                f"a parent can hold at most {10**digits - 1} {level}s; {parent_code} would "
+                f"need {n} more besides the {len(taken)} taken"
+            )
+        code = f"{parent_code}{seq:0{digits}d}"
+        if code not in taken:
+            out.append(code)
+        seq += 1
+    return out
 
 
 def assign_codes(
@@ -72,24 +96,15 @@ def buildings_to_grids(
     """The grid holding the largest share of each building's footprint ('' if none).
 
     Both layers in one metric CRS. A building split between grids belongs to the grid
-    holding most of it (ties go to the lower code).
+    holding most of it (:func:`gridpatrol.geo.overlay.largest_share`; equal shares go to
+    the lower code).
     """
     check_same_crs(buildings, grids, names=("buildings", "grids"))
     check_metric(grids, what="grids")
-    tree = shapely.STRtree(grids.geometry.values)
-    b_idx, g_idx = tree.query(buildings.geometry.values, predicate="intersects")
+    codes = grids[code_column].astype(str).to_numpy(dtype=object)
+    owner = largest_share(buildings.geometry, grids.geometry, rank=code_rank(codes)).owner
     out = pd.Series("", index=buildings.index, dtype=object)
-    if len(b_idx) == 0:
-        return out
-    areas = shapely.area(
-        shapely.intersection(buildings.geometry.values[b_idx], grids.geometry.values[g_idx])
-    )
-    pairs = pd.DataFrame(
-        {"b": b_idx, "code": grids[code_column].to_numpy()[g_idx], "area": areas}
-    ).sort_values(["b", "area", "code"], ascending=[True, False, True])
-    best = pairs.drop_duplicates("b")
-    best = best[best["area"] > 0]
-    out.iloc[best["b"].to_numpy()] = best["code"].to_numpy()
+    out.iloc[np.flatnonzero(owner >= 0)] = codes[owner[owner >= 0]]
     return out
 
 

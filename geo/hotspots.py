@@ -20,6 +20,7 @@ from scipy import ndimage
 
 from .crs import check_metric, check_same_crs
 from .errors import SchemaError
+from .overlay import code_rank, locate_points
 
 
 def filter_incidents(
@@ -96,12 +97,13 @@ def square_cells(bounds, *, cell_size: float, crs) -> gpd.GeoDataFrame:
 
 
 def count_points(units: gpd.GeoDataFrame, points: gpd.GeoDataFrame) -> np.ndarray:
-    """Points falling in each unit (a point on a shared edge counts once)."""
+    """Points falling in each unit: :func:`gridpatrol.geo.overlay.locate_points` (a point
+    on a shared edge counts once, for the lower code when units have ``code``, else for
+    the unit listed first)."""
     check_same_crs(units, points, names=("units", "points"))
-    tree = shapely.STRtree(units.geometry.values)
-    pairs = tree.query(points.geometry.values, predicate="intersects")
-    first = pd.Series(pairs[1]).groupby(pairs[0]).min()  # one unit per point
-    return np.bincount(first.to_numpy(), minlength=len(units)).astype(float)
+    rank = code_rank(units["code"]) if "code" in units.columns else None
+    at = locate_points(points.geometry, units.geometry, rank=rank)
+    return np.bincount(at[at >= 0], minlength=len(units)).astype(float)
 
 
 @dataclass
@@ -201,6 +203,30 @@ def gi_star(
         significant & (z > 0), "hot", np.where(significant & (z < 0), "cold", "none")
     )
     return HotSpots(out, threshold, alpha)
+
+
+def hot_spots(
+    units: gpd.GeoDataFrame,
+    points: gpd.GeoDataFrame,
+    *,
+    permutations: int = 999,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> HotSpots:
+    """The one hot-spot pipeline: points counted per unit (:func:`count_points`), then
+    :func:`gi_star` on the counts. The API, the incident map and patrol planning call it.
+
+    Parameters
+    ----------
+    units
+        Grids or cells in a metric CRS (at least 3).
+    points
+        Incidents in the units' CRS (reproject first); none at all gives all zeros.
+    permutations, alpha, seed
+        As :func:`gi_star` (queen contiguity weights).
+    """
+    counts = count_points(units, points) if len(points) else np.zeros(len(units))
+    return gi_star(units, counts, permutations=permutations, alpha=alpha, seed=seed)
 
 
 @dataclass

@@ -9,6 +9,7 @@ points just outside every grid are snapped within a tolerance and flagged.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -69,11 +70,55 @@ class Taxonomy:
                 lookup[name.strip().lower()] = cat.key
         return cls(cats, lookup)
 
+    def to_dict(self) -> dict:
+        """The JSON form :meth:`from_dict` reads."""
+        return {
+            c.key: {
+                "en": c.en,
+                "zh": c.zh,
+                "respond_minutes": c.respond_minutes,
+                "close_hours": c.close_hours,
+                "aliases": list(c.aliases),
+            }
+            for c in self.categories.values()
+        }
+
     def resolve(self, value) -> str | None:
-        """The category key for a key, name or alias; None when unknown."""
+        """The category key for a key, name or alias; None when unknown.
+
+        A whole-value match wins; otherwise the longest name or alias whose words appear
+        in order inside the value ("AGGRAVATED VEHICULAR HIJACKING" matches the alias
+        "vehicular hijacking"; Chinese names match as substrings).
+        """
         if value is None or (isinstance(value, float) and np.isnan(value)):
             return None
-        return self._lookup.get(str(value).strip().lower())
+        text = str(value).strip().lower()
+        if text in self._lookup:
+            return self._lookup[text]
+        words = _words(text)
+        best, best_len = None, 0
+        for name, key in self._lookup.items():
+            name_words = _words(name)
+            if not name_words:
+                continue
+            if _is_cjk(name):
+                hit = name in text
+                size = len(name)
+            else:
+                n = len(name_words)
+                hit = any(words[i : i + n] == name_words for i in range(len(words) - n + 1))
+                size = len(name)
+            if hit and size > best_len:
+                best, best_len = key, size
+        return best
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def _is_cjk(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
 @dataclass

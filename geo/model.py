@@ -26,10 +26,10 @@ from typing import Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from .crs import WGS84, CRSLike, raise_if_swapped, repair_after_reprojection, to_wgs84
-from .errors import InvalidGeometryError, SchemaError
+from .errors import SchemaError
+from .geometry import check_geometries
 
 DType = Literal["str", "int", "float", "bool", "datetime", "json"]
 
@@ -159,6 +159,21 @@ CAMERAS = Layer(
     ),
     key=("source_id",),
     doc="Surveillance cameras (雪亮工程 points, OSM man_made=surveillance).",
+)
+
+CAMERA_EVENTS = Layer(
+    "camera_events",
+    (),
+    (
+        C("source_id", "str", True),
+        C("seq", "int", True, doc="1, 2, ... per camera"),
+        C("at", "datetime", True),
+        C("actor", "str", default="system"),
+        C("action", "str", True, doc="import, edit or delete"),
+        C("detail", "json", doc="the changed fields, before and after"),
+    ),
+    key=("source_id", "seq"),
+    doc="The history of every camera: imports, edits on the cameras page, deletions.",
 )
 
 STREETS = Layer(
@@ -325,6 +340,62 @@ PROJECT = Layer(
     doc="Project settings: name, metric CRS, bounds, household rule...",
 )
 
+EMBED_TOKENS = Layer(
+    "embed_tokens",
+    ("Polygon", "MultiPolygon"),
+    (
+        C("token_id", "str", True, doc="public id, used to list and revoke"),
+        C("token_hash", "str", True, doc="hex SHA-256 of the token; the token is not stored"),
+        C("label", "str", default=""),
+        C("layers", "json", doc="layers the token may read"),
+        C("area_code", "str", default="", doc="area or grid code the area came from"),
+        C("incident_unit", "str", default="grid", doc="grid or cell: how incidents are counted"),
+        C("cell_m", "float", default=250.0, doc="cell size in metres when counting per cell"),
+        C("created_at", "datetime", True),
+        C("created_by", "str", default="", doc="the admin token's name"),
+        C("expires_at", "datetime", doc="empty: never"),
+        C("revoked_at", "datetime", doc="empty: valid"),
+    ),
+    key=("token_id",),
+    doc="Read-only embed tokens (hash and scope only); geometry = the area they may read.",
+)
+
+API_TOKENS = Layer(
+    "api_tokens",
+    (),
+    (
+        C("token_id", "str", True, doc="public id, used to list and revoke"),
+        C("token_hash", "str", True, doc="hex SHA-256 of the token; the token is not stored"),
+        C("kind", "str", default="api", doc="api (Bearer) or session (browser cookie)"),
+        C("name", "str", default=""),
+        C("role", "str", True, doc="admin, planner, dispatcher, patrol or viewer"),
+        C("scope", "json", doc="planner: communities/streets codes; patrol: team ids"),
+        C("parent_id", "str", default="", doc="sessions: the token that logged in"),
+        C("created_at", "datetime", True),
+        C("created_by", "str", default=""),
+        C("expires_at", "datetime", doc="empty: never"),
+        C("revoked_at", "datetime", doc="empty: valid"),
+    ),
+    key=("token_id",),
+    doc="API tokens and browser sessions (hash, role and scope only).",
+)
+
+AUDIT_LOG = Layer(
+    "audit_log",
+    (),
+    (
+        C("audit_id", "str", True, doc="random id"),
+        C("at", "datetime", True),
+        C("actor", "str", default="", doc="token name and id, or 'cli'"),
+        C("role", "str", default=""),
+        C("action", "str", True, doc="HTTP method and path, or a CLI command"),
+        C("status", "int", default=0, doc="HTTP status of the answer"),
+        C("detail", "json"),
+    ),
+    key=("audit_id",),
+    doc="Every change: who, when, what (admins read it at /api/audit).",
+)
+
 LAYERS: dict[str, Layer] = {
     layer.name: layer
     for layer in (
@@ -335,6 +406,7 @@ LAYERS: dict[str, Layer] = {
         BUILDINGS,
         ADDRESSES,
         CAMERAS,
+        CAMERA_EVENTS,
         STREET_NODES,
         STREETS,
         STATIONS,
@@ -343,6 +415,9 @@ LAYERS: dict[str, Layer] = {
         INCIDENT_EVENTS,
         PATROL_PLANS,
         PATROL_ROUTES,
+        EMBED_TOKENS,
+        API_TOKENS,
+        AUDIT_LOG,
     )
 }
 
@@ -447,49 +522,16 @@ def validate_geometries(
     Checks: missing or empty geometry, wrong type for the layer, invalid (self-intersecting
     rings, etc., with GEOS's reason), and non-finite coordinates.
     """
-    values = geoms.values
     df = labels if labels is not None else pd.DataFrame(index=geoms.index)
 
-    def fail(mask, problem):
-        pos = int(np.flatnonzero(np.asarray(mask))[0])
-        raise InvalidGeometryError(
-            f"{source}: {_feature_label(df, pos, layer)}: {problem(pos)}; "
-            "fix it in the source (QGIS: Vector > Geometry Tools > Check Validity) "
-            "and import again"
-        )
-
-    missing = shapely.is_missing(values) | shapely.is_empty(values)
-    if missing.any():
-        fail(missing, lambda pos: "has no geometry")
-    types = shapely.get_type_id(values)
-    allowed = [shapely.GeometryType[t.upper()].value for t in _type_names(layer)]
-    wrong = ~np.isin(types, allowed)
-    if wrong.any():
-        fail(
-            wrong,
-            lambda pos: (
-                f"is a {values[pos].geom_type}, but layer {layer.name!r} holds "
-                f"{' or '.join(layer.geometry_types)}"
-            ),
-        )
-    coords = shapely.get_coordinates(values)
-    if not np.isfinite(coords).all():
-        nonfinite = ~np.array([np.isfinite(shapely.get_coordinates(g)).all() for g in values])
-        fail(nonfinite, lambda pos: "has NaN or infinite coordinates")
-    valid = shapely.is_valid(values)
-    if not valid.all():
-        fail(~valid, lambda pos: f"is not valid ({shapely.is_valid_reason(values[pos])})")
-
-
-def _type_names(layer: Layer) -> tuple[str, ...]:
-    names = {
-        "Polygon": "POLYGON",
-        "MultiPolygon": "MULTIPOLYGON",
-        "Point": "POINT",
-        "LineString": "LINESTRING",
-        "MultiLineString": "MULTILINESTRING",
-    }
-    return tuple(names[t] for t in layer.geometry_types)
+    check_geometries(
+        geoms,
+        what=f"layer {layer.name!r}",
+        allowed=layer.geometry_types,
+        labels=lambda pos: f"{source}: {_feature_label(df, pos, layer)}:",
+        hint="fix it in the source (QGIS: Vector > Geometry Tools > Check Validity) "
+        "and import again",
+    )
 
 
 def validate_layer(

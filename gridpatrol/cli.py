@@ -110,11 +110,39 @@ def import_osm(
     except GridPatrolError as exc:
         _fail(exc)
     _print_counts("imported", written)
+    for note in data.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
 
 
-def _import_layer(layer: str, file: Path, crs: str | None, db: str | None, defaults=None) -> None:
+def _print_notes(notes) -> None:
+    for note in notes or []:
+        console.print(f"[yellow]note:[/yellow] {note}")
+
+
+def _fields(values: list[str] | None) -> dict[str, str]:
+    """``["name=dist_label", ...]`` -> ``{"name": "dist_label"}``."""
+    out = {}
+    for item in values or []:
+        model, sep, src = item.partition("=")
+        if not sep or not model.strip() or not src.strip():
+            _fail(GridPatrolError(f"--field {item!r}: write MODEL_COLUMN=FILE_COLUMN"))
+        out[model.strip()] = src.strip()
+    return out
+
+
+def _import_layer(
+    layer: str,
+    file: Path,
+    crs: str | None,
+    db: str | None,
+    defaults=None,
+    columns: dict[str, str] | None = None,
+    id_columns: str | None = None,
+    where: list[str] | None = None,
+) -> None:
     from gridpatrol.store.files import load_layer_file
 
+    ids = [c.strip() for c in id_columns.split(",")] if id_columns else None
     try:
         with _open(db) as store:
             with _Steps(f"{layer} from {file.name}") as steps:
@@ -125,17 +153,48 @@ def _import_layer(layer: str, file: Path, crs: str | None, db: str | None, defau
                     crs=crs,
                     area_bounds=store.get_setting("bounds"),
                     defaults=defaults,
+                    columns=columns,
+                    id_columns=ids,
+                    where=_fields(where),
                 )
                 steps("writing")
-                written = store.write({layer: gdf}, mode="upsert", source=str(file))
+                if layer == "grids":
+                    from gridpatrol.services.setup import import_grid_layer
+
+                    written = import_grid_layer(store, gdf, source=str(file))
+                else:
+                    written = store.write({layer: gdf}, mode="upsert", source=str(file))
+                if store.get_setting("bounds") is None and len(gdf):
+                    store.set_setting("bounds", [float(b) for b in gdf.total_bounds])
     except GridPatrolError as exc:
         _fail(exc)
     _print_counts("imported", written)
+    _print_notes(gdf.attrs.get("notes"))
 
 
 CrsOption = Annotated[
     str | None,
-    typer.Option("--crs", help="CRS of the coordinates if the file has none: EPSG:n, gcj02, bd09"),
+    typer.Option(
+        "--crs",
+        help="CRS of the coordinates: EPSG:n, gcj02 (AMap/Tencent), bd09 (Baidu). Overrides "
+        "what the file declares; gcj02/bd09 are converted to WGS84 and the conversion reported",
+    ),
+]
+FieldOption = Annotated[
+    list[str] | None,
+    typer.Option("--field", help="map a column: MODEL=FILE_COLUMN (repeatable), e.g. levels=Floor"),
+]
+WhereOption = Annotated[
+    list[str] | None,
+    typer.Option("--where", help="keep rows where COLUMN=VALUE (repeatable)"),
+]
+IdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--id",
+        help="id column(s): one name, several joined by commas (a,b) when ids repeat, "
+        "or @row to number the rows",
+    ),
 ]
 
 
@@ -144,34 +203,103 @@ def import_grids(
     file: Path,
     crs: CrsOption = None,
     version: Annotated[int, typer.Option(help="grid layer version to import into")] = 1,
+    code: Annotated[str | None, typer.Option(help="column with the grid code")] = None,
+    name: Annotated[str | None, typer.Option(help="column with the grid name")] = None,
+    field: FieldOption = None,
+    where: WhereOption = None,
     db: DbOption = None,
 ) -> None:
-    """Import grids (needs a 'code' column) from GeoJSON, GeoPackage, Shapefile or GeoParquet."""
-    _import_layer("grids", file, crs, db, defaults={"version": version})
+    """Import grids (a 'code' column, or --code COLUMN) from GeoJSON, GeoPackage, Shapefile
+    (zip), GeoParquet or CSV with WKT."""
+    columns = _fields(field)
+    if code:
+        columns["code"] = code
+    if name:
+        columns["name"] = name
+    _import_layer(
+        "grids", file, crs, db, defaults={"version": version}, columns=columns, where=where
+    )
+
+
+@import_app.command("areas")
+def import_areas(
+    file: Path,
+    crs: CrsOption = None,
+    code: Annotated[str | None, typer.Option(help="column with the area code")] = None,
+    name: Annotated[str | None, typer.Option(help="column with the area name")] = None,
+    level: Annotated[
+        str | None,
+        typer.Option(help="district, street or community for every row (or a 'level' column)"),
+    ] = None,
+    field: FieldOption = None,
+    where: WhereOption = None,
+    db: DbOption = None,
+) -> None:
+    """Import administrative areas (districts, streets, communities) above grids."""
+    columns = _fields(field)
+    if code:
+        columns["code"] = code
+    if name:
+        columns["name"] = name
+    _import_layer(
+        "areas",
+        file,
+        crs,
+        db,
+        defaults={"level": level} if level else None,
+        columns=columns,
+        where=where,
+    )
 
 
 @import_app.command("buildings")
-def import_buildings(file: Path, crs: CrsOption = None, db: DbOption = None) -> None:
-    """Import building footprints (needs a 'source_id' column)."""
-    _import_layer("buildings", file, crs, db)
+def import_buildings(
+    file: Path,
+    crs: CrsOption = None,
+    id: IdOption = None,
+    field: FieldOption = None,
+    db: DbOption = None,
+) -> None:
+    """Import building footprints (a 'source_id' column, or --id COLUMN[,COLUMN] / @row)."""
+    _import_layer("buildings", file, crs, db, columns=_fields(field), id_columns=id)
 
 
 @import_app.command("cameras")
-def import_cameras(file: Path, crs: CrsOption = None, db: DbOption = None) -> None:
-    """Import camera points (needs a 'source_id' column)."""
-    _import_layer("cameras", file, crs, db)
+def import_cameras(
+    file: Path,
+    crs: CrsOption = None,
+    id: IdOption = None,
+    field: FieldOption = None,
+    db: DbOption = None,
+) -> None:
+    """Import camera points (a 'source_id' column, or --id COLUMN[,COLUMN] / @row)."""
+    _import_layer("cameras", file, crs, db, columns=_fields(field), id_columns=id)
 
 
 @import_app.command("incidents")
 def import_incidents(
-    file: Annotated[Path, typer.Argument(help="CSV, GeoJSON or GeoParquet")],
+    file: Annotated[Path, typer.Argument(help="CSV, GeoJSON, GeoPackage or GeoParquet")],
     lon: Annotated[str, typer.Option(help="CSV column with longitude (or x)")] = "lon",
     lat: Annotated[str, typer.Option(help="CSV column with latitude (or y)")] = "lat",
-    time: Annotated[str, typer.Option(help="column with the report time")] = "reported_at",
+    time: Annotated[str, typer.Option(help="column with the report time (or date)")] = (
+        "reported_at"
+    ),
     category: Annotated[str, typer.Option(help="column with the category")] = "category",
     id_column: Annotated[
-        str, typer.Option("--id", help="column with your incident id")
+        str,
+        typer.Option(
+            "--id",
+            help="column with your incident id; a,b joins columns when ids repeat "
+            "(e.g. incident_id,category); @row numbers the rows",
+        ),
     ] = "incident_id",
+    field: FieldOption = None,
+    tz: Annotated[
+        str | None,
+        typer.Option(
+            "--tz", help="time zone for times without one (default: the project's, see `project`)"
+        ),
+    ] = None,
     crs: CrsOption = None,
     partial: Annotated[bool, typer.Option(help="store good rows even if some are bad")] = False,
     db: DbOption = None,
@@ -181,30 +309,47 @@ def import_incidents(
         BatchRejected,
         ingest_incident_chunks,
         iter_incident_table,
+        project_settings,
     )
 
     try:
         with _open(db) as store, _Steps(f"incidents from {file.name}") as steps:
             chunks = iter_incident_table(
-                file, lon=lon, lat=lat, time=time, category=category, id_column=id_column, crs=crs
+                file,
+                lon=lon,
+                lat=lat,
+                time=time,
+                category=category,
+                id_column=id_column,
+                crs=crs,
+                fields=_fields(field),
             )
+            zone = tz or project_settings(store).timezone
+            naive = 0
 
             def counted():
+                nonlocal naive
                 done = 0
                 for chunk in chunks:  # bounded memory: one chunk in flight
                     steps(f"reading, validating, assigning and storing (row {done:,})")
+                    naive += _count_naive(chunk["reported_at"])
                     yield chunk
                     done += len(chunk)
 
             result = ingest_incident_chunks(
-                store, counted(), partial=partial, actor=f"import {file.name}"
+                store, counted(), partial=partial, actor=f"import {file.name}", default_tz=tz
             )
     except BatchRejected as exc:
         for r in exc.rejected.head(20).to_dict("records"):
             console.print(f"  row {r['row']} ({r['incident_id']}): {r['reason']}")
         if len(exc.rejected) > 20:
             console.print(f"  ... and {len(exc.rejected) - 20} more")
-        _fail(exc)
+        _fail(
+            GridPatrolError(
+                f"{len(exc.rejected)} row(s) rejected, nothing stored. Fix them, or run again "
+                "with --partial to store the good rows"
+            )
+        )
     except GridPatrolError as exc:
         _fail(exc)
     for r in result.rejected[:20]:
@@ -220,11 +365,90 @@ def import_incidents(
             "unassigned": len(result.unassigned),
         },
     )
+    if naive and zone:
+        _print_notes([f"{naive} time(s) without a time zone were read in {zone}"])
+
+
+def _count_naive(values) -> int:
+    """Times given without a zone (ISO strings checked column-wise, others one by one)."""
+    import pandas as pd
+
+    values = pd.Series(values)
+    text = values.astype("string")
+    zoned = text.str.contains(r"(?:[Zz]|[+-]\d\d(?::?\d\d)?)$", regex=True).fillna(True)
+    n = 0
+    for v in values[~zoned.to_numpy(bool)]:
+        try:
+            ts = pd.Timestamp(v)
+        except (ValueError, TypeError):
+            continue
+        n += int(not pd.isna(ts) and ts.tzinfo is None)
+    return n
+
+
+@app.command()
+def project(
+    timezone: Annotated[
+        str | None,
+        typer.Option(help="IANA time zone for times and dates given without one"),
+    ] = None,
+    taxonomy: Annotated[
+        Path | None,
+        typer.Option(help="JSON file of incident categories (the shape of categories.json)"),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="project name shown on pages")] = None,
+    db: DbOption = None,
+) -> None:
+    """Show or set project settings: time zone, incident categories, name."""
+    import json
+    import zoneinfo
+
+    from gridpatrol.geo.incidents import Taxonomy
+    from gridpatrol.services.project import project_settings
+
+    try:
+        changes = {}
+        if timezone is not None:
+            try:
+                zoneinfo.ZoneInfo(timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise GridPatrolError(
+                    f"unknown time zone {timezone!r}; use an IANA name like Europe/Helsinki"
+                ) from None
+            changes["timezone"] = timezone
+        if taxonomy is not None:
+            try:
+                data = json.loads(taxonomy.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise GridPatrolError(f"{taxonomy}: cannot read it as JSON ({exc})") from exc
+            parsed = Taxonomy.from_dict(data)
+            if not parsed.categories:
+                raise GridPatrolError(f"{taxonomy}: no categories in it")
+            changes["taxonomy"] = parsed.to_dict()
+        if name is not None:
+            changes["name"] = name
+        with _open(db) as store:
+            with store.transaction():
+                for key, value in changes.items():
+                    store.set_setting(key, value)
+            settings = project_settings(store)
+    except GridPatrolError as exc:
+        _fail(exc)
+    table = Table(title="project")
+    table.add_column("setting")
+    table.add_column("value")
+    table.add_row("name", settings.name or "-")
+    table.add_row("time zone", settings.timezone or "- (times need an offset)")
+    table.add_row("categories", ", ".join(settings.taxonomy.categories))
+    table.add_row("active grid version", str(settings.active_grid_version))
+    console.print(table)
 
 
 @app.command()
 def assign(
-    source: Annotated[Path, typer.Argument(help="incidents: GeoParquet, or CSV with lon/lat")],
+    source: Annotated[
+        Path, typer.Argument(help="incident points: CSV with lon/lat, GeoParquet, GeoJSON, GPKG")
+    ],
     output: Annotated[Path, typer.Argument(help="GeoParquet to write, with grid codes")],
     dask: Annotated[
         str | None,
@@ -298,13 +522,14 @@ def demo(
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
     """Build the central-Helsinki demo project and serve it at http://127.0.0.1:8000."""
-    from gridpatrol.demo import build_demo
+    from gridpatrol.demo import build_demo, demo_tokens
 
     url = db or os.environ.get("GRIDPATROL_DATABASE_URL") or "sqlite:///gridpatrol-demo.db"
     try:
         with _Steps("Helsinki demo") as steps, _open(url) as store:
             written = build_demo(store, progress=steps, plan_seconds=10.0)
             plan_id = store.get_setting("demo_plan_id")
+            tokens = demo_tokens(store)
     except GridPatrolError as exc:
         _fail(exc)
     _print_counts("demo project", written)
@@ -313,10 +538,319 @@ def demo(
         f"maps: {base}/  {base}/maps/grids  {base}/maps/incidents  {base}/maps/cameras\n"
         f"patrol plan: {base}/patrols/{plan_id}\n"
         f"team T1 on a phone: {base}/patrols/{plan_id}/teams/T1\n"
-        f"grid editor: {base}/editor/1   API docs: {base}/docs"
+        f"grid editor: {base}/editor/1   API docs: {base}/docs\n"
+        f"log in at {base}/login with a token (shown once):\n"
+        f"  admin token:  {tokens['admin']}\n"
+        f"  viewer token: {tokens['viewer']}"
     )
     if serve_it:
         serve(db=url, host=host, port=port)
+
+
+# -- stations, teams, patrol plans, activation, new city ------------------------------
+station_app = typer.Typer(help="Patrol stations.", no_args_is_help=True)
+team_app = typer.Typer(help="Volunteer patrol teams.", no_args_is_help=True)
+app.add_typer(station_app, name="station")
+app.add_typer(team_app, name="team")
+
+
+@station_app.command("add")
+def station_add(
+    station_id: Annotated[str, typer.Argument(help="your id for the station, e.g. S1")],
+    lon: Annotated[float, typer.Option(help="longitude (or x in --crs)")],
+    lat: Annotated[float, typer.Option(help="latitude (or y in --crs)")],
+    name: Annotated[str, typer.Option(help="shown on pages")] = "",
+    crs: CrsOption = None,
+    db: DbOption = None,
+) -> None:
+    """Create (or move) a patrol station at a point."""
+    from gridpatrol.services.setup import add_station
+
+    try:
+        with _open(db) as store:
+            row = add_station(store, station_id, lon=lon, lat=lat, name=name, crs=crs)
+    except GridPatrolError as exc:
+        _fail(exc)
+    where = f"in grid {row['grid_code']}" if row["grid_code"] else "outside the active grids"
+    console.print(f"station {station_id} at {row['lon']}, {row['lat']} ({where})")
+
+
+@team_app.command("add")
+def team_add(
+    team_id: Annotated[str | None, typer.Argument(help="your id for the team, e.g. T1")] = None,
+    station: Annotated[str | None, typer.Option(help="station the team starts from")] = None,
+    name: Annotated[str, typer.Option()] = "",
+    members: Annotated[int, typer.Option()] = 10,
+    speed: Annotated[float, typer.Option("--speed", help="km/h")] = 4.0,
+    shift: Annotated[float, typer.Option("--shift", help="minutes")] = 120.0,
+    mode: Annotated[str, typer.Option(help="walk or drive")] = "walk",
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", help="CSV/JSON with team_id, station_id[, name, members...]"),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Create or update a team (or many from --file)."""
+    import pandas as pd
+
+    from gridpatrol.services.setup import add_teams, read_teams_file
+
+    try:
+        if file is not None:
+            teams = read_teams_file(file)
+        elif team_id and station:
+            teams = pd.DataFrame(
+                {
+                    "team_id": [team_id],
+                    "station_id": [station],
+                    "name": [name],
+                    "members": [members],
+                    "speed_kmh": [speed],
+                    "shift_minutes": [shift],
+                    "mode": [mode],
+                }
+            )
+        else:
+            raise GridPatrolError("give TEAM_ID and --station, or --file")
+        with _open(db) as store:
+            n = add_teams(store, teams)
+    except GridPatrolError as exc:
+        _fail(exc)
+    console.print(f"{n} team(s) saved")
+
+
+@app.command()
+def plan(
+    station: Annotated[str, typer.Option(help="station the teams start from")],
+    teams: Annotated[
+        str | None, typer.Option(help="team ids, comma-separated (default: the station's)")
+    ] = None,
+    k: Annotated[int | None, typer.Option(help="number of teams (routes)")] = None,
+    area: Annotated[
+        str | None, typer.Option(help="grid, community or street code (default: every street)")
+    ] = None,
+    network: Annotated[str, typer.Option(help="walk or drive")] = "walk",
+    speed: Annotated[float, typer.Option("--speed", help="km/h")] = 4.0,
+    shift: Annotated[float | None, typer.Option("--shift", help="shift length, minutes")] = None,
+    split_sorties: Annotated[bool, typer.Option(help="split long routes into sorties")] = False,
+    hotspots: Annotated[bool, typer.Option(help="dwell at incident hot spots")] = True,
+    hours: Annotated[
+        str | None, typer.Option(help="hot-spot hours FROM-TO (local), e.g. 18-23")
+    ] = None,
+    dwell: Annotated[float, typer.Option("--dwell", help="minutes per hot spot")] = 12.0,
+    max_dwells: Annotated[int, typer.Option(help="hot spots per route")] = 4,
+    days: Annotated[int, typer.Option(help="days of rotation (1-14)")] = 1,
+    streets: Annotated[
+        str | None, typer.Option(help="only these street names, comma-separated")
+    ] = None,
+    highways: Annotated[
+        str | None, typer.Option(help="only these OSM highway types, comma-separated")
+    ] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    time_limit: Annotated[float, typer.Option(help="solver seconds")] = 10.0,
+    name: Annotated[str, typer.Option()] = "",
+    gpx: Annotated[
+        Path | None, typer.Option(help="folder to write one GPX file per team route")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Plan balanced patrol routes (the options of POST /api/patrols/plans)."""
+    from gridpatrol.services.patrols import PlanRequest, get_plan, plan_patrols
+
+    def _list(text):
+        return [v.strip() for v in text.split(",") if v.strip()] if text else []
+
+    try:
+        span = None
+        if hours:
+            a, _, b = hours.partition("-")
+            span = (int(a), int(b))
+        request = PlanRequest(
+            station_id=station,
+            teams=_list(teams),
+            k=k,
+            area_code=area,
+            network=network,
+            speed_kmh=speed,
+            shift_minutes=shift,
+            split_sorties=split_sorties,
+            hotspots=hotspots,
+            hours=span,
+            dwell_minutes=dwell,
+            max_dwells=max_dwells,
+            days=days,
+            seed=seed,
+            time_limit_s=time_limit,
+            name=name,
+            required_streets=_list(streets),
+            required_highways=_list(highways),
+        )
+        with _open(db) as store, _Steps("planning patrols") as steps:
+            steps("solving")
+            plan_id = plan_patrols(store, request)
+            meta, routes = get_plan(store, plan_id)
+            if gpx is not None:
+                from gridpatrol.store.gpx import route_to_gpx
+
+                gpx.mkdir(parents=True, exist_ok=True)
+                for r in routes.to_crs(4326).itertuples():
+                    label = f"{r.team_id} day {r.day}" + (f" {r.shift}" if r.shift else "")
+                    stem = f"{plan_id}-{r.team_id}-day{r.day}-{r.shift or 'all'}-{r.sortie}"
+                    (gpx / f"{stem}.gpx").write_text(
+                        route_to_gpx(r.geometry, name=label), encoding="utf-8"
+                    )
+    except (GridPatrolError, ValueError) as exc:
+        _fail(exc)
+    table = Table(title=f"plan {plan_id}")
+    for col in ("team", "km", "minutes"):
+        table.add_column(col, justify="right" if col != "team" else "left")
+    for team, grp in routes.groupby("team_id"):
+        table.add_row(
+            str(team), f"{grp['length_m'].sum() / 1000:.1f}", f"{grp['minutes'].sum():.0f}"
+        )
+    console.print(table)
+    console.print(f"plan id: {plan_id}   page: /patrols/{plan_id} (gridpatrol serve)")
+
+
+@app.command()
+def activate(
+    version: Annotated[int, typer.Argument(help="grid version to make active")],
+    confirm: Annotated[
+        bool, typer.Option(help="activate although the validation report lists problems")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Make a grid version active (incidents are re-assigned to it)."""
+    from gridpatrol.geo.errors import ConfirmationRequired
+    from gridpatrol.services.grid_versions import activate as activate_version
+
+    try:
+        with _open(db) as store:
+            counts = activate_version(store, version, confirm=confirm)
+    except ConfirmationRequired as exc:
+        for p in exc.problems[:30]:
+            console.print(f"  {p['kind']} ({', '.join(p['grid_codes'])}): {p['message']}")
+        _fail(exc)
+    except GridPatrolError as exc:
+        _fail(exc)
+    console.print(f"version {version} is active; incidents: {counts}")
+
+
+@app.command()
+def init(
+    file: Annotated[
+        Path,
+        typer.Argument(help="OSM extract (.osm.pbf, .osm, .osm.bz2), or a buildings file"),
+    ],
+    name: Annotated[str, typer.Option(help="project name (default: the file name)")] = "",
+    households: Annotated[str, typer.Option(help="households per grid, LOW-HIGH")] = "300-500",
+    crs: CrsOption = None,
+    id: IdOption = None,
+    field: FieldOption = None,
+    db: DbOption = None,
+) -> None:
+    """Set up a city from an OSM extract (or building footprints): import, propose
+    grids, activate them, place a station, and print what to do next."""
+    from gridpatrol.services.setup import init_city
+
+    try:
+        lo, _, hi = households.partition("-")
+        band = (int(lo), int(hi))
+    except ValueError:
+        _fail(GridPatrolError(f"--households {households!r}: write LOW-HIGH, e.g. 300-500"))
+    url = _db_url(db)
+    try:
+        with _open(url) as store, _Steps(f"new city from {file.name}") as steps:
+            result = init_city(
+                store,
+                file,
+                band=band,
+                name=name,
+                progress=steps,
+                crs=crs,
+                columns=_fields(field),
+                id_columns=[c.strip() for c in id.split(",")] if id else None,
+            )
+    except GridPatrolError as exc:
+        _fail(exc)
+    _print_counts("imported", result.written)
+    _print_notes(result.notes)
+    if result.version:
+        console.print(f"grid version {result.version}: {result.n_grids} grids, active")
+    dbopt = f" --db {url}" if url != DEFAULT_DB else ""
+    steps_out = [
+        f"gridpatrol project --timezone Area/City{dbopt}",
+        f"gridpatrol import incidents FILE --time COLUMN --category COLUMN --id COLUMN{dbopt}",
+    ]
+    if result.station_id:
+        steps_out.append(
+            f"gridpatrol team add T1 --station {result.station_id}{dbopt}   (one per team)"
+        )
+        steps_out.append(f"gridpatrol plan --station {result.station_id} --k 3{dbopt}")
+    else:
+        steps_out.append(f"gridpatrol station add S1 --lon X --lat Y{dbopt}")
+    steps_out.append(f"gridpatrol serve{dbopt}   then open http://127.0.0.1:8000/")
+    console.print("next:\n  " + "\n  ".join(steps_out))
+
+
+# -- API tokens (issue 12) -------------------------------------------------------------------
+
+token_app = typer.Typer(help="API tokens: make, list and revoke.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+RoleOption = Annotated[
+    str, typer.Option("--role", help="admin, planner, dispatcher, patrol or viewer")
+]
+
+
+@token_app.command("create")
+def token_create(
+    role: RoleOption,
+    name: Annotated[str, typer.Option("--name", help="who or what it is for")] = "",
+    team: Annotated[
+        list[str] | None, typer.Option("--team", help="patrol: a team it may see (repeat)")
+    ] = None,
+    community: Annotated[
+        list[str] | None, typer.Option("--community", help="planner: a community code (repeat)")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Make a token; it is printed on the last line, once (works on a running server)."""
+    from gridpatrol.services.tokens import create_api_token
+
+    scope = {k: v for k, v in {"teams": team, "communities": community}.items() if v}
+    try:
+        with _open(db) as store:
+            token, record = create_api_token(store, role=role, name=name, scope=scope)
+    except GridPatrolError as exc:
+        _fail(exc)
+    console.print(f"token {record['id']} ({role}{', ' + name if name else ''}): keep it secret")
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(db: DbOption = None) -> None:
+    """Every API token (no secrets)."""
+    from gridpatrol.store.tokens import list_api_tokens
+
+    with _open(db) as store:
+        rows = list_api_tokens(store)
+    table = Table("id", "role", "name", "created", "revoked")
+    for r in rows:
+        table.add_row(r["id"], r["role"], r["name"], r["created_at"] or "", r["revoked_at"] or "")
+    Console().print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str, db: DbOption = None) -> None:
+    """Revoke a token and its browser sessions."""
+    from gridpatrol.services.tokens import revoke_api_token
+
+    try:
+        with _open(db) as store:
+            revoke_api_token(store, token_id)
+    except GridPatrolError as exc:
+        _fail(exc)
+    console.print(f"token {token_id} revoked")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,11 +35,13 @@ def build_demo(
     *,
     progress: Callable[[str], None] | None = None,
     plan_seconds: float = 0.0,
+    sample: int = 300,
 ) -> dict[str, int]:
     """Fill ``store`` with the Helsinki demo project; returns rows written per layer.
 
     With ``plan_seconds`` > 0 it also plans balanced routes for the station's four teams
-    over every walkable street of the community (setting ``demo_plan_id``).
+    over every walkable street of the community (setting ``demo_plan_id``). ``sample``
+    generated incident reports (labelled as such) are loaded so every page has data.
     """
     progress = progress or (lambda step: None)
     data = read_osm(helsinki_pbf(), progress=progress)
@@ -128,6 +130,9 @@ def build_demo(
         store.set_setting("metric_crs", metric.to_string())
         store.set_setting("active_grid_version", 1)
         store.set_setting("timezone", "Europe/Helsinki")
+    if sample > 0:
+        progress(f"loading {sample} generated sample incidents")
+        written["incidents"] = sum(load_sample_incidents(store, n=sample).values())
     if plan_seconds > 0:
         from gridpatrol.services.patrols import PlanRequest, plan_patrols
 
@@ -144,3 +149,166 @@ def build_demo(
         )
         store.set_setting("demo_plan_id", plan_id)
     return written
+
+
+#: Share of each category in the generated sample (public order and sanitation lead,
+#: as in published grid-governance caseloads; fire is rare).
+SAMPLE_CATEGORIES = {
+    "public_order": 0.25,
+    "sanitation": 0.20,
+    "traffic": 0.18,
+    "dispute": 0.12,
+    "infrastructure": 0.10,
+    "safety_hazard": 0.07,
+    "fire": 0.03,
+    "special_groups": 0.03,
+    "livelihood": 0.02,
+}
+#: Relative report frequency per local hour 0..23: quiet at night, busy in the evening.
+SAMPLE_HOURS = [2, 1, 1, 1, 1, 1, 2, 4, 6, 7, 7, 7, 7, 7, 7, 7, 8, 9, 10, 11, 11, 9, 6, 4]
+SAMPLE_LABEL = "generated sample (demo)"
+
+
+def sample_incidents(
+    store: Store,
+    *,
+    n: int = 300,
+    days: int = 45,
+    seed: int = 7,
+    now: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """A seeded, made-up set of incident reports on the demo's streets.
+
+    Each report sits a few metres off a named street (streets are weighted by length),
+    its category drawn from :data:`SAMPLE_CATEGORIES`, its local hour from
+    :data:`SAMPLE_HOURS`, its day from the last ``days``. Every row says it is generated
+    (``source`` and ``description``). Returns ingest rows (incident_id, reported_at,
+    category, description, source, reporter_role, lon, lat).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    now = now or pd.Timestamp.now(tz="UTC")
+    tz = store.get_setting("timezone") or "UTC"
+    streets = store.read("streets", where={"network": "walk"})
+    streets = streets[streets["name"].astype(str) != ""]
+    metric = project(streets)
+    weights = metric.length.to_numpy()
+    pick = rng.choice(len(metric), size=n, p=weights / weights.sum())
+    lines = metric.geometry.to_numpy()[pick]
+    along = rng.uniform(0.1, 0.9, n)
+    pts = shapely.line_interpolate_point(lines, along, normalized=True)
+    pts = shapely.points(
+        shapely.get_x(pts) + rng.normal(0, 6, n), shapely.get_y(pts) + rng.normal(0, 6, n)
+    )
+    wgs = gpd.GeoSeries(pts, crs=metric.crs).to_crs(4326)
+    cats = rng.choice(
+        list(SAMPLE_CATEGORIES), size=n, p=np.array(list(SAMPLE_CATEGORIES.values())) / 1.0
+    )
+    hours = rng.choice(24, size=n, p=np.array(SAMPLE_HOURS) / sum(SAMPLE_HOURS))
+    today = now.tz_convert(tz).normalize()
+    # more reports lately than weeks ago (older ones are also the ones closed)
+    day_offsets = np.minimum(rng.exponential(days / 3, n).astype(int), days - 1)
+    local = [
+        today - pd.Timedelta(days=int(d)) + pd.Timedelta(hours=int(h), minutes=int(m))
+        for d, h, m in zip(day_offsets, hours, rng.integers(0, 60, n), strict=True)
+    ]
+    # A report "in the future" today (a late hour) moves back one day.
+    local = [t - pd.Timedelta(days=1) if t > now else t for t in local]
+    roles = rng.choice(
+        ["grid_worker", "resident", "volunteer", "police"], n, p=[0.5, 0.3, 0.15, 0.05]
+    )
+    names = streets["name"].to_numpy()[pick]
+    return pd.DataFrame(
+        {
+            "incident_id": [f"demo-{i + 1:04d}" for i in range(n)],
+            "reported_at": [t.isoformat() for t in local],
+            "category": cats,
+            "description": [f"[{SAMPLE_LABEL}] near {s}" for s in names],
+            "source": SAMPLE_LABEL,
+            "reporter_role": roles,
+            "lon": shapely.get_x(wgs.values).round(7),
+            "lat": shapely.get_y(wgs.values).round(7),
+        }
+    )
+
+
+def load_sample_incidents(
+    store: Store, *, n: int = 300, seed: int = 7, now: pd.Timestamp | None = None
+) -> dict[str, int]:
+    """Ingest :func:`sample_incidents` and move them along the dispatch loop so every
+    status shows: older cases mostly closed (assign, start, resolve, verify), recent
+    ones in hand or open, some open past their deadline (overdue). Returns counts per
+    status.
+    """
+    import json
+
+    import numpy as np
+
+    from gridpatrol.geo.dispatch import apply_action
+    from gridpatrol.services.incidents import ingest_incidents
+    from gridpatrol.services.project import project_taxonomy
+
+    now = now or pd.Timestamp.now(tz="UTC")
+    rows = sample_incidents(store, n=n, seed=seed, now=now)
+    ingest_incidents(store, rows, actor="demo generator", now=now)
+    rng = np.random.default_rng(seed + 1)
+    taxonomy = project_taxonomy(store)
+    incidents = store.read("incidents")
+    incidents = incidents[incidents["source"] == SAMPLE_LABEL].reset_index(drop=True)
+    events = store.read("incident_events", where={"incident_id": incidents["incident_id"].tolist()})
+    seq = events.groupby("incident_id")["seq"].max().to_dict() if len(events) else {}
+    for col in ("due_at", "closed_at", "updated_at"):
+        incidents[col] = pd.to_datetime(incidents[col], utc=True).astype("datetime64[ns, UTC]")
+    # The same transitions services.incidents.act applies, computed in memory and written
+    # in one transaction (one act() per step took minutes for a few hundred cases).
+    new_events = []
+    for i, rec in incidents.iterrows():
+        age_h = (now - rec["reported_at"]).total_seconds() / 3600
+        r = rng.uniform()
+        if age_h < 4 or r < 0.12:
+            continue  # still open: just in, or forgotten (overdue)
+        steps = ["assign", "start", "resolve", "verify"]
+        if age_h < 72 and r < 0.6:
+            steps = steps[: int(rng.integers(1, 3))]  # in hand
+        at, row = rec["reported_at"], rec.copy()
+        for action in steps:
+            at = min(at + pd.Timedelta(minutes=float(rng.uniform(10, 300))), now).floor("s")
+            t = apply_action(row, action, at=at, taxonomy=taxonomy)
+            row["status"], row["level"] = t.to_status, t.level
+            row["due_at"], row["closed_at"] = t.due_at, t.closed_at
+            row["closed_level"], row["updated_at"] = t.closed_level, at
+            seq[rec["incident_id"]] = seq.get(rec["incident_id"], 0) + 1
+            new_events.append(
+                {
+                    "incident_id": rec["incident_id"],
+                    "seq": seq[rec["incident_id"]],
+                    "at": at,
+                    "actor": "demo generator",
+                    "action": action,
+                    "from_status": t.from_status,
+                    "to_status": t.to_status,
+                    "detail": json.dumps({"level": t.level, "note": SAMPLE_LABEL}),
+                }
+            )
+        for col in ("status", "level", "due_at", "closed_at", "closed_level", "updated_at"):
+            incidents.at[i, col] = row[col]
+    for col in ("due_at", "closed_at", "updated_at"):
+        incidents[col] = pd.to_datetime(incidents[col], utc=True)
+    if new_events:
+        store.write(
+            {"incidents": incidents, "incident_events": pd.DataFrame(new_events)},
+            source=SAMPLE_LABEL,
+        )
+    counts = store.read("incidents")["status"].value_counts()
+    return {str(k): int(v) for k, v in counts.items()}
+
+
+def demo_tokens(store: Store) -> dict[str, str]:
+    """An admin and a viewer API token for trying the demo (printed once by the CLI)."""
+    from gridpatrol.services.tokens import create_api_token
+
+    return {
+        role: create_api_token(store, role=role, name=f"demo {role}", actor="demo")[0]
+        for role in ("admin", "viewer")
+    }

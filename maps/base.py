@@ -118,11 +118,34 @@ NAV_PAGES = (
 )
 
 
+def escape_text(value: object, quote: bool = True) -> str:
+    """User text made safe for HTML text, HTML attributes, JS strings and JS template
+    literals at once (folium puts popups and tooltips in backtick strings).
+
+    ``html.escape`` covers ``< > & " '``; the backtick, ``$`` (``${`` would interpolate)
+    and backslash are also turned into character references, which HTML shows as the
+    characters and JavaScript leaves alone. ``quote`` is accepted for ``html.escape``
+    call compatibility; quotes are always escaped.
+    """
+    import html
+
+    text = html.escape("" if value is None else str(value), quote=True)
+    return text.replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
+
+
+def escape_frame(gdf):
+    """A copy of ``gdf`` whose text columns are :func:`escape_text`-ed (for GeoJSON
+    tooltips and popups, which folium inserts as HTML)."""
+    out = gdf.copy()
+    for col in out.columns:
+        if col != getattr(out, "_geometry_column_name", None) and out[col].dtype == object:
+            out[col] = [v if not isinstance(v, str) else escape_text(v) for v in out[col]]
+    return out
+
+
 def add_title(m: folium.Map, title: str, *, lang: str = "en", nav: bool = False) -> None:
     """A small title panel (plain HTML, so screen readers and tests can read it), with
     links to the other pages when ``nav``."""
-    import html
-
     from .i18n import labels
 
     links = ""
@@ -131,7 +154,7 @@ def add_title(m: folium.Map, title: str, *, lang: str = "en", nav: bool = False)
         links = (
             '<br><span style="font-weight:400;font-size:12px">'
             + " · ".join(
-                f'<a href="{path}?lang={lang}">{html.escape(t[key])}</a>' for path, key in NAV_PAGES
+                f'<a href="{path}?lang={lang}">{escape_text(t[key])}</a>' for path, key in NAV_PAGES
             )
             + "</span>"
         )
@@ -140,7 +163,7 @@ def add_title(m: folium.Map, title: str, *, lang: str = "en", nav: bool = False)
             f'<div id="gp-title" lang="{"zh-CN" if lang == "zh" else "en"}" '
             'style="position:fixed;top:10px;left:50px;z-index:1000;font:600 14px sans-serif;'
             "background:rgba(255,255,255,.9);padding:4px 10px;border-radius:4px;"
-            f'box-shadow:0 1px 4px rgba(0,0,0,.3)">gridpatrol · {html.escape(title)}{links}</div>'
+            f'box-shadow:0 1px 4px rgba(0,0,0,.3)">gridpatrol · {escape_text(title)}{links}</div>'
         )
     )
 

@@ -17,7 +17,6 @@ Everything the page loads comes from our own server (``static/editor.js`` and
 from __future__ import annotations
 
 import hashlib
-import html
 import json
 from typing import Any
 
@@ -29,7 +28,7 @@ from folium.plugins import GeoMan
 from folium.template import Template
 
 from .assets import STATIC_DIR
-from .base import add_basemap, add_title, new_map, offline_html
+from .base import add_basemap, add_title, escape_text, new_map, offline_html
 from .i18n import labels as shared_labels
 
 __all__ = ["EDITOR_LABELS", "PROBLEM_STYLES", "GridEditor", "editor_html", "render_editor"]
@@ -235,7 +234,7 @@ class GridEditor(JSCSSMixin, MacroElement):
 
 def _panel(t: dict[str, str], *, lang: str) -> str:
     """The side panel's static HTML; editor.js fills in the dynamic parts."""
-    e = html.escape
+    e = escape_text
     return f"""
 <aside id="gp-editor" lang="{"zh-CN" if lang == "zh" else "en"}"
   aria-label="{e(t["editor_title"])}">

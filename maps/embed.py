@@ -10,7 +10,7 @@ import folium
 import geopandas as gpd
 import shapely
 
-from .base import add_basemap, add_title, new_map, offline_html
+from .base import add_basemap, add_title, escape_frame, new_map, offline_html
 from .i18n import labels
 from .overview import BUILDING_STYLE, GRID_STYLE, STREET_STYLE
 
@@ -100,7 +100,7 @@ def render_embed(
             )
             fields = [c for c in ("code", "name") if c in gdf.columns]
             folium.GeoJson(
-                gdf,
+                escape_frame(gdf),
                 name=t.get(name, name),
                 style_function=lambda f, s=style: s,
                 tooltip=folium.GeoJsonTooltip(fields=fields, aliases=[t[f] for f in fields])
@@ -134,7 +134,7 @@ def _incidents(m: folium.Map, units: gpd.GeoDataFrame, t: dict, min_count: int) 
         return {"color": "#7f2704", "weight": 1, "fillColor": _fill(p["count"]), "fillOpacity": 0.6}
 
     folium.GeoJson(
-        shown[["title", "count", "suppressed", "label", "geometry"]],
+        escape_frame(shown[["title", "count", "suppressed", "label", "geometry"]]),
         name=t["incidents_aggregate"],
         style_function=style,
         highlight_function=lambda f: {"weight": 3},

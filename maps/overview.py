@@ -8,7 +8,7 @@ from __future__ import annotations
 import folium
 import geopandas as gpd
 
-from .base import add_basemap, add_title, new_map, offline_html
+from .base import add_basemap, add_title, escape_frame, new_map, offline_html
 from .i18n import labels
 
 GRID_STYLE = {"color": "#d9480f", "weight": 2.5, "fillColor": "#ffa94d", "fillOpacity": 0.12}
@@ -67,7 +67,7 @@ def render_overview(
     streets = layers.get("streets")
     if streets is not None and len(streets):
         folium.GeoJson(
-            streets[["name", "highway", "geometry"]],
+            escape_frame(streets[["name", "highway", "geometry"]]),
             name=t["streets"],
             style_function=lambda f: STREET_STYLE,
             tooltip=_tooltip(streets, {"name": t["name"]}),
@@ -80,7 +80,7 @@ def render_overview(
             {True: f" ({t['estimated']})", False: ""}
         )
         folium.GeoJson(
-            b[["source_id", "name", "address", "use", "households_text", "geometry"]],
+            escape_frame(b[["source_id", "name", "address", "use", "households_text", "geometry"]]),
             name=t["buildings"],
             style_function=lambda f: BUILDING_STYLE,
             tooltip=_tooltip(
@@ -90,7 +90,7 @@ def render_overview(
     areas = layers.get("areas")
     if areas is not None and len(areas):
         folium.GeoJson(
-            areas[["code", "name", "level", "geometry"]],
+            escape_frame(areas[["code", "name", "level", "geometry"]]),
             name=t["areas"],
             style_function=lambda f: AREA_STYLE,
             tooltip=_tooltip(areas, {"code": t["code"], "name": t["name"]}),
@@ -98,7 +98,7 @@ def render_overview(
     grids = layers.get("grids")
     if grids is not None and len(grids):
         folium.GeoJson(
-            grids[["code", "name", "households", "geometry"]],
+            escape_frame(grids[["code", "name", "households", "geometry"]]),
             name=t["grids"],
             style_function=lambda f: GRID_STYLE,
             highlight_function=lambda f: {"weight": 4, "fillOpacity": 0.3},

@@ -3,14 +3,13 @@ their fields of view. Renders only: the values arrive computed, in WGS84."""
 
 from __future__ import annotations
 
-import html
-
 import branca.colormap as cm
 import folium
 import geopandas as gpd
 from folium.plugins import HeatMap, MarkerCluster
 
-from .base import add_basemap, add_title, new_map
+from .base import add_basemap, add_title, escape_frame, escape_text, new_map
+from .coverage import add_coverage_layers
 from .i18n import labels
 
 MEASURES = ("households", "incidents", "camera_coverage")
@@ -34,7 +33,7 @@ def render_grids(
     m = new_map(grids.total_bounds if len(grids) else None)
     add_basemap(m, basemap, key=basemap_key)
     add_title(m, f"{t['grids_title']} · {names.get(measure, measure)}", lang=lang, nav=True)
-    _measure_switch(m, measure, names, t)
+    _measure_switch(m, measure, names, t, lang=lang)
     values = grids[measure].astype(float) if len(grids) else None
     if values is not None and len(values):
         lo, hi = float(values.min()), float(values.max())
@@ -58,7 +57,7 @@ def render_grids(
             c for c in ("code", "name", "households", "incidents", "camera_coverage") if c in data
         ]
         folium.GeoJson(
-            data[fields + ["value", "geometry"]],
+            escape_frame(data[fields + ["value", "geometry"]]),
             name=t["grids"],
             style_function=style,
             highlight_function=lambda f: {"weight": 3},
@@ -78,18 +77,18 @@ def _alias(field: str, t: dict) -> str:
     }.get(field, field)
 
 
-def _measure_switch(m: folium.Map, current: str, names: dict, t: dict) -> None:
+def _measure_switch(m: folium.Map, current: str, names: dict, t: dict, *, lang: str) -> None:
     links = " · ".join(
-        f"<b>{html.escape(names[k])}</b>"
+        f"<b>{escape_text(names[k])}</b>"
         if k == current
-        else f'<a href="?measure={k}">{html.escape(names[k])}</a>'
+        else f'<a href="?measure={k}&amp;lang={lang}">{escape_text(names[k])}</a>'
         for k in MEASURES
     )
     m.get_root().html.add_child(
         folium.Element(
             '<div id="gp-measure" style="position:fixed;top:62px;left:50px;z-index:1000;font:12px sans-serif;'
             'background:rgba(255,255,255,.9);padding:3px 8px;border-radius:4px">'
-            f"{html.escape(t['measure'])}: {links}</div>"
+            f"{escape_text(t['measure'])}: {links}</div>"
         )
     )
 
@@ -127,7 +126,7 @@ def render_incidents(
     if hotspots is not None and len(hotspots):
         colours = {"hot": "#e03131", "cold": "#1c7ed6"}
         folium.GeoJson(
-            hotspots[["code", "hotspot", "gi_z", "count", "geometry"]],
+            escape_frame(hotspots[["code", "hotspot", "gi_z", "count", "geometry"]]),
             name=t["hotspots"],
             style_function=lambda f: {
                 "color": colours.get(f["properties"]["hotspot"], "#868e96"),
@@ -143,10 +142,10 @@ def render_incidents(
         cluster = MarkerCluster(name=t["incidents"]).add_to(m)
         for row in incidents.itertuples():
             text = (
-                f"<b>{html.escape(categories.get(row.category, row.category))}</b><br>"
-                f"{html.escape(str(row.description or ''))}<br>"
+                f"<b>{escape_text(categories.get(row.category, row.category))}</b><br>"
+                f"{escape_text(str(row.description or ''))}<br>"
                 f"{t['reported']}: {row.reported_at:%Y-%m-%d %H:%M}<br>"
-                f"{t['status']}: {html.escape(row.status)} · {t['code']}: {html.escape(row.grid_code)}"
+                f"{t['status']}: {escape_text(row.status)} · {t['code']}: {escape_text(row.grid_code)}"
             )
             folium.CircleMarker(
                 (row.geometry.y, row.geometry.x),
@@ -169,27 +168,27 @@ def render_incidents(
 
 
 def _filter_form(m: folium.Map, categories: dict, filters: dict, t: dict) -> None:
-    options = [f'<option value="">{html.escape(t["all"])}</option>'] + [
-        f'<option value="{html.escape(k)}"{" selected" if filters.get("category") == k else ""}>'
-        f"{html.escape(v)}</option>"
+    options = [f'<option value="">{escape_text(t["all"])}</option>'] + [
+        f'<option value="{escape_text(k)}"{" selected" if filters.get("category") == k else ""}>'
+        f"{escape_text(v)}</option>"
         for k, v in categories.items()
     ]
 
     def val(name):
-        return html.escape(str(filters.get(name) or ""), quote=True)
+        return escape_text(str(filters.get(name) or ""), quote=True)
 
     m.get_root().html.add_child(
         folium.Element(
-            '<form id="gp-filter" method="get" style="position:fixed;bottom:28px;left:10px;z-index:1000;'
+            '<form id="gp-filter" method="get" style="position:fixed;bottom:48px;left:10px;z-index:1000;'
             "background:rgba(255,255,255,.95);padding:6px 8px;font:12px sans-serif;border-radius:4px;"
             'box-shadow:0 1px 4px rgba(0,0,0,.3)">'
-            f"<b>{html.escape(t['filter'])}</b><br>"
-            f'{html.escape(t["category"])} <select name="category">{"".join(options)}</select><br>'
-            f'{html.escape(t["from"])} <input type="date" name="start" value="{val("start")}"> '
-            f'{html.escape(t["to"])} <input type="date" name="end" value="{val("end")}"><br>'
-            f'{html.escape(t["hours"])} <input name="hours" size="5" placeholder="18-23" value="{val("hours")}"> '
+            f"<b>{escape_text(t['filter'])}</b><br>"
+            f'{escape_text(t["category"])} <select name="category">{"".join(options)}</select><br>'
+            f'{escape_text(t["from"])} <input type="date" name="start" value="{val("start")}"> '
+            f'{escape_text(t["to"])} <input type="date" name="end" value="{val("end")}"><br>'
+            f'{escape_text(t["hours"])} <input name="hours" size="5" placeholder="18-23" value="{val("hours")}"> '
             f'<input type="hidden" name="lang" value="{val("lang")}">'
-            f'<button type="submit">{html.escape(t["apply"])}</button></form>'
+            f'<button type="submit">{escape_text(t["apply"])}</button></form>'
         )
     )
 
@@ -199,11 +198,14 @@ def render_cameras(
     views: gpd.GeoDataFrame,
     *,
     grids: gpd.GeoDataFrame | None = None,
+    coverage: dict | None = None,
     basemap: str = "none",
     basemap_key: str = "",
     lang: str = "en",
 ) -> folium.Map:
-    """Camera positions with their fields of view (ignoring obstacles for now)."""
+    """Camera positions with their fields of view; with ``coverage`` (see
+    :func:`gridpatrol.maps.coverage.add_coverage_layers`) the views stop at walls and
+    are coloured by quality band, with blind streets and suggested sites."""
     t = labels(lang)
     m = new_map(cameras.total_bounds if len(cameras) else None)
     add_basemap(m, basemap, key=basemap_key)
@@ -214,7 +216,9 @@ def render_cameras(
             name=t["grids"],
             style_function=lambda f: {"color": "#d9480f", "weight": 1.5, "fillOpacity": 0.0},
         ).add_to(m)
-    if len(views):
+    if coverage:
+        add_coverage_layers(m, lang=lang, **coverage)
+    elif len(views):
         folium.GeoJson(
             views[["source_id", "geometry"]],
             name=t["views"],

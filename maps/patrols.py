@@ -10,7 +10,7 @@ import folium
 import geopandas as gpd
 from folium.plugins import PolyLineTextPath
 
-from .base import add_basemap, add_title, new_map, offline_html
+from .base import add_basemap, add_title, escape_text, new_map, offline_html
 from .i18n import labels
 
 TEAM_COLOURS = [
@@ -108,7 +108,7 @@ def render_plan(
         _add_station(m, _stops(day_routes.iloc[0]), t)
     legend = "".join(
         f'<div><span style="display:inline-block;width:18px;height:4px;background:{team_colour(i)};'
-        f'vertical-align:middle;margin-right:6px"></span>{html.escape(str(team))} · '
+        f'vertical-align:middle;margin-right:6px"></span>{escape_text(str(team))} · '
         f"{day_routes.loc[day_routes['team_id'] == team, 'length_m'].sum() / 1000:.1f} km</div>"
         for i, team in enumerate(teams)
     )
@@ -184,7 +184,7 @@ def team_route_html(
         for step in json.loads(r.steps or "[]"):
             cls = ' class="dwell"' if step.get("action") == "dwell" else ""
             steps.append(
-                f"<li{cls}>{html.escape(step['instruction'])}<br><small>"
+                f"<li{cls}>{escape_text(step['instruction'])}<br><small>"
                 f"{step['cumulative_m'] / 1000:.2f} km · {step['cumulative_minutes']:.0f} {t['minutes']}"
                 "</small></li>"
             )
@@ -192,14 +192,15 @@ def team_route_html(
     total_min = route["minutes"].sum()
     return PHONE_PAGE.format(
         lang_attr="zh-CN" if lang == "zh" else "en",
-        title=html.escape(f"{t['team']} {row['team_id']}"),
-        subtitle=html.escape(
+        title=escape_text(f"{t['team']} {row['team_id']}"),
+        subtitle=escape_text(
             f"{t['day']} {int(row['day'])} · {t['length']} {total_km:.1f} km · "
             f"{t['time']} {total_min:.0f} {t['minutes']}"
         ),
         colour=colour,
+        # a whole page for srcdoc, not user text: plain HTML escaping
         map_srcdoc=html.escape(offline_html(m), quote=True),
-        gpx_url=html.escape(gpx_url, quote=True),
+        gpx_url=escape_text(gpx_url, quote=True),
         gpx_label=t["gpx"],
         turns_label=t["turns"],
         steps="".join(steps),

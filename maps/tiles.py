@@ -591,8 +591,10 @@ def add_layer(
     gdf = data
     fields = [p for p in popup if p in gdf.columns]
     cols = [c for c in spec.properties if c in gdf.columns]
+    from .base import escape_frame  # tooltips insert properties as HTML
+
     geojson = folium.GeoJson(
-        gdf[cols + [gdf.geometry.name]],
+        escape_frame(gdf[cols + [gdf.geometry.name]]),
         name=name or layer,
         style_function=lambda f: style,
         marker=folium.CircleMarker(radius=style.get("radius", 4)) if layer == "cameras" else None,

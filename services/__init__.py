@@ -1,0 +1,1 @@
+"""Write use cases: one function per change, one transaction each."""

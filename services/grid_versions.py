@@ -11,8 +11,13 @@ from __future__ import annotations
 import geopandas as gpd
 import pandas as pd
 
-from gridpatrol.geo.crs import to_crs_valid
-from gridpatrol.geo.errors import ConflictError, NotFoundError, SchemaError
+from gridpatrol.geo.crs import repair_after_reprojection, to_crs_valid
+from gridpatrol.geo.errors import (
+    ConfirmationRequired,
+    ConflictError,
+    NotFoundError,
+    SchemaError,
+)
 from gridpatrol.geo.grids import GridDiff, diff_grids
 from gridpatrol.geo.model import validate_layer
 from gridpatrol.store.base import Store
@@ -115,8 +120,28 @@ def save_draft(store: Store, version: int, grids: gpd.GeoDataFrame, *, base_revi
     return base_revision + 1
 
 
-def activate(store: Store, version: int) -> dict[str, int]:
-    """Make ``version`` the active grid layer and re-assign every incident to it."""
+def activation_problems(store: Store, version: int) -> list[dict]:
+    """The validation problems of ``version`` as JSON-ready dicts (kind, grids, message)."""
+    grids = store.read("grids", where={"version": version})
+    communities = store.read("areas", where={"level": "community"})
+    if not set(grids["parent_code"]) & set(communities["code"]):
+        return []  # grids imported without communities: no rules to check them against
+    report = version_report(store, version, walk_tours=False)
+    return [
+        {"kind": p.kind, "grid_codes": list(p.grid_codes), "message": p.message}
+        for p in report.problems
+    ]
+
+
+def activate(store: Store, version: int, *, confirm: bool = False) -> dict[str, int]:
+    """Make ``version`` the active grid layer and re-assign every incident to it.
+
+    Raises
+    ------
+    ConfirmationRequired
+        The version has validation problems and ``confirm`` is False; the error lists
+        them. Nothing changes.
+    """
     with store.transaction():
         store.serialize("grid_versions")
         store.lock("grid_versions", where={})
@@ -125,6 +150,17 @@ def activate(store: Store, version: int) -> dict[str, int]:
             return {"moved": 0, "unchanged": store.count("incidents"), "unassigned": 0}
         if store.count("grids", where={"version": version}) == 0:
             raise SchemaError(f"version {version} has no grids")
+        if not confirm:
+            problems = activation_problems(store, version)
+            if problems:
+                listed = "; ".join(p["message"] for p in problems[:5])
+                more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+                raise ConfirmationRequired(
+                    f"version {version} has {len(problems)} validation problem(s): "
+                    f"{listed}{more}. Fix them in the editor, or activate with "
+                    "confirm=true (CLI: --confirm) to accept them",
+                    problems,
+                )
         store.update("grid_versions", where={"status": "active"}, values={"status": "retired"})
         store.update("grid_versions", where={"version": version}, values={"status": "active"})
         set_active_version(store, version)
@@ -162,6 +198,16 @@ def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool 
     top, sub = grids[level != "subgrid"], grids[level == "subgrid"]
     communities = store.read("areas", where={"level": "community"})
     communities = communities[communities["code"].isin(set(top["parent_code"]))]
+    outline_only = communities.empty and len(top) > 0
+    if outline_only:
+        # Grids imported without communities (police districts, a city's own layer): check
+        # them against their own outline, so overlaps, slivers and balance still show.
+        outline = top.assign(geometry=top.geometry.buffer(0)).dissolve(by="parent_code")
+        communities = gpd.GeoDataFrame(
+            {"code": outline.index.astype(str), "name": "", "level": "community"},
+            geometry=outline.geometry.values,
+            crs=top.crs,
+        )
     buildings = store.read("buildings")
     streets = store.read("streets", where={"network": "walk"})
     incidents = store.read("incidents")
@@ -177,6 +223,11 @@ def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool 
         band=settings.household_band,
         **context,
     )
+    if outline_only:
+        report.summary["note"] = (
+            "no communities: grids are checked against their own outline (import areas "
+            "to check coverage)"
+        )
     if len(sub):
         sub_report = validate_grids(
             to_crs_valid(sub, crs),
@@ -347,7 +398,9 @@ def propose(
         grids = p.grids.to_crs(4326)
         out.append({"rank": p.rank, "seed": p.seed, "metrics": p.metrics, "grids": grids})
     if save and proposals:
-        best = proposals[0].grids.assign(level="grid", name="")
+        # A proposal drawn without streets (Voronoi space cells) can leave a ring that
+        # touches itself; make_valid keeps its area (the same repair reprojection uses).
+        best = repair_after_reprojection(proposals[0].grids.assign(level="grid", name=""))
         keep = ["code", "parent_code", "households", "level", "name", "geometry"]
         out[0]["version"] = create_draft(
             store,

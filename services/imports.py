@@ -81,9 +81,13 @@ def assign_partition(
 
 
 def _read_whole(source: Path) -> pd.DataFrame:
+    from gridpatrol.store.files import read_vector_file
+
     if source.suffix.lower() == ".csv":
         return pd.read_csv(source)
-    return gpd.read_parquet(source)
+    if source.suffix.lower() in (".parquet", ".geoparquet"):
+        return gpd.read_parquet(source)
+    return read_vector_file(source)
 
 
 def _to_geoparquet(df: pd.DataFrame, path: Path) -> None:
@@ -113,7 +117,8 @@ def assign_file(
     store
         The project whose grids are used.
     source
-        CSV with ``lon``/``lat`` columns, or GeoParquet of points.
+        CSV with ``lon``/``lat`` columns, or points in GeoParquet, GeoJSON, GeoPackage
+        or a zipped Shapefile (those four only without a dask ``scheduler``).
     output
         A GeoParquet file (single process) or a folder of GeoParquet parts (dask).
     scheduler
@@ -130,8 +135,15 @@ def assign_file(
     source, output = Path(source), Path(output)
     if not source.exists():
         raise InputFileError(f"{source}: no such file")
-    if source.suffix.lower() not in (".csv", ".parquet", ".geoparquet"):
-        raise InputFileError(f"{source}: use CSV or GeoParquet")
+    from gridpatrol.store.files import SUFFIXES
+
+    suffix = source.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InputFileError(
+            f"{source}: use CSV, GeoParquet, GeoJSON, GeoPackage or a zipped Shapefile"
+        )
+    if scheduler is not None and suffix not in (".csv", ".parquet", ".geoparquet"):
+        raise InputFileError(f"{source}: with --dask use CSV or GeoParquet (partitioned reads)")
     progress("building the grid index")
     index, grids = grid_index(store, version or active_version(store))
     parents = (

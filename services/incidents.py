@@ -21,6 +21,7 @@ from gridpatrol.geo.incidents import (
     assign_incidents,
     prepare_incidents,
 )
+from gridpatrol.geo.model import validate_layer
 from gridpatrol.store.base import Store
 
 from .project import active_version, project_settings, project_taxonomy  # noqa: F401 (re-exported)
@@ -72,10 +73,12 @@ def grid_index(store: Store, version: int) -> tuple[GridIndex, gpd.GeoDataFrame]
 
 
 def _next_seq(store: Store, ids: list[str]) -> dict[str, int]:
-    events = store.read("incident_events", where={"incident_id": ids})
-    if events.empty:
-        return {}
-    return events.groupby("incident_id")["seq"].max().to_dict()
+    """The last history ``seq`` of each incident that has one (call inside the write)."""
+    last: dict[str, int] = {}
+    for iid, seq in store.keys("incident_events", where={"incident_id": list(ids)}):
+        if seq > last.get(iid, 0):
+            last[iid] = int(seq)
+    return last
 
 
 def _event(incident_id, seq, at, actor, action, from_status, to_status, detail=None) -> dict:
@@ -102,6 +105,7 @@ def ingest_incidents(
     max_outside_km: float = 20.0,
     seen: set[str] | None = None,
     row_offset: int = 0,
+    default_tz: str | None = None,
 ) -> IngestResult:
     """Validate, assign and store incident reports; re-submitted ids update, never duplicate.
 
@@ -133,7 +137,7 @@ def ingest_incidents(
         served_bounds=None if settings.bounds is None else list(settings.bounds),
         max_outside_km=max_outside_km,
         addresses=store.read("addresses") if needs_address else None,
-        default_tz=settings.timezone,
+        default_tz=default_tz or settings.timezone,
     )
     rejected = prepared.rejected
     if seen is not None:
@@ -274,6 +278,7 @@ def ingest_incident_chunks(
     partial: bool = False,
     actor: str = "import",
     now: pd.Timestamp | None = None,
+    default_tz: str | None = None,
 ) -> IngestResult:
     """Ingest a batch given as a sequence of row chunks, with bounded memory.
 
@@ -300,7 +305,7 @@ def ingest_incident_chunks(
                     now=now,
                     served_bounds=store.get_setting("bounds"),
                     addresses=store.read("addresses") if "address" in chunk else None,
-                    default_tz=store.get_setting("timezone"),
+                    default_tz=default_tz or store.get_setting("timezone"),
                 )
                 bad.append(prepared.rejected.assign(row=prepared.rejected["row"] + offset))
                 offset += len(chunk)
@@ -314,6 +319,7 @@ def ingest_incident_chunks(
                     now=now,
                     seen=seen,
                     row_offset=offset,
+                    default_tz=default_tz,
                 )
             except BatchRejected as exc:
                 bad.append(exc.rejected)
@@ -397,9 +403,15 @@ def act(
 
 
 #: Incidents escalated per transaction: small, so other writers wait at most one chunk.
-ESCALATION_CHUNK = 20
+ESCALATION_CHUNK = 25
 #: Pause between chunks, in seconds: lets writers waiting for the store's lock in.
-ESCALATION_PAUSE_S = 0.02
+ESCALATION_PAUSE_S = 0.05
+#: The columns an escalation changes.
+_ESCALATED = ("status", "level", "due_at", "closed_at", "closed_level", "updated_at")
+
+
+def _plain(value):
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
 
 
 def escalate_overdue(
@@ -411,52 +423,93 @@ def escalate_overdue(
 ) -> list[str]:
     """Escalate every open incident past its deadline by one level; returns their ids.
 
-    Overdue incidents are found in one read, then escalated ``chunk`` at a time, each
-    chunk in its own short transaction that re-checks them (one acted on meanwhile is
-    left alone): the write lock is never held for long, and other writers get in between
-    chunks. An incident at the top level already is skipped.
+    Overdue incidents and their last history ``seq`` are read in bulk, and every
+    escalation is worked out and validated before any lock is taken. Then ``chunk``
+    incidents at a time, each chunk in its own short transaction: lock them, and write
+    the planned change of each one whose last ``seq`` is still the one planned on (every
+    change to an incident adds a history event, so an unchanged ``seq`` means an
+    unchanged incident). One changed meanwhile is re-read and re-decided inside the
+    transaction. The write lock is held for milliseconds per chunk, and other writers
+    get in between chunks. An incident at the top level already is skipped.
     """
     now = now or pd.Timestamp.now(tz="UTC")
     taxonomy = project_taxonomy(store)
-    late = overdue(store.read("incidents"), now=now)["incident_id"].tolist()
+    late = overdue(store.read("incidents"), now=now)
+    if late.empty:
+        return []
+    seqs = _next_seq(store, late["incident_id"].tolist())
+    values, events = {}, []
+    for _, row in late.iterrows():
+        iid = row["incident_id"]
+        try:
+            updated, event = _transition(
+                row,
+                "escalate",
+                at=now,
+                actor="system",
+                note="time limit passed",
+                taxonomy=taxonomy,
+                seq=seqs.get(iid, 0) + 1,
+            )
+        except ConflictError:  # nowhere higher to go
+            continue
+        values[iid] = {c: _plain(updated[c]) for c in _ESCALATED}
+        events.append(event)
+    if not events:
+        return []
+    planned = validate_layer(pd.DataFrame(events), "incident_events", source="escalation")
+    order = list(values)
     done: list[str] = []
-    for start in range(0, len(late), chunk):
+    for start in range(0, len(order), chunk):
         if start and pause_s:
             time.sleep(pause_s)
-        part = late[start : start + chunk]
+        part = order[start : start + chunk]
         with store.transaction():
             store.lock("incidents", where={"incident_id": part})
-            current = overdue(store.read("incidents", where={"incident_id": part}), now=now)
-            if current.empty:
-                continue
-            seqs = _next_seq(store, current["incident_id"].tolist())
-            rows, events = [], []
-            for _, row in current.iterrows():
-                iid = row["incident_id"]
-                try:
-                    updated, event = _transition(
-                        row,
-                        "escalate",
-                        at=now,
-                        actor="system",
-                        note="time limit passed",
-                        taxonomy=taxonomy,
-                        seq=seqs.get(iid, 0) + 1,
-                    )
-                except ConflictError:  # nowhere higher to go
-                    continue
-                rows.append(updated)
-                events.append(event)
-            if rows:
+            current = _next_seq(store, part)
+            same = [i for i in part if current.get(i, 0) == seqs.get(i, 0)]
+            for iid in same:
+                store.update("incidents", where={"incident_id": iid}, values=values[iid])
+            if same:
                 store.write(
-                    {
-                        "incidents": _incident_frame(rows, current.crs),
-                        "incident_events": pd.DataFrame(events),
-                    },
+                    {"incident_events": planned[planned["incident_id"].isin(same)]},
+                    mode="append",
                     source="escalation",
+                    prevalidated=True,
                 )
-                done.extend(r["incident_id"] for r in rows)
+            done += same
+            for iid in part:
+                if iid not in same and _escalate_one(store, iid, now=now, taxonomy=taxonomy):
+                    done.append(iid)
     return done
+
+
+def _escalate_one(store: Store, incident_id: str, *, now, taxonomy) -> bool:
+    """Inside a transaction holding the incident: escalate it if it is still overdue."""
+    found = overdue(store.read("incidents", where={"incident_id": incident_id}), now=now)
+    if found.empty:
+        return False
+    seq = _next_seq(store, [incident_id]).get(incident_id, 0) + 1
+    try:
+        updated, event = _transition(
+            found.iloc[0],
+            "escalate",
+            at=now,
+            actor="system",
+            note="time limit passed",
+            taxonomy=taxonomy,
+            seq=seq,
+        )
+    except ConflictError:
+        return False
+    store.write(
+        {
+            "incidents": _incident_frame([updated], found.crs),
+            "incident_events": pd.DataFrame([event]),
+        },
+        source="escalation",
+    )
+    return True
 
 
 def reassign_all(store: Store, *, version: int, actor: str = "system") -> dict[str, int]:
@@ -527,47 +580,39 @@ def iter_incident_table(
     category: str = "category",
     id_column: str = "incident_id",
     crs: str | None = None,
+    fields: dict[str, str] | None = None,
 ):
-    """:func:`read_incident_table` in chunks of ``chunk_rows`` (CSV is read chunk by chunk)."""
+    """:func:`read_incident_table` in chunks of ``chunk_rows`` rows, for bounded memory.
+
+    CSV is read chunk by chunk; other formats are read whole, then handed on in chunks.
+    ``@row`` ids number the rows of the whole file.
+    """
     from pathlib import Path
 
+    from gridpatrol.geo.errors import InputFileError
+
     path = Path(path)
-    names = dict(lon=lon, lat=lat, time=time, category=category, id_column=id_column, crs=crs)
+    names = dict(
+        lon=lon, lat=lat, time=time, category=category, id_column=id_column, crs=crs, fields=fields
+    )
     if path.suffix.lower() != ".csv":
         table = read_incident_table(path, **names)
         for i in range(0, max(len(table), 1), chunk_rows):
-            yield table.iloc[i : i + chunk_rows]
+            yield table.iloc[i : i + chunk_rows].reset_index(drop=True)
         return
-    from gridpatrol.geo.errors import InputFileError
-
     try:
         reader = pd.read_csv(
             path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows
         )
+        offset = 0
         for chunk in reader:
-            yield _incident_columns(chunk, path, **names)
+            rows = _csv_rows(chunk.reset_index(drop=True), path, **names)
+            if [c.strip() for c in id_column.split(",")] == ["@row"]:
+                rows["incident_id"] = [f"row:{offset + i + 1}" for i in range(len(rows))]
+            offset += len(chunk)
+            yield rows
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise InputFileError(f"{path}: cannot read it as CSV ({exc})") from exc
-
-
-def _incident_columns(df, path, *, lon, lat, time, category, id_column, crs):
-    from gridpatrol.geo.errors import InputFileError
-
-    missing = [c for c in (lon, lat) if c not in df.columns]
-    if missing and "address" not in df.columns:
-        raise InputFileError(
-            f"{path}: no column(s) {', '.join(missing)}; name the coordinate columns "
-            f"with --lon/--lat (found: {', '.join(df.columns)})"
-        )
-    df = df.rename(columns={lon: "lon", lat: "lat"})
-    df["crs"] = crs or "wgs84"
-    renames = {time: "reported_at", category: "category", id_column: "incident_id"}
-    for src in renames:
-        if src not in df.columns:
-            raise InputFileError(
-                f"{path}: no column {src!r} (found: {', '.join(map(str, df.columns))})"
-            )
-    return df.rename(columns=renames)
 
 
 def read_incident_table(
@@ -579,8 +624,14 @@ def read_incident_table(
     category: str = "category",
     id_column: str = "incident_id",
     crs: str | None = None,
+    fields: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Read incidents from CSV, GeoJSON or GeoParquet into ingest rows (lon/lat/crs columns)."""
+    """Read incidents from CSV, GeoJSON or GeoParquet into ingest rows (lon/lat/crs columns).
+
+    ``id_column`` may name several columns joined by commas (``"incident_id,category"``,
+    for sources that repeat an id once per category) or ``"@row"`` to number the rows.
+    ``fields`` maps other model columns to file columns (``{"description": "desc"}``).
+    """
     from pathlib import Path
 
     from gridpatrol.geo.errors import InputFileError
@@ -593,31 +644,55 @@ def read_incident_table(
             df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
         except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
             raise InputFileError(f"{path}: cannot read it as CSV ({exc})") from exc
-        missing = [c for c in (lon, lat) if c not in df.columns]
-        if missing and "address" not in df.columns:
-            raise InputFileError(
-                f"{path}: no column(s) {', '.join(missing)}; name the coordinate columns "
-                f"with --lon/--lat (found: {', '.join(df.columns)})"
-            )
-        df = df.rename(columns={lon: "lon", lat: "lat"})
-        df["crs"] = crs or "wgs84"
-    else:
-        gdf = read_vector_file(
-            path, crs=crs if crs and crs.lower() not in ("gcj02", "bd09") else None
+        return _csv_rows(
+            df,
+            path,
+            lon=lon,
+            lat=lat,
+            time=time,
+            category=category,
+            id_column=id_column,
+            crs=crs,
+            fields=fields,
         )
-        df = pd.DataFrame(gdf.drop(columns="geometry"))
-        pts = gdf.geometry
-        if not (pts.geom_type == "Point").all():
-            raise InputFileError(f"{path}: incidents must be points")
-        df["lon"], df["lat"] = pts.x.to_numpy(), pts.y.to_numpy()
-        df["crs"] = crs if crs and crs.lower() in ("gcj02", "bd09") else gdf.crs.to_string()
-    renames = {time: "reported_at", category: "category", id_column: "incident_id"}
-    for src in renames:
-        if src not in df.columns:
-            raise InputFileError(
-                f"{path}: no column {src!r} (found: {', '.join(map(str, df.columns))})"
-            )
-    return df.rename(columns=renames)
+    gdf = read_vector_file(path, crs=crs if crs and crs.lower() not in ("gcj02", "bd09") else None)
+    df = pd.DataFrame(gdf.drop(columns="geometry"))
+    pts = gdf.geometry
+    if not (pts.geom_type == "Point").all():
+        raise InputFileError(f"{path}: incidents must be points")
+    df["lon"], df["lat"] = pts.x.to_numpy(), pts.y.to_numpy()
+    df["crs"] = crs if crs and crs.lower() in ("gcj02", "bd09") else gdf.crs.to_string()
+    return _finish_rows(df, path, time=time, category=category, id_column=id_column, fields=fields)
+
+
+def _csv_rows(df, path, *, lon, lat, time, category, id_column, crs, fields) -> pd.DataFrame:
+    """CSV columns (strings) -> ingest rows: coordinates found and named, ids, fields."""
+    from gridpatrol.geo.errors import InputFileError
+    from gridpatrol.store.files import LAT_NAMES, LON_NAMES, pick_column
+
+    if lon == "lon" and "lon" not in df.columns:  # the default: look for x, lng...
+        lon = pick_column(df.columns, None, LON_NAMES) or lon
+    if lat == "lat" and "lat" not in df.columns:
+        lat = pick_column(df.columns, None, LAT_NAMES) or lat
+    missing = [c for c in (lon, lat) if c not in df.columns]
+    if missing and "address" not in df.columns:
+        raise InputFileError(
+            f"{path}: no column(s) {', '.join(missing)}; name the coordinate columns "
+            f"with --lon/--lat (found: {', '.join(df.columns)})"
+        )
+    df = df.rename(columns={lon: "lon", lat: "lat"})
+    df["crs"] = crs or "wgs84"
+    return _finish_rows(df, path, time=time, category=category, id_column=id_column, fields=fields)
+
+
+def _finish_rows(df, path, *, time, category, id_column, fields) -> pd.DataFrame:
+    from gridpatrol.store.files import make_ids, map_columns
+
+    id_columns = [c.strip() for c in id_column.split(",") if c.strip()]
+    if id_columns != ["incident_id"]:
+        df["incident_id"] = make_ids(df, id_columns, source=str(path)).to_numpy()
+    mapping = {"reported_at": time, "category": category, **(fields or {})}
+    return pd.DataFrame(map_columns(df, mapping, source=str(path)))
 
 
 class ReportQueue:

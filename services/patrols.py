@@ -21,7 +21,7 @@ import shapely
 
 from gridpatrol.geo.crs import WGS84
 from gridpatrol.geo.errors import InfeasiblePlanError, NotFoundError, SchemaError
-from gridpatrol.geo.hotspots import count_points, filter_incidents, gi_star, square_cells
+from gridpatrol.geo.hotspots import filter_incidents, hot_spots, square_cells
 from gridpatrol.geo.network import (
     edges_in_area,
     graph_from_layers,
@@ -30,7 +30,7 @@ from gridpatrol.geo.network import (
     nearest_node,
 )
 from gridpatrol.geo.patrol import MinMaxRoutes
-from gridpatrol.geo.routes import route_geometry, route_stops, route_summary, turn_list
+from gridpatrol.geo.walks import route_geometry, route_stops, route_summary, turn_list
 from gridpatrol.store.base import Store
 from gridpatrol.store.gpx import read_gpx_track, route_to_gpx  # noqa: F401 (re-exported)
 
@@ -187,7 +187,7 @@ def hot_spot_points(
     cells = square_cells(bounds, cell_size=100.0, crs=crs)
     if len(cells) < 3:
         return []
-    hs = gi_star(cells, count_points(cells, pts), permutations=999, seed=0).units
+    hs = hot_spots(cells, pts, permutations=999, seed=0).units
     hot = hs[(hs["hotspot"] == "hot") & (hs["count"] > 0)].sort_values("gi_z", ascending=False)
     centres = hot.geometry.centroid.iloc[:max_points]
     return list(zip(centres.x, centres.y, strict=True))
@@ -412,7 +412,7 @@ def _plain(value):
 
 
 def _dwells_on_route(edges: list[tuple], dwells: list[tuple]) -> list[tuple]:
-    """Dwell specs for geo.routes: the edge as walked (either direction) with minutes."""
+    """Dwell specs for geo.walks: the edge as walked (either direction) with minutes."""
     out = []
     walked = {(u, v) for u, v, _ in edges} | {(v, u) for u, v, _ in edges}
     for edge, minutes, label in dwells:

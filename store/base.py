@@ -111,6 +111,26 @@ class Store(ABC):
         rows = self._select(spec, bbox=bbox, where=where, limit=limit, offset=offset)
         return self._frame(spec, rows)
 
+    def keys(self, layer: str, *, where: Mapping[str, Any]) -> list[tuple]:
+        """Keys of the rows matching ``where``, as tuples of plain values.
+
+        Cheap (no frame is built): for checks inside a write transaction, e.g. which
+        ids exist or the last history ``seq`` of each incident.
+        """
+        spec = get_layer(layer)
+        self._check_where(spec, where)
+        where = dict(where)
+        lists = [k for k, v in where.items() if isinstance(v, (list, tuple, set, np.ndarray))]
+        if len(lists) > 1:
+            raise SchemaError("only one column may be filtered by a list of values")
+        if not lists:
+            return self._select_keys(spec, where)
+        values = list(where[lists[0]])
+        out: list[tuple] = []
+        for i in range(0, len(values), _CHUNK):
+            out += self._select_keys(spec, {**where, lists[0]: values[i : i + _CHUNK]})
+        return out
+
     def count(
         self, layer: str, *, bbox: BBox | None = None, where: Mapping[str, Any] | None = None
     ) -> int:
@@ -149,6 +169,7 @@ class Store(ABC):
         mode: WriteMode = "upsert",
         replace_where: Mapping[str, Mapping[str, Any]] | None = None,
         source: str = "input",
+        prevalidated: bool = False,
     ) -> dict[str, int]:
         """Validate and write several layers in one transaction.
 
@@ -162,6 +183,10 @@ class Store(ABC):
             matching ``replace_where[layer]``).
         source
             Names the input in error messages.
+        prevalidated
+            The frames came from :func:`~gridpatrol.geo.model.validate_layer` already
+            (or are row subsets of such frames): skip validating them again, so a write
+            transaction does not hold the lock while the work is repeated.
 
         Returns
         -------
@@ -172,7 +197,12 @@ class Store(ABC):
         SchemaError, InvalidGeometryError, CRSError
             Before anything is written.
         """
-        validated = {name: validate_layer(df, name, source=source) for name, df in changes.items()}
+        validated = {
+            name: df.reset_index(drop=True)
+            if prevalidated
+            else validate_layer(df, name, source=source)
+            for name, df in changes.items()
+        }
         for name, df in validated.items():
             spec = get_layer(name)
             dup = df.duplicated(subset=list(spec.key))
@@ -341,6 +371,9 @@ class Store(ABC):
 
     @abstractmethod
     def _count(self, spec: Layer, *, bbox, where) -> int: ...
+
+    @abstractmethod
+    def _select_keys(self, spec: Layer, where: Mapping[str, Any]) -> list[tuple]: ...
 
     @abstractmethod
     def _insert(self, spec: Layer, rows: list[tuple], *, upsert: bool) -> None: ...

@@ -258,6 +258,12 @@ class EmbeddedStore(Store):
             f"SELECT {cols} FROM {_q(spec.name)} t{sql} ORDER BY {order}{page}", params
         ).fetchall()
 
+    def _select_keys(self, spec, where):
+        self._ensure(spec)
+        sql, params = self._filters(spec, None, where)
+        cols = ", ".join(f"t.{_q(k)}" for k in spec.key)
+        return self._con.execute(f"SELECT {cols} FROM {_q(spec.name)} t{sql}", params).fetchall()
+
     def _count(self, spec, *, bbox, where):
         self._ensure(spec)
         sql, params = self._filters(spec, bbox, where)

@@ -41,14 +41,19 @@ def _check_lonlat_line(line) -> np.ndarray:
         raise CRSError(
             f"the route line has coordinates such as ({lon[0]:.1f}, {lat[0]:.1f}), which are "
             "not longitude/latitude: reproject it to WGS84 first "
-            "(gridpatrol.geo.routes.route_geometry(G, edges, to_crs='EPSG:4326'))"
+            "(gridpatrol.geo.walks.route_geometry(G, edges, to_crs='EPSG:4326'))"
         )
     return coords
 
 
+#: Decimal places of written coordinates: 1e-7 degrees is about 1 cm, and rounding drops
+#: float noise such as 24.941000000000003 that reprojection leaves.
+DECIMALS = 7
+
+
 def _waypoint(item, i: int) -> gpxpy.gpx.GPXWaypoint:
     """A waypoint from ``(lon, lat, name[, description])``, a mapping, or an object
-    with ``lon``, ``lat``, ``name`` (such as :class:`gridpatrol.geo.routes.RouteStop`)."""
+    with ``lon``, ``lat``, ``name`` (such as :class:`gridpatrol.geo.walks.RouteStop`)."""
     if isinstance(item, Mapping):
         get = item.get
     elif isinstance(item, (tuple, list)):
@@ -70,8 +75,8 @@ def _waypoint(item, i: int) -> gpxpy.gpx.GPXWaypoint:
     name = get("name")
     desc = get("description")
     return gpxpy.gpx.GPXWaypoint(
-        latitude=lat,
-        longitude=lon,
+        latitude=round(lat, DECIMALS),
+        longitude=round(lon, DECIMALS),
         name=None if name is None else str(name),
         description=None if desc is None else str(desc),
     )
@@ -96,7 +101,7 @@ def route_to_gpx(
     waypoints
         Station and dwell points: ``(lon, lat, name[, description])`` tuples, mappings
         with those keys, or objects with those attributes
-        (:func:`gridpatrol.geo.routes.route_stops` gives them).
+        (:func:`gridpatrol.geo.walks.route_stops` gives them).
     description
         Track (and file) description.
 
@@ -128,9 +133,9 @@ def route_to_gpx(
     for c in coords:
         segment.points.append(
             gpxpy.gpx.GPXTrackPoint(
-                latitude=float(c[1]),
-                longitude=float(c[0]),
-                elevation=float(c[2]) if len(c) > 2 else None,
+                latitude=round(float(c[1]), DECIMALS),
+                longitude=round(float(c[0]), DECIMALS),
+                elevation=round(float(c[2]), 2) if len(c) > 2 else None,
             )
         )
     track.segments.append(segment)

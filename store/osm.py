@@ -22,6 +22,8 @@ from gridpatrol.geo.buildings import HouseholdRule, estimate_households
 from gridpatrol.geo.cameras import cameras_from_osm
 from gridpatrol.geo.crs import WGS84, project
 from gridpatrol.geo.errors import InputFileError
+from gridpatrol.geo.geometry import make_polygonal
+from gridpatrol.geo.model import empty_layer
 from gridpatrol.geo.network import graph_to_layers
 
 Progress = Callable[[str], None]
@@ -56,6 +58,45 @@ class OSMData:
     cameras: gpd.GeoDataFrame
     networks: dict[str, tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]] = field(default_factory=dict)
     bounds: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    #: What the extract lacks, one sentence each ("no buildings: ...").
+    notes: list[str] = field(default_factory=list)
+
+    def check(self, source: str) -> None:
+        """Fill :attr:`notes` and :attr:`bounds`; raise only when nothing usable is left."""
+        has_streets = any(len(e) for _, e in self.networks.values())
+        if not len(self.buildings) and not has_streets and not len(self.cameras):
+            raise InputFileError(f"{source}: no buildings, streets or cameras in this extract")
+        self.notes = []
+        if not len(self.buildings):
+            self.notes.append(
+                "no buildings: grids cannot be balanced by households; import footprints "
+                "with `gridpatrol import buildings FILE`"
+            )
+        if not len(self.addresses):
+            self.notes.append(
+                "no addresses: incidents need coordinates (address lookup has nothing to match)"
+            )
+        if not len(self.cameras):
+            self.notes.append(
+                "no cameras (man_made=surveillance): camera coverage stays empty; "
+                "import them with `gridpatrol import cameras FILE`"
+            )
+        if not has_streets:
+            self.notes.append("no streets: grids follow no streets and patrols cannot be planned")
+        elif not len(self.networks.get("drive", (None, []))[1]):
+            self.notes.append("no drivable streets: only walking patrols")
+        if len(self.buildings) and "name" in self.buildings:
+            if not (self.buildings["name"].astype(str) != "").any():
+                self.notes.append("no building names: pages label buildings by address or id")
+        frames = [self.buildings, self.cameras] + [e for _, e in self.networks.values()]
+        frames = [f for f in frames if len(f)]
+        b = np.array([f.total_bounds for f in frames])
+        self.bounds = (
+            float(b[:, 0].min()),
+            float(b[:, 1].min()),
+            float(b[:, 2].max()),
+            float(b[:, 3].max()),
+        )
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
         """Layer name -> frame, ready for ``Store.write``."""
@@ -66,6 +107,20 @@ class OSMData:
             out["street_nodes"] = pd.concat(nodes, ignore_index=True)
             out["streets"] = pd.concat(edges, ignore_index=True)
         return out
+
+
+def _empty(layer: str) -> gpd.GeoDataFrame:
+    out = empty_layer(layer)
+    if layer == "buildings":  # the address columns _addresses_layer reads
+        for col in ("addr_street", "addr_housenumber", "addr_postcode", "addr_city"):
+            out[col] = pd.Series(dtype="object")
+    return out
+
+
+def _cameras(raw: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    if raw is None or not len(raw):
+        return _empty("cameras")
+    return cameras_from_osm(raw)
 
 
 def _tag(df: pd.DataFrame, name: str) -> pd.Series:
@@ -87,11 +142,17 @@ def _tags_dict(row) -> dict:
 def _buildings_layer(
     raw: gpd.GeoDataFrame, ids: pd.Series, rule: HouseholdRule
 ) -> gpd.GeoDataFrame:
+    if raw is None or not len(raw):
+        return _empty("buildings")
     raw = raw[raw.geometry.geom_type.isin(["Polygon", "MultiPolygon"])].copy()
+    if not len(raw):
+        return _empty("buildings")
     ids = ids.loc[raw.index]
     # Footprints drawn invalid in OSM are repaired here; files from users are not.
-    raw["geometry"] = raw.geometry.make_valid()
-    raw = raw[raw.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
+    raw = raw.set_geometry(
+        gpd.GeoSeries(make_polygonal(raw.geometry), index=raw.index, crs=raw.crs)
+    )
+    raw = raw[~raw.geometry.is_empty]
     ids = ids.loc[raw.index]
     flats = pd.to_numeric(_tag(raw, "building:flats"), errors="coerce")
     if flats.isna().all() and "tags" in raw:
@@ -167,6 +228,9 @@ def _addresses_layer(
                 crs=WGS84,
             )
         )
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return _empty("addresses")
     out = pd.concat(parts, ignore_index=True)
     return gpd.GeoDataFrame(out, geometry="geometry", crs=WGS84).drop_duplicates("source_id")
 
@@ -200,10 +264,11 @@ def _filter_graph(G: nx.MultiDiGraph, keep: Callable[[str], bool]) -> nx.MultiDi
 
 
 def _networks_from_graphs(walk: nx.MultiDiGraph, drive: nx.MultiDiGraph) -> dict:
-    return {
-        "walk": graph_to_layers(walk, network="walk"),
-        "drive": graph_to_layers(drive, network="drive"),
-    }
+    out = {}
+    for name, G in (("walk", walk), ("drive", drive)):
+        if G.number_of_edges():
+            out[name] = graph_to_layers(G, network=name)
+    return out
 
 
 def read_pbf(path: Path, *, rule: HouseholdRule, progress: Progress) -> OSMData:
@@ -213,9 +278,10 @@ def read_pbf(path: Path, *, rule: HouseholdRule, progress: Progress) -> OSMData:
     progress("buildings")
     raw_b = osm.get_buildings()
     if raw_b is None or len(raw_b) == 0:
-        raise InputFileError(f"{path}: no buildings in this extract")
-    ids = raw_b["osm_type"].astype(str) + "/" + raw_b["id"].astype(str)
-    buildings = _buildings_layer(raw_b.set_crs(WGS84, allow_override=True), "osm:" + ids, rule)
+        buildings = _empty("buildings")
+    else:
+        ids = raw_b["osm_type"].astype(str) + "/" + raw_b["id"].astype(str)
+        buildings = _buildings_layer(raw_b.set_crs(WGS84, allow_override=True), "osm:" + ids, rule)
     progress("cameras")
     raw_c = osm.get_data_by_custom_criteria(
         custom_filter={"man_made": ["surveillance"]},
@@ -225,7 +291,7 @@ def read_pbf(path: Path, *, rule: HouseholdRule, progress: Progress) -> OSMData:
         keep_relations=False,
     )
     if raw_c is None or len(raw_c) == 0:
-        cameras = cameras_from_osm(gpd.GeoDataFrame({"source_id": []}, geometry=[], crs=WGS84))
+        cameras = _empty("cameras")
     else:
         raw_c = raw_c.set_crs(WGS84, allow_override=True)
         raw_c["source_id"] = "osm:node/" + raw_c["id"].astype(str)
@@ -246,7 +312,11 @@ def read_pbf(path: Path, *, rule: HouseholdRule, progress: Progress) -> OSMData:
     progress("street networks")
     graphs = {}
     for name, ntype in (("walk", "walking"), ("drive", "driving")):
-        nodes, edges = osm.get_network(network_type=ntype, nodes=True)
+        got = osm.get_network(network_type=ntype, nodes=True)
+        if got is None or got[1] is None or not len(got[1]):
+            graphs[name] = nx.MultiDiGraph(crs=WGS84.to_string())
+            continue
+        nodes, edges = got
         graphs[name] = osm.to_graph(
             nodes,
             edges,
@@ -262,25 +332,31 @@ def read_pbf(path: Path, *, rule: HouseholdRule, progress: Progress) -> OSMData:
 
 def read_xml(path: Path, *, rule: HouseholdRule, progress: Progress) -> OSMData:
     progress("buildings")
-    feats = ox.features_from_xml(str(path))
+    try:
+        feats = ox.features_from_xml(str(path))
+    except ox._errors.InsufficientResponseError:  # no tagged features at all
+        feats = gpd.GeoDataFrame(
+            {"element": [], "id": []}, geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84
+        )
     feats = feats.reset_index()
     ids = "osm:" + feats["element"].astype(str) + "/" + feats["id"].astype(str)
     feats.index = ids.index
     is_b = _tag(feats, "building").notna()
-    if not is_b.any():
-        raise InputFileError(f"{path}: no buildings in this extract")
     buildings = _buildings_layer(feats[is_b], ids, rule)
     progress("cameras")
     is_c = (_tag(feats, "man_made") == "surveillance") & (feats.geometry.geom_type == "Point")
     cams = feats[is_c].copy()
     cams["source_id"] = ids[is_c]
-    cameras = cameras_from_osm(cams.drop(columns=["element", "id"], errors="ignore"))
+    cameras = _cameras(cams.drop(columns=["element", "id"], errors="ignore"))
     progress("addresses")
     is_a = _tag(feats, "addr:housenumber").notna() & ~is_b
     addresses = _addresses_layer(buildings, _address_points(feats[is_a], ids))
     progress("street networks")
-    walk = ox.graph_from_xml(str(path), bidirectional=True, retain_all=True)
-    drive = ox.graph_from_xml(str(path), bidirectional=False, retain_all=True)
+    try:
+        walk = ox.graph_from_xml(str(path), bidirectional=True, retain_all=True)
+        drive = ox.graph_from_xml(str(path), bidirectional=False, retain_all=True)
+    except (ox._errors.InsufficientResponseError, ValueError, nx.NetworkXError):
+        walk = drive = nx.MultiDiGraph(crs=WGS84.to_string())
     walk = _filter_graph(walk, lambda hw: hw not in NOT_WALKABLE)
     drive = _filter_graph(drive, lambda hw: hw in DRIVABLE)
     return OSMData(buildings, addresses, cameras, _networks_from_graphs(walk, drive))
@@ -323,8 +399,7 @@ def read_osm(
         raise InputFileError(f"{path}: cannot read it ({exc})") from exc
     except ox._errors.InsufficientResponseError as exc:
         raise InputFileError(f"{path}: no usable OSM data in it ({exc})") from exc
-    bounds = data.buildings.total_bounds
-    data.bounds = tuple(float(b) for b in bounds)
+    data.check(str(path))
     return data
 
 
@@ -357,9 +432,9 @@ def download_osm(
     is_c = (_tag(feats, "man_made") == "surveillance") & (feats.geometry.geom_type == "Point")
     cams = feats[is_c].copy()
     cams["source_id"] = ids[is_c]
-    cameras = cameras_from_osm(cams.drop(columns=["element", "id"], errors="ignore"))
+    cameras = _cameras(cams.drop(columns=["element", "id"], errors="ignore"))
     is_a = _tag(feats, "addr:housenumber").notna() & ~is_b
     addresses = _addresses_layer(buildings, _address_points(feats[is_a], ids))
     data = OSMData(buildings, addresses, cameras, _networks_from_graphs(walk, drive))
-    data.bounds = tuple(float(b) for b in np.asarray(buildings.total_bounds))
+    data.check(str(place or bbox))
     return data

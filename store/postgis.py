@@ -262,6 +262,14 @@ class PostGISStore(Store):
             query += sql.SQL(" OFFSET {}").format(sql.Literal(int(offset)))
         return self._con.execute(query, params).fetchall()
 
+    def _select_keys(self, spec, where):
+        self._ensure(spec)
+        filters, params = self._filters(None, where)
+        query = sql.SQL("SELECT {} FROM {}{}").format(
+            sql.SQL(", ").join(sql.Identifier(k) for k in spec.key), self._t(spec.name), filters
+        )
+        return [tuple(r) for r in self._con.execute(query, params).fetchall()]
+
     def _count(self, spec, *, bbox, where):
         self._ensure(spec)
         filters, params = self._filters(bbox, where)

@@ -21,7 +21,7 @@ def test_geo_imports_no_web_maps_or_database():
     mods = _modules_after(
         "import gridpatrol.geo.model, gridpatrol.geo.incidents, gridpatrol.geo.grids, "
         "gridpatrol.geo.assignment, gridpatrol.geo.hotspots, gridpatrol.geo.patrol, "
-        "gridpatrol.geo.routes, gridpatrol.geo.compliance, gridpatrol.geo.grid_report, "
+        "gridpatrol.geo.walks, gridpatrol.geo.compliance, gridpatrol.geo.grid_report, "
         "gridpatrol.geo.districting, gridpatrol.geo.dispatch, gridpatrol.geo.cameras"
     )
     for banned in (

@@ -2,12 +2,12 @@
 
 import gpxpy
 import pytest
-from fastapi.testclient import TestClient
 
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
 from gridpatrol.demo import build_demo
 from gridpatrol.store.base import open_store
+from tests.tokens import client_as  # noqa: E402
 
 
 @pytest.mark.slow
@@ -17,7 +17,7 @@ def test_demo_plan_covers_every_walkable_street_with_balanced_routes(tmp_path):
         written = build_demo(store, plan_seconds=5.0)
         plan_id = store.get_setting("demo_plan_id")
     assert written["cameras"] == 221 and written["grids"] >= 4
-    with TestClient(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
+    with client_as(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
         plan = c.get(f"/api/patrols/{plan_id}").json()
         day = plan["summary"]["days"][0]
         assert day["coverage"] == 1.0  # every reachable walkable street is walked

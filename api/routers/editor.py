@@ -8,8 +8,9 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import HTMLResponse
 
 from gridpatrol.api.deps import SettingsDep, StoreDep
-from gridpatrol.api.routers.maps import pick_language
+from gridpatrol.api.routers.maps import nav_targets, pick_language
 from gridpatrol.maps.editor import editor_html
+from gridpatrol.maps.nav import with_nav
 from gridpatrol.services import grid_versions as gv
 
 router = APIRouter(tags=["maps"])
@@ -44,6 +45,7 @@ def editor_page(
         buildings = store.read(
             "buildings", bbox=bbox, limit=min(MAX_BUILDINGS, settings.max_page_size)
         )
+    chosen = pick_language(lang, accept_language)
     html = editor_html(
         grids,
         version=version,
@@ -53,6 +55,7 @@ def editor_page(
         communities=communities,
         basemap=settings.basemap,
         basemap_key=settings.basemap_key,
-        lang=pick_language(lang, accept_language),
+        lang=chosen,
     )
+    html = with_nav(html, chosen, nav_targets(store), current="editor")
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})

@@ -1,29 +1,28 @@
 """Read-only embeds: admin-made tokens scoped to layers and an area, and the pages they open.
 
-Admin endpoints (``/api/embed/tokens``) need the ``X-Admin-Key`` header matching the
-``admin_key`` setting (``GRIDPATROL_ADMIN_KEY``). When that setting is empty they are
-open to loopback clients only (127.0.0.1, ::1): fine on a planner's own machine, but
-behind a reverse proxy on the same host every client looks local, so set a key there.
+Admin endpoints (``/api/embed/tokens``) need an admin API token (``Authorization: Bearer``,
+see :mod:`gridpatrol.api.auth`).
 
-Embed endpoints (``/embed/...``) take ``?token=``; a missing or unknown token is 401, an
+Embed endpoints (``/embed/...``) take the embed token in the ``X-Embed-Token`` header or
+``Authorization: Bearer``, or (for the ``<iframe>`` code, which cannot send headers) in
+``?token=``, which is redacted from every log; a missing or unknown token is 401, an
 expired or revoked one, or a layer or bbox outside the token's scope, is 403.
 """
 
 from __future__ import annotations
 
-import hmac
 import html
-import ipaddress
 import logging
 import re
 from functools import lru_cache
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
 
+from gridpatrol.api.auth import AdminDep
 from gridpatrol.api.deps import SettingsDep, StoreDep, page_params
 from gridpatrol.api.routers.maps import pick_language
 from gridpatrol.api.schemas import to_feature_collection
@@ -35,11 +34,6 @@ log = logging.getLogger("gridpatrol.api")
 
 
 # -- settings not yet in api/settings.py --------------------------------------------------
-
-
-def _admin_key(settings: Settings) -> str:
-    key = settings.admin_key
-    return key.get_secret_value() if hasattr(key, "get_secret_value") else str(key)
 
 
 def _min_count(settings: Settings) -> int:
@@ -133,36 +127,6 @@ class EmbedTokenCreated(EmbedToken):
 # -- admin ---------------------------------------------------------------------------------
 
 
-def _is_loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def require_admin(
-    request: Request,
-    settings: SettingsDep,
-    x_admin_key: Annotated[str | None, Header(description="the GRIDPATROL_ADMIN_KEY")] = None,
-) -> str:
-    """Who is acting: ``admin-key`` or ``loopback``; 401/403 otherwise."""
-    key = _admin_key(settings)
-    if key:
-        if not x_admin_key:
-            raise HTTPException(401, "this is an admin action: send the X-Admin-Key header")
-        if not hmac.compare_digest(x_admin_key.encode(), key.encode()):
-            raise HTTPException(403, "the X-Admin-Key header is wrong")
-        return "admin-key"
-    if _is_loopback(request):
-        return "loopback"
-    raise HTTPException(
-        403,
-        "admin actions are only allowed from this machine until GRIDPATROL_ADMIN_KEY is set; "
-        "set it and send it as X-Admin-Key",
-    )
-
-
 def _scope_error(exc: tk.ScopeError) -> HTTPException:
     return HTTPException(403, str(exc))
 
@@ -171,9 +135,6 @@ def _token_error(exc: tk.EmbedTokenError) -> HTTPException:
     if exc.reason in ("missing", "unknown"):
         return HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="embed"'})
     return HTTPException(403, str(exc))
-
-
-AdminDep = Annotated[str, Depends(require_admin)]
 
 
 @router.post(
@@ -187,7 +148,7 @@ def create_embed_token(
     request: Request,
     store: StoreDep,
     settings: SettingsDep,
-    actor: AdminDep,
+    admin: AdminDep,
 ) -> dict:
     """A read-only token for ``layers`` within ``area``, and an ``<iframe>`` embed code.
 
@@ -201,7 +162,7 @@ def create_embed_token(
         expires_at=None if body.expires_at is None else pd.Timestamp(body.expires_at),
         incident_unit=body.incident_unit,
         cell_m=body.cell_m,
-        created_by=actor,
+        created_by=admin.label,
     )
     url = f"{_public_url(settings, request)}/embed/map?token={token}"
     code = (
@@ -212,7 +173,7 @@ def create_embed_token(
 
 
 @router.get("/api/embed/tokens", response_model=list[EmbedToken], summary="List embed tokens")
-def list_embed_tokens(store: StoreDep, actor: AdminDep) -> list[dict]:
+def list_embed_tokens(store: StoreDep, admin: AdminDep) -> list[dict]:
     """Every embed token with its scope and times (no secrets), newest first."""
     return tk.list_tokens(store)
 
@@ -220,14 +181,38 @@ def list_embed_tokens(store: StoreDep, actor: AdminDep) -> list[dict]:
 @router.delete(
     "/api/embed/tokens/{token_id}", response_model=EmbedToken, summary="Revoke an embed token"
 )
-def revoke_embed_token(token_id: str, store: StoreDep, actor: AdminDep) -> dict:
+def revoke_embed_token(
+    token_id: Annotated[str, Path(max_length=64)], store: StoreDep, admin: AdminDep
+) -> dict:
     """Revoke a token: its pages and data answer 403 from now on."""
     return tk.revoke_token(store, token_id)
 
 
 # -- embeds --------------------------------------------------------------------------------
 
-TokenQuery = Annotated[str | None, Query(description="the embed token")]
+TokenQuery = Annotated[
+    str | None,
+    Query(description="the embed token (for <iframe> codes; prefer the X-Embed-Token header)"),
+]
+TokenHeader = Annotated[str | None, Header(description="the embed token")]
+
+
+def _embed_token(
+    token: TokenQuery = None,
+    x_embed_token: TokenHeader = None,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> str | None:
+    """The embed token from the header, ``Authorization: Bearer gpe_…`` or ``?token=``."""
+    if x_embed_token:
+        return x_embed_token
+    if authorization and authorization.lower().startswith("bearer "):
+        value = authorization[7:].strip()
+        if value.startswith(tk.TOKEN_PREFIX):
+            return value
+    return token
+
+
+EmbedTokenDep = Annotated[str | None, Depends(_embed_token)]
 
 
 def _scope(store, token: str | None) -> tk.TokenScope:
@@ -247,7 +232,7 @@ def _layer(store, scope: tk.TokenScope, name: str, *, bbox, settings: Settings):
 def embed_map(
     store: StoreDep,
     settings: SettingsDep,
-    token: TokenQuery = None,
+    token: EmbedTokenDep,
     lang: Annotated[str | None, Query(description="en or zh")] = None,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> HTMLResponse:
@@ -284,7 +269,7 @@ def embed_data(
     layer: str,
     store: StoreDep,
     settings: SettingsDep,
-    token: TokenQuery = None,
+    token: EmbedTokenDep,
     bbox: Annotated[
         str | None, Query(description="min lon,min lat,max lon,max lat (WGS84)")
     ] = None,

@@ -85,9 +85,13 @@ def save_version(
 
 
 @router.post("/{version}/activate")
-def activate(version: int, store: StoreDep) -> dict:
-    """Make the version active; every incident is re-assigned to it."""
-    return {"version": version, "incidents": gv.activate(store, version)}
+def activate(version: int, store: StoreDep, confirm: bool = False) -> dict:
+    """Make the version active; every incident is re-assigned to it.
+
+    A version with validation problems is refused (409, the problems listed) unless
+    ``confirm=true``.
+    """
+    return {"version": version, "incidents": gv.activate(store, version, confirm=confirm)}
 
 
 @router.get("/{old}/diff/{new}")
@@ -134,7 +138,11 @@ def report_draft(
     walk_tours: bool = True,
 ) -> dict:
     """Validate unsaved grids (for the editor): the same report, nothing stored."""
-    return _report_body(gv.report_for_grids(store, features_to_gdf(body), walk_tours=walk_tours))
+    grids = features_to_gdf(body)
+    missing = [c for c in ("code", "parent_code") if c not in grids.columns]
+    if missing:
+        raise SchemaError(f"request body: grid features need the properties {', '.join(missing)}")
+    return _report_body(gv.report_for_grids(store, grids, walk_tours=walk_tours))
 
 
 @router.get("/{version}/export.gpkg", response_class=Response)

@@ -7,26 +7,26 @@ import json
 from typing import Annotated, Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Body, Depends, Query
 
 from gridpatrol.api.deps import PageDep, SettingsDep, StoreDep
 from gridpatrol.api.schemas import (
+    Feature,
     FeatureCollection,
     GridFigures,
     IncidentAction,
     IncidentCreate,
     IncidentEvent,
     IngestReport,
+    check_time,
     to_feature_collection,
 )
 from gridpatrol.geo.dispatch import grid_figures
 from gridpatrol.geo.errors import SchemaError
 from gridpatrol.geo.hotspots import (
-    count_points,
     filter_incidents,
-    gi_star,
+    hot_spots,
     kernel_density,
     square_cells,
 )
@@ -58,11 +58,28 @@ def _rows_from_body(body: Any, crs: str) -> pd.DataFrame:
     """A JSON list of reports, or a GeoJSON FeatureCollection of points."""
     if isinstance(body, dict) and body.get("type") == "FeatureCollection":
         rows = []
-        for i, feature in enumerate(body.get("features") or []):
-            geom = (feature or {}).get("geometry") or {}
-            props = dict((feature or {}).get("properties") or {})
-            if geom.get("type") != "Point" or len(geom.get("coordinates") or []) < 2:
+        features = body.get("features")
+        if not isinstance(features, list):
+            raise SchemaError("'features' must be a list of GeoJSON Features")
+        for i, feature in enumerate(features):
+            if not isinstance(feature, dict) or not isinstance(feature.get("geometry"), dict):
+                raise SchemaError(f"feature {i}: not a GeoJSON Feature with a geometry object")
+            geom = feature["geometry"]
+            props = feature.get("properties") or {}
+            if not isinstance(props, dict):
+                raise SchemaError(f"feature {i}: 'properties' must be an object")
+            props = dict(props)
+            coords = geom.get("coordinates")
+            if geom.get("type") != "Point" or not isinstance(coords, list) or len(coords) < 2:
                 raise SchemaError(f"feature {i}: incidents must be Point geometries")
+            if not isinstance(feature.get("id", ""), (str, int)) or isinstance(
+                feature.get("id"), bool
+            ):
+                raise SchemaError(f"feature {i}: 'id' must be a string or a number")
+            try:
+                check_time(str(props.get("reported_at", "")))
+            except ValueError as exc:
+                raise SchemaError(f"feature {i}: reported_at: {exc}") from None
             props.setdefault("incident_id", feature.get("id"))
             props["lon"], props["lat"] = geom["coordinates"][:2]
             props.setdefault("crs", crs)
@@ -218,10 +235,8 @@ def hotspots(
     if units == "cells":
         cells = square_cells(metric.total_bounds, cell_size=cell_size, crs=metric.crs)
         metric = cells[cells.intersects(metric.union_all())].reset_index(drop=True)
-    counts = (
-        count_points(metric, points.to_crs(metric.crs)) if len(points) else np.zeros(len(metric))
-    )
-    result = gi_star(metric, counts, permutations=permutations, alpha=alpha)
+    pts = points.to_crs(metric.crs) if len(points) else points
+    result = hot_spots(metric, pts, permutations=permutations, alpha=alpha)
     out = result.units.to_crs(4326)
     keep = [
         c for c in ("code", "cell", "count", "gi_z", "p_sim", "hotspot", "geometry") if c in out
@@ -246,15 +261,15 @@ def density(
     return to_feature_collection(surface.to_cells().to_crs(4326))
 
 
-@router.get("/{incident_id}", response_model=FeatureCollection, response_model_exclude_none=True)
+@router.get("/{incident_id}", response_model=Feature, response_model_exclude_none=True)
 def get_incident(incident_id: str, store: StoreDep) -> dict:
-    """One incident as a one-feature collection."""
+    """One incident as a GeoJSON Feature."""
     gdf = store.read("incidents", where={"incident_id": incident_id})
     if gdf.empty:
         from gridpatrol.geo.errors import NotFoundError
 
         raise NotFoundError(f"no incident {incident_id!r}")
-    return to_feature_collection(gdf, id_column="incident_id")
+    return to_feature_collection(gdf, id_column="incident_id")["features"][0]
 
 
 @router.get("/{incident_id}/history", response_model=list[IncidentEvent])
@@ -275,9 +290,7 @@ def history(incident_id: str, store: StoreDep) -> list[IncidentEvent]:
     ]
 
 
-@router.post(
-    "/{incident_id}/actions", response_model=FeatureCollection, response_model_exclude_none=True
-)
+@router.post("/{incident_id}/actions", response_model=Feature, response_model_exclude_none=True)
 def take_action(incident_id: str, action: IncidentAction, store: StoreDep) -> dict:
     """Assign, start, resolve, verify, reopen, escalate or comment (409 if not allowed now)."""
     service.act(store, incident_id, action.action, actor=action.actor, note=action.note)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 
 from gridpatrol.api.deps import PageDep, StoreDep
 from gridpatrol.api.schemas import FeatureCollection, LayerInfo, to_feature_collection
+from gridpatrol.geo.errors import SchemaError
 from gridpatrol.geo.model import LAYERS, get_layer
 from gridpatrol.services.project import project_settings
 
@@ -60,6 +61,12 @@ def _make_endpoint(name: str, filters: tuple[str, ...]):
             "camera_type": camera_type,
             "network": network,
         }
+        stray = [k for k, v in given.items() if v is not None and k not in filters]
+        if stray:
+            raise SchemaError(
+                f"filter {stray[0]!r} does not apply to {name}; "
+                f"its filters are: {', '.join(filters) or 'bbox only'}"
+            )
         where = {k: v for k, v in given.items() if k in filters and v is not None}
         if name == "grids" and "version" not in where:
             where["version"] = project_settings(store).active_grid_version

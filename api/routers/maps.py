@@ -20,11 +20,13 @@ from gridpatrol.api.deps import SettingsDep, Store, StoreDep
 from gridpatrol.geo.cameras import coverage_share, view_areas
 from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import SchemaError
-from gridpatrol.geo.hotspots import count_points, filter_incidents, gi_star
+from gridpatrol.geo.hotspots import filter_incidents, hot_spots
 from gridpatrol.maps.base import BASEMAPS, basemap_datum, offline_html
+from gridpatrol.maps.nav import NavTargets, with_nav
 from gridpatrol.maps.overview import render_overview
 from gridpatrol.maps.pages import MEASURES, render_cameras, render_grids, render_incidents
 from gridpatrol.maps.tiles import use_tiles
+from gridpatrol.services.cameras import coverage_layers
 from gridpatrol.services.incidents import project_taxonomy
 from gridpatrol.services.project import project_settings
 
@@ -81,6 +83,20 @@ def page_options(
 PageDep = Annotated[PageOptions, Depends(page_options)]
 
 
+def nav_targets(store: Store) -> NavTargets:
+    """Where the navigation bar points: the active grid version, the latest plan."""
+    plans = store.read("patrol_plans")
+    latest = None
+    if len(plans):
+        latest = str(plans.sort_values("created_at")["plan_id"].iloc[-1])
+    return NavTargets(editor_version=project_settings(store).active_grid_version, plan_id=latest)
+
+
+def page_html(html: str, store: Store, lang: str, current: str | None = None) -> HTMLResponse:
+    """A finished page with the navigation bar."""
+    return HTMLResponse(with_nav(html, lang, nav_targets(store), current=current))
+
+
 def _active_grids(store: Store) -> gpd.GeoDataFrame:
     return store.read("grids", where={"version": project_settings(store).active_grid_version})
 
@@ -117,7 +133,7 @@ def overview(store: StoreDep, page: PageDep) -> HTMLResponse:
     m = render_overview(
         layers, bounds_hint=project_settings(store).bounds, tile_url=tile_url, **page.render()
     )
-    return HTMLResponse(offline_html(m))
+    return page_html(offline_html(m), store, page.lang, "overview")
 
 
 @router.get("/maps/grids", response_class=HTMLResponse, summary="Grids choropleth")
@@ -137,7 +153,8 @@ def grids_page(
         views = view_areas(cameras.to_crs(crs)) if len(cameras) else gpd.GeoSeries([], crs=crs)
         grids["camera_coverage"] = np.round(coverage_share(grids.to_crs(crs), views), 3)
     grids = page.shift({"grids": grids})["grids"]
-    return HTMLResponse(offline_html(render_grids(grids, **page.render(measure=measure))))
+    html = offline_html(render_grids(grids, **page.render(measure=measure)))
+    return page_html(html, store, page.lang, "grids")
 
 
 @router.get("/maps/incidents", response_class=HTMLResponse, summary="Incidents map")
@@ -168,7 +185,7 @@ def incidents_page(
     if len(grids) >= 3 and len(incidents):
         crs = store.metric_crs(grids)
         metric = grids.to_crs(crs)
-        result = gi_star(metric, count_points(metric, incidents.to_crs(crs)), permutations=999)
+        result = hot_spots(metric, incidents.to_crs(crs), permutations=999)
         hot = result.units[result.units["hotspot"] != "none"].to_crs(4326)
     layers = page.shift({"incidents": incidents, "grids": grids, "hot": hot})
     filters = {"category": category, "start": start, "end": end, "hours": hours, "lang": page.lang}
@@ -180,24 +197,29 @@ def incidents_page(
         hotspots=layers["hot"],
         **page.render(),
     )
-    return HTMLResponse(offline_html(m))
+    return page_html(offline_html(m), store, page.lang, "incidents")
 
 
 @router.get("/maps/cameras", response_class=HTMLResponse, summary="Cameras map")
-def cameras_page(store: StoreDep, page: PageDep) -> HTMLResponse:
-    """Cameras with their viewing direction and field of view."""
+def cameras_page(
+    store: StoreDep,
+    page: PageDep,
+    sites: Annotated[int, Query(ge=0, le=50, description="suggest this many new cameras")] = 0,
+) -> HTMLResponse:
+    """Cameras with fields of view stopped by walls (by quality band), blind streets and,
+    with ``sites``, suggested new cameras."""
     cameras = store.read("cameras")
-    views = gpd.GeoDataFrame(geometry=[], crs=4326)
-    if len(cameras):
-        crs = store.metric_crs(cameras)
-        views = gpd.GeoDataFrame(
-            {"source_id": cameras["source_id"].to_numpy()},
-            geometry=view_areas(cameras.to_crs(crs)).to_crs(4326).values,
-            crs=4326,
-        )
-    layers = page.shift({"cameras": cameras, "views": views, "grids": _active_grids(store)})
-    m = render_cameras(layers["cameras"], layers["views"], grids=layers["grids"], **page.render())
-    return HTMLResponse(offline_html(m))
+    coverage = coverage_layers(store, sites=sites)
+    layers = page.shift({"cameras": cameras, "grids": _active_grids(store), **coverage})
+    coverage = {k: layers[k] for k in coverage}
+    m = render_cameras(
+        layers["cameras"],
+        gpd.GeoDataFrame(geometry=[], crs=4326),
+        grids=layers["grids"],
+        coverage=coverage,
+        **page.render(),
+    )
+    return page_html(offline_html(m), store, page.lang, "cameras")
 
 
 @router.get("/patrols/{plan_id}", response_class=HTMLResponse, summary="Patrol plan map")
@@ -213,7 +235,8 @@ def patrol_plan_page(
 
     _, routes = get_plan(store, plan_id)
     routes = page.shift({"routes": routes})["routes"]
-    return HTMLResponse(plan_html(routes, day=day, basemap=page.basemap, lang=page.lang))
+    html = plan_html(routes, day=day, basemap=page.basemap, lang=page.lang)
+    return page_html(html, store, page.lang, "patrols")
 
 
 @router.get(
@@ -236,12 +259,29 @@ def team_route_page(
     if route.empty:
         raise NotFoundError(f"plan {plan_id!r} has no route for team {team_id!r} on day {day}")
     teams = meta["summary"]["teams"]
-    return HTMLResponse(
-        team_route_html(
-            route,
-            team_index=teams.index(team_id) if team_id in teams else 0,
-            gpx_url=f"/api/patrols/{plan_id}/teams/{team_id}/route.gpx?day={day}",
-            basemap=page.basemap,
-            lang=page.lang,
-        )
+    html = team_route_html(
+        route,
+        team_index=teams.index(team_id) if team_id in teams else 0,
+        gpx_url=f"/api/patrols/{plan_id}/teams/{team_id}/route.gpx?day={day}",
+        basemap=page.basemap,
+        lang=page.lang,
     )
+    return page_html(html, store, page.lang, "patrols")
+
+
+@router.get("/patrols", response_class=HTMLResponse, summary="Patrol plans")
+def patrols_index(store: StoreDep, page: PageDep) -> HTMLResponse:
+    """Every patrol plan with links to its map and its teams' phone pages."""
+    from gridpatrol.maps.nav import plans_index_html
+
+    plans = store.read("patrol_plans")
+    routes = store.read("patrol_routes") if len(plans) else None
+    rows = []
+    for plan in plans.sort_values("created_at", ascending=False).itertuples():
+        teams = (
+            sorted(set(routes.loc[routes["plan_id"] == plan.plan_id, "team_id"]))
+            if routes is not None
+            else []
+        )
+        rows.append((plan.plan_id, plan.name, str(plan.created_at)[:16], teams))
+    return page_html(plans_index_html(rows, lang=page.lang), store, page.lang, "patrols")

@@ -122,6 +122,8 @@ class Plan:
     iterations: int = 0
     seconds: float = 0.0
     stopped_by: str = ""
+    #: the solver's own encoding of the routes (for :meth:`MinMaxRoutes.cut_into_shifts`)
+    sequences: list = field(default_factory=list, repr=False, compare=False)
 
 
 @dataclass
@@ -133,6 +135,27 @@ class _Task:
     key_uv: Any
     key_vu: Any
     eid: Hashable
+
+
+def _odd_join_bound(D: np.ndarray, u: np.ndarray, v: np.ndarray) -> float:
+    """Lower bound on the deadheading any set of closed walks serving edges ``u-v`` needs.
+
+    The k routes together form an Eulerian multigraph holding every required edge; its
+    extra edges join the odd-degree nodes of the required edges in pairs (a T-join), so
+    they cost at least a min-weight perfect matching of those nodes under ``D``, and at
+    least half the optimal assignment (each node to another one), its relaxation, which
+    scipy solves exactly.  Undirected costs only (``D`` symmetric).
+    """
+    deg = np.bincount(np.concatenate([u, v]), minlength=len(D))
+    odd = np.flatnonzero(deg % 2)
+    if len(odd) < 2:
+        return 0.0
+    M = D[np.ix_(odd, odd)]
+    if not np.allclose(M, M.T) or (M >= 1e17).any():
+        return 0.0  # odd nodes that cannot reach each other: no finite bound this way
+    np.fill_diagonal(M, 1e18)
+    i, j = linear_sum_assignment(M)
+    return float(M[i, j].sum()) / 2.0
 
 
 def _check_cost(value: Any, what: str) -> float:
@@ -373,7 +396,7 @@ class MinMaxRoutes:
                     continue
                 used[i] = True
                 partner = None
-                if merge_opposite and not ow and u != v:
+                if merge_opposite and not ow:  # a loop pairs with its other direction too
                     cands = [j for j in by_pair.get((v, u), []) if not used[j]]
                     if cands:
                         partner = min(cands, key=lambda j: (abs(raw[j][3] - c), j))
@@ -469,9 +492,13 @@ class MinMaxRoutes:
         self._rel = np.array(rel, dtype=np.int64)
         r = len(rel)
         D = np.empty((r, r))
+        t_sp = time.perf_counter()
         for lo in range(0, r, 512):
             rows = dijkstra(self._csr, directed=True, indices=self._rel[lo : lo + 512])
             D[lo : lo + 512] = rows[:, self._rel]
+        # expanding routes into paths runs a Dijkstra from about as many nodes: keep
+        # that much of every time limit for it (plus slack for a loaded machine)
+        self._expand_seconds = 1.5 * (time.perf_counter() - t_sp)
         D[~np.isfinite(D)] = 1e18  # only between nodes that never need to meet
         np.fill_diagonal(D, 0.0)
         self._D = D
@@ -496,12 +523,17 @@ class MinMaxRoutes:
             rt = D[0, S] + np.where(F, np.inf, C) + D[E, 0]
             spt = float(np.min(rt.reshape(T, 2), axis=1).max())
             work = float(np.min(np.where(F, np.inf, C).reshape(T, 2), axis=1).sum())
-            self.lower_bound = max(spt, work / self.k)
+            odd_join = _odd_join_bound(D, S[0::2], E[0::2]) if not F.any() else 0.0
+            self.lower_bound = max(spt, (work + odd_join) / self.k)
         else:
             self.lower_bound = 0.0
         self._core = Core(D, S, E, C, F)
 
     # ------------------------------------------------------------ solving
+    def _search_limit(self, time_limit: float) -> float:
+        """Seconds of ``time_limit`` for the search: the rest expands routes into paths."""
+        return max(0.1 * time_limit, time_limit * SEARCH_SHARE - self._expand_seconds)
+
     def solve(
         self,
         *,
@@ -521,8 +553,10 @@ class MinMaxRoutes:
             on ``time_limit`` (see ``Plan.stopped_by``).
         time_limit : float
             Wall-clock limit in seconds for the whole call: the search stops at
-            ``SEARCH_SHARE`` of it, the rest is kept for expanding the routes into
-            street paths (usually a few milliseconds) and for a loaded machine.
+            ``SEARCH_SHARE`` of it less the time expanding the routes into street paths
+            is expected to take (measured on the shortest-path step of the set-up), the
+            rest is slack for a loaded machine.  ``Plan.lower_bound`` says how far the
+            result may be from optimal.
         max_iterations : int, optional
             Stop after this many ruin-and-recreate iterations (deterministic budget).
         max_stall : int, optional
@@ -542,7 +576,7 @@ class MinMaxRoutes:
         res = self._core.run(
             self.k,
             seed=seed,
-            time_limit=time_limit * SEARCH_SHARE,
+            time_limit=self._search_limit(time_limit),
             max_iterations=max_iterations,
             max_stall=max_stall,
             lower_bound=self.lower_bound,
@@ -601,7 +635,7 @@ class MinMaxRoutes:
         res = core.run(
             self.k,
             seed=seed,
-            time_limit=time_limit * 0.6 * SEARCH_SHARE,
+            time_limit=0.6 * self._search_limit(time_limit),
             max_iterations=max_iterations,
             max_stall=max_stall,
             lower_bound=-1.0,
@@ -612,7 +646,8 @@ class MinMaxRoutes:
         rng = np.random.default_rng(seed + 7919)
         # look for 4n candidates until SEARCH_SHARE of the limit; while fewer than n are
         # distinct (a loaded machine), go on until the limit itself
-        soft, hard = t0 + time_limit * SEARCH_SHARE, t0 + time_limit
+        soft = t0 + self._search_limit(time_limit)
+        hard = t0 + time_limit - self._expand_seconds
         distinct = {b"#".join(sorted(x.tobytes() for x in r)) for r in [res.routes, *pool]}
         tries = 0
         while len(pool) < 4 * n and tries < 50 * n:
@@ -692,6 +727,37 @@ class MinMaxRoutes:
                 )
             )
         return plans
+
+    def cut_into_shifts(self, plan: Plan, *, shift: float | Sequence[float]) -> Plan:
+        """The routes of ``plan`` cut into depot-to-depot sorties of at most ``shift``.
+
+        Each team walks its sorties on successive days (one shift a day), so the number
+        of a team's sorties is the days it needs to cover its streets.  A sortie still
+        longer than ``shift`` (one far street) is flagged ``over_shift``.
+
+        Parameters
+        ----------
+        plan : Plan
+            A plan returned by this solver.
+        shift : float or sequence of float
+            Longest sortie (cost unit), for all teams or per team.
+
+        Returns
+        -------
+        Plan
+            Same served streets, ``Route.sortie`` numbering each team's sorties.
+        """
+        if len(plan.sequences) != self.k:
+            raise SchemaError("this plan was not made by this solver: solve() first")
+        return self._plan(
+            plan.sequences,
+            seed=plan.seed,
+            iterations=plan.iterations,
+            seconds=plan.seconds,
+            stopped_by=plan.stopped_by,
+            shift=shift,
+            split_sorties=True,
+        )
 
     # ------------------------------------------------------------ results
     def _walk(
@@ -830,4 +896,5 @@ class MinMaxRoutes:
             iterations=iterations,
             seconds=seconds,
             stopped_by=stopped_by,
+            sequences=list(routes),
         )

@@ -1,12 +1,12 @@
 import re
 
 import pytest
-from fastapi.testclient import TestClient
 
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
 from gridpatrol.store.base import open_store
 from tests.conftest import quadrant_grids
+from tests.tokens import client_as  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def client(tmp_path_factory, helsinki):
         s.write({"grids": quadrant_grids(helsinki.buildings.total_bounds)})
         s.set_setting("bounds", list(helsinki.bounds))
     app = create_app(Settings(database_url=url, max_page_size=500, max_body_mb=1))
-    with TestClient(app) as c:
+    with client_as(app) as c:
         yield c
 
 

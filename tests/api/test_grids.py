@@ -4,12 +4,12 @@ import json
 
 import pyogrio
 import pytest
-from fastapi.testclient import TestClient
 
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
 from gridpatrol.demo import COMMUNITY_CODE, build_demo
 from gridpatrol.store.base import open_store
+from tests.tokens import client_as  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def client(tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('grids') / 'demo.db'}"
     with open_store(url) as s:
         build_demo(s)
-    with TestClient(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
+    with client_as(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
         yield c
 
 
@@ -67,7 +67,13 @@ def test_diff_and_activation(client):
     ).json()["proposals"][0]["version"]
     d = client.get(f"/api/grids/versions/1/diff/{v}").json()
     assert d["summary"]["buildings_moved"] > 0 and d["buildings_moved"][0]["from_code"]
+    report = client.get(f"/api/grids/versions/{v}/report?walk_tours=false").json()
     r = client.post(f"/api/grids/versions/{v}/activate")
+    if report["problems"]["features"]:  # problems need an explicit confirmation that lists them
+        assert r.status_code == 409
+        assert len(r.json()["problems"]) == len(report["problems"]["features"])
+        assert client.get("/api/grids").json()["features"][0]["properties"]["version"] == 1
+        r = client.post(f"/api/grids/versions/{v}/activate?confirm=true")
     assert r.status_code == 200
     assert client.get("/api/grids").json()["features"][0]["properties"]["version"] == v
 

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
@@ -15,6 +14,7 @@ from gridpatrol.geo.crs import wgs84_to_gcj02
 from gridpatrol.services.incidents import ingest_incidents
 from gridpatrol.store.base import open_store
 from tests.conftest import quadrant_grids, shared_path
+from tests.tokens import client_as  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def client(tmp_path_factory, helsinki):
             ),
             now=pd.Timestamp("2026-11-24", tz="UTC"),
         )
-    with TestClient(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
+    with client_as(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
         yield c
 
 
@@ -113,7 +113,7 @@ def test_local_mbtiles_basemap(tmp_path, helsinki):
     app = create_app(
         Settings(database_url=url, basemap="local", basemap_file=str(mb), escalation_interval_s=0)
     )
-    with TestClient(app) as c:
+    with client_as(app) as c:
         r = c.get("/basemap/1/1/1")  # XYZ y=1 is TMS row 0
         assert (
             r.status_code == 200
@@ -154,7 +154,7 @@ def test_local_pmtiles_basemap(tmp_path):
     app = create_app(
         Settings(database_url=url, basemap="local", basemap_file=str(pm), escalation_interval_s=0)
     )
-    with TestClient(app) as c:
+    with client_as(app) as c:
         r = c.get("/basemap/1/1/1")
         assert (
             r.status_code == 200
@@ -179,7 +179,7 @@ def test_gcj02_basemap_shifts_a_known_building(tmp_path):
     url = f"sqlite:///{tmp_path / 'sz.db'}"
     with open_store(url) as s:
         s.write({"buildings": gpd.GeoDataFrame({"source_id": ["b1"]}, geometry=[wgs], crs=4326)})
-    with TestClient(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
+    with client_as(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
         plain = _coords_in_html(c.get("/").text)
         shifted = _coords_in_html(c.get("/", params={"basemap": "amap"}).text)
     gx, gy = wgs84_to_gcj02(plain[:, 0], plain[:, 1])
@@ -205,7 +205,7 @@ def test_gcj02_buildings_line_up_with_their_source(tmp_path):
         s.write({"buildings": load_layer_file(path, "buildings", crs="gcj02")})
         stored = s.read("buildings").geometry.iloc[0]
     assert shapely.hausdorff_distance(stored, raw.geometry.iloc[0]) > 1e-3  # moved ~ hundreds of m
-    with TestClient(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
+    with client_as(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
         drawn = _coords_in_html(c.get("/", params={"basemap": "amap"}).text)
     source = shapely.get_coordinates(raw.geometry.values)
     # every drawn vertex is a source vertex, to well under a millimetre
@@ -231,7 +231,7 @@ def test_big_layers_come_as_vector_tiles(tmp_path):
             }
         )
         s.set_setting("bounds", [24.90, 60.15, 24.99, 60.19])
-    with TestClient(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
+    with client_as(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
         html = c.get("/").text
         assert "/tiles/buildings/{z}/{x}/{y}.pbf" in html
         assert "b5999" not in html  # not inlined

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
@@ -17,6 +16,7 @@ from gridpatrol.services import patrols as service
 from gridpatrol.services.incidents import ingest_incidents
 from gridpatrol.store.base import open_store
 from tests.conftest import quadrant_grids
+from tests.tokens import client_as  # noqa: E402
 
 AREA = "091001001001002"
 MORNING = "Unioninkatu"  # the morning incidents cluster on this street, the evening ones on
@@ -79,7 +79,7 @@ def client(db_url, helsinki):
         walk = helsinki.layers()["streets"]
         walk = walk[walk["network"] == "walk"]
         ingest_incidents(s, _shift_incidents(walk, area), now=pd.Timestamp("2026-11-21", tz="UTC"))
-    with TestClient(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
+    with client_as(create_app(Settings(database_url=url, escalation_interval_s=0))) as c:
         yield c
 
 

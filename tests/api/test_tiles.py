@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
 from gridpatrol.maps.tiles import EXTENT, encode_tile, tile_bbox
 from gridpatrol.store.base import open_store
 from tests.conftest import quadrant_grids
+from tests.tokens import client_as  # noqa: E402
 
 # A ~400 m box in central Beijing (inside China, so GCJ-02 shifts it).
 BOX = (116.3900, 39.9050, 116.3950, 39.9090)
@@ -103,7 +103,7 @@ def client(tmp_path_factory):
         )
         s.set_setting("bounds", list(BOX))
     app = create_app(Settings(database_url=url, escalation_interval_s=0))
-    with TestClient(app) as c:
+    with client_as(app) as c:
         yield c
 
 
@@ -166,7 +166,7 @@ def test_switching_the_active_version_changes_the_tile(tmp_path):
         )
         s.set_setting("active_grid_version", 2)
     app = create_app(Settings(database_url=url, escalation_interval_s=0))
-    with TestClient(app) as c:
+    with client_as(app) as c:
         features = get_tile(c, "grids", 14, *tile_of(*BOX[:2], 14))
     assert {f["properties"]["code"][:12] for f in features} == {"110105001002"}
 
@@ -249,7 +249,7 @@ def test_unknown_layer_is_404(client):
 def test_tilejson(client):
     body = client.get("/tiles/buildings.json").json()
     assert body["tilejson"] == "3.0.0"
-    assert body["tiles"] == ["http://testserver/tiles/buildings/{z}/{x}/{y}.pbf"]
+    assert body["tiles"] == ["http://127.0.0.1/tiles/buildings/{z}/{x}/{y}.pbf"]
     assert body["minzoom"] == 14 and body["maxzoom"] >= 20
     assert body["bounds"] == list(BOX)
     assert body["vector_layers"][0]["id"] == "buildings"
@@ -342,7 +342,7 @@ def test_cached_tile_changes_when_its_data_changes(store_url):
         s.write({"grids": quadrant_grids(BOX)})
     app = create_app(Settings(database_url=store_url, escalation_interval_s=0))
     xyz = (14, *tile_of(*BOX[:2], 14))
-    with TestClient(app) as c:
+    with client_as(app) as c:
 
         def codes():
             return {f["properties"]["code"] for f in get_tile(c, "grids", *xyz)}

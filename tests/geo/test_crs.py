@@ -79,3 +79,27 @@ def test_swapped_coordinates_detected():
         crs.raise_if_swapped(g)
     flags = crs.check_lonlat([60.17, 24.94], [24.94, 60.17], expected_bounds=(24, 60, 25, 61))
     assert flags.tolist() == [True, False]
+
+
+def test_the_one_metric_rule_refuses_degrees_feet_and_nothing():
+    assert crs.check_metric_crs("EPSG:32650").to_epsg() == 32650
+    with pytest.raises(CRSError, match="no CRS"):
+        crs.check_metric_crs(None, what="grids")
+    with pytest.raises(CRSError, match="geographic"):
+        crs.check_metric_crs("EPSG:4326", what="grids")
+    with pytest.raises(CRSError, match="'US survey foot'.*not a metric projected CRS"):
+        crs.check_metric_crs("EPSG:2263", what="grids")  # New York, US feet: projected
+    # the GeoDataFrame check is the same rule
+    ft = gpd.GeoDataFrame(geometry=[shapely.Point(1, 1)], crs="EPSG:2263")
+    with pytest.raises(CRSError, match="metre axes"):
+        crs.check_metric(ft, what="grids")
+
+
+def test_metric_layers_name_the_odd_one_and_skip_missing_ones():
+    a = gpd.GeoDataFrame(geometry=[shapely.Point(1, 1)], crs=32650)
+    b = gpd.GeoDataFrame(geometry=[shapely.Point(1, 1)], crs=32651)
+    assert crs.check_metric_layers({"grids": a, "streets": None, "water": a}).to_epsg() == 32650
+    with pytest.raises(CRSError, match="streets is in EPSG:32651"):
+        crs.check_metric_layers({"grids": a, "streets": b})
+    with pytest.raises(CRSError, match="water is in EPSG:4326"):
+        crs.check_metric_layers({"grids": a, "water": a.to_crs(4326)})

@@ -239,9 +239,9 @@ def test_small_helpers():
 
 
 def test_several_communities_and_parallel_workers(monkeypatch):
-    from gridpatrol.geo import districting
+    from gridpatrol.geo.districting import solver
 
-    monkeypatch.setattr(districting, "_PARALLEL_MIN_COST", 0)  # use workers even if small
+    monkeypatch.setattr(solver, "_PARALLEL_MIN_COST", 0)  # use workers even if small
     c1, b1, s1 = _town(seed=4, nx=3, ny=2)
     shift = 300.0
     c2, b2, s2 = _town(seed=5, nx=2, ny=2)

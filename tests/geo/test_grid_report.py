@@ -388,24 +388,6 @@ def test_postman_tour_without_node_ids_uses_line_ends():
     assert report.metrics.loc[A, "tour_length_m"] == pytest.approx(500.0)
 
 
-def test_matching_shortcuts_agree_with_networkx():
-    # the tour's matching is solved by an assignment bound, subsets or blossom by size
-    import networkx as nx
-    import numpy as np
-
-    from gridpatrol.geo.grid_report import _matching_cost
-
-    rng = np.random.default_rng(0)
-    for k in (4, 6, 8, 10, 12, 14, 18, 22):
-        for _ in range(4):
-            xy = rng.uniform(0, 300, (k, 2))
-            D = np.abs(xy[:, None, :] - xy[None, :, :]).sum(-1)  # street-like distances
-            G = nx.Graph()
-            G.add_weighted_edges_from((i, j, D[i, j]) for i in range(k) for j in range(i + 1, k))
-            best = sum(D[i, j] for i, j in nx.min_weight_matching(G))
-            assert _matching_cost(D) == pytest.approx(best)
-
-
 def test_draft_in_another_crs_is_refused():
     draft = gpd.GeoDataFrame({"code": [A]}, geometry=[box(0, 100, 100, 200)], crs=UTM)
     with pytest.raises(CRSError):

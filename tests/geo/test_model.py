@@ -39,12 +39,12 @@ def test_self_intersecting_polygon_names_feature_and_reason():
 
 
 def test_wrong_geometry_type():
-    with pytest.raises(InvalidGeometryError, match="is a Point, but layer 'grids' holds Polygon"):
+    with pytest.raises(InvalidGeometryError, match="is a Point, but layer 'grids' must be Polygon"):
         validate_layer(grid(shapely.Point(24.9, 60.1)), "grids")
 
 
 def test_empty_geometry():
-    with pytest.raises(InvalidGeometryError, match="has no geometry"):
+    with pytest.raises(InvalidGeometryError, match="has an empty geometry"):
         validate_layer(grid(shapely.Polygon()), "grids")
 
 

@@ -281,3 +281,44 @@ def test_real_carp_instance_gdb1():
     assert sorted(e for r in plan.routes for e in r.served) == list(range(len(edges)))
     # computed/mmkcpp_computed.csv: gdb1, k=4: lb_simple 74, FHK 107
     assert 74 <= plan.longest <= 107
+
+
+def test_lower_bound_counts_the_odd_node_deadheading_and_stays_valid():
+    # a 1 x 3 ladder: 4 odd nodes, every closed walk repeats streets to pair them
+    G = grid(2, 4)
+    solver = MinMaxRoutes.from_graph(G, depot=(0, 0), k=1)
+    work = sum(d["length"] for _, _, d in G.edges(data=True))
+    assert solver.lower_bound > work  # the matching of odd nodes is counted
+    plan = solver.solve(seed=0, **FAST)
+    # one route: the exact Chinese postman tour meets the bound
+    assert plan.longest >= solver.lower_bound - 1e-9
+    assert math.isclose(plan.longest, solver.lower_bound)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_large_instance_search_gives_valid_plans(k, monkeypatch):
+    from gridpatrol.geo.patrol import _search
+
+    # the large-instance path (Euler construction, bisection split, no quadratic moves)
+    monkeypatch.setattr(_search.Core, "large_at", 10)
+    monkeypatch.setattr(_search.Core, "split_exact_max", 5)
+    monkeypatch.setattr(_search.Core, "intra_max", 4)
+    G = grid(6, 7)
+    plan = MinMaxRoutes.from_graph(G, depot=(2, 3), k=k).solve(seed=1, **FAST)
+    check_walks(G, plan, (2, 3))
+    assert served_set(plan) == {frozenset(e) for e in G.edges}
+    assert len(plan.routes) == k
+    assert plan.lower_bound - 1e-9 <= plan.longest <= 1.5 * plan.lower_bound
+
+
+def test_osm_loop_streets_are_two_way():
+    # osmnx stores a loop street as two arcs u -> u (keys 0 and 1), one per direction
+    G = nx.MultiDiGraph()
+    G.add_edge(0, 1, key=0, length=10.0)
+    G.add_edge(1, 0, key=0, length=10.0)
+    G.add_edge(1, 1, key=0, length=50.0)
+    G.add_edge(1, 1, key=1, length=50.0)
+    solver = MinMaxRoutes.from_graph(G, depot=0, k=1)
+    plan = solver.solve(seed=0, **FAST)
+    assert math.isclose(plan.longest, 70.0)
+    assert len(plan.routes[0].served) == 2

@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
 from gridpatrol.api.main import create_app
@@ -24,6 +23,7 @@ from gridpatrol.demo import build_demo
 from gridpatrol.maps.assets import external_assets
 from gridpatrol.store.base import open_store
 from tests.maps.cdp import CHROMIUM, serve_app
+from tests.tokens import client_as  # noqa: E402
 
 if CHROMIUM is None and os.environ.get("GRIDPATROL_REQUIRE_BROWSER"):
     raise RuntimeError("GRIDPATROL_REQUIRE_BROWSER is set but Chromium is not installed")
@@ -63,7 +63,7 @@ def _new_draft(client) -> int:
 
 
 def test_editor_page_is_offline_and_links_its_script(app):
-    client = TestClient(app)
+    client = client_as(app)
     v = _new_draft(client)
     r = client.get(f"/editor/{v}")
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
@@ -76,14 +76,14 @@ def test_editor_page_is_offline_and_links_its_script(app):
 
 
 def test_active_version_page_is_read_only_without_geoman(app):
-    r = TestClient(app).get("/editor/1")
+    r = client_as(app).get("/editor/1")
     assert r.status_code == 200
     assert '"editable": false' in r.text and "leaflet-geoman" not in r.text
     assert "Make a draft copy" in r.text
 
 
 def test_editor_page_languages_and_missing_version(app):
-    client = TestClient(app)
+    client = client_as(app)
     assert "复制为草稿" in client.get("/editor/1?lang=zh").text
     assert (
         "复制为草稿" in client.get("/editor/1", headers={"Accept-Language": "zh-CN,zh;q=0.9"}).text

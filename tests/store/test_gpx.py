@@ -12,7 +12,7 @@ import shapely
 
 from gridpatrol.geo.errors import CRSError, InputFileError, InvalidGeometryError, SchemaError
 from gridpatrol.geo.network import graph_from_layers
-from gridpatrol.geo.routes import route_geometry, route_stops
+from gridpatrol.geo.walks import route_geometry, route_stops
 from gridpatrol.store.gpx import read_gpx_track, route_to_gpx
 
 LINE = shapely.LineString([(24.9402, 60.1699), (24.9413, 60.1701), (24.94136789, 60.17123456)])

@@ -125,8 +125,8 @@ def test_wrong_geometry_type(project, tmp_path):
     code, out = run_import(project, "grids", str(path))
     assert code == 2
     assert (
-        "points.geojson: feature 0 (code=091001001001009): is a Point, but layer 'grids' holds Polygon"
-        in out
+        "points.geojson: feature 0 (code=091001001001009): is a Point, "
+        "but layer 'grids' must be Polygon" in out
     )
     assert snapshot(project) == before
 

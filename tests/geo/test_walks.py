@@ -24,7 +24,7 @@ from gridpatrol.geo.errors import (
     SchemaError,
 )
 from gridpatrol.geo.network import graph_from_layers
-from gridpatrol.geo.routes import (
+from gridpatrol.geo.walks import (
     TURN_THRESHOLDS,
     _turn_action,
     route_geometry,

@@ -1,0 +1,129 @@
+"""Per-grid metrics of the grid report (boundary shares, incidents) and its summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from ..overlay import code_rank, locate_points
+from .inputs import _line_pieces, _near, _ring_pieces
+from .results import PROBLEM_KINDS
+
+_PARENT_TOL_M = 0.5  # a grid boundary piece this close to its community boundary runs along it
+
+
+def _boundary_shares(
+    g: np.ndarray,
+    parent_idx: np.ndarray,
+    comm: np.ndarray,
+    streets: np.ndarray | None,
+    water: np.ndarray | None,
+    buffer_m: float,
+) -> dict[str, np.ndarray]:
+    n = len(g)
+    a, b, owner = _ring_pieces(g, buffer_m)
+    length = np.hypot(*(b - a).T)
+    mids = shapely.points((a + b) / 2.0)
+    total = np.bincount(owner, weights=length, minlength=n)
+
+    def share(flag: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.bincount(owner[flag], weights=length[flag], minlength=n) / total
+
+    out: dict[str, np.ndarray] = {}
+    any_flag = np.zeros(len(mids), dtype=bool)
+    if streets is not None:
+        flag = _near(mids, streets, buffer_m)
+        out["street_share"] = share(flag)
+        any_flag |= flag
+    if water is not None:
+        flag = _near(mids, water, buffer_m)
+        out["water_share"] = share(flag)
+        any_flag |= flag
+    # along the grid's own community boundary: segments tree, matched on the community
+    cpieces, cowner = _line_pieces(comm)
+    flag = np.zeros(len(mids), dtype=bool)
+    if len(cpieces):
+        pi, si = shapely.STRtree(cpieces).query(mids, predicate="dwithin", distance=_PARENT_TOL_M)
+        pidx = parent_idx[owner[pi]]
+        hit = (pidx >= 0) & (pidx == cowner[si])
+        flag[pi[hit]] = True
+    out["parent_share"] = share(flag)
+    any_flag |= flag
+    out["other_share"] = share(~any_flag)
+    out["perimeter_m"] = total
+    return out
+
+
+def _incidents(
+    g: np.ndarray, codes: np.ndarray, points: np.ndarray, when: pd.Series, months: float | None
+) -> tuple[np.ndarray, np.ndarray, float, int]:
+    n = len(g)
+    at = locate_points(points, g, rank=code_rank(codes))  # a shared edge: the lower code
+    count = np.bincount(at[at >= 0], minlength=n).astype(float)
+    outside = int((at < 0).sum())
+    if months is None:
+        span = (when.max() - when.min()) / pd.Timedelta(days=365.25 / 12) if len(when) else 0.0
+        months = max(float(span), 1.0)
+    return count, count / months, float(months), outside
+
+
+def _summary(
+    problems,
+    metrics,
+    cover,
+    focus,
+    lo,
+    hi,
+    source,
+    n_comm,
+    unassigned_b,
+    unassigned_h,
+    months,
+    banded,
+) -> dict[str, Any]:
+    by_kind = {k: 0 for k in PROBLEM_KINDS}
+    for p in problems:
+        by_kind[p.kind] += 1
+    hh = metrics["households"].to_numpy(dtype=float)
+    pp = metrics["polsby_popper"].to_numpy(dtype=float)
+    if focus is None:
+        gap, overlap, outside = (
+            cover["gap_area_m2"],
+            cover["overlap_area_m2"],
+            cover["outside_area_m2"],
+        )
+    else:
+        gap = sum(p.area_m2 or 0.0 for p in problems if p.kind == "gap")
+        overlap = sum(p.area_m2 or 0.0 for p in problems if p.kind == "overlap")
+        outside = sum(p.area_m2 or 0.0 for p in problems if p.kind == "crosses_parent")
+    return {
+        "n_grids": int(len(metrics)),
+        "n_communities": int(n_comm),
+        "n_problems": len(problems),
+        "problems_by_kind": by_kind,
+        "share_in_band": (
+            float(((hh[banded] >= lo) & (hh[banded] <= hi)).mean())
+            if source is not None and banded.any()
+            else None
+        ),
+        "band": [lo, hi],
+        "band_exempt": int((~banded).sum()),
+        "households_source": source,
+        "households": float(np.nansum(hh)) if source is not None else None,
+        "unassigned_buildings": unassigned_b,
+        "unassigned_households": unassigned_h,
+        "gap_area_m2": float(gap),
+        "overlap_area_m2": float(overlap),
+        "outside_area_m2": float(outside),
+        "mean_polsby_popper": float(np.nanmean(pp)) if len(pp) else None,
+        "months": months,
+        "tour_minutes_total": (
+            float(np.nansum(metrics["tour_minutes"]))
+            if metrics["tour_minutes"].notna().any()
+            else None
+        ),
+    }

@@ -1,0 +1,216 @@
+"""Who may do what: roles, tokens from the CLI, login sessions, private incidents, audit."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from typer.testing import CliRunner
+
+from gridpatrol.api.main import create_app
+from gridpatrol.api.settings import Settings
+from gridpatrol.cli import app as cli
+from gridpatrol.store.base import open_store
+from tests.conftest import quadrant_grids
+from tests.tokens import client_as
+
+BOX = (24.93, 60.16, 24.96, 60.17)
+SECRET = "call 040-1234567 about the neighbour dispute"
+ROLES = ("admin", "planner", "dispatcher", "patrol", "viewer")
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    path = tmp_path_factory.mktemp("auth") / "p.db"
+    url = f"sqlite:///{path}"
+    with open_store(url) as s:
+        s.write({"grids": quadrant_grids(BOX)})
+        s.set_setting("bounds", list(BOX))
+    app = create_app(Settings(database_url=url, escalation_interval_s=0))
+    with client_as(app, "dispatcher") as c:
+        r = c.post(
+            "/api/incidents",
+            json={
+                "incident_id": "P-1",
+                "reported_at": "2026-11-20T21:00:00+02:00",
+                "category": "public_order",
+                "description": SECRET,
+                "address": "Mannerheimintie 1",
+                "location": {"lon": 24.9412345, "lat": 60.1654321},
+            },
+        )
+        assert r.status_code == 200, r.text
+    return {"url": url, "path": path, "app": app}
+
+
+def _cli_token(url: str, role: str, *extra: str) -> str:
+    r = CliRunner().invoke(cli, ["token", "create", "--role", role, "--db", url, *extra])
+    assert r.exit_code == 0, r.output
+    return r.stdout.strip().splitlines()[-1]
+
+
+def test_cli_token_works_on_a_running_server(project):
+    app = project["app"]  # made before the token
+    token = _cli_token(project["url"], "dispatcher", "--name", "Li Wei")
+    assert len(token) >= 4 + 43  # prefix + 32 random bytes in base64url
+    with client_as(app, None, headers={"Authorization": f"Bearer {token}"}) as c:
+        r = c.post("/api/incidents/escalate")
+        assert r.status_code == 200, r.text
+
+
+def test_only_hashes_are_stored(project):
+    token = _cli_token(project["url"], "viewer")
+    dump = "\n".join(sqlite3.connect(project["path"]).iterdump())
+    assert token not in dump and token[4:] not in dump
+
+
+def test_unknown_role_is_refused_by_the_cli(project):
+    r = CliRunner().invoke(cli, ["token", "create", "--role", "root", "--db", project["url"]])
+    assert r.exit_code != 0 and "admin, planner" in r.output
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "allowed"),
+    [
+        ("post", "/api/incidents/escalate", None, {"admin", "dispatcher"}),
+        ("post", "/api/grids/versions", {"name": "x"}, {"admin", "planner"}),
+        (
+            "post",
+            "/api/embed/tokens",
+            {"label": "x", "layers": ["grids"], "area": list(BOX)},
+            {"admin"},
+        ),
+        ("post", "/api/auth/tokens", {"role": "viewer"}, {"admin"}),
+        (
+            "post",
+            "/api/incidents/P-1/actions",
+            {"action": "comment", "actor": "x", "note": "n"},
+            {"admin", "dispatcher", "patrol"},
+        ),
+    ],
+)
+def test_every_write_needs_the_right_role(project, method, path, body, allowed):
+    app = project["app"]
+    kw = {} if body is None else {"json": body}
+    with client_as(app, None) as anonymous:
+        r = getattr(anonymous, method)(path, **kw)
+        assert r.status_code == 401 and "Bearer" in r.headers["www-authenticate"]
+    for role in ROLES:
+        with client_as(app, role) as c:
+            r = getattr(c, method)(path, **kw)
+        if role in allowed:  # past the access check (a draft without grids is a 422)
+            assert r.status_code not in (401, 403), (role, r.text)
+        else:
+            assert r.status_code == 403 and role in r.json()["detail"], (role, r.text)
+
+
+def test_a_revoked_token_is_refused(project):
+    app = project["app"]
+    with client_as(app, "admin") as admin:
+        made = admin.post("/api/auth/tokens", json={"role": "dispatcher", "name": "temp"}).json()
+        with client_as(app, None, headers={"Authorization": f"Bearer {made['token']}"}) as c:
+            assert c.post("/api/incidents/escalate").status_code == 200
+            assert admin.delete(f"/api/auth/tokens/{made['id']}").status_code == 200
+            assert c.post("/api/incidents/escalate").status_code == 401
+        listed = {t["id"]: t for t in admin.get("/api/auth/tokens").json()}
+        assert listed[made["id"]]["revoked_at"] and "token" not in listed[made["id"]]
+
+
+def _no_details(text: str) -> None:
+    assert SECRET not in text and "Mannerheimintie" not in text
+    assert "24.9412345" not in text and "60.1654321" not in text
+
+
+def test_viewers_and_anonymous_see_no_incident_details(project):
+    app = project["app"]
+    for role in (None, "viewer"):
+        with client_as(app, role) as c:
+            for path in (
+                "/api/incidents",
+                "/api/incidents/P-1",
+                "/api/incidents/P-1/history",
+                "/maps/incidents",
+            ):
+                r = c.get(path)
+                assert r.status_code == (401 if role is None else 403), (role, path)
+                _no_details(r.text)
+            for path in (
+                "/api/incidents/figures",
+                "/api/incidents/hotspots?permutations=99",
+                "/maps/grids?measure=incidents",
+                "/",
+                "/api/layers",
+            ):
+                r = c.get(path)
+                assert r.status_code == 200, (role, path, r.text)
+                _no_details(r.text)
+            assert c.get("/tiles/incidents/14/9326/4743.pbf").status_code == 404
+    with client_as(app, "dispatcher") as c:
+        assert SECRET in c.get("/api/incidents/P-1").text
+
+
+def test_browser_login_sets_a_strict_session_cookie(project):
+    app = project["app"]
+    token = _cli_token(project["url"], "dispatcher")
+    with client_as(app, None) as browser:
+        assert browser.get("/maps/incidents").status_code == 401
+        bad = browser.post("/login", data={"token": "gpt_wrong"})
+        assert bad.status_code == 401 and "not known" in bad.text
+        r = browser.post(
+            "/login",
+            data={"token": token, "next": "//evil.example/"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/"
+        cookie = r.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie and token not in cookie
+        page = browser.get("/maps/incidents")
+        assert page.status_code == 200 and "&#36;" not in page.text[:0]
+        browser.post("/logout")
+        assert browser.get("/maps/incidents").status_code == 401
+
+
+def test_patrol_tokens_see_only_their_team(project):
+    app = project["app"]
+    token = _cli_token(project["url"], "patrol", "--team", "T1")
+    with client_as(app, None, headers={"Authorization": f"Bearer {token}"}) as c:
+        assert c.get("/patrols/any/teams/T2").status_code == 403
+        assert c.get("/patrols/any/teams/T1").status_code == 404  # allowed; no such plan
+
+
+def test_audit_log_names_who_changed_what(project):
+    app = project["app"]
+    with client_as(app, "dispatcher") as c:
+        assert (
+            c.post(
+                "/api/incidents/P-1/actions",
+                json={"action": "comment", "actor": "d", "note": "seen"},
+            ).status_code
+            == 200
+        )
+    with client_as(app, "admin") as admin:
+        log = admin.get("/api/audit", params={"limit": 50}).json()
+        entry = next(e for e in log if e["action"] == "POST /api/incidents/P-1/actions")
+        assert entry["role"] == "dispatcher" and entry["actor"].startswith("test dispatcher (")
+        assert entry["status"] == 200 and entry["at"].endswith("+00:00")
+        assert any(e["action"] == "token create" for e in log)
+        assert admin.get("/api/audit", params={"since": "2026-01-01T00:00:00"}).status_code == 422
+    with client_as(app, "viewer") as viewer:
+        assert viewer.get("/api/audit").status_code == 403
+
+
+def test_openapi_and_health_stay_public(project):
+    with client_as(project["app"], None) as c:
+        assert c.get("/openapi.json").status_code == 200
+        assert c.get("/health").status_code == 200
+        spec = c.get("/openapi.json").json()
+        assert "HTTPBearer" in spec["components"]["securitySchemes"]
+
+
+def test_production_mode_refuses_to_start_without_an_admin_token(tmp_path):
+    url = f"sqlite:///{tmp_path / 'prod.db'}"
+    with pytest.raises(RuntimeError, match="no admin token"):
+        create_app(Settings(database_url=url, production=True))
+    create_app(Settings(database_url=url))  # the default mode starts with nothing set
+    _cli_token(url, "admin")
+    create_app(Settings(database_url=url, production=True))
