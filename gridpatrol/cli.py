@@ -500,15 +500,42 @@ def serve(
     db: DbOption = None,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="worker processes; more than 1 needs PostGIS (the embedded store has "
+            "one writer at a time)"
+        ),
+    ] = 1,
 ) -> None:
     """Serve the API and map pages."""
     import uvicorn
 
+    url = _db_url(db)
+    if workers > 1 and not url.startswith(("postgresql://", "postgres://", "postgis://")):
+        _fail(
+            GridPatrolError(
+                "--workers above 1 needs a PostGIS store (--db postgresql://...): the "
+                "embedded store takes one writer at a time, so one worker serves it best"
+            )
+        )
+    console.print(f"serving [bold]{url}[/bold] at http://{host}:{port}/ ({workers} worker(s))")
+    if workers > 1:
+        # Each worker process builds its own app from the environment.
+        os.environ["GRIDPATROL_DATABASE_URL"] = url
+        uvicorn.run(
+            "gridpatrol.api.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
+        return
     from gridpatrol.api.main import create_app
     from gridpatrol.api.settings import Settings
 
-    settings = Settings(database_url=_db_url(db), host=host, port=port)
-    console.print(f"serving [bold]{settings.database_url}[/bold] at http://{host}:{port}/")
+    settings = Settings(database_url=url, host=host, port=port)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 

@@ -265,6 +265,31 @@ class Store(ABC):
             for key, value in self._meta_prefixed("revision:")
         }
 
+    def try_lease(self, name: str, *, holder: str, seconds: float) -> bool:
+        """Take or renew the lease ``name`` for ``holder``; False while another holds it.
+
+        For work that must run once across processes (the escalation timer when
+        ``gridpatrol serve --workers N`` runs several): each round, each process asks;
+        the holder renews, the others skip, and if the holder dies another process
+        takes over once ``seconds`` have passed.
+        """
+        import time
+
+        key = f"lease:{name}"
+        with self.transaction():
+            self.serialize(key)
+            found = dict(self._meta_prefixed(key)).get(key)
+            now = time.time()
+            if found:
+                owner, _, until = found.rpartition("|")
+                if owner != holder and float(until) > now:
+                    return False
+            self._meta_put(key, f"{holder}|{now + seconds}")
+        return True
+
+    def _meta_put(self, key: str, value: str) -> None:  # pragma: no cover - back ends
+        raise NotImplementedError
+
     def _meta_increment(self, key: str) -> None:  # pragma: no cover - back ends override
         raise NotImplementedError
 

@@ -194,6 +194,9 @@ class EmbeddedStore(Store):
             self._con.execute("ROLLBACK")
 
     # BEGIN IMMEDIATE holds the whole file for writing: rows and names need no locks.
+    def _meta_put(self, key: str, value: str) -> None:
+        self._con.execute("INSERT OR REPLACE INTO gridpatrol_meta VALUES (?, ?)", (key, value))
+
     def _meta_increment(self, key: str) -> None:
         self._con.execute(
             "INSERT INTO gridpatrol_meta VALUES (?, '1') ON CONFLICT (key) "

@@ -196,6 +196,15 @@ class PostGISStore(Store):
             ),
         )
 
+    def _meta_put(self, key: str, value: str) -> None:
+        self._con.execute(
+            sql.SQL(
+                "INSERT INTO {} VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            ).format(self._t("gridpatrol_meta")),
+            (key, value),
+        )
+
     def _meta_increment(self, key: str) -> None:
         self._con.execute(
             sql.SQL(
