@@ -295,3 +295,39 @@ def test_chunks_land_whole_and_repeated_ids_across_chunks_are_rejected(project):
     assert sorted(res.created) == ["c0", "c1", "c2", "c3", "c5"]
     assert [r["row"] for r in res.rejected] == [4]
     assert project.count("incidents") == 5
+
+
+def test_assignment_index_is_persisted_per_grid_version(tmp_path, monkeypatch):
+    """A new process loads the index from beside the store instead of building it; a
+    change to the grids builds (and persists) a new one."""
+    from pathlib import Path
+
+    from gridpatrol.geo.assignment import GridIndex
+
+    with open_store(f"sqlite:///{tmp_path / 'p.db'}") as s:
+        s.write({"grids": quadrant_grids(BOUNDS)})
+        index, _ = inc.grid_index(s, 1)
+        files = list(Path(f"{s.path}.index").glob("grids-v1-*.pickle"))
+        assert len(files) == 1
+        inc._INDEX_CACHE.clear()  # as in a fresh process
+
+        def no_build(*a, **k):
+            raise AssertionError("built again instead of loading the persisted index")
+
+        monkeypatch.setattr(GridIndex, "from_geodataframe", no_build)
+        loaded, _ = inc.grid_index(s, 1)
+        pts = gpd.GeoSeries(
+            shapely.points([24.925, 24.955, 24.925, 24.955], [60.165, 60.165, 60.175, 60.175]),
+            crs=4326,
+        ).to_crs(index.crs)
+        x, y = pts.x.to_numpy(), pts.y.to_numpy()
+        expected = index.assign(x, y).position
+        assert sorted(expected) == [0, 1, 2, 3]  # one point in each quadrant
+        assert (loaded.assign(x, y).position == expected).all()
+        assert list(loaded.codes) == list(index.codes)
+        monkeypatch.undo()
+        s.write({"grids": quadrant_grids(BOUNDS).iloc[:2]}, mode="replace")
+        rebuilt, _ = inc.grid_index(s, 1)
+        assert len(rebuilt.codes) == 2
+        files2 = list(Path(f"{s.path}.index").glob("grids-v1-*.pickle"))
+        assert len(files2) == 1 and files2 != files  # the stale file is gone
