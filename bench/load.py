@@ -220,7 +220,11 @@ def main() -> None:
             client.join()
         finally:
             server.terminate()
-            server.wait(60)
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:  # still draining a backlog: stop it
+                server.kill()
+                server.wait(30)
         with open_store(url) as store:
             stored = store.count("incidents")
             if args.postgis:
