@@ -17,6 +17,7 @@ import html
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
@@ -73,6 +74,7 @@ RULES: tuple[Rule, ...] = (
     _r("write", r"^/api/cameras(/|$)", ("admin", "planner")),
     # logging in and out is open (the cross-site checks of api.security still apply)
     _r("write", r"^/(login|logout)$", None),
+    _r("write", r"^/api/auth/login-links$", ("admin", "planner", "dispatcher", "patrol", "viewer")),
     # anything else: reads open, writes admin-only
     _r("read", r".*", None),
     _r("write", r".*", ADMIN),
@@ -313,17 +315,58 @@ def login(
                 next=html.escape(_safe_next(next)),
             )
             return HTMLResponse(page, status_code=401)
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    return _with_session(request, secret, _safe_next(next))
+
+
+def _with_session(
+    request: Request, secret: str, to: str, *, samesite: str = "strict"
+) -> RedirectResponse:
+    response = RedirectResponse(to, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         secret,
         max_age=svc.SESSION_HOURS * 3600,
         httponly=True,
-        samesite="strict",
+        samesite=samesite,
         secure=request.url.scheme == "https",
         path="/",
     )
     return response
+
+
+class LoginLink(BaseModel):
+    url: str = Field(description="open it once within 5 minutes; it sets the session cookie")
+
+
+@router.post("/api/auth/login-links", status_code=201, response_model=LoginLink)
+def create_login_link(
+    request: Request,
+    principal: PrincipalDep,
+    next: Annotated[str | None, Query(max_length=2000, description="page to open")] = None,
+) -> dict:
+    """A one-time link that logs a browser in as the caller (the token stays out of URLs:
+    the link holds a single-use code that expires in 5 minutes)."""
+    if principal is None:
+        raise HTTPException(401, "send your token as 'Authorization: Bearer <token>'")
+    with _store(request) as store:
+        code = svc.create_login_link(store, principal)
+    url = f"/login/link/{code}"
+    if next:
+        url += f"?next={quote(_safe_next(next), safe='/')}"
+    return {"url": url}
+
+
+@router.get("/login/link/{code}", include_in_schema=False)
+def login_with_link(request: Request, code: str, next: str | None = None):
+    with _store(request) as store:
+        try:
+            secret, _ = svc.open_session_from_link(store, code)
+        except tk.ApiTokenError as exc:
+            page = LOGIN_PAGE.format(message=f"<p role=alert>{html.escape(str(exc))}</p>", next="/")
+            return HTMLResponse(page, status_code=401)
+    # lax: a link opened from a mail or chat is a cross-site navigation, and a strict
+    # cookie would not ride on its redirect; writes still need a same-site origin.
+    return _with_session(request, secret, _safe_next(next), samesite="lax")
 
 
 @router.post("/logout", include_in_schema=False)

@@ -138,9 +138,27 @@ def content_security_policy(nonce: str | None, *, frame_ancestors: str, docs: bo
 class SecurityMiddleware:
     """See the module docstring."""
 
-    def __init__(self, app, settings: Settings) -> None:
+    def __init__(self, app, settings: Settings, spec: Callable[[], dict] = dict) -> None:
         self.app = app
         self.settings = settings
+        self.spec = spec
+        self._allow: list[tuple[re.Pattern, bool, set[str]]] | None = None
+
+    def allowed_methods(self, path: str) -> bytes:
+        """Every documented method at ``path`` (Starlette's 405 names one route's only)."""
+        if self._allow is None:
+            table = []
+            for template, item in self.spec().get("paths", {}).items():
+                pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+                methods = {
+                    m.upper() for m in item if m in ("get", "put", "post", "patch", "delete")
+                }
+                methods |= {"HEAD"} if "GET" in methods else set()
+                table.append((re.compile(f"^{pattern}$"), "{" in template, methods))
+            self._allow = table
+        exact = [m for r, param, m in self._allow if not param and r.match(path)]
+        found = set().union(*(exact or [m for r, _, m in self._allow if r.match(path)]))
+        return ", ".join(sorted(found)).encode()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -217,6 +235,9 @@ class SecurityMiddleware:
                 started = True
                 state["status"] = message["status"]
                 hdrs = [(k, v) for k, v in message.get("headers", [])]
+                if message["status"] == 405:
+                    hdrs = [(k, v) for k, v in hdrs if k.lower() != b"allow"]
+                    hdrs.append((b"allow", self.allowed_methods(path)))
                 names = {k.lower() for k, _ in hdrs}
                 ctype = next((v for k, v in hdrs if k.lower() == b"content-type"), b"")
                 existing = next(
@@ -351,17 +372,22 @@ def document_errors(app: FastAPI) -> Callable[[], dict]:
             routes=app.routes,
         )
         schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        from .auth import rule_for
+
         ref = {"$ref": "#/components/schemas/Error"}
-        for item in schema.get("paths", {}).values():
-            for op in item.values():
+        for path, item in schema.get("paths", {}).items():
+            for method, op in item.items():
                 if not isinstance(op, dict) or "responses" not in op:
                     continue
+                if rule_for(method, path).roles is None:
+                    op.pop("security", None)  # public: a token is accepted, not needed
+                ok = next((r for c, r in op["responses"].items() if c.startswith("2")), {})
+                html_page = "text/html" in ok.get("content", {})
                 for code, text in ERROR_STATUSES.items():
                     content = {"application/json": {"schema": ref}}
-                    old = op["responses"].get(code)
-                    if old and code == "422":
-                        content = {"application/json": {"schema": ref}}
-                    if not old or code == "422":
+                    if html_page:  # pages answer errors as pages too
+                        content["text/html"] = {"schema": {"type": "string"}}
+                    if code not in op["responses"] or code == "422":
                         op["responses"][code] = {"description": text, "content": content}
         app.openapi_schema = schema
         return schema
@@ -427,7 +453,7 @@ def install_security(app: FastAPI, settings: Settings) -> None:
 
     check_production(settings)
     app.include_router(router)
-    app.add_middleware(SecurityMiddleware, settings=settings)
+    app.add_middleware(SecurityMiddleware, settings=settings, spec=lambda: app.openapi())
     app.openapi = document_errors(app)
     redact = RedactTokens()
     for name in ("uvicorn.access", "uvicorn.error", "gridpatrol.api"):

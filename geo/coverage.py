@@ -34,7 +34,7 @@ def seen_length(lines, views) -> np.ndarray:
     Parameters
     ----------
     lines
-        Array or GeoSeries of LineStrings.
+        Array or GeoSeries of LineStrings (other geometries count by their line parts).
     views
         Array or GeoSeries of polygons (fields of view).
 
@@ -43,6 +43,13 @@ def seen_length(lines, views) -> np.ndarray:
     Array of seen lengths, one per line.
     """
     lines, views = _geoms(lines), _geoms(views)
+    types = shapely.get_type_id(lines)
+    if len(lines) and not ((types == 1) & ~shapely.is_empty(lines)).all():
+        # multi-part lines, points or collections (a street cut by a grid): by part
+        parts, owner = shapely.get_parts(lines, return_index=True)
+        keep = (shapely.get_type_id(parts) == 1) & ~shapely.is_empty(parts)
+        per_part = seen_length(parts[keep], views)
+        return np.bincount(owner[keep], weights=per_part, minlength=len(lines))
     out = np.zeros(len(lines))
     ok = ~(shapely.is_missing(views) | shapely.is_empty(views))
     views = views[ok]
@@ -53,7 +60,7 @@ def seen_length(lines, views) -> np.ndarray:
         return out
     pieces = shapely.intersection(lines[li], views[vi])
     parts, idx = shapely.get_parts(pieces, return_index=True)
-    keep = shapely.get_type_id(parts) == 1
+    keep = (shapely.get_type_id(parts) == 1) & ~shapely.is_empty(parts)
     parts, line_of = parts[keep], li[idx[keep]]
     if len(parts) == 0:
         return out

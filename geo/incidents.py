@@ -281,6 +281,8 @@ def prepare_incidents(
         )
 
     # -- address --------------------------------------------------------------------
+    match_text = np.full(n, "", dtype=object)
+    match_score = np.full(n, np.nan)
     needs_address = ~has_xy
     addr = (
         df["address"].fillna("").astype(str) if "address" in df else pd.Series("", index=df.index)
@@ -293,24 +295,24 @@ def prepare_incidents(
             reject(to_match, "the project has no address layer to match addresses against")
         else:
             check_crs(addresses, WGS84, what="addresses")
-            keys = [
-                normalise_address(s, h)
-                for s, h in zip(addresses["street"], addresses["housenumber"], strict=False)
-            ]
-            table: dict[str, int] = {}
-            for pos, key in enumerate(keys):
-                table.setdefault(key, pos)
-            for i in np.flatnonzero(to_match):
-                pos = table.get(normalise_address(addr.iloc[i]))
-                if pos is None:
+            from .addresses import match_addresses
+
+            positions = np.flatnonzero(to_match)
+            found = match_addresses(addr.iloc[positions].tolist(), addresses)
+            for i, hit in zip(positions, found, strict=True):
+                if hit is None:
                     reasons.setdefault(int(i), []).append(
                         f"address {addr.iloc[i]!r} matches no building address; "
                         "check the spelling or give coordinates"
                     )
                     continue
+                pos = hit.position
+                match_text[i], match_score[i] = hit.matched, hit.score
                 pt = addresses.geometry.iloc[pos]
                 x[i], y[i] = pt.x, pt.y
 
+    df["address_match"] = match_text
+    df["address_score"] = match_score
     bad = np.zeros(n, dtype=bool)
     bad[list(reasons)] = True
     rejected = pd.DataFrame(

@@ -172,3 +172,42 @@ def nearest_edges(
     tree = shapely.STRtree(edges.geometry.values)
     pos = tree.nearest(shapely.points(np.asarray(x, dtype=float), np.asarray(y, dtype=float)))
     return [tuple(edges.index[p]) for p in np.atleast_1d(pos)]
+
+
+def unreachable_streets(G: nx.MultiDiGraph, edges: list[tuple], depot) -> gpd.GeoDataFrame:
+    """The streets a patrol from ``depot`` cannot walk, with the reason, for drawing.
+
+    Parameters
+    ----------
+    G
+        The street graph (any CRS; the result is in it).
+    edges
+        Edges ``(u, v, key)`` the planner reported unreachable.
+    depot
+        The station's node.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``u``, ``v``, ``key``, ``reason`` and the edge's line: reason ``"disconnected"``
+        (no street links it with the station's network) or ``"one_way"`` (one-way
+        streets lead there but none back).
+    """
+    comp = nx.node_connected_component(G.to_undirected(as_view=True), depot)
+    rows, lines = [], []
+    for e in edges:
+        u, v, key = (*e, 0)[:3] if len(e) == 2 else e
+        data = G.edges[u, v, key]
+        geom = data.get("geometry")
+        if geom is None:
+            geom = shapely.LineString(
+                [(G.nodes[u]["x"], G.nodes[u]["y"]), (G.nodes[v]["x"], G.nodes[v]["y"])]
+            )
+        reason = "one_way" if u in comp else "disconnected"
+        rows.append({"u": u, "v": v, "key": key, "reason": reason})
+        lines.append(geom)
+    return gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=["u", "v", "key", "reason"]),
+        geometry=lines,
+        crs=G.graph.get("crs"),
+    )

@@ -70,6 +70,7 @@ from .walk_edges import (  # noqa: F401  (re-exported: the public names of this 
     _compass,
     _edge_length,
     _end_bearings,
+    _first_text,
     _graph_crs,
     _node_xy,
     _oriented_coords,
@@ -92,7 +93,6 @@ __all__ = [
     "street_label",
     "turn_list",
 ]
-
 
 
 # --------------------------------------------------------------------------- results
@@ -132,6 +132,18 @@ class Step:
         does not apply.
     edges : list of int
         Positions in the route of the edges walked in this step.
+    highway : str
+        OSM ``highway`` type of the way walked ("residential", "footway"...), empty for
+        start, dwell and arrive steps; renderers phrase it per language.
+    heading : str
+        Compass heading ("north"...) of a ``depart`` step, else empty.
+    same_street : bool
+        True when a turn or straight step stays on the street of the previous step.
+    label : str
+        Dwell label for ``dwell`` steps; ``"station"`` or ``"end"`` for ``arrive``.
+
+    ``instruction`` is the English phrasing; the other fields are the step as data, so
+    that a renderer can phrase it in any language (see ``maps/steps.py``).
     """
 
     index: int
@@ -146,6 +158,10 @@ class Step:
     node: Hashable
     bearing_change: float | None = None
     edges: list[int] = field(default_factory=list)
+    highway: str = ""
+    heading: str = ""
+    same_street: bool = False
+    label: str = ""
 
     def to_dict(self) -> dict:
         """Plain JSON-ready mapping."""
@@ -382,6 +398,7 @@ def turn_list(G: nx.MultiDiGraph, edges: Sequence, *, speed_kmh: float, dwells=N
                 minutes=minutes,
                 cumulative_minutes=clock,
                 node=node,
+                label=label,
             )
 
     station = walk[0][0]
@@ -433,16 +450,13 @@ def turn_list(G: nx.MultiDiGraph, edges: Sequence, *, speed_kmh: float, dwells=N
         minutes = d / m_per_min
         clock += minutes
         name, named = labels[first]
+        same = first > 0 and labels[first - 1] == labels[first]
         add(
             action=action,
-            instruction=_instruction(
-                action,
-                name,
-                named,
-                d,
-                bearings[first][0],
-                same_street=first > 0 and labels[first - 1] == labels[first],
-            ),
+            instruction=_instruction(action, name, named, d, bearings[first][0], same_street=same),
+            highway=_first_text(G.edges[walk[first]].get("highway")),
+            heading=_compass(bearings[first][0]) if action == "depart" else "",
+            same_street=same,
             street=name,
             named=named,
             distance_m=d,
@@ -465,6 +479,7 @@ def turn_list(G: nx.MultiDiGraph, edges: Sequence, *, speed_kmh: float, dwells=N
         minutes=0.0,
         cumulative_minutes=clock,
         node=end,
+        label="station" if closed else "end",
     )
     return steps
 

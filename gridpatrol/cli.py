@@ -91,6 +91,7 @@ def import_osm(
     db: DbOption = None,
 ) -> None:
     """Import streets, buildings, cameras and addresses from OpenStreetMap."""
+    from gridpatrol.services.imports import import_osm_layers
     from gridpatrol.store.osm import download_osm, read_osm
 
     if (file is None) == (place is None and bbox is None):
@@ -103,10 +104,7 @@ def import_osm(
                 box = tuple(float(v) for v in bbox.split(",")) if bbox else None
                 data = download_osm(place=place, bbox=box, progress=steps)
             with _open(db) as store:
-                written = store.write(
-                    data.layers(), mode="replace", source=str(file or place or bbox)
-                )
-                store.set_setting("bounds", list(data.bounds))
+                written = import_osm_layers(store, data, source=str(file or place or bbox))
     except GridPatrolError as exc:
         _fail(exc)
     _print_counts("imported", written)
@@ -140,36 +138,27 @@ def _import_layer(
     id_columns: str | None = None,
     where: list[str] | None = None,
 ) -> None:
-    from gridpatrol.store.files import load_layer_file
+    from gridpatrol.services.imports import import_layer_file
 
     ids = [c.strip() for c in id_columns.split(",")] if id_columns else None
     try:
         with _open(db) as store:
             with _Steps(f"{layer} from {file.name}") as steps:
-                steps("reading and validating")
-                gdf = load_layer_file(
-                    file,
+                written, notes = import_layer_file(
+                    store,
                     layer,
+                    file,
                     crs=crs,
-                    area_bounds=store.get_setting("bounds"),
                     defaults=defaults,
                     columns=columns,
                     id_columns=ids,
                     where=_fields(where),
+                    progress=steps,
                 )
-                steps("writing")
-                if layer == "grids":
-                    from gridpatrol.services.setup import import_grid_layer
-
-                    written = import_grid_layer(store, gdf, source=str(file))
-                else:
-                    written = store.write({layer: gdf}, mode="upsert", source=str(file))
-                if store.get_setting("bounds") is None and len(gdf):
-                    store.set_setting("bounds", [float(b) for b in gdf.total_bounds])
     except GridPatrolError as exc:
         _fail(exc)
     _print_counts("imported", written)
-    _print_notes(gdf.attrs.get("notes"))
+    _print_notes(notes)
 
 
 CrsOption = Annotated[
@@ -324,6 +313,7 @@ def import_incidents(
                 crs=crs,
                 fields=_fields(field),
             )
+            notes: list[str] = []
             zone = tz or project_settings(store).timezone
             naive = 0
 
@@ -333,6 +323,7 @@ def import_incidents(
                 for chunk in chunks:  # bounded memory: one chunk in flight
                     steps(f"reading, validating, assigning and storing (row {done:,})")
                     naive += _count_naive(chunk["reported_at"])
+                    notes.extend(chunk.attrs.get("notes", []))
                     yield chunk
                     done += len(chunk)
 
@@ -366,7 +357,8 @@ def import_incidents(
         },
     )
     if naive and zone:
-        _print_notes([f"{naive} time(s) without a time zone were read in {zone}"])
+        notes.append(f"{naive} time(s) without a time zone were read in {zone}")
+    _print_notes(notes)
 
 
 def _count_naive(values) -> int:
@@ -551,8 +543,15 @@ def demo(
     """Build the central-Helsinki demo project and serve it at http://127.0.0.1:8000."""
     from gridpatrol.demo import build_demo, demo_tokens
 
-    url = db or os.environ.get("GRIDPATROL_DATABASE_URL") or "sqlite:///gridpatrol-demo.db"
+    url = _db_url(db)  # the one default store, as for every command
     try:
+        with _open(url) as store:
+            name = store.get_setting("name")
+            if name and name != "Helsinki demo" and store.count("grids"):
+                raise GridPatrolError(
+                    f"{url} holds the project {name!r}; the demo would replace it. "
+                    "Give the demo its own store: gridpatrol demo --db sqlite:///demo.db"
+                )
         with _Steps("Helsinki demo") as steps, _open(url) as store:
             written = build_demo(store, progress=steps, plan_seconds=10.0)
             plan_id = store.get_setting("demo_plan_id")
@@ -560,8 +559,15 @@ def demo(
     except GridPatrolError as exc:
         _fail(exc)
     _print_counts("demo project", written)
-    base = f"http://{host}:{port}"
+    base = f"http://{host}:{port}" if serve_it else ""
+    if not serve_it:
+        dbopt = f" --db {url}" if url != DEFAULT_DB else ""
+        console.print(
+            f"nothing is served yet: run [bold]gridpatrol serve{dbopt}[/bold] and open "
+            f"http://{host}:{port}/ (the pages below are paths on that server)"
+        )
     console.print(
+        "the incidents are a generated sample, labelled as such\n"
         f"maps: {base}/  {base}/maps/grids  {base}/maps/incidents  {base}/maps/cameras\n"
         f"patrol plan: {base}/patrols/{plan_id}\n"
         f"team T1 on a phone: {base}/patrols/{plan_id}/teams/T1\n"

@@ -172,3 +172,37 @@ def offline_html(m: folium.Map) -> str:
     """HTML of ``m`` with every script and stylesheet served by us."""
     use_local_assets(m)
     return render_offline_html(m)
+
+
+def add_legend(
+    m: folium.Map,
+    title: str,
+    items: list[tuple[str, str]],
+    *,
+    element_id: str = "gp-legend",
+    note: str | None = None,
+    bottom_px: int = 28,
+) -> None:
+    """A legend box (bottom right): a swatch per ``(colour, label)``, and an optional
+    note under it (e.g. why a layer shows nothing)."""
+    rows = "".join(
+        f'<div><span style="display:inline-block;width:14px;height:10px;margin-right:6px;'
+        f'background:{escape_text(colour)};opacity:.8;border:1px solid #495057"></span>'
+        f"{escape_text(label)}</div>"
+        for colour, label in items
+    )
+    extra = (
+        f'<div class="gp-legend-note" style="margin-top:4px;max-width:220px;color:#495057">'
+        f"{escape_text(note)}</div>"
+        if note
+        else ""
+    )
+    m.get_root().html.add_child(
+        folium.Element(
+            f'<div id="{escape_text(element_id)}" class="legend gp-legend" '
+            f'style="position:fixed;bottom:{bottom_px}px;right:10px;z-index:1000;'
+            "background:rgba(255,255,255,.95);padding:6px 8px;font:12px sans-serif;"
+            'border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3)">'
+            f"<b>{escape_text(title)}</b>{rows}{extra}</div>"
+        )
+    )

@@ -7,6 +7,7 @@ Renders only: every value arrives computed (``services/cameras.py``), in WGS84.
 from __future__ import annotations
 
 import html
+import json
 
 import folium
 import geopandas as gpd
@@ -29,6 +30,15 @@ LABELS = {
         "street_coverage": "Street coverage",
         "after": "after the suggestions",
         "legend": "Quality band",
+        "edit": "Edit camera",
+        "save": "Save",
+        "fov": "Angle (°)",
+        "direction": "Direction (°)",
+        "range": "Range (m)",
+        "height": "Height (m)",
+        "saved": "saved: reload the page to redraw its view",
+        "login": "log in as a planner to edit cameras",
+        "unchanged": "nothing changed",
     },
     "zh": {
         "identify": "识别 (≥ 250 像素/米)",
@@ -43,6 +53,15 @@ LABELS = {
         "street_coverage": "街道覆盖率",
         "after": "新增后",
         "legend": "画质等级",
+        "edit": "编辑摄像头",
+        "save": "保存",
+        "fov": "视角 (°)",
+        "direction": "朝向 (°)",
+        "range": "距离 (米)",
+        "height": "高度 (米)",
+        "saved": "已保存：刷新页面以重新绘制视野",
+        "login": "请以规划员身份登录后编辑",
+        "unchanged": "没有改动",
     },
 }
 
@@ -172,5 +191,74 @@ def _legend(m: folium.Map, t: dict, summary: dict | None) -> None:
             "z-index:1000;background:rgba(255,255,255,.95);padding:6px 8px;"
             'font:12px sans-serif;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.3)">'
             f"{figures}<b>{html.escape(t['legend'])}</b><br>{rows}</div>"
+        )
+    )
+
+
+_EDIT_FIELDS = (
+    ("direction", "direction", 0, 360, 1),
+    ("fov", "fov", 1, 360, 1),
+    ("range_m", "range", 0.5, 500, 0.5),
+    ("height_m", "height", 0, 200, 0.1),
+)
+
+
+def camera_edit_popup(camera: dict, *, lang: str = "en") -> folium.Popup:
+    """A small form to edit one camera's direction, angle, range and height.
+
+    The page's script (:func:`add_camera_editing`) sends it as ``PATCH
+    /api/cameras/{id}/edit``; the server checks the role (a planner's session cookie).
+    """
+    t = LABELS.get(lang, LABELS["en"])
+    rows = []
+    for name, label, lo, hi, step in _EDIT_FIELDS:
+        value = camera.get(name)
+        value = "" if value is None or value != value else f"{float(value):g}"
+        rows.append(
+            f'<label style="display:block">{html.escape(t[label])} '
+            f'<input name="{name}" type="number" min="{lo}" max="{hi}" step="{step}" '
+            f'value="{value}" style="width:5em"></label>'
+        )
+    form = (
+        f'<form class="gp-cam-edit" data-id="{html.escape(str(camera["source_id"]))}" '
+        'style="font:12px sans-serif">'
+        f"<b>{html.escape(t['edit'])}</b><br>"
+        f"<small>{html.escape(str(camera['source_id']))}</small>{''.join(rows)}"
+        f'<button type="submit">{html.escape(t["save"])}</button> '
+        '<span class="gp-cam-msg"></span></form>'
+    )
+    return folium.Popup(form, max_width=220)
+
+
+def add_camera_editing(m: folium.Map, *, lang: str = "en") -> None:
+    """The script behind :func:`camera_edit_popup` forms (one listener for all)."""
+    t = LABELS.get(lang, LABELS["en"])
+    msgs = json.dumps({k: t[k] for k in ("saved", "login", "unchanged")})
+    m.get_root().html.add_child(
+        folium.Element(
+            "<script>(function () {\n"
+            f"var T = {msgs};\n"
+            """document.addEventListener('submit', function (ev) {
+  var f = ev.target;
+  if (!f.classList || !f.classList.contains('gp-cam-edit')) return;
+  ev.preventDefault();
+  var msg = f.querySelector('.gp-cam-msg'), body = {};
+  Array.prototype.forEach.call(f.querySelectorAll('input'), function (i) {
+    if (i.value !== '' && i.value !== i.defaultValue) body[i.name] = Number(i.value);
+  });
+  if (!Object.keys(body).length) { msg.textContent = T.unchanged; return; }
+  fetch('/api/cameras/' + encodeURIComponent(f.dataset.id) + '/edit', {
+    method: 'PATCH', credentials: 'same-origin',
+    headers: {'Content-Type': 'application/json', Accept: 'application/json'},
+    body: JSON.stringify(body)
+  }).then(function (r) {
+    return r.json().catch(function () { return {}; }).then(function (j) {
+      if (r.status === 200) msg.textContent = T.saved;
+      else if (r.status === 401 || r.status === 403) msg.textContent = T.login;
+      else msg.textContent = j.detail || ('HTTP ' + r.status);
+    });
+  }).catch(function (e) { msg.textContent = String(e); });
+});
+})();</script>"""
         )
     )

@@ -10,9 +10,9 @@ import folium
 import geopandas as gpd
 import shapely
 
-from .base import add_basemap, add_title, escape_frame, new_map, offline_html
+from .base import add_basemap, add_legend, add_title, escape_frame, new_map, offline_html
 from .i18n import labels
-from .overview import BUILDING_STYLE, GRID_STYLE, STREET_STYLE
+from .styles import BUILDING_STYLE, GRID_STYLE, STREET_STYLE
 
 AREA_STYLE = {"color": "#1c7ed6", "weight": 2, "dashArray": "6 4", "fill": False}
 SUPPRESSED_STYLE = {"color": "#868e96", "weight": 1, "fillColor": "#dee2e6", "fillOpacity": 0.35}
@@ -133,6 +133,13 @@ def _incidents(m: folium.Map, units: gpd.GeoDataFrame, t: dict, min_count: int) 
             return SUPPRESSED_STYLE
         return {"color": "#7f2704", "weight": 1, "fillColor": _fill(p["count"]), "fillOpacity": 0.6}
 
+    uppers = [low for low, _ in COUNT_CLASSES[1:]]
+    items = [
+        (fill, f"{low}–{hi - 1}" if hi else f"{low}+")
+        for (low, fill), hi in zip(COUNT_CLASSES, [*uppers, None], strict=True)
+    ]
+    items.append((SUPPRESSED_STYLE["fillColor"], f"{t['suppressed']} {min_count}"))
+    add_legend(m, t["incidents_count"], items, element_id="gp-embed-legend")
     folium.GeoJson(
         escape_frame(shown[["title", "count", "suppressed", "label", "geometry"]]),
         name=t["incidents_aggregate"],

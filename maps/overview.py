@@ -10,11 +10,8 @@ import geopandas as gpd
 
 from .base import add_basemap, add_title, escape_frame, new_map, offline_html
 from .i18n import labels
-
-GRID_STYLE = {"color": "#d9480f", "weight": 2.5, "fillColor": "#ffa94d", "fillOpacity": 0.12}
-BUILDING_STYLE = {"color": "#495057", "weight": 0.6, "fillColor": "#adb5bd", "fillOpacity": 0.6}
-STREET_STYLE = {"color": "#868e96", "weight": 1.2, "opacity": 0.8}
-AREA_STYLE = {"color": "#1c7ed6", "weight": 2, "dashArray": "6 4", "fillOpacity": 0.0}
+from .styles import AREA_STYLE, BUILDING_STYLE, GRID_STYLE, STREET_STYLE
+from .tiles import add_layer
 
 
 def _tooltip(gdf: gpd.GeoDataFrame, fields: dict[str, str]) -> folium.GeoJsonTooltip | None:
@@ -107,7 +104,6 @@ def render_overview(
                 aliases=[t["code"], t["name"], t["households"]],
             ),
         ).add_to(m)
-    from .tiles import add_layer  # tiles borrows this module's styles
 
     for name in ("streets", "buildings", "grids"):
         if name in tiled:

@@ -8,8 +8,8 @@ import folium
 import geopandas as gpd
 from folium.plugins import HeatMap, MarkerCluster
 
-from .base import add_basemap, add_title, escape_frame, escape_text, new_map
-from .coverage import add_coverage_layers
+from .base import add_basemap, add_legend, add_title, escape_frame, escape_text, new_map
+from .coverage import add_camera_editing, add_coverage_layers, camera_edit_popup
 from .i18n import labels
 
 MEASURES = ("households", "incidents", "camera_coverage")
@@ -100,6 +100,7 @@ def render_incidents(
     filters: dict,
     grids: gpd.GeoDataFrame | None = None,
     hotspots: gpd.GeoDataFrame | None = None,
+    hotspot_note: str | None = None,
     basemap: str = "none",
     basemap_key: str = "",
     lang: str = "en",
@@ -107,6 +108,7 @@ def render_incidents(
     """Incidents as clusters and a heat layer, Gi* hot and cold grids, and a filter form.
 
     ``categories`` maps keys to display names; ``filters`` holds the current values.
+    ``hotspot_note`` is shown in the hot-spot legend (e.g. too few incidents to test).
     """
     t = labels(lang)
     bounds = (
@@ -123,8 +125,20 @@ def render_incidents(
             name=t["grids"],
             style_function=lambda f: {"color": "#d9480f", "weight": 1.5, "fillOpacity": 0.03},
         ).add_to(m)
+    colours = {"hot": "#e03131", "cold": "#1c7ed6"}
+    if grids is not None and len(grids):
+        shown = set(hotspots["hotspot"]) if hotspots is not None and len(hotspots) else set()
+        items = [(colours[k], t[f"hotspot_{k}"]) for k in ("hot", "cold") if k in shown]
+        note = hotspot_note or (None if items else t["hotspot_none"])
+        add_legend(m, t["hotspots"], items, element_id="gp-hotspot-legend", note=note)
+        # on a phone the bottom corners belong to the filter form and the scale bar
+        m.get_root().header.add_child(
+            folium.Element(
+                "<style>@media (max-width:600px) { #gp-hotspot-legend { bottom:auto;top:110px;"
+                "right:auto;left:10px;max-width:60vw } }</style>"
+            )
+        )
     if hotspots is not None and len(hotspots):
-        colours = {"hot": "#e03131", "cold": "#1c7ed6"}
         folium.GeoJson(
             escape_frame(hotspots[["code", "hotspot", "gi_z", "count", "geometry"]]),
             name=t["hotspots"],
@@ -246,6 +260,9 @@ def render_cameras(
             fill=True,
             fill_opacity=1.0,
             tooltip=tip,
+            popup=camera_edit_popup(row._asdict(), lang=lang) if coverage else None,
         ).add_to(group)
+    if coverage:
+        add_camera_editing(m, lang=lang)
     folium.LayerControl(collapsed=False).add_to(m)
     return m

@@ -12,6 +12,7 @@ from folium.plugins import PolyLineTextPath
 
 from .base import add_basemap, add_title, escape_text, new_map, offline_html
 from .i18n import labels
+from .steps import day_label, phrase_step
 
 TEAM_COLOURS = [
     "#e03131",
@@ -78,6 +79,19 @@ def _add_station(m, stops: list[dict], t: dict) -> None:
             return
 
 
+UNREACHABLE_TITLE = {"en": "Unreachable streets", "zh": "无法到达的道路"}
+UNREACHABLE_REASONS = {
+    "en": {
+        "disconnected": "Unreachable: not connected to the station's streets",
+        "one_way": "Unreachable: one-way streets lead there but none back",
+    },
+    "zh": {
+        "disconnected": "无法到达：与驿站所在路网不连通",
+        "one_way": "无法到达：单行道只能进不能回",
+    },
+}
+
+
 def render_plan(
     routes: gpd.GeoDataFrame,
     *,
@@ -85,18 +99,41 @@ def render_plan(
     day: int = 1,
     basemap: str = "none",
     lang: str = "en",
+    unreachable: dict | None = None,
 ) -> folium.Map:
-    """All teams' routes of one plan day, in team colours, with station and dwell stops."""
+    """All teams' routes of one plan day, in team colours, with station and dwell stops.
+
+    ``unreachable``: GeoJSON of the streets no team can walk (``reason`` property
+    ``"disconnected"`` or ``"one_way"``), drawn dashed in dark red with the reason.
+    """
     t = labels(lang)
     day_routes = routes[routes["day"] == day].reset_index(drop=True)
     m = new_map(day_routes.total_bounds if len(day_routes) else None, canvas=False)
     add_basemap(m, basemap)
-    add_title(m, f"{t['plan']} · {t['day']} {day}", lang=lang)
+    add_title(m, f"{t['plan']} · {day_label(day, lang)}", lang=lang)
     if streets is not None and len(streets):
         folium.GeoJson(
             streets[["geometry"]],
             name=t["streets"],
             style_function=lambda f: {"color": "#adb5bd", "weight": 1, "opacity": 0.8},
+        ).add_to(m)
+    if unreachable and unreachable.get("features"):
+        zh = lang == "zh"
+        reasons = UNREACHABLE_REASONS["zh" if zh else "en"]
+        features = [
+            {**f, "properties": {"reason": reasons.get(f["properties"].get("reason"), "")}}
+            for f in unreachable["features"]
+        ]
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": features},
+            name=UNREACHABLE_TITLE["zh" if zh else "en"],
+            style_function=lambda f: {
+                "color": "#862e9c",
+                "weight": 3,
+                "opacity": 0.9,
+                "dashArray": "4 6",
+            },
+            tooltip=folium.GeoJsonTooltip(fields=["reason"], labels=False),
         ).add_to(m)
     teams = list(dict.fromkeys(day_routes["team_id"]))
     for _, row in day_routes.iterrows():
@@ -184,7 +221,7 @@ def team_route_html(
         for step in json.loads(r.steps or "[]"):
             cls = ' class="dwell"' if step.get("action") == "dwell" else ""
             steps.append(
-                f"<li{cls}>{escape_text(step['instruction'])}<br><small>"
+                f"<li{cls}>{escape_text(phrase_step(step, lang))}<br><small>"
                 f"{step['cumulative_m'] / 1000:.2f} km · {step['cumulative_minutes']:.0f} {t['minutes']}"
                 "</small></li>"
             )
@@ -194,7 +231,7 @@ def team_route_html(
         lang_attr="zh-CN" if lang == "zh" else "en",
         title=escape_text(f"{t['team']} {row['team_id']}"),
         subtitle=escape_text(
-            f"{t['day']} {int(row['day'])} · {t['length']} {total_km:.1f} km · "
+            f"{day_label(int(row['day']), lang)} · {t['length']} {total_km:.1f} km · "
             f"{t['time']} {total_min:.0f} {t['minutes']}"
         ),
         colour=colour,

@@ -32,7 +32,7 @@ import shapely
 from folium.plugins import VectorGridProtobuf
 from folium.template import Template
 
-from .overview import AREA_STYLE, BUILDING_STYLE, GRID_STYLE, STREET_STYLE
+from .styles import AREA_STYLE, BUILDING_STYLE, GRID_STYLE, STREET_STYLE
 
 __all__ = [
     "EXTENT",

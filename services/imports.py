@@ -1,8 +1,11 @@
-"""Assigning large incident files to grids, in partitions, on one machine or a dask cluster.
+"""Imports: OSM data and layer files into a project, and large incident files to grids.
 
-The grid index is built once and shared by every partition (one key in the dask graph),
-so the work per partition is reading, projecting and a vectorised lookup. Both paths run
-the same partition function, so their answers are identical.
+:func:`import_osm_layers` and :func:`import_layer_file` write in one transaction each
+(a failed import changes nothing). :func:`assign_file` assigns large incident files to
+grids, in partitions, on one machine or a dask cluster. The grid index is built once
+and shared by every partition (one key in the dask graph), so the work per partition
+is reading, projecting and a vectorised lookup. Both paths run the same partition
+function, so their answers are identical.
 """
 
 from __future__ import annotations
@@ -23,7 +26,63 @@ from gridpatrol.geo.incidents import hierarchy_codes
 from gridpatrol.store.base import Store
 
 from .incidents import grid_index
-from .project import active_version
+from .project import active_version, project_settings
+
+
+def import_osm_layers(store: Store, data, *, source: str) -> dict[str, int]:
+    """Replace the project's OSM layers with ``data`` (an :class:`~gridpatrol.store.osm.OSMData`)
+    and record its bounds as the served area, in one transaction."""
+    with store.transaction():
+        written = store.write(data.layers(), mode="replace", source=source)
+        store.set_setting("bounds", [float(b) for b in data.bounds])
+    return written
+
+
+def import_layer_file(
+    store: Store,
+    layer: str,
+    path,
+    *,
+    crs=None,
+    defaults=None,
+    columns: dict[str, str] | None = None,
+    id_columns: list[str] | None = None,
+    where: dict[str, str] | None = None,
+    progress: Callable | None = None,
+) -> tuple[dict[str, int], list[str]]:
+    """Read, validate and upsert one layer file, in one transaction.
+
+    Checked against the served area; grids of a new version get its ``grid_versions``
+    row; the first layer of a project without bounds sets them. Returns rows written per
+    layer and the reader's notes (conversions made, rows dropped).
+    """
+    from gridpatrol.store.files import load_layer_file
+
+    from .setup import import_grid_layer
+
+    if progress:
+        progress("reading and validating")
+    gdf = load_layer_file(
+        path,
+        layer,
+        crs=crs,
+        area_bounds=project_settings(store).bounds,
+        defaults=defaults,
+        columns=columns,
+        id_columns=id_columns,
+        where=where,
+    )
+    if progress:
+        progress("writing")
+    with store.transaction():
+        if layer == "grids":
+            written = import_grid_layer(store, gdf, source=str(path))
+        else:
+            written = store.write({layer: gdf}, mode="upsert", source=str(path))
+        if project_settings(store).bounds is None and len(gdf):
+            store.set_setting("bounds", [float(b) for b in gdf.total_bounds])
+    return written, list(gdf.attrs.get("notes") or [])
+
 
 OUTPUT_COLUMNS = ("grid_code", "community_code", "street_code", "district_code", "assignment")
 

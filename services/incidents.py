@@ -617,6 +617,14 @@ def reassign_all(store: Store, *, version: int, actor: str = "system") -> dict[s
     }
 
 
+def get_incident(store: Store, incident_id: str) -> gpd.GeoDataFrame:
+    """One incident as a one-row frame (NotFoundError if there is none)."""
+    found = store.read("incidents", where={"incident_id": incident_id})
+    if found.empty:
+        raise NotFoundError(f"no incident {incident_id!r}")
+    return found
+
+
 def incident_history(store: Store, incident_id: str) -> pd.DataFrame:
     events = store.read("incident_events", where={"incident_id": incident_id})
     if events.empty and store.count("incidents", where={"incident_id": incident_id}) == 0:
@@ -742,11 +750,18 @@ def _csv_rows(df, path, *, lon, lat, time, category, id_column, crs, fields) -> 
 def _finish_rows(df, path, *, time, category, id_column, fields) -> pd.DataFrame:
     from gridpatrol.store.files import make_ids, map_columns
 
+    notes = []
+    exact = df.drop(columns=["lon", "lat", "crs"], errors="ignore").duplicated()
+    if exact.any():  # the same row twice is one report (exports that repeat rows)
+        df = df[~exact.to_numpy()].reset_index(drop=True)
+        notes.append(f"{path.name}: {int(exact.sum())} exact duplicate row(s) dropped")
     id_columns = [c.strip() for c in id_column.split(",") if c.strip()]
     if id_columns != ["incident_id"]:
         df["incident_id"] = make_ids(df, id_columns, source=str(path)).to_numpy()
     mapping = {"reported_at": time, "category": category, **(fields or {})}
-    return pd.DataFrame(map_columns(df, mapping, source=str(path)))
+    out = pd.DataFrame(map_columns(df, mapping, source=str(path)))
+    out.attrs["notes"] = notes
+    return out
 
 
 class ReportQueue:

@@ -27,6 +27,7 @@ from gridpatrol.geo.network import (
     main_component,
     nearest_edges,
     nearest_node,
+    unreachable_streets,
 )
 from gridpatrol.geo.patrol import MinMaxRoutes
 from gridpatrol.geo.walks import route_geometry, route_stops, route_summary, turn_list
@@ -310,6 +311,13 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
         "depot_node": int(depot) if isinstance(depot, (int, np.integer)) else str(depot),
         "required_streets": len(required),
         "unreachable_streets": [list(map(_plain, e)) for e in unreachable],
+        # drawn on the plan page with the reason (GeoJSON, WGS84)
+        "unreachable_geojson": json.loads(
+            unreachable_streets(G, list(unreachable), depot)
+            .drop(columns=["u", "v", "key"])
+            .to_crs(WGS84)
+            .to_json()
+        ),
         "dwell_streets": len(all_dwell_edges),
         "days": day_summaries,
         "notes": sorted({n for sh in shift_summaries for n in sh["notes"]}),

@@ -56,7 +56,35 @@ def open_session(store: Store, token: str) -> tuple[str, tk.Principal]:
     ApiTokenError
         The token is unknown, expired or revoked.
     """
-    principal = tk.resolve_api_token(store, token)
+    return _session(store, tk.resolve_api_token(store, token), how="login")
+
+
+def open_session_from_link(store: Store, code: str) -> tuple[str, tk.Principal]:
+    """A browser session from a one-time login link (used up here)."""
+    with store.transaction():
+        principal = tk.redeem_link(store, code)
+        return _session(store, principal, how="login link")
+
+
+def create_login_link(store: Store, principal: tk.Principal, *, minutes: int = 5) -> str:
+    """A one-time login link code for ``principal`` (valid ``minutes``); shown once."""
+    now = pd.Timestamp.now(tz="UTC")
+    with store.transaction():
+        code, _ = tk.insert_api_token(
+            store,
+            role=principal.role,
+            name=principal.name,
+            scope=principal.scope,
+            kind="link",
+            parent_id=principal.token_id,
+            created_by=principal.label,
+            expires_at=now + pd.Timedelta(minutes=minutes),
+            now=now,
+        )
+    return code
+
+
+def _session(store: Store, principal: tk.Principal, *, how: str) -> tuple[str, tk.Principal]:
     now = pd.Timestamp.now(tz="UTC")
     with store.transaction():
         secret, _ = tk.insert_api_token(
@@ -70,7 +98,7 @@ def open_session(store: Store, token: str) -> tuple[str, tk.Principal]:
             expires_at=now + pd.Timedelta(hours=SESSION_HOURS),
             now=now,
         )
-        tk.record_audit(store, actor=principal.label, role=principal.role, action="login")
+        tk.record_audit(store, actor=principal.label, role=principal.role, action=how)
     return secret, principal
 
 

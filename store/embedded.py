@@ -32,7 +32,8 @@ _SQL_TYPES = {
 # are added by _sync_columns; these are for changes that need more than that.
 MIGRATIONS: dict[int, list[str]] = {}
 
-_READY: set[tuple[str, int]] = set()
+#: Stores whose schema this process has checked -> the layers it created there.
+_READY: dict[tuple[str, int], set[str]] = {}
 
 #: How long a write waits for another writer's transaction before StoreBusyError.
 BUSY_TIMEOUT_S = 10.0
@@ -67,11 +68,11 @@ class EmbeddedStore(Store):
             # every request, and re-running the DDL would serialise requests.
             ident = (os.path.abspath(self.path), os.stat(self.path).st_ino)
             if ident in _READY:
-                self._known = set(LAYERS)
+                self._known = set(_READY[ident])  # a layer registered since: _ensure
                 self._check_version()
             else:
                 self._init_schema()
-                _READY.add(ident)
+                _READY[ident] = self._known
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a gridpatrol store ({exc})") from exc
 

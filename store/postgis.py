@@ -33,7 +33,8 @@ _SQL_TYPES = {
 
 MIGRATIONS: dict[int, list[str]] = {}
 
-_READY: set[tuple[str, str]] = set()
+#: Stores whose schema this process has checked -> the layers it created there.
+_READY: dict[tuple[str, str], set[str]] = {}
 
 #: How long a write waits for another writer's lock before StoreBusyError.
 LOCK_TIMEOUT_S = 10.0
@@ -63,10 +64,10 @@ class PostGISStore(Store):
         # Checked once per database and schema per process (the API opens per request).
         ident = (conninfo, self.schema)
         if ident in _READY and self._version_matches():
-            self._known = set(LAYERS)
+            self._known = set(_READY[ident])  # a layer registered since: _ensure
         else:
             self._init_schema()
-            _READY.add(ident)
+            _READY[ident] = self._known
 
     def _version_matches(self) -> bool:
         try:
@@ -344,7 +345,7 @@ class PostGISStore(Store):
 
     def drop_schema(self) -> None:
         """Delete every table of this store (used by tests)."""
-        _READY.discard((_split_url(self.url)[0], self.schema))
+        _READY.pop((_split_url(self.url)[0], self.schema), None)
         self._con.execute(
             sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema))
         )

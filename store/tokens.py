@@ -459,6 +459,7 @@ def _cells(area: shapely.Geometry, incidents: gpd.GeoDataFrame, cell_m: float):
 ROLES = ("admin", "planner", "dispatcher", "patrol", "viewer")
 API_TOKEN_PREFIX = "gpt_"
 SESSION_PREFIX = "gps_"
+LINK_PREFIX = "gpl_"
 
 
 class ApiTokenError(GridPatrolError):
@@ -508,8 +509,8 @@ def insert_api_token(
     """
     if role not in ROLES:
         raise SchemaError(f"role {role!r} is unknown; choose one of {', '.join(ROLES)}")
-    if kind not in ("api", "session"):
-        raise SchemaError(f"token kind {kind!r} must be api or session")
+    if kind not in ("api", "session", "link"):
+        raise SchemaError(f"token kind {kind!r} must be api, session or link")
     scope = dict(scope or {})
     for key, values in scope.items():
         if key not in ("communities", "streets", "teams") or not (
@@ -520,7 +521,7 @@ def insert_api_token(
                 "each a list of codes"
             )
     now = now or pd.Timestamp.now(tz="UTC")
-    prefix = SESSION_PREFIX if kind == "session" else API_TOKEN_PREFIX
+    prefix = {"session": SESSION_PREFIX, "link": LINK_PREFIX}.get(kind, API_TOKEN_PREFIX)
     token = prefix + secrets.token_urlsafe(32)
     record = {
         "token_id": secrets.token_hex(8),
@@ -600,6 +601,8 @@ def resolve_api_token(store: Store, token: str, *, now: pd.Timestamp | None = No
         raise ApiTokenError("this token was revoked: ask an admin for a new one", reason="revoked")
     if not pd.isna(row["expires_at"]) and row["expires_at"] <= now:
         raise ApiTokenError("this token or session expired: log in again", reason="expired")
+    if row["kind"] == "link":
+        raise ApiTokenError("a login link is not a token: open it in a browser", reason="unknown")
     if row["kind"] == "session" and row["parent_id"]:
         parent = store.read("api_tokens", where={"token_id": row["parent_id"]})
         if parent.empty or not pd.isna(parent["revoked_at"].iloc[0]):
@@ -662,3 +665,31 @@ def read_audit(
         }
         for r in rows.to_dict("records")
     ]
+
+
+def redeem_link(store: Store, code: str, *, now: pd.Timestamp | None = None) -> Principal:
+    """The principal of a one-time login link, which is used up (revoked) here.
+
+    Raises
+    ------
+    ApiTokenError
+        Unknown, used or expired link.
+    """
+    now = now or pd.Timestamp.now(tz="UTC")
+    rows = store.read("api_tokens", where={"token_hash": hash_token(code), "kind": "link"})
+    if rows.empty:
+        raise ApiTokenError("this login link is not known", reason="unknown")
+    row = rows.iloc[0]
+    if not pd.isna(row["revoked_at"]):
+        raise ApiTokenError("this login link was used already: ask for a new one", reason="revoked")
+    if not pd.isna(row["expires_at"]) and row["expires_at"] <= now:
+        raise ApiTokenError("this login link expired: ask for a new one", reason="expired")
+    # Used up in the caller's transaction (two browsers racing for one link within
+    # milliseconds may both get in on PostGIS: the link is short-lived and single-user).
+    store.update("api_tokens", where={"token_id": row["token_id"]}, values={"revoked_at": now})
+    return Principal(
+        token_id=row["parent_id"],
+        name=row["name"],
+        role=row["role"],
+        scope=json.loads(row["scope"]) if row["scope"] else {},
+    )

@@ -22,16 +22,9 @@ from gridpatrol.api.schemas import (
     check_time,
     to_feature_collection,
 )
-from gridpatrol.geo.dispatch import grid_figures
 from gridpatrol.geo.errors import SchemaError
-from gridpatrol.geo.hotspots import (
-    filter_incidents,
-    hot_spots,
-    kernel_density,
-    square_cells,
-)
+from gridpatrol.services import analysis
 from gridpatrol.services import incidents as service
-from gridpatrol.services.project import project_settings
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
@@ -171,7 +164,7 @@ def categories(store: StoreDep) -> dict:
 @router.get("/figures", response_model=list[GridFigures])
 def figures(store: StoreDep) -> list[GridFigures]:
     """Per grid: incidents, share closed at grid level, share closed on time, median hours."""
-    table = grid_figures(store.read("incidents"), taxonomy=service.project_taxonomy(store))
+    table = analysis.incident_figures(store)
     table = table.astype(object).where(table.notna(), None)
     return [GridFigures(grid_code=code, **row) for code, row in table.to_dict("index").items()]
 
@@ -203,14 +196,13 @@ def filtered_incidents(
         end_ts = pd.Timestamp(end) if end else None
     except ValueError as exc:
         raise SchemaError(f"start/end must be ISO dates ({exc})") from exc
-    return filter_incidents(
-        store.read("incidents"),
+    return analysis.select_incidents(
+        store,
         hours=tuple(int(h) for h in hours.split("-")) if hours else None,
         weekdays=[int(d) for d in weekdays.split(",")] if weekdays else None,
         categories=categories.split(",") if categories else None,
         start=start_ts,
         end=end_ts,
-        tz=project_settings(store).tz,
     )
 
 
@@ -228,20 +220,10 @@ def hotspots(
     alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
 ) -> dict:
     """Getis-Ord Gi* hot and cold spots (FDR-controlled) per grid or on square cells."""
-    grids = store.read("grids", where={"version": service.active_version(store)})
-    if grids.empty:
-        raise SchemaError("no grids to compute hot spots on")
-    metric = grids.to_crs(store.metric_crs(grids))
-    if units == "cells":
-        cells = square_cells(metric.total_bounds, cell_size=cell_size, crs=metric.crs)
-        metric = cells[cells.intersects(metric.union_all())].reset_index(drop=True)
-    pts = points.to_crs(metric.crs) if len(points) else points
-    result = hot_spots(metric, pts, permutations=permutations, alpha=alpha)
-    out = result.units.to_crs(4326)
-    keep = [
-        c for c in ("code", "cell", "count", "gi_z", "p_sim", "hotspot", "geometry") if c in out
-    ]
-    body = to_feature_collection(out[keep])
+    out = analysis.hot_spots(
+        store, points, units=units, cell_size=cell_size, permutations=permutations, alpha=alpha
+    )
+    body = to_feature_collection(out)
     body["numberMatched"] = len(out)
     return body
 
@@ -254,22 +236,15 @@ def density(
     cell_size: Annotated[float, Query(gt=1, le=1000)] = 25.0,
 ) -> dict:
     """Kernel density (incidents per km²) as cells above 5% of the peak."""
-    if points.empty:
-        return EMPTY
-    metric = points.to_crs(store.metric_crs(points))
-    surface = kernel_density(metric, bandwidth=bandwidth, cell_size=cell_size)
-    return to_feature_collection(surface.to_cells().to_crs(4326))
+    cells = analysis.density_cells(store, points, bandwidth=bandwidth, cell_size=cell_size)
+    return EMPTY if cells is None else to_feature_collection(cells)
 
 
 @router.get("/{incident_id}", response_model=Feature, response_model_exclude_none=True)
 def get_incident(incident_id: str, store: StoreDep) -> dict:
     """One incident as a GeoJSON Feature."""
-    gdf = store.read("incidents", where={"incident_id": incident_id})
-    if gdf.empty:
-        from gridpatrol.geo.errors import NotFoundError
-
-        raise NotFoundError(f"no incident {incident_id!r}")
-    return to_feature_collection(gdf, id_column="incident_id")["features"][0]
+    found = service.get_incident(store, incident_id)
+    return to_feature_collection(found, id_column="incident_id")["features"][0]
 
 
 @router.get("/{incident_id}/history", response_model=list[IncidentEvent])
@@ -292,6 +267,9 @@ def history(incident_id: str, store: StoreDep) -> list[IncidentEvent]:
 
 @router.post("/{incident_id}/actions", response_model=Feature, response_model_exclude_none=True)
 def take_action(incident_id: str, action: IncidentAction, store: StoreDep) -> dict:
-    """Assign, start, resolve, verify, reopen, escalate or comment (409 if not allowed now)."""
+    """Assign, start, resolve, verify, reopen, escalate or comment (409 if not allowed now).
+
+    Answers the incident after the action, as a GeoJSON Feature (like GET).
+    """
     service.act(store, incident_id, action.action, actor=action.actor, note=action.note)
     return get_incident(incident_id, store)

@@ -1,8 +1,8 @@
 """HTML map pages: overview, grids, incidents, cameras, patrol plans.
 
 Pages render what the store holds; anything computed (counts per grid, camera views,
-the GCJ-02 shift for Chinese basemaps) is computed here from ``geo`` and handed to
-``maps`` ready to draw.
+hot spots) comes from :mod:`gridpatrol.services.analysis`, and only the GCJ-02 shift
+for Chinese basemaps is applied here before ``maps`` draws it.
 """
 
 from __future__ import annotations
@@ -17,20 +17,20 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import HTMLResponse
 
 from gridpatrol.api.deps import SettingsDep, Store, StoreDep
-from gridpatrol.geo.cameras import coverage_share, view_areas
 from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import SchemaError
-from gridpatrol.geo.hotspots import filter_incidents, hot_spots
 from gridpatrol.maps.base import BASEMAPS, basemap_datum, offline_html
+from gridpatrol.maps.i18n import labels
 from gridpatrol.maps.nav import NavTargets, with_nav
 from gridpatrol.maps.overview import render_overview
 from gridpatrol.maps.pages import MEASURES, render_cameras, render_grids, render_incidents
 from gridpatrol.maps.tiles import use_tiles
+from gridpatrol.services import analysis
 from gridpatrol.services.cameras import coverage_layers
-from gridpatrol.services.incidents import project_taxonomy
-from gridpatrol.services.project import project_settings
+from gridpatrol.services.project import project_settings, project_taxonomy
 
 router = APIRouter(tags=["maps"])
+
 
 
 def pick_language(lang: str | None, accept_language: str | None) -> str:
@@ -97,10 +97,6 @@ def page_html(html: str, store: Store, lang: str, current: str | None = None) ->
     return HTMLResponse(with_nav(html, lang, nav_targets(store), current=current))
 
 
-def _active_grids(store: Store) -> gpd.GeoDataFrame:
-    return store.read("grids", where={"version": project_settings(store).active_grid_version})
-
-
 def overview_layers(store: Store) -> dict:
     """The overview's layers; one too big to inline (see maps.tiles) is given by its size."""
     version = project_settings(store).active_grid_version
@@ -143,15 +139,7 @@ def grids_page(
     measure: Annotated[str, Query(pattern="^(" + "|".join(MEASURES) + ")$")] = "households",
 ) -> HTMLResponse:
     """Grids coloured by households, incidents or camera coverage, with a legend."""
-    grids = _active_grids(store)
-    if len(grids):
-        incidents = store.read("incidents")
-        counts = incidents["grid_code"].value_counts() if len(incidents) else pd.Series(dtype=int)
-        grids["incidents"] = grids["code"].map(counts).fillna(0).astype(int)
-        cameras = store.read("cameras")
-        crs = store.metric_crs(grids)
-        views = view_areas(cameras.to_crs(crs)) if len(cameras) else gpd.GeoSeries([], crs=crs)
-        grids["camera_coverage"] = np.round(coverage_share(grids.to_crs(crs), views), 3)
+    grids = analysis.grid_measures(store)
     grids = page.shift({"grids": grids})["grids"]
     html = offline_html(render_grids(grids, **page.render(measure=measure)))
     return page_html(html, store, page.lang, "grids")
@@ -167,27 +155,23 @@ def incidents_page(
     hours: Annotated[str | None, Query(pattern=r"^$|^\d{1,2}-\d{1,2}$")] = None,
 ) -> HTMLResponse:
     """Incidents clustered and as heat, filtered by date, time of day and category."""
-    incidents = store.read("incidents")
-    tz = project_settings(store).tz
-    if len(incidents):
-        incidents = filter_incidents(
-            incidents,
-            categories=[category] if category else None,
-            start=pd.Timestamp(start) if start else None,
-            end=pd.Timestamp(end) + pd.Timedelta(days=1) if end else None,
-            hours=tuple(int(h) for h in hours.split("-")) if hours else None,
-            tz=tz,
-        )
+    try:
+        start_ts = pd.Timestamp(start) if start else None
+        end_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end else None
+    except (ValueError, OverflowError) as exc:
+        raise SchemaError(f"start/end must be ISO dates, e.g. 2026-11-20 ({exc})") from None
+    layers = analysis.incident_map_layers(
+        store,
+        category=category,
+        start=start_ts,
+        end=end_ts,
+        hours=tuple(int(h) for h in hours.split("-")) if hours else None,
+    )
     taxonomy = project_taxonomy(store)
     names = {k: (c.zh if page.lang == "zh" else c.en) for k, c in taxonomy.categories.items()}
-    grids = _active_grids(store)
-    hot = None
-    if len(grids) >= 3 and len(incidents):
-        crs = store.metric_crs(grids)
-        metric = grids.to_crs(crs)
-        result = hot_spots(metric, incidents.to_crs(crs), permutations=999)
-        hot = result.units[result.units["hotspot"] != "none"].to_crs(4326)
-    layers = page.shift({"incidents": incidents, "grids": grids, "hot": hot})
+    note = layers.pop("hot_note")
+    hotspot_note = labels(page.lang)[note[0]].format(**note[1]) if note else None
+    layers = page.shift(layers)
     filters = {"category": category, "start": start, "end": end, "hours": hours, "lang": page.lang}
     m = render_incidents(
         layers["incidents"],
@@ -195,6 +179,7 @@ def incidents_page(
         filters=filters,
         grids=layers["grids"],
         hotspots=layers["hot"],
+        hotspot_note=hotspot_note,
         **page.render(),
     )
     return page_html(offline_html(m), store, page.lang, "incidents")
@@ -210,7 +195,7 @@ def cameras_page(
     with ``sites``, suggested new cameras."""
     cameras = store.read("cameras")
     coverage = coverage_layers(store, sites=sites)
-    layers = page.shift({"cameras": cameras, "grids": _active_grids(store), **coverage})
+    layers = page.shift({"cameras": cameras, "grids": analysis.active_grids(store), **coverage})
     coverage = {k: layers[k] for k in coverage}
     m = render_cameras(
         layers["cameras"],
@@ -233,9 +218,10 @@ def patrol_plan_page(
     from gridpatrol.maps.patrols import plan_html
     from gridpatrol.services.patrols import get_plan
 
-    _, routes = get_plan(store, plan_id)
+    meta, routes = get_plan(store, plan_id)
     routes = page.shift({"routes": routes})["routes"]
-    html = plan_html(routes, day=day, basemap=page.basemap, lang=page.lang)
+    unreachable = meta["summary"].get("unreachable_geojson")
+    html = plan_html(routes, day=day, basemap=page.basemap, lang=page.lang, unreachable=unreachable)
     return page_html(html, store, page.lang, "patrols")
 
 

@@ -225,3 +225,66 @@ class _Construction:
         for r, part in zip(group, parts, strict=True):
             out[r] = part
         return out
+
+    # ------------------------------------------------------------ territories
+    def territories(self, k: int, rng: np.random.Generator) -> list[np.ndarray]:
+        """One compact territory per route: sectors around the depot, balanced.
+
+        Edges are ordered by the bearing of their midpoint from the depot, starting after
+        the widest empty sector, and cut into ``k`` runs of equal work; each run becomes
+        one route along an Euler tour of its edges (:meth:`euler`).  Then, until the
+        deadline or no change helps, the longest route hands the edges at its border to
+        its neighbour sector (the shorter one), as many as halve their difference, then
+        fewer.  Sectors do not overlap, so routes of different teams do not interleave;
+        every sector touches the depot.  Needs ``xy`` and symmetric costs.
+        """
+        T = self.T
+        xy = self.xy
+        mid = 0.5 * (xy[self.S[0 : 2 * T : 2]] + xy[self.E[0 : 2 * T : 2]]) - xy[0]
+        ang = np.arctan2(mid[:, 1], mid[:, 0])
+        order = np.argsort(ang, kind="stable")
+        sa = ang[order]
+        gaps = np.diff(np.concatenate([sa, [sa[0] + 2 * np.pi]]))
+        order = np.roll(order, -(int(np.argmax(gaps)) + 1))  # start after the widest gap
+        work = self.C[2 * order]
+        cum = np.cumsum(work)
+        cuts = [0]
+        for j in range(1, k):
+            cuts.append(int(np.searchsorted(cum, cum[-1] * j / k)))
+        cuts.append(T)
+        cuts = list(np.maximum.accumulate(cuts))
+
+        def route(a: int, b: int) -> np.ndarray:
+            x = np.array([self.DEP, *(2 * order[a:b]), self.DEP], dtype=np.int64)
+            return self.euler(x) if b - a > 1 else self.intra(x)
+
+        routes = [route(cuts[j], cuts[j + 1]) for j in range(k)]
+        costs = [self.cost(x) for x in routes]
+        step_share = {j: 0.5 for j in range(k)}
+        while not self.timed_out():
+            j = int(np.argmax(costs))
+            nbs = [n for n in (j - 1, j + 1) if 0 <= n < k]
+            if not nbs or step_share[j] < 0.01:
+                break
+            nb = min(nbs, key=lambda n: costs[n])
+            size = cuts[j + 1] - cuts[j]
+            gap = (costs[j] - costs[nb]) / max(costs[j], 1e-9)
+            move = int(size * gap * step_share[j])
+            if move < 1:
+                step_share[j] = 0.0
+                continue
+            new = list(cuts)
+            if nb == j + 1:
+                new[j + 1] = cuts[j + 1] - move
+            else:
+                new[j] = cuts[j] + move
+            lo, hi = min(j, nb), max(j, nb)
+            ra, rb = route(new[lo], new[lo + 1]), route(new[hi], new[hi + 1])
+            ca, cb = self.cost(ra), self.cost(rb)
+            if max(ca, cb) < max(costs[lo], costs[hi]) - 1e-9:
+                cuts = new
+                routes[lo], routes[hi], costs[lo], costs[hi] = ra, rb, ca, cb
+                step_share[lo] = step_share[hi] = 0.5
+            else:
+                step_share[j] *= 0.5
+        return routes

@@ -88,6 +88,12 @@ class Core(_RouteMoves, _InterMoves, _Construction):
         Service cost of each orientation (0 where forbidden).
     F : ndarray of bool, shape (2 T,)
         Forbidden orientations (reverse direction of one-way streets).
+    xy : ndarray, shape (r, 2), optional
+        Planar coordinates of the relevant nodes; large undirected instances then start
+        from compact territories (:meth:`territories`).
+    symmetric_paths : bool, optional
+        Whether ``D`` is symmetric, when the caller knows (every arc has a reverse arc of
+        the same cost); checked on ``D`` otherwise.
     """
 
     #: record-to-record threshold (relative to the run's best longest route); it shrinks
@@ -111,11 +117,22 @@ class Core(_RouteMoves, _InterMoves, _Construction):
     joint = True
     #: share of recreate steps that insert each edge where the route stays shortest
     recreate_balance = 0.0
+    #: instances with more required edges start from an Euler tour of all edges, split
+    #: (the greedy giant tour's 2-opt costs O(n^2) per move)
+    euler_start_at = 300
     #: instances with more required edges run the large-instance search (see ``large``)
     large_at = 1200
 
     def __init__(
-        self, D: np.ndarray, S: np.ndarray, E: np.ndarray, C: np.ndarray, F: np.ndarray
+        self,
+        D: np.ndarray,
+        S: np.ndarray,
+        E: np.ndarray,
+        C: np.ndarray,
+        F: np.ndarray,
+        *,
+        xy: np.ndarray | None = None,
+        symmetric_paths: bool | None = None,
     ) -> None:
         self.T = len(S) // 2
         self.DEP = 2 * self.T
@@ -124,6 +141,7 @@ class Core(_RouteMoves, _InterMoves, _Construction):
         self.E = np.concatenate([np.asarray(E, dtype=np.int64), [0, 0]])
         self.C = np.concatenate([np.where(F, 0.0, np.asarray(C, dtype=float)), [0.0, 0.0]])
         self.F = np.concatenate([np.asarray(F, dtype=bool), [False, False]])
+        self.xy = None if xy is None else np.asarray(xy, dtype=float)
         self._intra_cache: set[bytes] = set()
         self._pair_cache: set[bytes] = set()
         self._euler_cache: dict[bytes, np.ndarray] = {}
@@ -135,7 +153,7 @@ class Core(_RouteMoves, _InterMoves, _Construction):
         self.symmetric = bool(
             not self.F.any()
             and np.allclose(self.C[0 : 2 * T : 2], self.C[1 : 2 * T : 2])
-            and np.allclose(self.D, self.D.T)
+            and (np.allclose(self.D, self.D.T) if symmetric_paths is None else symmetric_paths)
         )
         #: large instances: quadratic moves (intra-route 2-opt/or-opt on long routes, the
         #: joint inter-route evaluation) are replaced by Euler re-sequencing and
@@ -319,10 +337,15 @@ class Core(_RouteMoves, _InterMoves, _Construction):
         rng = np.random.default_rng(seed)
         if self.T == 0:
             return SearchResult([self.empty() for _ in range(k)], [0.0] * k, 0, "empty")
-        if initial is None and self.large and self.symmetric:
+        if initial is None and self.symmetric and self.T > self.euler_start_at:
             # O(T log T) apart from the matching: an Euler tour of every edge at once
             x = np.array([self.DEP, *range(0, 2 * self.T, 2), self.DEP], dtype=np.int64)
             routes = self.split(self.euler(x, rng if seed else None), k)
+            if self.large and self.xy is not None and k > 1 and not self.timed_out():
+                # compact sectors around the depot, when the street network allows them
+                sectors = self.territories(k, rng)
+                if max(map(self.cost, sectors)) <= max(map(self.cost, routes)) * 1.02:
+                    routes = sectors
         elif initial is None:
             giant = self.intra(self.giant_tour(rng, noise=0.0 if seed == 0 else 0.3))
             giant = self.euler(giant)

@@ -42,6 +42,8 @@ __all__ = ["MinMaxRoutes", "Plan", "Route"]
 #: Largest number of relevant nodes (depot + end points of required edges) accepted; the
 #: solver keeps a dense shortest-path matrix among them (8 bytes * r * r).
 MAX_RELEVANT_NODES = 12_000
+#: Largest relevant-nodes x nodes for keeping the shortest-path trees (4 bytes a cell).
+PREDECESSOR_CELLS = 60_000_000
 SEARCH_SHARE = 0.9  # of a time limit for the search; the rest for path expansion and slack
 
 
@@ -187,6 +189,9 @@ class MinMaxRoutes:
         Number of teams, >= 1.
     service : mapping, optional
         Extra service time (dwell) per required edge id, added to the route serving it.
+    xy : mapping, optional
+        Planar coordinates per node (metres); on large undirected instances the first
+        plan then gives each team a compact territory (a sector around the depot).
     """
 
     def __init__(
@@ -198,6 +203,7 @@ class MinMaxRoutes:
         depot: Hashable,
         k: int,
         service: Mapping[Hashable, float] | None = None,
+        xy: Mapping[Hashable, tuple[float, float]] | None = None,
     ) -> None:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
             raise InfeasiblePlanError(f"k must be an integer number of teams, got {k!r}")
@@ -239,6 +245,9 @@ class MinMaxRoutes:
                 f"{sorted(map(repr, unknown))[:5]}"
             )
         self._all_tasks = tasks
+        self._xy = None
+        if xy is not None and all(n in xy for n in self.nodes):
+            self._xy = np.array([xy[n] for n in self.nodes], dtype=float)
         self._alias: dict[Hashable, Hashable] = {}
         self._prepare()
 
@@ -436,7 +445,11 @@ class MinMaxRoutes:
             alias.update({(s[6][1], s[6][0], *s[6][2:]): s[6] for s in streets})
         if service is not None:
             service = {alias.get(tuple(key), tuple(key)): val for key, val in service.items()}
-        solver = cls(nodes, arcs, tasks, depot=depot, k=k, service=service)
+        # node coordinates (osmnx x/y, metres once projected): territories by sweep
+        xy = None
+        if nodes and all("x" in d and "y" in d for _, d in G.nodes(data=True)):
+            xy = {n: (float(d["x"]), float(d["y"])) for n, d in G.nodes(data=True)}
+        solver = cls(nodes, arcs, tasks, depot=depot, k=k, service=service, xy=xy)
         solver._alias = alias
         return solver
 
@@ -493,12 +506,25 @@ class MinMaxRoutes:
         r = len(rel)
         D = np.empty((r, r))
         t_sp = time.perf_counter()
+        # keep the shortest-path trees when they fit (int32, r x n): expanding routes
+        # into street paths then needs no second Dijkstra
+        keep = r * len(self.nodes) <= PREDECESSOR_CELLS
+        self._pred: dict[int, np.ndarray] = {}
         for lo in range(0, r, 512):
-            rows = dijkstra(self._csr, directed=True, indices=self._rel[lo : lo + 512])
+            got = dijkstra(
+                self._csr,
+                directed=True,
+                indices=self._rel[lo : lo + 512],
+                return_predecessors=keep,
+            )
+            rows = got[0] if keep else got
+            if keep:
+                for i, node in enumerate(self._rel[lo : lo + 512]):
+                    self._pred[int(node)] = got[1][i]
             D[lo : lo + 512] = rows[:, self._rel]
-        # expanding routes into paths runs a Dijkstra from about as many nodes: keep
-        # that much of every time limit for it (plus slack for a loaded machine)
-        self._expand_seconds = 1.5 * (time.perf_counter() - t_sp)
+        # expanding routes into paths runs a Dijkstra from about as many nodes (unless
+        # the trees were kept): keep that much of every time limit for it, plus slack
+        self._expand_seconds = (0.1 if keep else 1.5) * (time.perf_counter() - t_sp)
         D[~np.isfinite(D)] = 1e18  # only between nodes that never need to meet
         np.fill_diagonal(D, 0.0)
         self._D = D
@@ -527,7 +553,20 @@ class MinMaxRoutes:
             self.lower_bound = max(spt, (work + odd_join) / self.k)
         else:
             self.lower_bound = 0.0
-        self._core = Core(D, S, E, C, F)
+        arc = self._arc
+        sym = all(
+            (b, a) in arc and abs(arc[(b, a)][0] - c) <= 1e-9 * max(1.0, c)
+            for (a, b), (c, _) in arc.items()
+        )
+        self._core = Core(
+            D,
+            S,
+            E,
+            C,
+            F,
+            xy=None if self._xy is None else self._xy[self._rel],
+            symmetric_paths=True if sym else None,
+        )
 
     # ------------------------------------------------------------ solving
     def _search_limit(self, time_limit: float) -> float:
@@ -807,16 +846,23 @@ class MinMaxRoutes:
         return [nodes[i] for i in walk_nodes], edges, cost, dead, served
 
     def _sorties(self, seq: np.ndarray, limit: float) -> list[np.ndarray]:
-        """Greedy split of a route into depot-to-depot sorties of cost <= limit."""
+        """Greedy split of a route into depot-to-depot sorties of cost <= limit (linear)."""
         core = self._core
-        out, cur = [], []
+        D, S, E, C = core.D, core.S, core.E, core.C
+        out, cur, run = [], [], 0.0  # run: cost from the depot to the end of cur
         for o in seq:
-            trial = np.array([core.DEP, *cur, o, core.DEP], dtype=np.int64)
-            if cur and core.cost(trial) > limit + 1e-9:
-                out.append(np.array(cur, dtype=np.int64))
-                cur = [o]
-            else:
-                cur.append(o)
+            o = int(o)
+            if cur:
+                ext = run + D[E[cur[-1]], S[o]] + C[o]
+                if ext + D[E[o], 0] > limit + 1e-9:
+                    out.append(np.array(cur, dtype=np.int64))
+                    cur, run = [], 0.0
+                else:
+                    cur.append(o)
+                    run = ext
+                    continue
+            cur.append(o)
+            run = D[0, S[o]] + C[o]
         if cur:
             out.append(np.array(cur, dtype=np.int64))
         return out
@@ -854,7 +900,8 @@ class MinMaxRoutes:
                 t = self._tasks[o // 2]
                 sources.add(t.v if o % 2 == 0 else t.u)
         src = np.array(sorted(sources), dtype=np.int64)
-        paths: dict[int, np.ndarray] = {}
+        paths: dict[int, np.ndarray] = {n: self._pred[n] for n in src if n in self._pred}
+        src = np.array([n for n in src if n not in paths], dtype=np.int64)
         for lo in range(0, len(src), 256):
             _, pred = dijkstra(
                 self._csr, directed=True, indices=src[lo : lo + 256], return_predecessors=True

@@ -135,7 +135,7 @@ def test_report_one_incident_and_read_it_back(client):
     r = client.post("/api/incidents", json=_incident(1))
     assert r.status_code == 200, r.text
     assert r.json()["created"] == ["api-1"]
-    feature = client.get("/api/incidents/api-1").json()["features"][0]
+    feature = client.get("/api/incidents/api-1").json()
     assert feature["properties"]["grid_code"] != ""
     assert feature["properties"]["status"] == "reported"
 

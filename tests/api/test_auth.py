@@ -214,3 +214,22 @@ def test_production_mode_refuses_to_start_without_an_admin_token(tmp_path):
     create_app(Settings(database_url=url))  # the default mode starts with nothing set
     _cli_token(url, "admin")
     create_app(Settings(database_url=url, production=True))
+
+
+def test_a_one_time_login_link_opens_a_session_once(project):
+    app = project["app"]
+    with client_as(app, "dispatcher") as c:
+        url = c.post("/api/auth/login-links", params={"next": "/maps/incidents"}).json()["url"]
+    assert "gpt_" not in url and url.startswith("/login/link/gpl_")
+    with client_as(app, None) as browser:
+        r = browser.get(url, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/maps/incidents"
+        assert "samesite=lax" in r.headers["set-cookie"].lower()
+        assert browser.get("/maps/incidents").status_code == 200
+    with client_as(app, None) as other:
+        again = other.get(url, follow_redirects=False)
+        assert again.status_code == 401 and "used already" in again.text
+        # a link code is not a bearer token
+        code = url.rsplit("/", 1)[1].split("?")[0]
+        r = other.get("/api/incidents", headers={"Authorization": f"Bearer {code}"})
+        assert r.status_code == 401

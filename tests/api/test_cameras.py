@@ -145,7 +145,13 @@ def test_cameras_page_draws_views_blind_streets_and_sites(client, tmp_path):
     zoom = """new Promise(done => {
       const map = Object.values(window).find(v => v && v._layers && v.getCenter);
       map.setView([60.1676, 24.9440], 18);
+      const marker = Object.values(map._layers).find(l => l.getPopup && l.getPopup());
+      marker.openPopup();
+      const form = document.querySelector('form.gp-cam-edit');
+      form.querySelector('input[name=direction]').value = '123';
+      form.requestSubmit();
       setTimeout(() => done({layers: Object.keys(map._layers).length,
+        edit: form.querySelector('.gp-cam-msg').textContent,
         legend: document.getElementById('gp-coverage-legend').textContent}), 1500);
     })"""
     with serve_app(app) as base:
@@ -159,3 +165,5 @@ def test_cameras_page_draws_views_blind_streets_and_sites(client, tmp_path):
     legend = report["evaluate"]["legend"]
     assert "Street coverage" in legend and "after the suggestions" in legend
     assert report["evaluate"]["layers"] > 221
+    # the popup form reached the API, which wants a planner (the page is anonymous)
+    assert report["evaluate"]["edit"] == "log in as a planner to edit cameras"

@@ -165,9 +165,7 @@ def test_five_action_race_keeps_every_acknowledged_action(live, round_):
     )
     stored = Counter((e["action"], e["actor"]) for e in events[1:])
     assert stored == acknowledged
-    final = httpx.get(f"{base}/api/incidents/{iid}", timeout=30, headers=HEADERS).json()[
-        "features"
-    ][0]
+    final = httpx.get(f"{base}/api/incidents/{iid}", timeout=30, headers=HEADERS).json()
     assert final["properties"]["status"] == events[-1]["to_status"]
 
 

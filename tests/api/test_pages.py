@@ -236,3 +236,62 @@ def test_big_layers_come_as_vector_tiles(tmp_path):
         assert "/tiles/buildings/{z}/{x}/{y}.pbf" in html
         assert "b5999" not in html  # not inlined
         assert c.get("/tiles/buildings/15/18654/9480.pbf").status_code in (200, 204)
+
+
+# -- one coherent service (issue 16) ---------------------------------------------------
+
+PAGES = ["/", "/maps/grids", "/maps/incidents", "/maps/cameras", "/patrols", "/docs", "/redoc"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_has_the_navigation_bar_in_its_language(client, path):
+    html = client.get(path, params={"lang": "zh"}).text
+    nav = re.search(r'<nav id="gp-nav".*?</nav>', html, flags=re.S)
+    assert nav, path
+    hrefs = re.findall(r'href="([^"]+)"', nav.group(0))
+    targets = {h.split("?")[0] for h in hrefs}
+    assert {"/", "/maps/grids", "/maps/incidents", "/maps/cameras", "/docs"} <= targets
+    assert any(t.startswith("/editor/") for t in targets)
+    assert any(t.startswith("/patrols") for t in targets)
+    assert all(h.startswith("/") and h.endswith("lang=zh") for h in hrefs)  # root-relative
+    assert "网格" in nav.group(0)
+
+
+def test_api_docs_are_served_from_the_package(client):
+    for path, asset in (
+        ("/docs", "/static/vendor/swagger-ui/swagger-ui-bundle.js"),
+        ("/docs", "/static/vendor/swagger-ui/swagger-ui.css"),
+        ("/redoc", "/static/vendor/redoc/redoc.standalone.js"),
+    ):
+        html = client.get(path).text
+        assert asset in html and "cdn.jsdelivr" not in html and "fonts.googleapis" not in html
+        r = client.get(asset)
+        assert r.status_code == 200 and len(r.content) > 100_000
+
+
+def test_grids_colour_switch_keeps_the_language(client):
+    html = client.get("/maps/grids", params={"lang": "zh"}).text
+    switch = re.search(r'<div id="gp-measure".*?</div>', html, flags=re.S).group(0)
+    links = re.findall(r'href="([^"]+)"', switch)
+    assert len(links) == 2 and all("lang=zh" in h for h in links)
+
+
+def test_hot_spots_need_enough_incidents_and_show_a_legend(client):
+    html = client.get("/maps/incidents").text  # 60 incidents on 4 grids
+    assert 'id="gp-hotspot-legend"' in html
+    few = client.get("/maps/incidents", params={"category": "fire"}).text  # 20 incidents
+    assert "Too few incidents for a significant pattern (20 shown" in few
+    assert "Gi* z" not in few  # no hot-spot layer painted from noise
+
+
+def test_patrols_index_lists_plans(client):
+    html = client.get("/patrols").text
+    assert "Patrol plans" in html and ("No patrol plan yet" in html or "/patrols/" in html)
+
+
+def test_one_incident_is_one_feature(client):
+    r = client.get("/api/incidents/p1")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["type"] == "Feature" and body["id"] == "p1"
+    assert body["geometry"]["type"] == "Point"

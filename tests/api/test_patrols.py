@@ -163,6 +163,19 @@ def test_plan_pages(client, plan):
     assert page.status_code == 200 and "gp-legend" in page.text
     phone = client.get(f"/patrols/{plan['plan_id']}/teams/{team}?lang=zh")
     assert phone.status_code == 200 and "下载 GPX" in phone.text and "route.gpx" in phone.text
+    # steps phrased in Chinese at render time, day as 第 1 天
+    assert "从平安驿站出发" in phone.text and "到达平安驿站" in phone.text
+    assert "第 1 天" in phone.text and "Start at station" not in phone.text
+    # unreachable streets drawn with their reason
+    summary = plan["summary"]
+    features = summary["unreachable_geojson"]["features"]
+    assert len(features) == len(summary["unreachable_streets"])
+    assert {f["properties"]["reason"] for f in features} <= {"disconnected", "one_way"}
+    if features:
+        assert "Unreachable: " in page.text
+        zh_page = client.get(f"/patrols/{plan['plan_id']}?lang=zh")
+        # folium embeds the GeoJSON as ASCII-escaped JSON
+        assert "无法到达" in zh_page.text or json.dumps("无法到达")[1:-1] in zh_page.text
 
 
 def test_unknown_station_and_area(client):

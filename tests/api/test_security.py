@@ -261,7 +261,7 @@ def test_hostile_descriptions_are_stored_and_shown_as_text(app, admin):
         r = admin.post("/api/incidents", json=_incident(100 + i, description=text))
         assert r.status_code == 200, r.text
         stored = admin.get(f"/api/incidents/S-{100 + i}").json()
-        assert stored["features"][0]["properties"]["description"] == text
+        assert stored["properties"]["description"] == text
     page = admin.get("/maps/incidents").text
     for text in HOSTILE:
         assert text not in page

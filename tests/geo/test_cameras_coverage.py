@@ -145,3 +145,45 @@ def test_incidents_pull_suggestions_towards_them():
     incidents = gpd.GeoDataFrame(geometry=[shapely.Point(350, 400)] * 50, crs=CRS)
     result = suggest_sites(views, streets, buildings, 1, incidents=incidents, spacing_m=25.0)
     assert result.sites.geometry.iloc[0].distance(shapely.Point(350, 400)) < 60
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_real_extract_without_cameras_has_zero_coverage_and_a_note():
+    """North Bayreuth (../shared) maps no cameras: coverage is 0 with a note, no error."""
+    from gridpatrol.geo.crs import project
+    from gridpatrol.store.osm import read_osm
+    from tests.conftest import shared_path
+
+    data = read_osm(shared_path("data", "osm_extra", "north-bayreuth.osm.bz2"))
+    assert len(data.cameras) == 0
+    buildings = project(data.buildings)
+    streets = data.networks["walk"][1].to_crs(buildings.crs)
+    views = fields_of_view(data.cameras.to_crs(buildings.crs), buildings)
+    x0, y0, x1, y1 = buildings.total_bounds
+    grids = gpd.GeoDataFrame(
+        {"code": ["west", "east"], "parent_code": ["c", "c"]},
+        geometry=[shapely.box(x0, y0, (x0 + x1) / 2, y1), shapely.box((x0 + x1) / 2, y0, x1, y1)],
+        crs=buildings.crs,
+    )
+    cov = grid_coverage(grids, streets, views, buildings)
+    assert (cov["street_share"] == 0).all() and (cov["street_m"] > 0).all()
+    assert (cov["note"] == NO_CAMERAS_NOTE).all()
+    result = suggest_sites(views, streets.iloc[:400], buildings, 3, method="greedy")
+    assert result.share_before == 0 and result.share_after > 0
+
+
+def test_seen_length_of_multipart_and_mixed_pieces():
+    pieces = np.array(
+        [
+            shapely.MultiLineString([[(0, 0), (10, 0)], [(20, 0), (30, 0)]]),
+            shapely.GeometryCollection([shapely.Point(5, 5), shapely.LineString([(0, 1), (4, 1)])]),
+            shapely.Point(1, 1),
+            shapely.LineString(),
+            shapely.GeometryCollection(
+                [shapely.LineString([(0, 0), (3, 0)]), shapely.LineString()]
+            ),
+        ]
+    )
+    seen = seen_length(pieces, np.array([shapely.box(-1, -1, 25, 2)]))
+    assert seen.tolist() == pytest.approx([15.0, 4.0, 0.0, 0.0, 3.0])

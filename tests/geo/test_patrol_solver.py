@@ -322,3 +322,31 @@ def test_osm_loop_streets_are_two_way():
     plan = solver.solve(seed=0, **FAST)
     assert math.isclose(plan.longest, 70.0)
     assert len(plan.routes[0].served) == 2
+
+
+def test_sector_territories_cover_every_edge_once_and_do_not_overlap(monkeypatch):
+    import numpy as np
+
+    from gridpatrol.geo.patrol import _search
+
+    monkeypatch.setattr(_search.Core, "large_at", 10)
+    G = grid(8, 8)
+    for (i, j), d in G.nodes.items():
+        d["x"], d["y"] = 100.0 * i, 100.0 * j
+    solver = MinMaxRoutes.from_graph(G, depot=(4, 4), k=4)
+    core = solver._core
+    core.deadline = float("inf")
+    routes = core.territories(4, np.random.default_rng(0))
+    tasks = np.concatenate([x[1:-1] // 2 for x in routes])
+    assert sorted(tasks.tolist()) == list(range(core.T))
+    # sectors: the bearings of a territory's edges form one run around the depot
+    xy = core.xy
+    for x in routes:
+        t = x[1:-1] // 2
+        mid = 0.5 * (xy[core.S[2 * t]] + xy[core.E[2 * t]]) - xy[0]
+        ang = np.sort(np.arctan2(mid[:, 1], mid[:, 0]))
+        gaps = np.diff(np.concatenate([ang, [ang[0] + 2 * np.pi]]))
+        assert gaps.max() >= np.pi / 2 - 1e-9  # the other three quarters lie elsewhere
+    plan = solver.solve(seed=0, **FAST)
+    check_walks(G, plan, (4, 4))
+    assert served_set(plan) == {frozenset(e) for e in G.edges}

@@ -116,6 +116,10 @@ def test_turn_list_on_toy_grid(toy):
     assert steps[7].named is False and steps[7].street == "footway"
     assert steps[8].action == "u_turn" and steps[2].bearing_change == pytest.approx(90.0)
     assert json.loads(json.dumps([s.to_dict() for s in steps]))[3]["minutes"] == 12
+    # the step as data, for phrasing in other languages
+    assert steps[1].heading == "north" and steps[2].heading == ""
+    assert steps[7].highway == "footway" and steps[8].same_street is True
+    assert steps[3].label == "hot spot" and steps[-1].label == "station"
 
 
 def test_summary_and_geojson(toy):

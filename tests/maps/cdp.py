@@ -160,8 +160,20 @@ class Browser:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
-def check_page(url, screenshot=None, evaluate=None, width=1000, height=700, settle=2.0):
-    b = Browser()
+def check_page(
+    url,
+    screenshot=None,
+    evaluate=None,
+    width=1000,
+    height=700,
+    settle=2.0,
+    cookies=None,
+    timeout=30.0,
+):
+    """Load ``url`` in a fresh headless Chromium; ``cookies`` ({name: value}) are set for
+    its origin first (e.g. the session cookie of POST /login); ``timeout`` bounds each
+    browser command (a page of 10,000 incidents takes a while to render)."""
+    b = Browser(timeout=timeout)
     try:
         target = b.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         sid = b.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -172,9 +184,11 @@ def check_page(url, screenshot=None, evaluate=None, width=1000, height=700, sett
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
             session=sid,
         )
+        for name, value in (cookies or {}).items():
+            b.send("Network.setCookie", {"name": name, "value": value, "url": url}, session=sid)
         b.events.clear()
         b.send("Page.navigate", {"url": url}, session=sid)
-        b.pump(30, until=lambda e: e.get("method") == "Page.loadEventFired")
+        b.pump(timeout, until=lambda e: e.get("method") == "Page.loadEventFired")
         b.pump(settle)  # late XHRs, fonts, tiles
         result = None
         if evaluate:

@@ -22,6 +22,7 @@ from gridpatrol.store.base import open_store
 pytestmark = pytest.mark.browser
 
 from tests.maps.cdp import CHROMIUM, check_page, serve_app  # noqa: E402
+from tests.tokens import make_token  # noqa: E402
 
 if CHROMIUM is None:
     if os.environ.get("GRIDPATROL_REQUIRE_BROWSER"):
@@ -52,8 +53,22 @@ def server(tmp_path_factory):
             store, PlanRequest(station_id="S1", k=2, area_code=grid, time_limit_s=2)
         )
     app = create_app(Settings(database_url=url, escalation_interval_s=0))
+    token = make_token(app, "dispatcher")
     with serve_app(app) as base:
-        yield {"base": base, "plan_id": plan_id}
+        yield {"base": base, "plan_id": plan_id, "token": token}
+
+
+def _login_link(server, next_path: str) -> str:
+    """A one-time link that logs the browser in and opens ``next_path``."""
+    import httpx
+
+    r = httpx.post(
+        f"{server['base']}/api/auth/login-links",
+        params={"next": next_path},
+        headers={"Authorization": f"Bearer {server['token']}"},
+    )
+    assert r.status_code == 201, r.text
+    return server["base"] + r.json()["url"]
 
 
 def _check(url: str, name: str, expression: str | None = None, **kw) -> dict:
@@ -113,7 +128,7 @@ def test_grids_page(server, measure):
 
 def test_incidents_page(server):
     expr = "(() => ({clusters: document.querySelectorAll('.marker-cluster').length, title: document.getElementById('gp-title').textContent}))()"
-    r = _check(f"{server['base']}/maps/incidents?lang=zh", "incidents-zh", expr)
+    r = _check(_login_link(server, "/maps/incidents?lang=zh"), "incidents-zh", expr)
     assert r["evaluate"]["clusters"] > 0 and "事件" in r["evaluate"]["title"]
 
 

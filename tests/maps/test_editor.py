@@ -23,7 +23,7 @@ from gridpatrol.demo import build_demo
 from gridpatrol.maps.assets import external_assets
 from gridpatrol.store.base import open_store
 from tests.maps.cdp import CHROMIUM, serve_app
-from tests.tokens import client_as  # noqa: E402
+from tests.tokens import client_as, make_token  # noqa: E402
 
 if CHROMIUM is None and os.environ.get("GRIDPATROL_REQUIRE_BROWSER"):
     raise RuntimeError("GRIDPATROL_REQUIRE_BROWSER is set but Chromium is not installed")
@@ -49,7 +49,9 @@ def app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(app):
-    with serve_app(app) as base, httpx.Client(base_url=base, timeout=60) as client:
+    token = make_token(app, "planner")
+    headers = {"Authorization": f"Bearer {token}"}
+    with serve_app(app) as base, httpx.Client(base_url=base, timeout=60, headers=headers) as client:
         yield client
 
 
@@ -230,8 +232,12 @@ class Page:
 
 
 @pytest.fixture
-def page():
+def page(server):
     p = Page()
+    # Log the browser in as the planner: a one-time link sets the session cookie.
+    link = server.post("/api/auth/login-links").json()["url"]
+    p.b.send("Page.navigate", {"url": str(server.base_url).rstrip("/") + link}, session=p.sid)
+    p.b.pump(30, until=lambda e: e.get("method") == "Page.loadEventFired")
     yield p
     try:
         trouble = p.trouble()

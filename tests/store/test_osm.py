@@ -82,3 +82,39 @@ def test_unknown_suffix(tmp_path):
     path.write_text("hello")
     with pytest.raises(InputFileError, match="not an OSM file"):
         read_osm(path)
+
+
+def _without(xml: str, *needles: str) -> str:
+    return "\n".join(line for line in xml.splitlines() if not any(n in line for n in needles))
+
+
+def test_extract_without_cameras_imports_with_a_note(tmp_path):
+    path = tmp_path / "nocams.osm"
+    path.write_text(_without(OSM_XML, 'k="man_made"', 'k="surveillance:type"', 'k="camera:'))
+    osm = read_osm(path)
+    assert len(osm.cameras) == 0 and len(osm.buildings) == 1
+    assert any(n.startswith("no cameras") for n in osm.notes)
+    layers = osm.layers()
+    assert list(layers["cameras"].columns)  # the model's columns, ready for Store.write
+
+
+def test_streets_only_extract_imports_with_notes(tmp_path):
+    xml = OSM_XML.split('  <way id="200">')[0] + "</osm>\n"
+    path = tmp_path / "streets.osm"
+    path.write_text(xml)
+    osm = read_osm(path)
+    assert len(osm.buildings) == 0 and len(osm.addresses) == 0
+    assert len(osm.networks["walk"][1]) > 0
+    assert any(n.startswith("no buildings") for n in osm.notes)
+    assert any(n.startswith("no addresses") for n in osm.notes)
+    minx, miny, maxx, maxy = osm.bounds
+    assert 24.93 < minx < maxx < 24.95 and 60.16 < miny < maxy < 60.18  # from the streets
+
+
+def test_extract_with_nothing_usable_is_an_error(tmp_path):
+    path = tmp_path / "empty.osm"
+    path.write_text(
+        '<?xml version="1.0"?><osm version="0.6"><node id="1" lat="60" lon="24"/></osm>'
+    )
+    with pytest.raises(InputFileError, match="no buildings, streets or cameras"):
+        read_osm(path)

@@ -1,0 +1,165 @@
+"""Read-only analyses for the API and pages: incident figures, hot spots, density, grids.
+
+The routers and pages call these; they compute in the project's metric CRS and return
+WGS84 frames for the edges to serialise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from gridpatrol.geo.cameras import coverage_share, view_areas
+from gridpatrol.geo.dispatch import grid_figures
+from gridpatrol.geo.errors import SchemaError
+from gridpatrol.geo.hotspots import filter_incidents, kernel_density, square_cells
+from gridpatrol.geo.hotspots import hot_spots as geo_hot_spots
+from gridpatrol.store.base import Store
+
+from .project import project_settings
+
+HOT_SPOT_COLUMNS = ("code", "cell", "count", "gi_z", "p_sim", "hotspot", "geometry")
+
+
+def incident_figures(store: Store) -> pd.DataFrame:
+    """Per grid: incidents, share closed at grid level and on time, median hours to close."""
+    return grid_figures(store.read("incidents"), taxonomy=project_settings(store).taxonomy)
+
+
+def select_incidents(
+    store: Store,
+    *,
+    hours: tuple[int, int] | None = None,
+    weekdays: Sequence[int] | None = None,
+    categories: Sequence[str] | None = None,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+) -> gpd.GeoDataFrame:
+    """The incidents in the given local hours, weekdays, categories and dates."""
+    return filter_incidents(
+        store.read("incidents"),
+        hours=hours,
+        weekdays=weekdays,
+        categories=categories,
+        start=start,
+        end=end,
+        tz=project_settings(store).tz,
+    )
+
+
+def hot_spots(
+    store: Store,
+    points: gpd.GeoDataFrame,
+    *,
+    units: str = "grids",
+    cell_size: float = 200.0,
+    permutations: int = 999,
+    alpha: float = 0.05,
+) -> gpd.GeoDataFrame:
+    """Getis-Ord Gi* hot and cold spots of ``points`` per active grid or square cell (WGS84)."""
+    grids = store.read("grids", where={"version": project_settings(store).active_grid_version})
+    if grids.empty:
+        raise SchemaError("no grids to compute hot spots on")
+    metric = grids.to_crs(store.metric_crs(grids))
+    if units == "cells":
+        cells = square_cells(metric.total_bounds, cell_size=cell_size, crs=metric.crs)
+        metric = cells[cells.intersects(metric.union_all())].reset_index(drop=True)
+    elif units != "grids":
+        raise SchemaError(f"units must be grids or cells, not {units!r}")
+    pts = points.to_crs(metric.crs) if len(points) else points
+    result = geo_hot_spots(metric, pts, permutations=permutations, alpha=alpha)
+    out = result.units.to_crs(4326)
+    return out[[c for c in HOT_SPOT_COLUMNS if c in out]]
+
+
+def density_cells(
+    store: Store, points: gpd.GeoDataFrame, *, bandwidth: float = 150.0, cell_size: float = 25.0
+) -> gpd.GeoDataFrame | None:
+    """Kernel density (incidents per km²) as WGS84 cells above 5% of the peak; None if empty."""
+    if points.empty:
+        return None
+    metric = points.to_crs(store.metric_crs(points))
+    surface = kernel_density(metric, bandwidth=bandwidth, cell_size=cell_size)
+    return surface.to_cells().to_crs(4326)
+
+
+def active_grids(store: Store) -> gpd.GeoDataFrame:
+    """The grids of the active version (WGS84)."""
+    return store.read("grids", where={"version": project_settings(store).active_grid_version})
+
+
+def grid_measures(store: Store) -> gpd.GeoDataFrame:
+    """Active grids with ``incidents`` (count) and ``camera_coverage`` (share of area seen)."""
+    grids = active_grids(store)
+    if grids.empty:
+        return grids
+    incidents = store.read("incidents")
+    counts = incidents["grid_code"].value_counts() if len(incidents) else pd.Series(dtype=int)
+    grids["incidents"] = grids["code"].map(counts).fillna(0).astype(int)
+    cameras = store.read("cameras")
+    crs = store.metric_crs(grids)
+    views = view_areas(cameras.to_crs(crs)) if len(cameras) else gpd.GeoSeries([], crs=crs)
+    grids["camera_coverage"] = np.round(coverage_share(grids.to_crs(crs), views), 3)
+    return grids
+
+
+#: Below this many incidents (or two per grid) no hot spots are tested, and the page says
+#: so; 30 is the usual floor for Gi* (ArcGIS Hot Spot Analysis asks for 30 features).
+MIN_HOTSPOT_INCIDENTS = 30
+#: Cold spots are shown only when grids hold this many incidents on average: below it an
+#: empty grid is likely by chance alone (Poisson P(0 | 3) = 5%).
+MIN_MEAN_FOR_COLD = 3.0
+
+
+def significant_hot_spots(
+    grids: gpd.GeoDataFrame, incidents: gpd.GeoDataFrame, *, crs
+) -> tuple[gpd.GeoDataFrame | None, tuple[str, dict] | None]:
+    """Gi* hot (and, with enough data, cold) grids, and a note when data are too few.
+
+    Returns the significant grids in WGS84 (None when not tested) and a note as
+    ``(key, numbers)`` for the page to phrase: ``("hotspot_too_few", {"n", "need"})`` or
+    ``("hotspot_no_cold", {"mean"})``.
+    """
+    if len(grids) < 3:
+        return None, None
+    need = max(MIN_HOTSPOT_INCIDENTS, 2 * len(grids))
+    if len(incidents) < need:
+        return None, ("hotspot_too_few", {"n": len(incidents), "need": need})
+    result = geo_hot_spots(grids.to_crs(crs), incidents.to_crs(crs), permutations=999)
+    units, note = result.units, None
+    mean = float(units["count"].mean())
+    if mean < MIN_MEAN_FOR_COLD:
+        # with so few per grid, an empty grid is what chance gives: not a cold spot
+        units = units.assign(hotspot=units["hotspot"].replace("cold", "none"))
+        note = ("hotspot_no_cold", {"mean": mean})
+    return units[units["hotspot"] != "none"].to_crs(4326), note
+
+
+def incident_map_layers(
+    store: Store,
+    *,
+    category: str | None = None,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    hours: tuple[int, int] | None = None,
+) -> dict:
+    """Incidents filtered as asked, the active grids, their significant Gi* grids (or None)
+    and a note when the data are too few for a pattern (see :func:`significant_hot_spots`)."""
+    incidents = store.read("incidents")
+    if len(incidents):
+        incidents = filter_incidents(
+            incidents,
+            categories=[category] if category else None,
+            start=start,
+            end=end,
+            hours=hours,
+            tz=project_settings(store).tz,
+        )
+    grids = active_grids(store)
+    hot, note = None, None
+    if len(grids):
+        hot, note = significant_hot_spots(grids, incidents, crs=store.metric_crs(grids))
+    return {"incidents": incidents, "grids": grids, "hot": hot, "hot_note": note}
