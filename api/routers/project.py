@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from gridpatrol.api.deps import StoreDep
 from gridpatrol.services import setup
-from gridpatrol.services.project import project_settings
+from gridpatrol.services.project import project_settings, update_project
 
 router = APIRouter(prefix="/api", tags=["project"])
 
@@ -42,7 +42,7 @@ def get_project(store: StoreDep) -> dict:
 @router.put("/project")
 def put_project(body: ProjectIn, store: StoreDep) -> dict:
     """Set the time zone, the incident categories or the name (only what is given)."""
-    setup.set_project(store, timezone=body.timezone, taxonomy=body.taxonomy, name=body.name)
+    update_project(store, timezone=body.timezone, taxonomy=body.taxonomy, name=body.name)
     return _project_out(store)
 
 
