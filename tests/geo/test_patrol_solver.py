@@ -216,15 +216,25 @@ def test_per_team_shift_limits_flag_late_starters():
         solver.solve(seed=0, shift=[1.0, 2.0, 3.0], **FAST)
 
 
-def test_time_limit_covers_search_and_path_expansion():
+def test_time_limit_covers_search_and_path_expansion(monkeypatch):
     import time
 
+    # a virtual clock that ticks 1 ms per reading: the deadline is met in clock readings,
+    # so a busy machine cannot make the test fail and a missed deadline check still does
+    now = [0.0]
+
+    def tick() -> float:
+        now[0] += 1e-3
+        return now[0]
+
+    monkeypatch.setattr(time, "perf_counter", tick)
     solver = MinMaxRoutes.from_graph(grid(12, 12), depot=(0, 0), k=4)
     t0 = time.perf_counter()
     plan = solver.solve(seed=0, time_limit=0.6, max_stall=None)
     elapsed = time.perf_counter() - t0
-    assert plan.stopped_by in ("time", "lower_bound")
-    assert plan.seconds <= 0.6 and elapsed < 0.6 + 0.25  # 10 % of the limit is slack
+    assert plan.stopped_by == "time"
+    assert plan.iterations > 0  # the search ran until its share of the limit
+    assert plan.seconds <= 0.6 and elapsed <= 0.6
 
 
 def test_rotations_give_n_plans_even_when_the_time_limit_is_spent():
