@@ -360,3 +360,29 @@ def test_sector_territories_cover_every_edge_once_and_do_not_overlap(monkeypatch
     plan = solver.solve(seed=0, **FAST)
     check_walks(G, plan, (4, 4))
     assert served_set(plan) == {frozenset(e) for e in G.edges}
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_network_territories_are_connected_balanced_and_do_not_overlap(k):
+    import shapely
+
+    G = grid(9, 9)
+    for (i, j), d in G.nodes.items():
+        d["x"], d["y"] = 100.0 * i, 100.0 * j
+    solver = MinMaxRoutes.from_graph(G, depot=(4, 4), k=k)
+    plan = solver.solve(seed=0, territories=True, **FAST)
+    check_walks(G, plan, (4, 4))
+    assert served_set(plan) == {frozenset(e) for e in G.edges}
+    assert len(plan.routes) == k
+    assert plan.longest <= 1.3 * plan.lower_bound
+    hulls = []
+    for r in plan.routes:
+        # each team's streets form one piece of the street network
+        assert nx.is_connected(nx.Graph([tuple(e) for e in r.served]))
+        pts = (
+            [G.nodes[n]["x"] for e in r.served for n in e],
+            [G.nodes[n]["y"] for e in r.served for n in e],
+        )
+        hulls.append(shapely.MultiPoint(list(zip(*pts, strict=True))).convex_hull)
+    overlap = sum(hulls[a].intersection(hulls[b]).area for a in range(k) for b in range(a + 1, k))
+    assert overlap <= 0.1 * 800.0 * 800.0  # compact: hulls barely overlap
