@@ -72,6 +72,7 @@ RULES: tuple[Rule, ...] = (
     ),
     _r("write", r"^/api/patrols(/|$)", ("admin", "planner")),
     _r("write", r"^/api/cameras(/|$)", ("admin", "planner")),
+    _r("write", r"^/api/cameras(/|$)", ("admin", "planner")),
     # logging in and out is open (the cross-site checks of api.security still apply)
     _r("write", r"^/(login|logout)$", None),
     _r("write", r"^/api/auth/login-links$", ("admin", "planner", "dispatcher", "patrol", "viewer")),
@@ -92,9 +93,27 @@ def rule_for(method: str, path: str) -> Rule:
     return next(r for r in RULES if r.methods == kind and r.pattern.search(path))
 
 
+#: Resolved tokens, keyed by the token's hash and the revision of the token table: an
+#: issue, revocation or expiry change moves the revision on, so it applies at once.
+_PRINCIPALS: dict[tuple, tuple[tk.Principal, float]] = {}
+#: A cached principal is re-checked against the store at least this often (expiry).
+_PRINCIPAL_TTL_S = 30.0
+
+
 def _lookup(request: Request, secret: str) -> tk.Principal:
+    import time
+
     with open_store(request.app.state.settings.database_url) as store:
-        return tk.resolve_api_token(store, secret)
+        # One small revision query instead of a table read per request.
+        key = (store.url, tk.hash_token(secret), store.revisions("api_tokens")["api_tokens"])
+        hit = _PRINCIPALS.get(key)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        principal = tk.resolve_api_token(store, secret)
+        if len(_PRINCIPALS) > 10_000:
+            _PRINCIPALS.clear()
+        _PRINCIPALS[key] = (principal, time.monotonic() + _PRINCIPAL_TTL_S)
+        return principal
 
 
 async def current_principal(

@@ -28,6 +28,7 @@ from .routers import (
     layers,
     maps,
     patrols,
+    project,
     tiles,
 )
 from .security import install_security
@@ -38,11 +39,23 @@ log = logging.getLogger("gridpatrol.api")
 
 async def _escalation_timer(settings: Settings) -> None:
     """Escalate overdue incidents every ``escalation_interval_s`` seconds."""
+    import os
+    import socket
+    import uuid
+
     from gridpatrol.services.incidents import escalate_overdue
     from gridpatrol.store.base import open_store
 
+    # Several workers (gridpatrol serve --workers N) share the store: the one holding
+    # the lease escalates, the others skip the round; a lease outlives a dead holder by
+    # at most two rounds.
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
     def run_once() -> list[str]:
         with open_store(settings.database_url) as store:
+            lease_s = 2 * settings.escalation_interval_s + 5
+            if not store.try_lease("escalation", holder=holder, seconds=lease_s):
+                return []
             return escalate_overdue(store)
 
     while True:
@@ -95,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(embed.router)
     app.include_router(editor.router)
+    app.include_router(project.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/docs", include_in_schema=False)

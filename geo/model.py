@@ -467,6 +467,8 @@ def _coerce(series: pd.Series, column: Column, layer: Layer, df: pd.DataFrame, s
         fail(missing, "is required but empty")
     if column.dtype == "str":
         out = series.astype("object").where(~missing, column.default if column.default else "")
+        if pd.api.types.infer_dtype(out, skipna=False) == "string":
+            return out  # all str already (the common case; a map per row is slow at 1M)
         return out.map(lambda v: v if isinstance(v, str) else str(v)).astype("object")
     if column.dtype in ("int", "float"):
         num = pd.to_numeric(series, errors="coerce")
@@ -505,6 +507,8 @@ def _coerce(series: pd.Series, column: Column, layer: Layer, df: pd.DataFrame, s
             fail(bad, "is not yes/no")
         return out.astype(bool)
     if column.dtype == "datetime":
+        if isinstance(series.dtype, pd.DatetimeTZDtype):
+            return series.dt.tz_convert("UTC")
         try:
             out = pd.to_datetime(series, utc=True, format="mixed")
         except (ValueError, TypeError):
@@ -512,6 +516,8 @@ def _coerce(series: pd.Series, column: Column, layer: Layer, df: pd.DataFrame, s
             fail(out.isna().to_numpy() & ~missing, "is not a date/time")
         return out
     if column.dtype == "json":
+        if pd.api.types.infer_dtype(series, skipna=False) == "string":
+            return series
         return series.map(lambda v: v if isinstance(v, str) else json.dumps(v, default=str))
     raise AssertionError(column.dtype)
 

@@ -9,13 +9,19 @@ from __future__ import annotations
 import geopandas as gpd
 import networkx as nx
 import numpy as np
-import osmnx as ox
 import pandas as pd
 import shapely
 
 from .errors import SchemaError
 
 NETWORKS = ("walk", "drive")
+
+
+def _ox():
+    """osmnx, imported when first needed: it pulls in sklearn (seconds of start-up)."""
+    import osmnx
+
+    return osmnx
 
 
 def _first(value):
@@ -49,7 +55,7 @@ def graph_to_layers(
     """
     if network not in NETWORKS:
         raise SchemaError(f"network must be one of {NETWORKS}, not {network!r}")
-    nodes, edges = ox.convert.graph_to_gdfs(G, nodes=True, edges=True, fill_edge_geometry=True)
+    nodes, edges = _ox().convert.graph_to_gdfs(G, nodes=True, edges=True, fill_edge_geometry=True)
     nodes = nodes.reset_index()
     node_layer = gpd.GeoDataFrame(
         {
@@ -114,7 +120,7 @@ def graph_from_layers(nodes: gpd.GeoDataFrame, edges: gpd.GeoDataFrame) -> nx.Mu
         ),
         crs=edges.crs,
     )
-    return ox.convert.graph_from_gdfs(gnodes, gedges)
+    return _ox().convert.graph_from_gdfs(gnodes, gedges)
 
 
 def edges_in_area(G: nx.MultiDiGraph, area, *, min_share: float = 0.5) -> list[tuple]:
@@ -123,7 +129,7 @@ def edges_in_area(G: nx.MultiDiGraph, area, *, min_share: float = 0.5) -> list[t
     An edge counts when at least ``min_share`` of its length is inside: streets along the
     boundary go to one side, not both.
     """
-    _, edges = ox.convert.graph_to_gdfs(G, nodes=True, edges=True, fill_edge_geometry=True)
+    _, edges = _ox().convert.graph_to_gdfs(G, nodes=True, edges=True, fill_edge_geometry=True)
     geoms = edges.geometry.values
     inside = shapely.length(shapely.intersection(geoms, area))
     total = shapely.length(geoms)
@@ -134,7 +140,7 @@ def edges_in_area(G: nx.MultiDiGraph, area, *, min_share: float = 0.5) -> list[t
 def nearest_node(G: nx.MultiDiGraph, x: float, y: float, *, among=None):
     """The graph node closest to (x, y) in the graph's CRS, optionally among some nodes."""
     if among is None:
-        return ox.distance.nearest_nodes(G, x, y)
+        return _ox().distance.nearest_nodes(G, x, y)
     nodes = list(among)
     pts = shapely.points([G.nodes[n]["x"] for n in nodes], [G.nodes[n]["y"] for n in nodes])
     return nodes[int(shapely.STRtree(pts).nearest(shapely.Point(x, y)))]
@@ -158,7 +164,7 @@ def nearest_edges(
     G: nx.MultiDiGraph, x, y, *, candidates: list[tuple] | None = None
 ) -> list[tuple]:
     """For each point, the closest edge ``(u, v, key)``, among ``candidates`` when given."""
-    _, edges = ox.convert.graph_to_gdfs(G, nodes=True, edges=True, fill_edge_geometry=True)
+    _, edges = _ox().convert.graph_to_gdfs(G, nodes=True, edges=True, fill_edge_geometry=True)
     if candidates is not None:
         edges = edges.loc[[c for c in candidates if c in edges.index]]
     if len(edges) == 0:

@@ -296,15 +296,14 @@ def import_incidents(
     """Import incidents; the batch lands whole unless --partial (bad rows are listed)."""
     from gridpatrol.services.incidents import (
         BatchRejected,
-        ingest_incidents,
+        ingest_incident_chunks,
+        iter_incident_table,
         project_settings,
-        read_incident_table,
     )
 
     try:
         with _open(db) as store, _Steps(f"incidents from {file.name}") as steps:
-            steps("reading")
-            rows = read_incident_table(
+            chunks = iter_incident_table(
                 file,
                 lon=lon,
                 lat=lat,
@@ -314,12 +313,22 @@ def import_incidents(
                 crs=crs,
                 fields=_fields(field),
             )
-            notes = list(rows.attrs.get("notes", []))
+            notes: list[str] = []
             zone = tz or project_settings(store).timezone
-            naive = _count_naive(rows["reported_at"])
-            steps(f"validating and assigning {len(rows)} rows")
-            result = ingest_incidents(
-                store, rows, partial=partial, actor=f"import {file.name}", default_tz=tz
+            naive = 0
+
+            def counted():
+                nonlocal naive
+                done = 0
+                for chunk in chunks:  # bounded memory: one chunk in flight
+                    steps(f"reading, validating, assigning and storing (row {done:,})")
+                    naive += _count_naive(chunk["reported_at"])
+                    notes.extend(chunk.attrs.get("notes", []))
+                    yield chunk
+                    done += len(chunk)
+
+            result = ingest_incident_chunks(
+                store, counted(), partial=partial, actor=f"import {file.name}", default_tz=tz
             )
     except BatchRejected as exc:
         for r in exc.rejected.head(20).to_dict("records"):
@@ -353,10 +362,14 @@ def import_incidents(
 
 
 def _count_naive(values) -> int:
+    """Times given without a zone (ISO strings checked column-wise, others one by one)."""
     import pandas as pd
 
+    values = pd.Series(values)
+    text = values.astype("string")
+    zoned = text.str.contains(r"(?:[Zz]|[+-]\d\d(?::?\d\d)?)$", regex=True).fillna(True)
     n = 0
-    for v in values:
+    for v in values[~zoned.to_numpy(bool)]:
         try:
             ts = pd.Timestamp(v)
         except (ValueError, TypeError):
@@ -380,37 +393,18 @@ def project(
 ) -> None:
     """Show or set project settings: time zone, incident categories, name."""
     import json
-    import zoneinfo
 
-    from gridpatrol.geo.incidents import Taxonomy
-    from gridpatrol.services.project import project_settings
+    from gridpatrol.services.project import update_project
 
     try:
-        changes = {}
-        if timezone is not None:
-            try:
-                zoneinfo.ZoneInfo(timezone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise GridPatrolError(
-                    f"unknown time zone {timezone!r}; use an IANA name like Europe/Helsinki"
-                ) from None
-            changes["timezone"] = timezone
+        data = None
         if taxonomy is not None:
             try:
                 data = json.loads(taxonomy.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as exc:
                 raise GridPatrolError(f"{taxonomy}: cannot read it as JSON ({exc})") from exc
-            parsed = Taxonomy.from_dict(data)
-            if not parsed.categories:
-                raise GridPatrolError(f"{taxonomy}: no categories in it")
-            changes["taxonomy"] = parsed.to_dict()
-        if name is not None:
-            changes["name"] = name
         with _open(db) as store:
-            with store.transaction():
-                for key, value in changes.items():
-                    store.set_setting(key, value)
-            settings = project_settings(store)
+            settings = update_project(store, timezone=timezone, taxonomy=data, name=name)
     except GridPatrolError as exc:
         _fail(exc)
     table = Table(title="project")
@@ -479,15 +473,42 @@ def serve(
     db: DbOption = None,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="worker processes; more than 1 needs PostGIS (the embedded store has "
+            "one writer at a time)"
+        ),
+    ] = 1,
 ) -> None:
     """Serve the API and map pages."""
     import uvicorn
 
+    url = _db_url(db)
+    if workers > 1 and not url.startswith(("postgresql://", "postgres://", "postgis://")):
+        _fail(
+            GridPatrolError(
+                "--workers above 1 needs a PostGIS store (--db postgresql://...): the "
+                "embedded store takes one writer at a time, so one worker serves it best"
+            )
+        )
+    console.print(f"serving [bold]{url}[/bold] at http://{host}:{port}/ ({workers} worker(s))")
+    if workers > 1:
+        # Each worker process builds its own app from the environment.
+        os.environ["GRIDPATROL_DATABASE_URL"] = url
+        uvicorn.run(
+            "gridpatrol.api.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
+        return
     from gridpatrol.api.main import create_app
     from gridpatrol.api.settings import Settings
 
-    settings = Settings(database_url=_db_url(db), host=host, port=port)
-    console.print(f"serving [bold]{settings.database_url}[/bold] at http://{host}:{port}/")
+    settings = Settings(database_url=url, host=host, port=port)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 

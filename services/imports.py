@@ -77,6 +77,10 @@ def import_layer_file(
     with store.transaction():
         if layer == "grids":
             written = import_grid_layer(store, gdf, source=str(path))
+        elif layer == "cameras":  # each camera's history records the import
+            from .cameras import import_cameras
+
+            written = {"cameras": import_cameras(store, gdf, actor="import")["imported"]}
         else:
             written = store.write({layer: gdf}, mode="upsert", source=str(path))
         if project_settings(store).bounds is None and len(gdf):

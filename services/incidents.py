@@ -10,10 +10,11 @@ import time
 from dataclasses import dataclass, field
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from gridpatrol.geo.assignment import GridIndex
-from gridpatrol.geo.dispatch import apply_action, deadline, overdue
+from gridpatrol.geo.dispatch import apply_action, overdue
 from gridpatrol.geo.errors import ConflictError, NotFoundError, SchemaError
 from gridpatrol.geo.incidents import (
     PreparedIncidents,
@@ -52,23 +53,77 @@ class IngestResult:
     snapped: list[str] = field(default_factory=list)
 
 
-_INDEX_CACHE: dict[tuple, GridIndex] = {}
+_INDEX_CACHE: dict[tuple, tuple[GridIndex, gpd.GeoDataFrame]] = {}
+#: Layers an assignment index depends on (project: the metric CRS setting).
+_INDEX_SOURCES = ("grids", "grid_versions", "project")
 
 
 def grid_index(store: Store, version: int) -> tuple[GridIndex, gpd.GeoDataFrame]:
-    """The assignment index of a grid version (cached per store, version and revision)."""
+    """The assignment index of a grid version, and its grids.
+
+    Cached per store, version and revision of the grids (in memory: a warm lookup is
+    one small query), and persisted beside an embedded store's file
+    (``project.db.index/``), so a new process (every CLI run, every worker) loads it in
+    a fraction of the seconds a build of thousands of grids takes.
+    """
+    revs = tuple(store.revisions(*_INDEX_SOURCES).values())
+    key = (store.url, version, revs)
+    if key in _INDEX_CACHE:
+        return _INDEX_CACHE[key]
     grids = store.read("grids", where={"version": version})
     if grids.empty:
         raise NotFoundError(f"grid version {version} has no grids: import or propose grids first")
-    metric = grids.to_crs(store.metric_crs(grids))
-    meta = store.read("grid_versions", where={"version": version})
-    revision = int(meta["revision"].iloc[0]) if len(meta) else 0
-    key = (store.url, version, revision, len(grids), float(grids.total_bounds.sum()))
-    if key not in _INDEX_CACHE:
-        if len(_INDEX_CACHE) > 8:
-            _INDEX_CACHE.clear()
-        _INDEX_CACHE[key] = GridIndex.from_geodataframe(metric, code_column="code")
-    return _INDEX_CACHE[key], grids
+    index = _load_index(store, version, revs)
+    if index is None:
+        metric = grids.to_crs(store.metric_crs(grids))
+        index = GridIndex.from_geodataframe(metric, code_column="code")
+        _save_index(store, version, revs, index)
+    if len(_INDEX_CACHE) > 8:
+        _INDEX_CACHE.clear()
+    _INDEX_CACHE[key] = (index, grids)
+    return index, grids
+
+
+def _index_path(store: Store, version: int, revs: tuple):
+    from pathlib import Path
+
+    path = getattr(store, "path", None)
+    if path is None:  # PostGIS: kept in memory per process
+        return None
+    tag = "-".join(str(r) for r in revs)
+    return Path(f"{path}.index") / f"grids-v{version}-r{tag}.pickle"
+
+
+def _load_index(store: Store, version: int, revs: tuple) -> GridIndex | None:
+    import pickle
+
+    path = _index_path(store, version, revs)
+    if path is None or not path.exists():
+        return None
+    try:
+        # Our own file beside the store, written by _save_index; as trusted as the store.
+        index = pickle.loads(path.read_bytes())
+    except Exception:  # noqa: BLE001 - a damaged or foreign file: rebuild instead
+        return None
+    return index if isinstance(index, GridIndex) else None
+
+
+def _save_index(store: Store, version: int, revs: tuple, index: GridIndex) -> None:
+    import os
+    import pickle
+
+    path = _index_path(store, version, revs)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(exist_ok=True)
+        for old in path.parent.glob(f"grids-v{version}-r*.pickle"):
+            old.unlink(missing_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, path)  # atomic: another process never reads half a file
+    except OSError:  # read-only folder: the in-memory cache still works
+        pass
 
 
 def _next_seq(store: Store, ids: list[str]) -> dict[str, int]:
@@ -102,9 +157,14 @@ def ingest_incidents(
     now: pd.Timestamp | None = None,
     snap_tolerance_m: float = 30.0,
     max_outside_km: float = 20.0,
+    seen: set[str] | None = None,
+    row_offset: int = 0,
     default_tz: str | None = None,
 ) -> IngestResult:
     """Validate, assign and store incident reports; re-submitted ids update, never duplicate.
+
+    ``seen`` (ids stored by earlier chunks of one batch, rejected as duplicates) and
+    ``row_offset`` (added to rejected row numbers) are for :func:`ingest_incident_chunks`.
 
     Validation and grid assignment depend only on the rows and the project's settings, so
     they run before the transaction. Inside it the batch is serialised against other
@@ -122,6 +182,7 @@ def ingest_incidents(
     now = now or pd.Timestamp.now(tz="UTC")
     settings = project_settings(store)
     taxonomy = settings.taxonomy
+    rows = rows.reset_index(drop=True)
     needs_address = "address" in rows and ("lon" not in rows or rows["lon"].isna().any())
     prepared: PreparedIncidents = prepare_incidents(
         rows,
@@ -132,9 +193,32 @@ def ingest_incidents(
         addresses=store.read("addresses") if needs_address else None,
         default_tz=default_tz or settings.timezone,
     )
-    result = IngestResult(rejected=prepared.rejected.to_dict("records"))
-    if not prepared.ok and not partial:
-        raise BatchRejected(prepared.rejected)
+    rejected = prepared.rejected
+    if seen is not None:
+        # An id already stored by an earlier chunk of the same file is a duplicate too.
+        again = rows["incident_id"].astype("string").isin(seen).to_numpy()
+        again_rows = np.flatnonzero(again)
+        if len(again_rows):
+            extra = pd.DataFrame(
+                {
+                    "row": again_rows,
+                    "incident_id": rows["incident_id"].iloc[again_rows].astype(object).to_numpy(),
+                    "reason": "incident_id appears twice in this batch",
+                }
+            )
+            rejected = (
+                pd.concat([rejected, extra]).drop_duplicates("row").sort_values("row")
+                if len(rejected)
+                else extra
+            )
+            keep = ~prepared.accepted["incident_id"].isin(set(extra["incident_id"]))
+            accepted = prepared.accepted[keep.to_numpy()].reset_index(drop=True)
+            prepared = PreparedIncidents(accepted, rejected)
+    if row_offset:
+        rejected = rejected.assign(row=rejected["row"] + row_offset)
+    result = IngestResult(rejected=rejected.to_dict("records"))
+    if len(rejected) and not partial:
+        raise BatchRejected(rejected)
     new = prepared.accepted
     if new.empty:
         return result
@@ -157,73 +241,151 @@ def ingest_incidents(
         store.lock("incidents", where={"incident_id": ids})
         existing = store.read("incidents", where={"incident_id": ids}).set_index("incident_id")
         seqs = _next_seq(store, ids)
+        is_new = ~new["incident_id"].isin(existing.index).to_numpy()
         out_rows, events = [], []
-        for rec in new.to_dict("records"):
+        for rec in new[~is_new].to_dict("records"):
             iid = rec["incident_id"]
-            if iid in existing.index:
-                old = existing.loc[iid]
-                changed = {
-                    k: (str(old[k]), str(rec.get(k, old[k])))
-                    for k in COMPARED
-                    if k in rec and str(old[k]) != str(rec[k])
-                }
-                if not old.geometry.equals_exact(rec["geometry"], 1e-9):
-                    changed["location"] = (old.geometry.wkt, rec["geometry"].wkt)
-                if not changed:
-                    result.unchanged.append(iid)
-                    continue
-                merged = old.to_dict()
-                merged.update({k: v for k, v in rec.items() if k in COMPARED or k in codes.columns})
-                merged.update(incident_id=iid, geometry=rec["geometry"], updated_at=now)
-                out_rows.append(merged)
-                result.updated.append(iid)
-                events.append(
-                    _event(
-                        iid,
-                        seqs.get(iid, 0) + 1,
-                        now,
-                        actor,
-                        "update",
-                        old["status"],
-                        old["status"],
-                        changed,
-                    )
-                )
-            else:
-                rec.update(
-                    status="reported",
-                    level="grid",
-                    due_at=deadline("reported", rec["category"], rec["reported_at"], taxonomy),
-                    reported_grid_code=rec["grid_code"],
-                    reported_grid_version=version,
-                    updated_at=now,
-                )
-                out_rows.append(rec)
-                result.created.append(iid)
-                events.append(
-                    _event(
-                        iid,
-                        seqs.get(iid, 0) + 1,
-                        now,
-                        actor,
-                        "report",
-                        "",
-                        "reported",
-                        {"grid_code": rec["grid_code"], "assignment": rec["assignment"]},
-                    )
-                )
+            old = existing.loc[iid]
+            changed = {
+                k: (str(old[k]), str(rec.get(k, old[k])))
+                for k in COMPARED
+                if k in rec and str(old[k]) != str(rec[k])
+            }
+            if not old.geometry.equals_exact(rec["geometry"], 1e-9):
+                changed["location"] = (old.geometry.wkt, rec["geometry"].wkt)
+            if not changed:
+                result.unchanged.append(iid)
+                continue
+            merged = old.to_dict()
+            merged.update({k: v for k, v in rec.items() if k in COMPARED or k in codes.columns})
+            merged.update(incident_id=iid, geometry=rec["geometry"], updated_at=now)
+            out_rows.append(merged)
+            result.updated.append(iid)
+            seq = seqs.get(iid, 0) + 1
+            status = old["status"]
+            events.append(_event(iid, seq, now, actor, "update", status, status, changed))
             if rec.get("assignment") == "unassigned":
                 result.unassigned.append(iid)
             elif rec.get("assignment") == "snapped":
                 result.snapped.append(iid)
+        frames, event_frames = [], []
         if out_rows:
-            frame = gpd.GeoDataFrame(pd.DataFrame(out_rows), geometry="geometry", crs=new.crs)
+            updated = gpd.GeoDataFrame(pd.DataFrame(out_rows), geometry="geometry", crs=new.crs)
+            frames.append(updated)
+            event_frames.append(pd.DataFrame(events))
+        if is_new.any():
+            # New reports, column-wise: at 1M rows a loop per row was most of the import.
+            fresh = new[is_new].reset_index(drop=True)
+            respond = {k: c.respond_minutes for k, c in taxonomy.categories.items()}
+            minutes = fresh["category"].map(respond).astype("float64")
+            fresh["status"] = "reported"
+            fresh["level"] = "grid"
+            fresh["due_at"] = fresh["reported_at"] + pd.to_timedelta(minutes, unit="min")
+            fresh["reported_grid_code"] = fresh["grid_code"]
+            fresh["reported_grid_version"] = version
+            fresh["updated_at"] = now
+            fids = fresh["incident_id"]
+            detail_codes, detail_keys = pd.factorize(
+                fresh["grid_code"].astype(str) + "\x00" + fresh["assignment"].astype(str)
+            )
+            details = np.array(
+                [
+                    json.dumps(dict(zip(("grid_code", "assignment"), k.split("\x00"), strict=True)))
+                    for k in detail_keys
+                ],
+                dtype=object,
+            )
+            event_frames.append(
+                pd.DataFrame(
+                    {
+                        "incident_id": fids.to_numpy(),
+                        "seq": fids.map(seqs).fillna(0).astype("int64").to_numpy() + 1,
+                        "at": now,
+                        "actor": actor,
+                        "action": "report",
+                        "from_status": "",
+                        "to_status": "reported",
+                        "detail": details[detail_codes],
+                    }
+                )
+            )
+            frames.append(fresh)
+            result.created.extend(fids.tolist())
+            state = fresh["assignment"].to_numpy()
+            result.unassigned.extend(fids[state == "unassigned"].tolist())
+            result.snapped.extend(fids[state == "snapped"].tolist())
+        if frames:
+            frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=new.crs)
             store.write(
-                {"incidents": frame, "incident_events": pd.DataFrame(events)},
+                {"incidents": frame, "incident_events": pd.concat(event_frames, ignore_index=True)},
                 mode="upsert",
                 source="incident batch",
             )
     return result
+
+
+def ingest_incident_chunks(
+    store: Store,
+    chunks,
+    *,
+    partial: bool = False,
+    actor: str = "import",
+    now: pd.Timestamp | None = None,
+    default_tz: str | None = None,
+) -> IngestResult:
+    """Ingest a batch given as a sequence of row chunks, with bounded memory.
+
+    The batch lands whole (one transaction) or, unless ``partial``, not at all; rejected
+    rows are numbered from the start of the batch, and an id repeated across chunks is
+    rejected like one repeated within a chunk.
+
+    Raises
+    ------
+    BatchRejected
+        With the bad rows of every chunk, when some are bad and ``partial`` is False.
+    """
+    now = now or pd.Timestamp.now(tz="UTC")
+    total = IngestResult()
+    seen: set[str] = set()
+    offset = 0
+    bad: list[pd.DataFrame] = []
+    with store.transaction():
+        for chunk in chunks:
+            if bad:  # already failing: only validate, to list every bad row at once
+                prepared = prepare_incidents(
+                    chunk.reset_index(drop=True),
+                    taxonomy=project_taxonomy(store),
+                    now=now,
+                    served_bounds=store.get_setting("bounds"),
+                    addresses=store.read("addresses") if "address" in chunk else None,
+                    default_tz=default_tz or store.get_setting("timezone"),
+                )
+                bad.append(prepared.rejected.assign(row=prepared.rejected["row"] + offset))
+                offset += len(chunk)
+                continue
+            try:
+                part = ingest_incidents(
+                    store,
+                    chunk,
+                    partial=partial,
+                    actor=actor,
+                    now=now,
+                    seen=seen,
+                    row_offset=offset,
+                    default_tz=default_tz,
+                )
+            except BatchRejected as exc:
+                bad.append(exc.rejected)
+                offset += len(chunk)
+                continue
+            seen.update(chunk["incident_id"].astype(str))
+            for name in ("created", "updated", "unchanged", "rejected", "unassigned", "snapped"):
+                getattr(total, name).extend(getattr(part, name))
+            offset += len(chunk)
+        if bad:
+            raise BatchRejected(pd.concat(bad, ignore_index=True))
+    return total
 
 
 def _transition(row: pd.Series, action: str, *, at, actor, note, taxonomy, seq):
@@ -295,9 +457,9 @@ def act(
 
 
 #: Incidents escalated per transaction: small, so other writers wait at most one chunk.
-ESCALATION_CHUNK = 25
+ESCALATION_CHUNK = 10
 #: Pause between chunks, in seconds: lets writers waiting for the store's lock in.
-ESCALATION_PAUSE_S = 0.05
+ESCALATION_PAUSE_S = 0.02
 #: The columns an escalation changes.
 _ESCALATED = ("status", "level", "due_at", "closed_at", "closed_level", "updated_at")
 
@@ -470,6 +632,51 @@ def incident_history(store: Store, incident_id: str) -> pd.DataFrame:
     return events.sort_values("seq").reset_index(drop=True)
 
 
+def iter_incident_table(
+    path,
+    *,
+    chunk_rows: int = 50_000,
+    lon: str = "lon",
+    lat: str = "lat",
+    time: str = "reported_at",
+    category: str = "category",
+    id_column: str = "incident_id",
+    crs: str | None = None,
+    fields: dict[str, str] | None = None,
+):
+    """:func:`read_incident_table` in chunks of ``chunk_rows`` rows, for bounded memory.
+
+    CSV is read chunk by chunk; other formats are read whole, then handed on in chunks.
+    ``@row`` ids number the rows of the whole file.
+    """
+    from pathlib import Path
+
+    from gridpatrol.geo.errors import InputFileError
+
+    path = Path(path)
+    names = dict(
+        lon=lon, lat=lat, time=time, category=category, id_column=id_column, crs=crs, fields=fields
+    )
+    if path.suffix.lower() != ".csv":
+        table = read_incident_table(path, **names)
+        for i in range(0, max(len(table), 1), chunk_rows):
+            yield table.iloc[i : i + chunk_rows].reset_index(drop=True)
+        return
+    try:
+        reader = pd.read_csv(
+            path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows
+        )
+        offset = 0
+        for chunk in reader:
+            rows = _csv_rows(chunk.reset_index(drop=True), path, **names)
+            if [c.strip() for c in id_column.split(",")] == ["@row"]:
+                rows["incident_id"] = [f"row:{offset + i + 1}" for i in range(len(rows))]
+            offset += len(chunk)
+            yield rows
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+        raise InputFileError(f"{path}: cannot read it as CSV ({exc})") from exc
+
+
 def read_incident_table(
     path,
     *,
@@ -499,30 +706,48 @@ def read_incident_table(
             df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
         except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
             raise InputFileError(f"{path}: cannot read it as CSV ({exc})") from exc
-        from gridpatrol.store.files import LAT_NAMES, LON_NAMES, pick_column
-
-        if lon == "lon" and "lon" not in df.columns:  # the default: look for x, lng...
-            lon = pick_column(df.columns, None, LON_NAMES) or lon
-        if lat == "lat" and "lat" not in df.columns:
-            lat = pick_column(df.columns, None, LAT_NAMES) or lat
-        missing = [c for c in (lon, lat) if c not in df.columns]
-        if missing and "address" not in df.columns:
-            raise InputFileError(
-                f"{path}: no column(s) {', '.join(missing)}; name the coordinate columns "
-                f"with --lon/--lat (found: {', '.join(df.columns)})"
-            )
-        df = df.rename(columns={lon: "lon", lat: "lat"})
-        df["crs"] = crs or "wgs84"
-    else:
-        gdf = read_vector_file(
-            path, crs=crs if crs and crs.lower() not in ("gcj02", "bd09") else None
+        return _csv_rows(
+            df,
+            path,
+            lon=lon,
+            lat=lat,
+            time=time,
+            category=category,
+            id_column=id_column,
+            crs=crs,
+            fields=fields,
         )
-        df = pd.DataFrame(gdf.drop(columns="geometry"))
-        pts = gdf.geometry
-        if not (pts.geom_type == "Point").all():
-            raise InputFileError(f"{path}: incidents must be points")
-        df["lon"], df["lat"] = pts.x.to_numpy(), pts.y.to_numpy()
-        df["crs"] = crs if crs and crs.lower() in ("gcj02", "bd09") else gdf.crs.to_string()
+    gdf = read_vector_file(path, crs=crs if crs and crs.lower() not in ("gcj02", "bd09") else None)
+    df = pd.DataFrame(gdf.drop(columns="geometry"))
+    pts = gdf.geometry
+    if not (pts.geom_type == "Point").all():
+        raise InputFileError(f"{path}: incidents must be points")
+    df["lon"], df["lat"] = pts.x.to_numpy(), pts.y.to_numpy()
+    df["crs"] = crs if crs and crs.lower() in ("gcj02", "bd09") else gdf.crs.to_string()
+    return _finish_rows(df, path, time=time, category=category, id_column=id_column, fields=fields)
+
+
+def _csv_rows(df, path, *, lon, lat, time, category, id_column, crs, fields) -> pd.DataFrame:
+    """CSV columns (strings) -> ingest rows: coordinates found and named, ids, fields."""
+    from gridpatrol.geo.errors import InputFileError
+    from gridpatrol.store.files import LAT_NAMES, LON_NAMES, pick_column
+
+    if lon == "lon" and "lon" not in df.columns:  # the default: look for x, lng...
+        lon = pick_column(df.columns, None, LON_NAMES) or lon
+    if lat == "lat" and "lat" not in df.columns:
+        lat = pick_column(df.columns, None, LAT_NAMES) or lat
+    missing = [c for c in (lon, lat) if c not in df.columns]
+    if missing and "address" not in df.columns:
+        raise InputFileError(
+            f"{path}: no column(s) {', '.join(missing)}; name the coordinate columns "
+            f"with --lon/--lat (found: {', '.join(df.columns)})"
+        )
+    df = df.rename(columns={lon: "lon", lat: "lat"})
+    df["crs"] = crs or "wgs84"
+    return _finish_rows(df, path, time=time, category=category, id_column=id_column, fields=fields)
+
+
+def _finish_rows(df, path, *, time, category, id_column, fields) -> pd.DataFrame:
     from gridpatrol.store.files import make_ids, map_columns
 
     notes = []
@@ -537,3 +762,96 @@ def read_incident_table(
     out = pd.DataFrame(map_columns(df, mapping, source=str(path)))
     out.attrs["notes"] = notes
     return out
+
+
+class ReportQueue:
+    """Group commit for single reports arriving concurrently.
+
+    Each ``POST /api/incidents`` costs about the same fixed overhead (validation frames,
+    assignment, one transaction) whether it carries one row or a hundred. Reports that
+    arrive while a batch is being stored wait and are stored together in the next one,
+    one transaction per batch; each caller still gets its own answer (created, updated,
+    unchanged, or its own rejection). Rows of one batch have distinct ids (a repeated
+    id waits for the next batch, so it updates instead of being rejected as a
+    duplicate) and the same store and actor. A batch that fails as a whole is retried
+    row by row, so one report never fails another.
+
+    One worker thread per process; the database still serialises writers across
+    processes.
+    """
+
+    def __init__(self, *, max_rows: int = 1000) -> None:
+        import threading
+
+        self.max_rows = max_rows
+        self._cond = threading.Condition()
+        self._pending: list[dict] = []
+        self._thread: threading.Thread | None = None
+        self._threading = threading
+
+    def submit(self, url: str, row: dict, *, actor: str = "api", callback) -> None:
+        """Queue one report; ``callback(result, error)`` runs on the worker thread."""
+        with self._cond:
+            self._pending.append({"url": url, "row": row, "actor": actor, "callback": callback})
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = self._threading.Thread(
+                    target=self._run, name="gridpatrol-report-queue", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _take(self) -> list[dict]:
+        with self._cond:
+            while not self._pending:
+                self._cond.wait()
+            first = self._pending[0]
+            batch, rest, ids = [], [], set()
+            for item in self._pending:
+                iid = str(item["row"].get("incident_id"))
+                same = item["url"] == first["url"] and item["actor"] == first["actor"]
+                if same and iid not in ids and len(batch) < self.max_rows:
+                    batch.append(item)
+                    ids.add(iid)
+                else:
+                    rest.append(item)
+            self._pending = rest
+            return batch
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            try:
+                self._store(batch)
+            except Exception as exc:  # noqa: BLE001 - answered to each caller below
+                if len(batch) == 1:
+                    batch[0]["callback"](None, exc)
+                    continue
+                for item in batch:  # one bad report must not fail the others
+                    try:
+                        self._store([item])
+                    except Exception as exc1:  # noqa: BLE001
+                        item["callback"](None, exc1)
+
+    @staticmethod
+    def _store(batch: list[dict]) -> None:
+        from gridpatrol.store.base import open_store
+
+        rows = pd.DataFrame([item["row"] for item in batch])
+        with open_store(batch[0]["url"]) as store:
+            result = ingest_incidents(store, rows, partial=True, actor=batch[0]["actor"])
+        rejected = {int(r["row"]): r for r in result.rejected}
+        sets = {
+            name: set(getattr(result, name))
+            for name in ("created", "updated", "unchanged", "unassigned", "snapped")
+        }
+        for pos, item in enumerate(batch):
+            iid = str(item["row"].get("incident_id"))
+            if pos in rejected:
+                item["callback"](None, BatchRejected(pd.DataFrame([{**rejected[pos], "row": 0}])))
+                continue
+            own = IngestResult(**{name: [iid] if iid in ids else [] for name, ids in sets.items()})
+            item["callback"](own, None)
+
+
+#: The process's report queue (see :class:`ReportQueue`).
+REPORT_QUEUE = ReportQueue()

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 import geopandas as gpd
 import networkx as nx
 import numpy as np
-import osmnx as ox
 import pandas as pd
 import shapely
 
@@ -140,6 +139,8 @@ def load_graph(store: Store, network: str) -> nx.MultiDiGraph:
     if edges.empty:
         raise NotFoundError(f"the project has no {network} network: import OSM data first")
     G = graph_from_layers(nodes, edges)
+    import osmnx as ox  # lazy: osmnx pulls in sklearn, seconds of server start-up
+
     return ox.project_graph(G, to_crs=store.metric_crs(edges))
 
 

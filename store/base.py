@@ -7,6 +7,13 @@ Every write goes through :meth:`Store.write`, which validates each layer against
 model (:func:`gridpatrol.geo.model.validate_layer`) before anything touches the
 database, and applies all layers of one call in one transaction: a batch lands whole or
 not at all.
+
+Use cases (``gridpatrol.services``) group their reads and writes in one
+:meth:`Store.transaction`, taking :meth:`Store.lock` (rows) or :meth:`Store.serialize`
+(a name) before reading what they decide on. The embedded store's transaction holds
+the file for writing from its start, so both are no-ops there; PostGIS takes row locks
+(``SELECT ... FOR UPDATE``) and advisory locks. Locked past the timeout:
+:class:`~gridpatrol.geo.errors.StoreBusyError`. The store decides nothing itself.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -216,6 +223,7 @@ class Store(ABC):
                 if mode == "replace":
                     self._delete(spec, (replace_where or {}).get(name, {}))
                 self._insert(spec, self._rows(spec, df), upsert=mode == "upsert")
+                self._bump_revision(name)
         return {name: len(df) for name, df in validated.items()}
 
     def set_setting(self, key: str, value: Any) -> None:
@@ -234,6 +242,7 @@ class Store(ABC):
         if set(values) & set(spec.key):
             raise SchemaError(f"update cannot change key columns {spec.key}")
         with self.transaction():
+            self._bump_revision(layer)
             return self._update(spec, where, values)
 
     def delete(self, layer: str, *, where: Mapping[str, Any]) -> int:
@@ -241,7 +250,58 @@ class Store(ABC):
         spec = get_layer(layer)
         self._check_where(spec, where)
         with self.transaction():
+            self._bump_revision(layer)
             return self._delete(spec, where)
+
+    def revisions(self, *layers: str) -> dict[str, int]:
+        """How many write transactions changed each layer (0 if never), in one query.
+
+        Caches key on these (tiles, reports): any write to a layer (``write``, ``update``,
+        ``delete``) moves its number on, on every process sharing the store.
+        """
+        found = self._read_revisions()
+        return {name: found.get(name, 0) for name in (layers or LAYERS)}
+
+    def _bump_revision(self, layer: str) -> None:
+        """Count one more change of ``layer`` (inside the open transaction)."""
+        self._meta_increment(f"revision:{layer}")
+
+    def _read_revisions(self) -> dict[str, int]:
+        return {
+            key.removeprefix("revision:"): int(value)
+            for key, value in self._meta_prefixed("revision:")
+        }
+
+    def try_lease(self, name: str, *, holder: str, seconds: float) -> bool:
+        """Take or renew the lease ``name`` for ``holder``; False while another holds it.
+
+        For work that must run once across processes (the escalation timer when
+        ``gridpatrol serve --workers N`` runs several): each round, each process asks;
+        the holder renews, the others skip, and if the holder dies another process
+        takes over once ``seconds`` have passed.
+        """
+        import time
+
+        key = f"lease:{name}"
+        with self.transaction():
+            self.serialize(key)
+            found = dict(self._meta_prefixed(key)).get(key)
+            now = time.time()
+            if found:
+                owner, _, until = found.rpartition("|")
+                if owner != holder and float(until) > now:
+                    return False
+            self._meta_put(key, f"{holder}|{now + seconds}")
+        return True
+
+    def _meta_put(self, key: str, value: str) -> None:  # pragma: no cover - back ends
+        raise NotImplementedError
+
+    def _meta_increment(self, key: str) -> None:  # pragma: no cover - back ends override
+        raise NotImplementedError
+
+    def _meta_prefixed(self, prefix: str) -> list[tuple[str, str]]:  # pragma: no cover
+        raise NotImplementedError
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -280,6 +340,8 @@ class Store(ABC):
                 try:
                     self._commit()
                 except Exception as exc:
+                    with suppress(Exception):
+                        self._rollback()
                     self._raise_busy(exc)
                     raise
         finally:
@@ -370,16 +432,21 @@ class Store(ABC):
         for column in spec.columns:
             s = df[column.name]
             if column.dtype == "datetime":
-                values = [None if pd.isna(v) else v.isoformat() for v in s]
+                cols.append(_iso_strings(s))
             elif column.dtype == "float":
-                values = [None if np.isnan(v) else float(v) for v in s.to_numpy("float64")]
+                arr = s.to_numpy("float64")
+                values = arr.astype(object)
+                values[np.isnan(arr)] = None
+                cols.append(values.tolist())
             elif column.dtype == "int":
-                values = [int(v) for v in s]
+                cols.append(s.astype("int64").tolist())
             elif column.dtype == "bool":
-                values = [bool(v) for v in s]
+                cols.append(s.astype(bool).tolist())
             else:
-                values = [None if v is None else str(v) for v in s]
-            cols.append(values)
+                values = s.tolist()
+                if pd.api.types.infer_dtype(values, skipna=False) != "string":
+                    values = [None if v is None else str(v) for v in values]
+                cols.append(values)
         if spec.spatial:
             cols.append(list(shapely.to_wkb(df.geometry.values)))
         return list(zip(*cols, strict=True)) if cols else []
@@ -407,6 +474,22 @@ class Store(ABC):
             return df
         geoms = shapely.from_wkb([bytes(g) for g in df.pop("geometry")])
         return gpd.GeoDataFrame(df, geometry=geoms, crs=WGS84)
+
+
+def _iso_strings(s: pd.Series) -> list:
+    """``Timestamp.isoformat()`` of each value (None for NaT), column-wise when possible."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype) and str(s.dt.tz) == "UTC":
+        ns = s.to_numpy("datetime64[ns]")
+        nat = np.isnat(ns)
+        if not (ns[~nat].astype("int64") % 1_000_000_000).any():
+            text = np.char.add(np.datetime_as_string(ns, unit="s"), "+00:00").astype(object)
+            text[nat] = None
+            return text.tolist()
+    codes, uniques = pd.factorize(s)  # a column of one repeated time (updated_at): once
+    if len(uniques) * 4 < len(s):
+        text = np.array([v.isoformat() for v in uniques] + [None], dtype=object)
+        return text[codes].tolist()
+    return [None if pd.isna(v) else v.isoformat() for v in s]
 
 
 def open_store(url: str) -> Store:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,9 +39,23 @@ _READY: dict[tuple[str, int], set[str]] = {}
 #: How long a write waits for another writer's transaction before StoreBusyError.
 BUSY_TIMEOUT_S = 10.0
 
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: str) -> threading.Lock:
+    """The in-process writer lock of one database file."""
+    key = os.path.realpath(path)
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.Lock())
+
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _points_only(spec: Layer) -> bool:
+    return spec.spatial and tuple(spec.geometry_types) == ("Point",)
 
 
 class EmbeddedStore(Store):
@@ -58,6 +73,8 @@ class EmbeddedStore(Store):
             self._con.execute("PRAGMA foreign_keys=ON")
             self._con.execute("PRAGMA journal_mode=WAL")
             self._con.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            # 64 MB page cache (default 2 MB): bulk inserts into 1M-row indexes stay in memory.
+            self._con.execute("PRAGMA cache_size=-65536")
             # The schema is checked once per file per process: the API opens the store on
             # every request, and re-running the DDL would serialise requests.
             ident = (os.path.abspath(self.path), os.stat(self.path).st_ino)
@@ -125,7 +142,19 @@ class EmbeddedStore(Store):
                 self._con.execute(
                     f"ALTER TABLE {_q(spec.name)} ADD COLUMN {_q(c.name)} {_SQL_TYPES[c.dtype]}"
                 )
-        if spec.spatial:
+        if _points_only(spec):
+            # Points: a B-tree on (minx, miny) answers box queries about as fast, and
+            # takes inserts 3x faster than an R*Tree (which has no bulk load), which is
+            # what a 1M-row incident import spends its time on. Stores made before this
+            # change drop their R*Tree here (an index only; no data changes).
+            for event in ("insert", "update", "delete"):
+                self._con.execute(f"DROP TRIGGER IF EXISTS {_q(f'{spec.name}_rtree_{event}')}")
+            self._con.execute(f"DROP TABLE IF EXISTS {_q('rtree_' + spec.name)}")
+            self._con.execute(
+                f"CREATE INDEX IF NOT EXISTS {_q(spec.name + '_xy')} "
+                f"ON {_q(spec.name)} (minx, miny)"
+            )
+        elif spec.spatial:
             self._con.execute(
                 f"CREATE VIRTUAL TABLE IF NOT EXISTS {_q('rtree_' + spec.name)} "
                 "USING rtree(fid, minx, maxx, miny, maxy)"
@@ -167,16 +196,53 @@ class EmbeddedStore(Store):
 
     # -- transactions -----------------------------------------------------------------
     def _begin(self) -> None:
-        self._con.execute("BEGIN IMMEDIATE")
+        # Writers in this process queue on a lock first: the one waiting is woken the
+        # moment the holder commits, instead of polling SQLite's busy handler (which
+        # sleeps up to 100 ms between tries and can miss short gaps between another
+        # writer's transactions). BEGIN IMMEDIATE still guards against other processes.
+        lock = _write_lock(self.path)
+        if not lock.acquire(timeout=BUSY_TIMEOUT_S):
+            raise sqlite3.OperationalError("database is locked (by a writer in this process)")
+        try:
+            self._con.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            lock.release()
+            raise
+        self._holds = lock
+
+    def _release(self) -> None:
+        lock, self._holds = getattr(self, "_holds", None), None
+        if lock is not None:
+            lock.release()
 
     def _commit(self) -> None:
-        self._con.execute("COMMIT")
+        self._con.execute("COMMIT")  # on failure the caller rolls back, which releases
+        self._release()
 
     def _rollback(self) -> None:
-        if self._con.in_transaction:
-            self._con.execute("ROLLBACK")
+        try:
+            if self._con.in_transaction:
+                self._con.execute("ROLLBACK")
+        finally:
+            self._release()
 
     # BEGIN IMMEDIATE holds the whole file for writing: rows and names need no locks.
+    def _meta_put(self, key: str, value: str) -> None:
+        self._con.execute("INSERT OR REPLACE INTO gridpatrol_meta VALUES (?, ?)", (key, value))
+
+    def _meta_increment(self, key: str) -> None:
+        self._con.execute(
+            "INSERT INTO gridpatrol_meta VALUES (?, '1') ON CONFLICT (key) "
+            "DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
+            (key,),
+        )
+
+    def _meta_prefixed(self, prefix: str) -> list[tuple[str, str]]:
+        return self._con.execute(
+            "SELECT key, value FROM gridpatrol_meta WHERE substr(key, 1, ?) = ?",
+            (len(prefix), prefix),
+        ).fetchall()
+
     def _lock_rows(self, spec: Layer, where: Mapping[str, Any]) -> None:
         pass
 
@@ -201,7 +267,10 @@ class EmbeddedStore(Store):
             else:
                 clauses.append(f"t.{_q(col)} = ?")
                 params.append(value)
-        if bbox is not None:
+        if bbox is not None and _points_only(spec):
+            clauses.append("t.minx BETWEEN ? AND ? AND t.miny BETWEEN ? AND ?")
+            params += [bbox[0], bbox[2], bbox[1], bbox[3]]
+        elif bbox is not None:
             clauses.append(
                 f"t.fid IN (SELECT fid FROM {_q('rtree_' + spec.name)} "
                 "WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)"

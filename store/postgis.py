@@ -197,6 +197,32 @@ class PostGISStore(Store):
             ),
         )
 
+    def _meta_put(self, key: str, value: str) -> None:
+        self._con.execute(
+            sql.SQL(
+                "INSERT INTO {} VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            ).format(self._t("gridpatrol_meta")),
+            (key, value),
+        )
+
+    def _meta_increment(self, key: str) -> None:
+        self._con.execute(
+            sql.SQL(
+                "INSERT INTO {t} VALUES (%s, '1') ON CONFLICT (key) "
+                "DO UPDATE SET value = ({t}.value::bigint + 1)::text"
+            ).format(t=self._t("gridpatrol_meta")),
+            (key,),
+        )
+
+    def _meta_prefixed(self, prefix: str) -> list[tuple[str, str]]:
+        return self._con.execute(
+            sql.SQL("SELECT key, value FROM {} WHERE left(key, %s) = %s").format(
+                self._t("gridpatrol_meta")
+            ),
+            (len(prefix), prefix),
+        ).fetchall()
+
     def _lock_rows(self, spec: Layer, where: dict[str, Any]) -> None:
         self._ensure(spec)
         filters, params = self._filters(None, where)

@@ -289,3 +289,28 @@ def test_incident_by_address_keeps_the_match_and_score():
     assert got.loc["h1", "address_score"] == 95.0
     assert got.loc["h1"].geometry.equals(ADDRESSES.geometry.iloc[1])
     assert out.rejected["incident_id"].tolist() == ["h2"]
+
+
+def test_project_stations_and_teams_through_the_api(tmp_path, db):
+    from gridpatrol.api.main import create_app
+    from gridpatrol.api.settings import Settings
+    from tests.tokens import client_as
+
+    districts(tmp_path / "d.geojson")
+    run("import", "grids", tmp_path / "d.geojson", "--code", "DIST", "--db", db)
+    app = create_app(Settings(database_url=db, escalation_interval_s=0))
+    admin, viewer = client_as(app), client_as(app, "viewer")
+    body = {"timezone": "Asia/Shanghai", "taxonomy": {"theft": {"respond_minutes": 30, "close_hours": 24, "aliases": ["larceny"]}}}  # fmt: skip
+    assert viewer.put("/api/project", json=body).status_code == 403
+    r = admin.put("/api/project", json=body)
+    assert r.status_code == 200 and r.json()["timezone"] == "Asia/Shanghai"
+    assert list(r.json()["taxonomy"]) == ["theft"]
+    assert admin.put("/api/project", json={"timezone": "Mars/Olympus"}).status_code == 422
+    r = admin.post("/api/stations", json={"station_id": "S1", "lon": 24.945, "lat": 60.17})
+    assert r.status_code == 201 and r.json()["grid_code"] == "12"
+    r = admin.post("/api/teams", json=[{"team_id": "T1", "station_id": "S1"}])
+    assert r.status_code == 201 and r.json() == {"saved": 1}
+    assert admin.post("/api/teams", json=[{"team_id": "T2", "station_id": "S9"}]).status_code == 404
+    with open_store(db) as store:
+        assert store.read("teams")["team_id"].tolist() == ["T1"]
+        assert store.get_setting("timezone") == "Asia/Shanghai"

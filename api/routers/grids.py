@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, Header, Response, UploadFile
 
+from gridpatrol.api.cache import RevisionCache, etag_matches, revision_etag
 from gridpatrol.api.deps import StoreDep
 from gridpatrol.api.schemas import (
     DraftCreate,
@@ -110,11 +111,44 @@ def diff(old: int, new: int, store: StoreDep) -> dict:
     }
 
 
+#: Reports, per process, keyed by version, options and the revisions of what they read.
+REPORT_CACHE = RevisionCache(max_items=64)
+#: The layers a grid report reads.
+REPORT_SOURCES = (
+    "grids",
+    "grid_versions",
+    "areas",
+    "buildings",
+    "streets",
+    "incidents",
+    "project",
+)
+
+
 @router.get("/{version}/report")
-def report(version: int, store: StoreDep, walk_tours: bool = True) -> dict:
-    """Validation report: problems (each with a location) and per-grid metrics."""
-    r = gv.version_report(store, version, walk_tours=walk_tours)
-    return _report_body(r)
+def report(
+    version: int,
+    store: StoreDep,
+    response: Response,
+    walk_tours: bool = True,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Any:
+    """Validation report: problems (each with a location) and per-grid metrics.
+
+    Cached per data revision: a second request for unchanged data is answered from
+    memory, and one revalidating with the ETag it got is answered 304 with no body.
+    """
+    revs = tuple(store.revisions(*REPORT_SOURCES).values())
+    key = (store.url, "report", version, walk_tours, revs)
+    etag = revision_etag(key)
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    body = REPORT_CACHE.get_or_compute(
+        key, lambda: _report_body(gv.version_report(store, version, walk_tours=walk_tours))
+    )
+    response.headers.update(headers)
+    return body
 
 
 def _report_body(r) -> dict:

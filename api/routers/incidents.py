@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Annotated, Any
 
@@ -9,7 +10,7 @@ import geopandas as gpd
 import pandas as pd
 from fastapi import APIRouter, Body, Depends, Query
 
-from gridpatrol.api.deps import PageDep, StoreDep
+from gridpatrol.api.deps import PageDep, SettingsDep, StoreDep
 from gridpatrol.api.schemas import (
     Feature,
     FeatureCollection,
@@ -83,9 +84,28 @@ def _rows_from_body(body: Any, crs: str) -> pd.DataFrame:
 
 
 @router.post("", response_model=IngestReport, status_code=200, summary="Report one incident")
-def report_incident(incident: IncidentCreate, store: StoreDep) -> IngestReport:
-    """Store one report (resending the same incident_id updates it)."""
-    return _report(service.ingest_incidents(store, pd.DataFrame([incident.to_row()])))
+async def report_incident(incident: IncidentCreate, settings: SettingsDep) -> IngestReport:
+    """Store one report (resending the same incident_id updates it).
+
+    Reports arriving together are stored together (group commit, see
+    :class:`gridpatrol.services.incidents.ReportQueue`); each gets its own answer.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future = loop.create_future()
+
+    def answer(result, error):
+        def settle():
+            if done.done():
+                return
+            if error is not None:
+                done.set_exception(error)
+            else:
+                done.set_result(result)
+
+        loop.call_soon_threadsafe(settle)
+
+    service.REPORT_QUEUE.submit(settings.database_url, incident.to_row(), callback=answer)
+    return _report(await done)
 
 
 @router.post("/batch", response_model=IngestReport, summary="Report many incidents")

@@ -17,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
+from gridpatrol.api.cache import RevisionCache
 from gridpatrol.api.deps import Store, StoreDep
 from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import NotFoundError, SchemaError
@@ -34,6 +35,11 @@ CACHE_CONTROL = "private, max-age=60"
 QUERY_BUFFER = 0.03
 #: GCJ-02 moves points by up to ~700 m: read this much more (degrees) before shifting.
 GCJ_MARGIN = 0.01
+
+#: Cut tiles, per process (a warm tile is one small query and a dictionary lookup).
+TILE_CACHE = RevisionCache(max_items=20_000)
+#: The layers each tile layer reads (grids: which version is active lives in project).
+TILE_SOURCES = {"grids": ("grids", "project", "grid_versions")}
 
 Datum = Literal["wgs84", "gcj02"]
 LayerName = Annotated[str, Path(description=f"one of {', '.join(TILE_LAYERS)}")]
@@ -107,17 +113,25 @@ def get_tile(
     are empty: 204."""
     spec = _layer(layer)
     _check_tile(z, x, y)
-    body = b""
-    if z >= spec.minzoom:
-        w, s, e, n = tile_bbox(z, x, y, buffer=QUERY_BUFFER)
-        if datum == "gcj02":
-            # Features are stored in WGS84; the shift can move them into this tile.
-            w, s, e, n = w - GCJ_MARGIN, s - GCJ_MARGIN, e + GCJ_MARGIN, n + GCJ_MARGIN
-        gdf = read_tile_layer(store, layer, (w, s, e, n))
-        if datum == "gcj02" and len(gdf):
-            gdf = from_wgs84(gdf, "gcj02")
-        body = encode_tile({layer: gdf}, z, x, y)
-    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    # Cached per (layer, z, x, y, datum, revision of what the tile reads): a write to
+    # any of those layers makes the next request cut the tile again.
+    revs = tuple(store.revisions(*TILE_SOURCES.get(layer, (layer,))).values())
+    key = (store.url, layer, z, x, y, datum, revs)
+
+    def cut() -> tuple[bytes, str]:
+        body = b""
+        if z >= spec.minzoom:
+            w, s, e, n = tile_bbox(z, x, y, buffer=QUERY_BUFFER)
+            if datum == "gcj02":
+                # Features are stored in WGS84; the shift can move them into this tile.
+                w, s, e, n = w - GCJ_MARGIN, s - GCJ_MARGIN, e + GCJ_MARGIN, n + GCJ_MARGIN
+            gdf = read_tile_layer(store, layer, (w, s, e, n))
+            if datum == "gcj02" and len(gdf):
+                gdf = from_wgs84(gdf, "gcj02")
+            body = encode_tile({layer: gdf}, z, x, y)
+        return body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+    body, etag = TILE_CACHE.get_or_compute(key, cut)
     headers = {"Cache-Control": CACHE_CONTROL, "ETag": etag}
     if if_none_match and etag in [t.strip() for t in if_none_match.split(",")]:
         return Response(status_code=304, headers=headers)

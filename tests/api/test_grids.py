@@ -127,3 +127,75 @@ def test_compare_and_align_with_police_beats(client):
     assert again["summary"]["aligned_share"] > 0.99
     s = r.json()["report"]["summary"]
     assert s["gap_area_m2"] < 1 and s["overlap_area_m2"] < 1
+
+
+def test_report_is_cached_per_revision_and_revalidates_with_its_etag(tmp_path):
+    """A second request is served from the cache (same ETag, 304 when revalidated);
+    a new incident or an edit of the version's grids changes the very next report."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    from gridpatrol.api.routers.grids import REPORT_CACHE
+    from gridpatrol.services.incidents import ingest_incidents
+    from tests.conftest import quadrant_grids
+
+    box = (24.92, 60.16, 24.96, 60.18)
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    with open_store(url) as s:
+        from gridpatrol.services.grid_versions import create_draft
+
+        assert create_draft(s, quadrant_grids(box)) == 1
+        s.write(
+            {
+                "areas": gpd.GeoDataFrame(
+                    {"code": ["091001001001"], "level": ["community"], "parent_code": ["0910"]},
+                    geometry=[shapely.box(*box)],
+                    crs=4326,
+                ),
+            }
+        )
+        s.set_setting("bounds", list(box))
+
+    def incident(i, lon):
+        return pd.DataFrame(
+            [
+                {
+                    "incident_id": f"i{i}",
+                    "reported_at": "2026-11-20T09:00:00+02:00",
+                    "category": "fire",
+                    "lon": lon,
+                    "lat": 60.165,
+                }
+            ]
+        )
+
+    with open_store(url) as s:
+        ingest_incidents(s, incident(1, 24.925), now=pd.Timestamp("2026-11-21", tz="UTC"))
+    app = create_app(Settings(database_url=url, escalation_interval_s=0))
+    path = "/api/grids/versions/1/report?walk_tours=false"
+    with client_as(app) as c:
+
+        def counts(r):
+            return {m["code"]: m["incidents"] for m in r.json()["metrics"]}
+
+        first = c.get(path)
+        assert first.status_code == 200, first.text
+        assert sum(counts(first).values()) == 1
+        hits = REPORT_CACHE.hits
+        again = c.get(path)
+        assert REPORT_CACHE.hits == hits + 1
+        assert again.json() == first.json() and again.headers["etag"] == first.headers["etag"]
+        assert c.get(path, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+
+        with open_store(url) as s:
+            ingest_incidents(s, incident(2, 24.955), now=pd.Timestamp("2026-11-21", tz="UTC"))
+        second = c.get(path, headers={"If-None-Match": first.headers["etag"]})
+        assert second.status_code == 200  # a new incident: the old ETag is stale
+        assert sum(counts(second).values()) == 2
+
+        with open_store(url) as s:
+            s.delete("grids", where={"code": "091001001001004"})
+        third = c.get(path)
+        assert "091001001001004" not in counts(third)
+        assert third.headers["etag"] not in (first.headers["etag"], second.headers["etag"])

@@ -328,3 +328,62 @@ def test_map_element_is_offline_and_add_layer_picks_by_count():
     assert "/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js" in html
     assert '"/tiles/buildings/{z}/{x}/{y}.pbf"' in html
     assert "L.canvas.tile" in html and "L.popup()" in html
+
+
+@pytest.mark.parametrize(
+    "store_url", ["embedded", pytest.param("postgis", marks=pytest.mark.postgis)], indirect=True
+)
+def test_cached_tile_changes_when_its_data_changes(store_url):
+    """Tiles are cached per data revision: a warm tile is served from the cache, and a
+    new grid version, an edit or a new building changes the very next answer."""
+    from gridpatrol.api.routers.tiles import TILE_CACHE
+
+    with open_store(store_url) as s:
+        s.write({"grids": quadrant_grids(BOX)})
+    app = create_app(Settings(database_url=store_url, escalation_interval_s=0))
+    xyz = (14, *tile_of(*BOX[:2], 14))
+    with client_as(app) as c:
+
+        def codes():
+            return {f["properties"]["code"] for f in get_tile(c, "grids", *xyz)}
+
+        first = c.get("/tiles/grids/{}/{}/{}.pbf".format(*xyz))
+        hits = TILE_CACHE.hits
+        again = c.get("/tiles/grids/{}/{}/{}.pbf".format(*xyz))
+        assert TILE_CACHE.hits == hits + 1  # served from the cache
+        assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+        assert {code[:12] for code in codes()} == {"091001001001"}
+
+        # A new grid version, activated: the cached tile must not be served.
+        with open_store(store_url) as s:
+            s.write({"grids": quadrant_grids(BOX, version=2, parent="091001001002")})
+            s.set_setting("active_grid_version", 2)
+        assert {code[:12] for code in codes()} == {"091001001002"}
+        changed = c.get(
+            "/tiles/grids/{}/{}/{}.pbf".format(*xyz),
+            headers={"If-None-Match": first.headers["etag"]},
+        )
+        assert changed.status_code == 200  # the old ETag no longer matches
+
+        # An edit of one grid's name (same version) shows at once too.
+        with open_store(store_url) as s:
+            s.update("grids", where={"version": 2}, values={"name": "renamed"})
+        names = {f["properties"]["name"] for f in get_tile(c, "grids", *xyz)}
+        assert names == {"renamed"}
+
+        # A building added where there was none: the empty tile (204) becomes a tile.
+        bxyz = (16, *tile_of(*BOX[:2], 16))
+        assert c.get("/tiles/buildings/{}/{}/{}.pbf".format(*bxyz)).status_code == 204
+        minx, miny = BOX[:2]
+        with open_store(store_url) as s:
+            s.write(
+                {
+                    "buildings": gpd.GeoDataFrame(
+                        {"source_id": ["new"], "name": ["New block"], "households": [10]},
+                        geometry=[shapely.box(minx, miny, minx + 0.0002, miny + 0.0002)],
+                        crs=4326,
+                    )
+                }
+            )
+        names = {f["properties"].get("name") for f in get_tile(c, "buildings", *bxyz)}
+        assert names == {"New block"}

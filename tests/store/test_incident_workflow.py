@@ -253,3 +253,81 @@ def test_shenzhen_gcj02_polygons_and_points_line_up(tmp_path):
         inc.ingest_incidents(s, df, now=NOW)
         got = s.read("incidents").set_index("incident_id")
     assert got["grid_code"].tolist() == districts["adcode"].astype(str).tolist()
+
+
+def test_times_parse_column_wise_with_the_same_rules():
+    from gridpatrol.geo.incidents import parse_times
+
+    reasons: dict[int, list[str]] = {}
+    values = pd.Series(
+        [
+            "2026-11-20T09:00:00+02:00",
+            "2026-11-20T09:00:00Z",
+            "2026-11-20 09:00",  # no zone: the default zone applies
+            "20/11/2026 nonsense",
+            None,
+            pd.Timestamp("2026-11-20T09:00:00+08:00"),  # not a string: the general parser
+        ],
+        dtype=object,
+    )
+    got = parse_times(values, default_tz="Asia/Shanghai", reasons=reasons)
+    assert got.iloc[0] == pd.Timestamp("2026-11-20T07:00:00Z")
+    assert got.iloc[1] == pd.Timestamp("2026-11-20T09:00:00Z")
+    assert got.iloc[2] == pd.Timestamp("2026-11-20T01:00:00Z")
+    assert got.iloc[5] == pd.Timestamp("2026-11-20T01:00:00Z")
+    assert "is not a date/time" in reasons[3][0]
+    assert reasons[4] == ["reported_at is missing"]
+    assert set(reasons) == {3, 4}
+    reasons = {}
+    parse_times(pd.Series(["2026-11-20T09:00:00"]), default_tz=None, reasons=reasons)
+    assert "has no time zone" in reasons[0][0]
+
+
+def test_chunks_land_whole_and_repeated_ids_across_chunks_are_rejected(project):
+    batch = rows(6)
+    batch["incident_id"] = ["c0", "c1", "c2", "c3", "c1", "c5"]
+    chunks = [batch.iloc[:3], batch.iloc[3:]]
+    with pytest.raises(inc.BatchRejected) as err:
+        inc.ingest_incident_chunks(project, chunks, now=NOW)
+    assert [int(r) for r in err.value.rejected["row"]] == [4]
+    assert project.count("incidents") == 0  # the first chunk was rolled back too
+    res = inc.ingest_incident_chunks(project, chunks, now=NOW, partial=True)
+    assert sorted(res.created) == ["c0", "c1", "c2", "c3", "c5"]
+    assert [r["row"] for r in res.rejected] == [4]
+    assert project.count("incidents") == 5
+
+
+def test_assignment_index_is_persisted_per_grid_version(tmp_path, monkeypatch):
+    """A new process loads the index from beside the store instead of building it; a
+    change to the grids builds (and persists) a new one."""
+    from pathlib import Path
+
+    from gridpatrol.geo.assignment import GridIndex
+
+    with open_store(f"sqlite:///{tmp_path / 'p.db'}") as s:
+        s.write({"grids": quadrant_grids(BOUNDS)})
+        index, _ = inc.grid_index(s, 1)
+        files = list(Path(f"{s.path}.index").glob("grids-v1-*.pickle"))
+        assert len(files) == 1
+        inc._INDEX_CACHE.clear()  # as in a fresh process
+
+        def no_build(*a, **k):
+            raise AssertionError("built again instead of loading the persisted index")
+
+        monkeypatch.setattr(GridIndex, "from_geodataframe", no_build)
+        loaded, _ = inc.grid_index(s, 1)
+        pts = gpd.GeoSeries(
+            shapely.points([24.925, 24.955, 24.925, 24.955], [60.165, 60.165, 60.175, 60.175]),
+            crs=4326,
+        ).to_crs(index.crs)
+        x, y = pts.x.to_numpy(), pts.y.to_numpy()
+        expected = index.assign(x, y).position
+        assert sorted(expected) == [0, 1, 2, 3]  # one point in each quadrant
+        assert (loaded.assign(x, y).position == expected).all()
+        assert list(loaded.codes) == list(index.codes)
+        monkeypatch.undo()
+        s.write({"grids": quadrant_grids(BOUNDS).iloc[:2]}, mode="replace")
+        rebuilt, _ = inc.grid_index(s, 1)
+        assert len(rebuilt.codes) == 2
+        files2 = list(Path(f"{s.path}.index").glob("grids-v1-*.pickle"))
+        assert len(files2) == 1 and files2 != files  # the stale file is gone

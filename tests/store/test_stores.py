@@ -145,3 +145,26 @@ def test_not_a_store(tmp_path):
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="not a gridpatrol store"):
         open_store(str(path))
+
+
+def test_a_lease_is_held_by_one_holder_until_it_expires(store):
+    """The escalation timer of several workers runs once: one lease holder at a time."""
+    assert store.try_lease("escalation", holder="a", seconds=60)
+    assert not store.try_lease("escalation", holder="b", seconds=60)
+    assert store.try_lease("escalation", holder="a", seconds=60)  # the holder renews
+    assert store.try_lease("other", holder="b", seconds=60)  # leases are per name
+    assert store.try_lease("escalation", holder="a", seconds=-1)  # expired at once
+    assert store.try_lease("escalation", holder="b", seconds=60)  # so b takes it over
+    assert not store.try_lease("escalation", holder="a", seconds=60)
+
+
+def test_revisions_count_writes_per_layer(store):
+    before = store.revisions("grids", "cameras")
+    store.set_setting("bounds", [0, 0, 1, 1])
+    assert store.revisions("grids", "cameras") == before
+    store.write({"grids": quadrant_grids((24.92, 60.16, 24.96, 60.18))})
+    after = store.revisions("grids", "cameras")
+    assert after["grids"] == before["grids"] + 1 and after["cameras"] == before["cameras"]
+    store.update("grids", where={"version": 1}, values={"name": "x"})
+    store.delete("grids", where={"version": 1})
+    assert store.revisions("grids")["grids"] == before["grids"] + 3
