@@ -98,7 +98,13 @@ class _Results:
             if max(cc) <= best * (1 + tolerance) + 1e-9:
                 pool.append(cr)
                 distinct.add(b"#".join(sorted(x.tobytes() for x in cr)))
+        # a candidate found after the search may beat its best (a search cut short on a
+        # busy machine): the best of all comes first, the others within tolerance of it
         sols = [res.routes] + pool
+        longest = [max(core.cost(x) for x in r) if r else 0.0 for r in sols]
+        top = min(longest)
+        order = sorted(range(len(sols)), key=lambda i: longest[i])
+        sols = [sols[i] for i in order if longest[i] <= top * (1 + tolerance) + 1e-9]
         sigs, uniq = set(), []
         for r in sols:
             sig = b"#".join(sorted(x.tobytes() for x in r))

@@ -36,7 +36,8 @@ from scipy.sparse.csgraph import dijkstra
 
 from ..errors import InfeasiblePlanError, NotFoundError, SchemaError
 from ._results import _Results
-from ._search import Core
+from ._search import Core, SearchResult
+from ._territory import territory_routes
 from .plan import Plan, Route
 
 __all__ = ["MinMaxRoutes", "Plan", "Route"]
@@ -503,6 +504,7 @@ class MinMaxRoutes(_Results):
         max_stall: int | None = 2000,
         shift: float | Sequence[float] | None = None,
         split_sorties: bool = False,
+        territories: bool = False,
     ) -> Plan:
         """Compute one plan.
 
@@ -527,20 +529,28 @@ class MinMaxRoutes(_Results):
         split_sorties : bool
             Split an over-long route into several sorties from the depot, each within the
             shift where possible (a sortie that still exceeds it stays flagged).
+        territories : bool
+            First split the streets into ``k`` connected territories along the street
+            network (weighted network Voronoi around spread seeds, balanced on workload),
+            then route each team inside its own territory only: routes of different teams
+            do not interleave, at some cost in the longest route.
 
         Returns
         -------
         Plan
         """
         t0 = time.perf_counter()
-        res = self._core.run(
-            self.k,
-            seed=seed,
-            time_limit=self._search_limit(time_limit),
-            max_iterations=max_iterations,
-            max_stall=max_stall,
-            lower_bound=self.lower_bound,
-        )
+        if territories:
+            res = self._territory_search(seed=seed, time_limit=self._search_limit(time_limit))
+        else:
+            res = self._core.run(
+                self.k,
+                seed=seed,
+                time_limit=self._search_limit(time_limit),
+                max_iterations=max_iterations,
+                max_stall=max_stall,
+                lower_bound=self.lower_bound,
+            )
         return self._plan(
             res.routes,
             seed=seed,
@@ -550,3 +560,17 @@ class MinMaxRoutes(_Results):
             shift=shift,
             split_sorties=split_sorties,
         )
+
+    def _territory_search(self, *, seed: int, time_limit: float) -> SearchResult:
+        """Network territories, then a local search inside each territory alone."""
+        core = self._core
+        t0 = time.perf_counter()
+        core.deadline = t0 + time_limit
+        routes = territory_routes(core, self.k)
+        out, costs = [], []
+        for x in routes:  # one team's route is improved without touching the others
+            r, c = core.local_search([x])
+            out.append(r[0])
+            costs.append(c[0])
+        stopped = "time" if core.timed_out() else "territories"
+        return SearchResult(out, costs, 0, stopped)
