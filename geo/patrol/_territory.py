@@ -6,7 +6,8 @@ seed nearest *along the network*, plus a per-territory bias that balances the wo
 an additively weighted network Voronoi partition.  With additive weights a street's
 shortest path from its seed only crosses streets of the same territory (if ``d(s, t) +
 b_s`` is smallest for ``t``, it is for every node on the path too, by the triangle
-inequality), so every territory is connected through the street network.  Seeds start by
+inequality), so every territory is connected through the street network (for nodes exactly; a street
+goes by its nearer end, so a street on a tie may join the other side).  Seeds start by
 farthest-point sampling on network distance and move to their territory's medoid (network
 k-medoids, a few Lloyd rounds); the biases are then tuned until the estimated workloads
 (street length plus the walk from the station and back) are balanced, and finally on the
