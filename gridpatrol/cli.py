@@ -365,9 +365,11 @@ def _count_naive(values) -> int:
     """Times given without a zone (ISO strings checked column-wise, others one by one)."""
     import pandas as pd
 
+    from gridpatrol.geo.incidents import ZONED_TIME_PATTERN
+
     values = pd.Series(values)
     text = values.astype("string")
-    zoned = text.str.contains(r"(?:[Zz]|[+-]\d\d(?::?\d\d)?)$", regex=True).fillna(True)
+    zoned = text.str.contains(ZONED_TIME_PATTERN, regex=True).fillna(True)
     n = 0
     for v in values[~zoned.to_numpy(bool)]:
         try:

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 import geopandas as gpd
 import pandas as pd
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 
+from gridpatrol.api.auth import actor_label
 from gridpatrol.api.deps import PageDep, SettingsDep, StoreDep
 from gridpatrol.api.schemas import (
     Feature,
@@ -25,6 +26,7 @@ from gridpatrol.api.schemas import (
 from gridpatrol.geo.errors import SchemaError
 from gridpatrol.services import analysis
 from gridpatrol.services import incidents as service
+from gridpatrol.services.report_queue import REPORT_QUEUE
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
@@ -88,7 +90,7 @@ async def report_incident(incident: IncidentCreate, settings: SettingsDep) -> In
     """Store one report (resending the same incident_id updates it).
 
     Reports arriving together are stored together (group commit, see
-    :class:`gridpatrol.services.incidents.ReportQueue`); each gets its own answer.
+    :class:`gridpatrol.services.report_queue.ReportQueue`); each gets its own answer.
     """
     loop = asyncio.get_running_loop()
     done: asyncio.Future = loop.create_future()
@@ -104,7 +106,7 @@ async def report_incident(incident: IncidentCreate, settings: SettingsDep) -> In
 
         loop.call_soon_threadsafe(settle)
 
-    service.REPORT_QUEUE.submit(settings.database_url, incident.to_row(), callback=answer)
+    REPORT_QUEUE.submit(settings.database_url, incident.to_row(), callback=answer)
     return _report(await done)
 
 
@@ -266,10 +268,18 @@ def history(incident_id: str, store: StoreDep) -> list[IncidentEvent]:
 
 
 @router.post("/{incident_id}/actions", response_model=Feature, response_model_exclude_none=True)
-def take_action(incident_id: str, action: IncidentAction, store: StoreDep) -> dict:
+def take_action(
+    incident_id: str, action: IncidentAction, store: StoreDep, request: Request
+) -> dict:
     """Assign, start, resolve, verify, reopen, escalate or comment (409 if not allowed now).
 
-    Answers the incident after the action, as a GeoJSON Feature (like GET).
+    The history records the token that acted; ``actor`` (a worker's name typed by a
+    dispatcher, say) is kept beside it, never instead of it. Answers the incident after
+    the action, as a GeoJSON Feature (like GET).
     """
-    service.act(store, incident_id, action.action, actor=action.actor, note=action.note)
+    # The token, not the body, says who acted: a client may claim any name.
+    actor = actor_label(request)
+    if action.actor and action.actor != actor:
+        actor = f"{actor} for {action.actor}"
+    service.act(store, incident_id, action.action, actor=actor, note=action.note)
     return get_incident(incident_id, store)

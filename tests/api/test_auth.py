@@ -170,6 +170,26 @@ def test_browser_login_sets_a_strict_session_cookie(project):
         assert browser.get("/maps/incidents").status_code == 401
 
 
+def test_a_browser_without_a_session_is_sent_to_log_in(project):
+    with client_as(project["app"], None) as browser:
+        r = browser.get(
+            "/maps/incidents?lang=zh", headers={"Accept": "text/html"}, follow_redirects=False
+        )
+        assert r.status_code == 303
+        assert r.headers["location"] == "/login?next=%2Fmaps%2Fincidents%3Flang%3Dzh"
+        # a script (no text/html) still gets the 401 that says what to send
+        assert browser.get("/maps/incidents").status_code == 401
+
+
+def test_history_names_the_token_that_acted_not_the_name_claimed(project):
+    app = project["app"]
+    with client_as(app, "dispatcher") as c:
+        r = c.post("/api/incidents/P-1/actions", json={"action": "comment", "actor": "anna"})
+        assert r.status_code == 200, r.text
+        last = c.get("/api/incidents/P-1/history").json()[-1]
+    assert last["actor"].startswith("test dispatcher (") and last["actor"].endswith(" for anna")
+
+
 def test_patrol_tokens_see_only_their_team(project):
     app = project["app"]
     token = _cli_token(project["url"], "patrol", "--team", "T1")

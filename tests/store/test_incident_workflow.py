@@ -8,6 +8,7 @@ import shapely
 
 from gridpatrol.geo.crs import wgs84_to_gcj02
 from gridpatrol.geo.errors import ConflictError, NotFoundError
+from gridpatrol.services import grid_index as grid_index_module
 from gridpatrol.services import incidents as inc
 from gridpatrol.store.base import open_store
 from tests.conftest import quadrant_grids, shared_path
@@ -309,7 +310,7 @@ def test_assignment_index_is_persisted_per_grid_version(tmp_path, monkeypatch):
         index, _ = inc.grid_index(s, 1)
         files = list(Path(f"{s.path}.index").glob("grids-v1-*.pickle"))
         assert len(files) == 1
-        inc._INDEX_CACHE.clear()  # as in a fresh process
+        grid_index_module._INDEX_CACHE.clear()  # as in a fresh process
 
         def no_build(*a, **k):
             raise AssertionError("built again instead of loading the persisted index")
@@ -331,3 +332,37 @@ def test_assignment_index_is_persisted_per_grid_version(tmp_path, monkeypatch):
         assert len(rebuilt.codes) == 2
         files2 = list(Path(f"{s.path}.index").glob("grids-v1-*.pickle"))
         assert len(files2) == 1 and files2 != files  # the stale file is gone
+
+
+def test_report_queue_answers_each_report_of_a_group_commit(project):
+    """Reports queued together are stored together, and each caller gets its own answer:
+    created, rejected with its own reason, or (an id sent twice) created then updated."""
+    import threading
+
+    queue = inc.ReportQueue()
+    answers: dict[int, tuple] = {}
+    done = threading.Event()
+    base = rows(4).to_dict("records")
+    base[2]["category"] = "ghosts"  # bad: unknown category
+    again = dict(base[0], description="more smoke")  # same id as the first, changed
+    items = [*base, again]
+
+    def callback_for(i):
+        def callback(result, error):
+            answers[i] = (result, error)
+            if len(answers) == len(items):
+                done.set()
+
+        return callback
+
+    for i, row in enumerate(items):
+        row = {**row, "crs": "wgs84"}
+        queue.submit(project.url, row, actor="test", callback=callback_for(i))
+    assert done.wait(60)
+    created = {i for i, (r, e) in answers.items() if r is not None and r.created}
+    assert created == {0, 1, 3}
+    assert isinstance(answers[2][1], inc.BatchRejected) and "ghosts" in str(answers[2][1])
+    assert answers[4][0].updated == ["r0"]  # the repeated id waited for the next batch
+    stored = project.read("incidents").set_index("incident_id")
+    assert sorted(stored.index) == ["r0", "r1", "r3"]
+    assert stored.loc["r0", "description"] == "more smoke"
