@@ -10,6 +10,7 @@ from gridpatrol.geo.crs import wgs84_to_gcj02
 from gridpatrol.geo.errors import ConflictError, NotFoundError
 from gridpatrol.services import grid_index as grid_index_module
 from gridpatrol.services import incidents as inc
+from gridpatrol.services.report_queue import ReportQueue
 from gridpatrol.store.base import open_store
 from tests.conftest import quadrant_grids, shared_path
 
@@ -339,7 +340,7 @@ def test_report_queue_answers_each_report_of_a_group_commit(project):
     created, rejected with its own reason, or (an id sent twice) created then updated."""
     import threading
 
-    queue = inc.ReportQueue()
+    queue = ReportQueue()
     answers: dict[int, tuple] = {}
     done = threading.Event()
     base = rows(4).to_dict("records")
