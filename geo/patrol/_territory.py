@@ -1,18 +1,19 @@
 """Territories that follow the street network: one connected, compact area per team.
 
 Angle sectors around the station (``Core.territories``) put streets that are close on the
-map but far apart on foot into one team's area.  Here each required street goes to the
-seed nearest *along the network*, plus a per-territory bias that balances the workload:
-an additively weighted network Voronoi partition.  With additive weights a street's
-shortest path from its seed only crosses streets of the same territory (if ``d(s, t) +
-b_s`` is smallest for ``t``, it is for every node on the path too, by the triangle
-inequality), so every territory is connected through the street network.  Seeds start by
-farthest-point sampling on network distance and move to their territory's medoid (network
-k-medoids, a few Lloyd rounds); the biases are then tuned until the estimated workloads
-(street length plus the walk from the station and back) are balanced, and finally on the
-routes' real costs.  Written here because no maintained library partitions the edges of a
-graph with capacities on shortest-path distance (networkx offers node Voronoi cells
-without weights or balance).
+map but far apart on foot into one team's area. Here each required street goes to the seed
+nearest *along the network*, plus a per-territory bias that balances the workload: an
+additively weighted network Voronoi partition. With additive weights a street's shortest
+path from its seed only crosses streets of the same territory (if ``d(s, t) + b_s`` is
+smallest for ``t``, it is for every node on the path too, by the triangle inequality), so
+every territory is connected through the street network (for nodes exactly; a street goes
+by the mean distance of its two ends, so a street on a tie may join the other side). Seeds
+start by farthest-point sampling on network distance and move to their territory's medoid
+(network k-medoids, a few Lloyd rounds); the biases are then tuned until the estimated
+workloads (street length plus the walk from the station and back) are balanced, and
+finally on the routes' real costs. Written here because no maintained library partitions
+the edges of a graph with capacities on shortest-path distance (networkx offers node
+Voronoi cells without weights or balance).
 """
 
 from __future__ import annotations
@@ -23,14 +24,13 @@ __all__ = ["network_territories", "territory_routes"]
 
 
 def _task_distance(core, seeds: np.ndarray) -> np.ndarray:
-    """Network distance (k, T) from each seed node to the nearer end of each street."""
+    """Network distance (k, T) from each seed node to each street (mean of its two ends)."""
     T = core.T
     a, b = core.S[0 : 2 * T : 2], core.E[0 : 2 * T : 2]
     D = core.D
-    # both directions: an undirected street is reached from either end
-    return np.minimum(
-        np.minimum(D[seeds][:, a], D[seeds][:, b]),
-        np.minimum(D[a][:, seeds].T, D[b][:, seeds].T),
+    # mean over both ends (each in either direction): smoother borders than the nearer end
+    return 0.5 * (
+        np.minimum(D[seeds][:, a], D[a][:, seeds].T) + np.minimum(D[seeds][:, b], D[b][:, seeds].T)
     )
 
 
