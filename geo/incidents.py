@@ -328,8 +328,9 @@ def prepare_incidents(
     return PreparedIncidents(accepted.reset_index(drop=True), rejected)
 
 
-#: ISO 8601 with a zone: Z or +hh:mm / +hhmm / +hh at the end
-_TZ_SUFFIX = r"(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
+#: ISO 8601 with a zone: Z or +hh:mm / +hhmm / +hh at the end, after a clock time (a bare
+#: date such as "2020-12-12" ends in "-12" and has no zone: it is read in the default zone)
+_TZ_SUFFIX = r"(?:[Zz]|\d:\d\d(?::\d\d(?:\.\d+)?)?\s*[+-]\d\d(?::?\d\d)?)$"
 
 
 def parse_times(
