@@ -328,7 +328,6 @@ def prepare_incidents(
     return PreparedIncidents(accepted.reset_index(drop=True), rejected)
 
 
-#: ISO 8601 with a zone: Z or +hh:mm / +hhmm / +hh at the end
 #: A time of day followed by a zone ("…12:30Z", "…12:30:00+08:00"). The zone must follow
 #: a time: "2020-12-12" ends in "-12" but is a date in the project's zone, not a zone.
 ZONED_TIME_PATTERN = r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
