@@ -367,7 +367,9 @@ def _count_naive(values) -> int:
 
     values = pd.Series(values)
     text = values.astype("string")
-    zoned = text.str.contains(r"(?:[Zz]|[+-]\d\d(?::?\d\d)?)$", regex=True).fillna(True)
+    from gridpatrol.geo.incidents import TZ_SUFFIX
+
+    zoned = text.str.contains(TZ_SUFFIX, regex=True).fillna(True)
     n = 0
     for v in values[~zoned.to_numpy(bool)]:
         try:

@@ -63,7 +63,7 @@ def grid_index(store: Store, version: int) -> tuple[GridIndex, gpd.GeoDataFrame]
 
     Cached per store, version and revision of the grids (in memory: a warm lookup is
     one small query), and persisted beside an embedded store's file
-    (``project.db.index/``), so a new process (every CLI run, every worker) loads it in
+    (``.project.db.index/``), so a new process (every CLI run, every worker) loads it in
     a fraction of the seconds a build of thousands of grids takes.
     """
     revs = tuple(store.revisions(*_INDEX_SOURCES).values())
@@ -91,7 +91,8 @@ def _index_path(store: Store, version: int, revs: tuple):
     if path is None:  # PostGIS: kept in memory per process
         return None
     tag = "-".join(str(r) for r in revs)
-    return Path(f"{path}.index") / f"grids-v{version}-r{tag}.pickle"
+    store_file = Path(path)
+    return store_file.parent / f".{store_file.name}.index" / f"grids-v{version}-r{tag}.pickle"
 
 
 def _load_index(store: Store, version: int, revs: tuple) -> GridIndex | None:
@@ -323,69 +324,6 @@ def ingest_incidents(
                 source="incident batch",
             )
     return result
-
-
-def ingest_incident_chunks(
-    store: Store,
-    chunks,
-    *,
-    partial: bool = False,
-    actor: str = "import",
-    now: pd.Timestamp | None = None,
-    default_tz: str | None = None,
-) -> IngestResult:
-    """Ingest a batch given as a sequence of row chunks, with bounded memory.
-
-    The batch lands whole (one transaction) or, unless ``partial``, not at all; rejected
-    rows are numbered from the start of the batch, and an id repeated across chunks is
-    rejected like one repeated within a chunk.
-
-    Raises
-    ------
-    BatchRejected
-        With the bad rows of every chunk, when some are bad and ``partial`` is False.
-    """
-    now = now or pd.Timestamp.now(tz="UTC")
-    total = IngestResult()
-    seen: set[str] = set()
-    offset = 0
-    bad: list[pd.DataFrame] = []
-    with store.transaction():
-        for chunk in chunks:
-            if bad:  # already failing: only validate, to list every bad row at once
-                prepared = prepare_incidents(
-                    chunk.reset_index(drop=True),
-                    taxonomy=project_taxonomy(store),
-                    now=now,
-                    served_bounds=store.get_setting("bounds"),
-                    addresses=store.read("addresses") if "address" in chunk else None,
-                    default_tz=default_tz or store.get_setting("timezone"),
-                )
-                bad.append(prepared.rejected.assign(row=prepared.rejected["row"] + offset))
-                offset += len(chunk)
-                continue
-            try:
-                part = ingest_incidents(
-                    store,
-                    chunk,
-                    partial=partial,
-                    actor=actor,
-                    now=now,
-                    seen=seen,
-                    row_offset=offset,
-                    default_tz=default_tz,
-                )
-            except BatchRejected as exc:
-                bad.append(exc.rejected)
-                offset += len(chunk)
-                continue
-            seen.update(chunk["incident_id"].astype(str))
-            for name in ("created", "updated", "unchanged", "rejected", "unassigned", "snapped"):
-                getattr(total, name).extend(getattr(part, name))
-            offset += len(chunk)
-        if bad:
-            raise BatchRejected(pd.concat(bad, ignore_index=True))
-    return total
 
 
 def _transition(row: pd.Series, action: str, *, at, actor, note, taxonomy, seq):
@@ -632,226 +570,10 @@ def incident_history(store: Store, incident_id: str) -> pd.DataFrame:
     return events.sort_values("seq").reset_index(drop=True)
 
 
-def iter_incident_table(
-    path,
-    *,
-    chunk_rows: int = 50_000,
-    lon: str = "lon",
-    lat: str = "lat",
-    time: str = "reported_at",
-    category: str = "category",
-    id_column: str = "incident_id",
-    crs: str | None = None,
-    fields: dict[str, str] | None = None,
-):
-    """:func:`read_incident_table` in chunks of ``chunk_rows`` rows, for bounded memory.
-
-    CSV is read chunk by chunk; other formats are read whole, then handed on in chunks.
-    ``@row`` ids number the rows of the whole file.
-    """
-    from pathlib import Path
-
-    from gridpatrol.geo.errors import InputFileError
-
-    path = Path(path)
-    names = dict(
-        lon=lon, lat=lat, time=time, category=category, id_column=id_column, crs=crs, fields=fields
-    )
-    if path.suffix.lower() != ".csv":
-        table = read_incident_table(path, **names)
-        for i in range(0, max(len(table), 1), chunk_rows):
-            yield table.iloc[i : i + chunk_rows].reset_index(drop=True)
-        return
-    try:
-        reader = pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows
-        )
-        offset = 0
-        for chunk in reader:
-            rows = _csv_rows(chunk.reset_index(drop=True), path, **names)
-            if [c.strip() for c in id_column.split(",")] == ["@row"]:
-                rows["incident_id"] = [f"row:{offset + i + 1}" for i in range(len(rows))]
-            offset += len(chunk)
-            yield rows
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        raise InputFileError(f"{path}: cannot read it as CSV ({exc})") from exc
-
-
-def read_incident_table(
-    path,
-    *,
-    lon: str = "lon",
-    lat: str = "lat",
-    time: str = "reported_at",
-    category: str = "category",
-    id_column: str = "incident_id",
-    crs: str | None = None,
-    fields: dict[str, str] | None = None,
-) -> pd.DataFrame:
-    """Read incidents from CSV, GeoJSON or GeoParquet into ingest rows (lon/lat/crs columns).
-
-    ``id_column`` may name several columns joined by commas (``"incident_id,category"``,
-    for sources that repeat an id once per category) or ``"@row"`` to number the rows.
-    ``fields`` maps other model columns to file columns (``{"description": "desc"}``).
-    """
-    from pathlib import Path
-
-    from gridpatrol.geo.errors import InputFileError
-    from gridpatrol.store.files import read_vector_file
-
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        try:
-            df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-        except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-            raise InputFileError(f"{path}: cannot read it as CSV ({exc})") from exc
-        return _csv_rows(
-            df,
-            path,
-            lon=lon,
-            lat=lat,
-            time=time,
-            category=category,
-            id_column=id_column,
-            crs=crs,
-            fields=fields,
-        )
-    gdf = read_vector_file(path, crs=crs if crs and crs.lower() not in ("gcj02", "bd09") else None)
-    df = pd.DataFrame(gdf.drop(columns="geometry"))
-    pts = gdf.geometry
-    if not (pts.geom_type == "Point").all():
-        raise InputFileError(f"{path}: incidents must be points")
-    df["lon"], df["lat"] = pts.x.to_numpy(), pts.y.to_numpy()
-    df["crs"] = crs if crs and crs.lower() in ("gcj02", "bd09") else gdf.crs.to_string()
-    return _finish_rows(df, path, time=time, category=category, id_column=id_column, fields=fields)
-
-
-def _csv_rows(df, path, *, lon, lat, time, category, id_column, crs, fields) -> pd.DataFrame:
-    """CSV columns (strings) -> ingest rows: coordinates found and named, ids, fields."""
-    from gridpatrol.geo.errors import InputFileError
-    from gridpatrol.store.files import LAT_NAMES, LON_NAMES, pick_column
-
-    if lon == "lon" and "lon" not in df.columns:  # the default: look for x, lng...
-        lon = pick_column(df.columns, None, LON_NAMES) or lon
-    if lat == "lat" and "lat" not in df.columns:
-        lat = pick_column(df.columns, None, LAT_NAMES) or lat
-    missing = [c for c in (lon, lat) if c not in df.columns]
-    if missing and "address" not in df.columns:
-        raise InputFileError(
-            f"{path}: no column(s) {', '.join(missing)}; name the coordinate columns "
-            f"with --lon/--lat (found: {', '.join(df.columns)})"
-        )
-    df = df.rename(columns={lon: "lon", lat: "lat"})
-    df["crs"] = crs or "wgs84"
-    return _finish_rows(df, path, time=time, category=category, id_column=id_column, fields=fields)
-
-
-def _finish_rows(df, path, *, time, category, id_column, fields) -> pd.DataFrame:
-    from gridpatrol.store.files import make_ids, map_columns
-
-    notes = []
-    exact = df.drop(columns=["lon", "lat", "crs"], errors="ignore").duplicated()
-    if exact.any():  # the same row twice is one report (exports that repeat rows)
-        df = df[~exact.to_numpy()].reset_index(drop=True)
-        notes.append(f"{path.name}: {int(exact.sum())} exact duplicate row(s) dropped")
-    id_columns = [c.strip() for c in id_column.split(",") if c.strip()]
-    if id_columns != ["incident_id"]:
-        df["incident_id"] = make_ids(df, id_columns, source=str(path)).to_numpy()
-    mapping = {"reported_at": time, "category": category, **(fields or {})}
-    out = pd.DataFrame(map_columns(df, mapping, source=str(path)))
-    out.attrs["notes"] = notes
-    return out
-
-
-class ReportQueue:
-    """Group commit for single reports arriving concurrently.
-
-    Each ``POST /api/incidents`` costs about the same fixed overhead (validation frames,
-    assignment, one transaction) whether it carries one row or a hundred. Reports that
-    arrive while a batch is being stored wait and are stored together in the next one,
-    one transaction per batch; each caller still gets its own answer (created, updated,
-    unchanged, or its own rejection). Rows of one batch have distinct ids (a repeated
-    id waits for the next batch, so it updates instead of being rejected as a
-    duplicate) and the same store and actor. A batch that fails as a whole is retried
-    row by row, so one report never fails another.
-
-    One worker thread per process; the database still serialises writers across
-    processes.
-    """
-
-    def __init__(self, *, max_rows: int = 1000) -> None:
-        import threading
-
-        self.max_rows = max_rows
-        self._cond = threading.Condition()
-        self._pending: list[dict] = []
-        self._thread: threading.Thread | None = None
-        self._threading = threading
-
-    def submit(self, url: str, row: dict, *, actor: str = "api", callback) -> None:
-        """Queue one report; ``callback(result, error)`` runs on the worker thread."""
-        with self._cond:
-            self._pending.append({"url": url, "row": row, "actor": actor, "callback": callback})
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = self._threading.Thread(
-                    target=self._run, name="gridpatrol-report-queue", daemon=True
-                )
-                self._thread.start()
-            self._cond.notify()
-
-    def _take(self) -> list[dict]:
-        with self._cond:
-            while not self._pending:
-                self._cond.wait()
-            first = self._pending[0]
-            batch, rest, ids = [], [], set()
-            for item in self._pending:
-                iid = str(item["row"].get("incident_id"))
-                same = item["url"] == first["url"] and item["actor"] == first["actor"]
-                if same and iid not in ids and len(batch) < self.max_rows:
-                    batch.append(item)
-                    ids.add(iid)
-                else:
-                    rest.append(item)
-            self._pending = rest
-            return batch
-
-    def _run(self) -> None:
-        while True:
-            batch = self._take()
-            try:
-                self._store(batch)
-            except Exception as exc:  # noqa: BLE001 - answered to each caller below
-                if len(batch) == 1:
-                    batch[0]["callback"](None, exc)
-                    continue
-                for item in batch:  # one bad report must not fail the others
-                    try:
-                        self._store([item])
-                    except Exception as exc1:  # noqa: BLE001
-                        item["callback"](None, exc1)
-
-    @staticmethod
-    def _store(batch: list[dict]) -> None:
-        from gridpatrol.store.base import open_store
-
-        rows = pd.DataFrame([item["row"] for item in batch])
-        with open_store(batch[0]["url"]) as store:
-            result = ingest_incidents(store, rows, partial=True, actor=batch[0]["actor"])
-        rejected = {int(r["row"]): r for r in result.rejected}
-        sets = {
-            name: set(getattr(result, name))
-            for name in ("created", "updated", "unchanged", "unassigned", "snapped")
-        }
-        for pos, item in enumerate(batch):
-            iid = str(item["row"].get("incident_id"))
-            if pos in rejected:
-                item["callback"](None, BatchRejected(pd.DataFrame([{**rejected[pos], "row": 0}])))
-                continue
-            own = IngestResult(**{name: [iid] if iid in ids else [] for name, ids in sets.items()})
-            item["callback"](own, None)
-
-
-#: The process's report queue (see :class:`ReportQueue`).
-REPORT_QUEUE = ReportQueue()
+# Reading incident files and importing them in chunks (re-exported: callers import them
+# from here).
+from .incident_files import (  # noqa: E402, F401
+    ingest_incident_chunks,
+    iter_incident_table,
+    read_incident_table,
+)

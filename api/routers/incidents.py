@@ -25,6 +25,7 @@ from gridpatrol.api.schemas import (
 from gridpatrol.geo.errors import SchemaError
 from gridpatrol.services import analysis
 from gridpatrol.services import incidents as service
+from gridpatrol.services.report_queue import REPORT_QUEUE
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
@@ -88,7 +89,7 @@ async def report_incident(incident: IncidentCreate, settings: SettingsDep) -> In
     """Store one report (resending the same incident_id updates it).
 
     Reports arriving together are stored together (group commit, see
-    :class:`gridpatrol.services.incidents.ReportQueue`); each gets its own answer.
+    :class:`gridpatrol.services.report_queue.ReportQueue`); each gets its own answer.
     """
     loop = asyncio.get_running_loop()
     done: asyncio.Future = loop.create_future()
@@ -104,7 +105,7 @@ async def report_incident(incident: IncidentCreate, settings: SettingsDep) -> In
 
         loop.call_soon_threadsafe(settle)
 
-    service.REPORT_QUEUE.submit(settings.database_url, incident.to_row(), callback=answer)
+    REPORT_QUEUE.submit(settings.database_url, incident.to_row(), callback=answer)
     return _report(await done)
 
 

@@ -264,6 +264,7 @@ def test_times_parse_column_wise_with_the_same_rules():
             "2026-11-20T09:00:00+02:00",
             "2026-11-20T09:00:00Z",
             "2026-11-20 09:00",  # no zone: the default zone applies
+            "2026-11-21",  # a bare date: no zone either (its "-21" is not an offset)
             "20/11/2026 nonsense",
             None,
             pd.Timestamp("2026-11-20T09:00:00+08:00"),  # not a string: the general parser
@@ -274,10 +275,11 @@ def test_times_parse_column_wise_with_the_same_rules():
     assert got.iloc[0] == pd.Timestamp("2026-11-20T07:00:00Z")
     assert got.iloc[1] == pd.Timestamp("2026-11-20T09:00:00Z")
     assert got.iloc[2] == pd.Timestamp("2026-11-20T01:00:00Z")
-    assert got.iloc[5] == pd.Timestamp("2026-11-20T01:00:00Z")
-    assert "is not a date/time" in reasons[3][0]
-    assert reasons[4] == ["reported_at is missing"]
-    assert set(reasons) == {3, 4}
+    assert got.iloc[3] == pd.Timestamp("2026-11-20T16:00:00Z")
+    assert got.iloc[6] == pd.Timestamp("2026-11-20T01:00:00Z")
+    assert "is not a date/time" in reasons[4][0]
+    assert reasons[5] == ["reported_at is missing"]
+    assert set(reasons) == {4, 5}
     reasons = {}
     parse_times(pd.Series(["2026-11-20T09:00:00"]), default_tz=None, reasons=reasons)
     assert "has no time zone" in reasons[0][0]
@@ -307,7 +309,7 @@ def test_assignment_index_is_persisted_per_grid_version(tmp_path, monkeypatch):
     with open_store(f"sqlite:///{tmp_path / 'p.db'}") as s:
         s.write({"grids": quadrant_grids(BOUNDS)})
         index, _ = inc.grid_index(s, 1)
-        files = list(Path(f"{s.path}.index").glob("grids-v1-*.pickle"))
+        files = list((Path(s.path).parent / f".{Path(s.path).name}.index").glob("grids-v1-*.pickle"))
         assert len(files) == 1
         inc._INDEX_CACHE.clear()  # as in a fresh process
 
@@ -329,7 +331,7 @@ def test_assignment_index_is_persisted_per_grid_version(tmp_path, monkeypatch):
         s.write({"grids": quadrant_grids(BOUNDS).iloc[:2]}, mode="replace")
         rebuilt, _ = inc.grid_index(s, 1)
         assert len(rebuilt.codes) == 2
-        files2 = list(Path(f"{s.path}.index").glob("grids-v1-*.pickle"))
+        files2 = list((Path(s.path).parent / f".{Path(s.path).name}.index").glob("grids-v1-*.pickle"))
         assert len(files2) == 1 and files2 != files  # the stale file is gone
 
 
@@ -338,7 +340,9 @@ def test_report_queue_answers_each_report_of_a_group_commit(project):
     created, rejected with its own reason, or (an id sent twice) created then updated."""
     import threading
 
-    queue = inc.ReportQueue()
+    from gridpatrol.services.report_queue import ReportQueue
+
+    queue = ReportQueue()
     answers: dict[int, tuple] = {}
     done = threading.Event()
     base = rows(4).to_dict("records")
