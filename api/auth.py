@@ -72,6 +72,7 @@ RULES: tuple[Rule, ...] = (
     ),
     _r("write", r"^/api/patrols(/|$)", ("admin", "planner")),
     _r("write", r"^/api/cameras(/|$)", ("admin", "planner")),
+    _r("write", r"^/api/cameras(/|$)", ("admin", "planner")),
     # logging in and out is open (the cross-site checks of api.security still apply)
     _r("write", r"^/(login|logout)$", None),
     _r("write", r"^/api/auth/login-links$", ("admin", "planner", "dispatcher", "patrol", "viewer")),
@@ -149,12 +150,29 @@ async def current_principal(
 PrincipalDep = Annotated[tk.Principal | None, Depends(current_principal)]
 
 
+def _wants_page(request: Request, path: str) -> bool:
+    """A browser asking for a page (not a script asking for data)."""
+    return (
+        request.method == "GET"
+        and not path.startswith("/api/")
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
 async def authorize(request: Request, principal: PrincipalDep) -> None:
     """The app-wide access check (see :data:`RULES`)."""
     route = request.scope.get("route")
     path = getattr(route, "path", request.url.path)
     rule = rule_for(request.method, path)
     if rule.roles is not None:
+        if principal is None and _wants_page(request, path):
+            # A person in a browser clicked a link: send them to log in, then back here.
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise HTTPException(
+                303,
+                "log in to see this page",
+                headers={"Location": f"/login?next={quote(target, safe='')}"},
+            )
         if principal is None:
             what = "this change" if request.method in UNSAFE else "this"
             raise HTTPException(

@@ -28,6 +28,7 @@ from .routers import (
     layers,
     maps,
     patrols,
+    project,
     tiles,
 )
 from .security import install_security
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tiles.router)
     app.include_router(embed.router)
     app.include_router(editor.router)
+    app.include_router(project.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/docs", include_in_schema=False)

@@ -136,7 +136,11 @@ class IngestReport(BaseModel):
 
 class IncidentAction(BaseModel):
     action: Literal["assign", "start", "resolve", "verify", "reopen", "escalate", "comment"]
-    actor: str = Field(min_length=1, max_length=100)
+    actor: str = Field(
+        "",
+        max_length=100,
+        description="who did it, if not the token's holder (kept beside the token's name)",
+    )
     note: str = Field("", max_length=2000)
 
 

@@ -201,7 +201,7 @@ def run_helsinki() -> None:
         f"{cov['length_m'].sum() / 1000:.1f} km of walkable street; coverage {seconds:.2f} s "
         f"(naive loop {t_naive:.1f} s, {t_naive / seconds:.0f}x); street coverage "
         f"{cov['seen_m'].sum() / cov['length_m'].sum():.1%}; "
-        f"{int(views['moved_m'].gt(0).sum())} cameras were inside a footprint",
+        f"{int(views['moved_m'].gt(0).sum())} cameras on a wall or inside a footprint moved out",
         flush=True,
     )
 

@@ -145,13 +145,13 @@ def field_measures(G, plan, shift_plan) -> dict:
     }
 
 
-def run_instance(G, label, required, k, *, budget, service=None, seed=0) -> dict:
+def run_instance(G, label, required, k, *, budget, service=None, seed=0, territories=False) -> dict:
     x, y = centre(G)
     depot = nearest_node(G, x, y, among=main_component(G, required))
     t0 = time.perf_counter()
     solver = MinMaxRoutes.from_graph(G, depot=depot, k=k, required=required, service=service)
     left = budget - (time.perf_counter() - t0)
-    plan = solver.solve(seed=seed, time_limit=max(1.0, left))
+    plan = solver.solve(seed=seed, time_limit=max(1.0, left), territories=territories)
     seconds = time.perf_counter() - t0
     # the same routes cut into shifts: a depot-to-depot sortie per day
     shifts = solver.cut_into_shifts(plan, shift=SHIFT_MINUTES * SPEED_M_PER_MIN)
@@ -164,6 +164,7 @@ def run_instance(G, label, required, k, *, budget, service=None, seed=0) -> dict
         "ratio_to_lb": round(plan.longest / plan.lower_bound, 4) if plan.lower_bound else 1.0,
         "iterations": plan.iterations,
         "stopped_by": plan.stopped_by,
+        "territories": territories,
     }
     out.update({key: round(float(v), 4) for key, v in field_measures(G, plan, shifts).items()})
     print(json.dumps(out), flush=True)
@@ -190,6 +191,11 @@ def main() -> None:
     ap.add_argument(
         "--shared", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared"
     )
+    ap.add_argument(
+        "--territories",
+        action="store_true",
+        help="network territories first, then one route inside each (no interleaving)",
+    )
     a = ap.parse_args()
     bayreuth = a.shared / "data" / "osm_extra" / "north-bayreuth.osm.bz2"
     sf_osm = a.shared / "data" / "sf" / "sf_mission_bayview_streets_2014.osm.bz2"
@@ -209,14 +215,22 @@ def main() -> None:
     for label, radius, budget in areas:
         req = every if radius is None else edges_in_area(G, shapely.Point(x, y).buffer(radius))
         for k in ks:
-            results.append(run_instance(G, label, req, k, budget=budget))
+            results.append(run_instance(G, label, req, k, budget=budget, territories=a.territories))
     if not a.quick:
         G = load_street_graph(sf_osm)
         req = [tuple(e) for e in G.edges(keys=True)]
         service = sf_hot_spots(G, req, sf_csv)
         for k in ks:
             results.append(
-                run_instance(G, "sf-mission-bayview", req, k, budget=10.0, service=service)
+                run_instance(
+                    G,
+                    "sf-mission-bayview",
+                    req,
+                    k,
+                    budget=10.0,
+                    service=service,
+                    territories=a.territories,
+                )
             )
     summary = {
         "seconds_max": max(r["seconds"] for r in results),

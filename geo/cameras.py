@@ -193,18 +193,6 @@ def view_areas(cameras: gpd.GeoDataFrame, *, arc_steps: int = 16) -> gpd.GeoSeri
     return gpd.GeoSeries(shapes, index=cameras.index, crs=cameras.crs)
 
 
-def coverage_share(areas: gpd.GeoDataFrame, views: gpd.GeoSeries) -> np.ndarray:
-    """Share of each area (grid) inside the union of camera views (same metric CRS)."""
-    from .crs import check_same_crs
-
-    check_same_crs(areas, gpd.GeoDataFrame(geometry=views), names=("grids", "camera views"))
-    if len(views) == 0:
-        return np.zeros(len(areas))
-    seen = shapely.union_all(views.values)
-    inter = shapely.area(shapely.intersection(areas.geometry.values, seen))
-    return inter / np.maximum(shapely.area(areas.geometry.values), 1e-9)
-
-
 #: DORI bands (EN 62676-4): name, pixels per metre, outer distance as a share of range_m
 QUALITY_BANDS = (("identify", 250.0, 0.25), ("recognise", 125.0, 0.5), ("observe", 62.5, 1.0))
 #: how far outside the wall a camera mapped inside a footprint is put, metres

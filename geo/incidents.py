@@ -328,8 +328,10 @@ def prepare_incidents(
     return PreparedIncidents(accepted.reset_index(drop=True), rejected)
 
 
-#: ISO 8601 with a zone: a time, then Z or +hh:mm / +hhmm / +hh (a bare date has no zone)
-TZ_SUFFIX = r"\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
+#: ISO 8601 with a zone: Z or +hh:mm / +hhmm / +hh at the end
+#: A time of day followed by a zone ("…12:30Z", "…12:30:00+08:00"). The zone must follow
+#: a time: "2020-12-12" ends in "-12" but is a date in the project's zone, not a zone.
+ZONED_TIME_PATTERN = r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
 
 
 def parse_times(
@@ -369,7 +371,7 @@ def parse_times(
             rest = np.ones(n, dtype=bool)
         else:
             text = values.where(is_str, "").astype(str)
-            aware = is_str & text.str.contains(TZ_SUFFIX, regex=True).to_numpy()
+            aware = is_str & text.str.contains(ZONED_TIME_PATTERN, regex=True).to_numpy()
             naive = is_str & ~aware
             if aware.any():
                 out[aware] = pd.to_datetime(

@@ -365,11 +365,11 @@ def _count_naive(values) -> int:
     """Times given without a zone (ISO strings checked column-wise, others one by one)."""
     import pandas as pd
 
+    from gridpatrol.geo.incidents import ZONED_TIME_PATTERN
+
     values = pd.Series(values)
     text = values.astype("string")
-    from gridpatrol.geo.incidents import TZ_SUFFIX
-
-    zoned = text.str.contains(TZ_SUFFIX, regex=True).fillna(True)
+    zoned = text.str.contains(ZONED_TIME_PATTERN, regex=True).fillna(True)
     n = 0
     for v in values[~zoned.to_numpy(bool)]:
         try:
@@ -395,37 +395,18 @@ def project(
 ) -> None:
     """Show or set project settings: time zone, incident categories, name."""
     import json
-    import zoneinfo
 
-    from gridpatrol.geo.incidents import Taxonomy
-    from gridpatrol.services.project import project_settings
+    from gridpatrol.services.project import update_project
 
     try:
-        changes = {}
-        if timezone is not None:
-            try:
-                zoneinfo.ZoneInfo(timezone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                raise GridPatrolError(
-                    f"unknown time zone {timezone!r}; use an IANA name like Europe/Helsinki"
-                ) from None
-            changes["timezone"] = timezone
+        data = None
         if taxonomy is not None:
             try:
                 data = json.loads(taxonomy.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as exc:
                 raise GridPatrolError(f"{taxonomy}: cannot read it as JSON ({exc})") from exc
-            parsed = Taxonomy.from_dict(data)
-            if not parsed.categories:
-                raise GridPatrolError(f"{taxonomy}: no categories in it")
-            changes["taxonomy"] = parsed.to_dict()
-        if name is not None:
-            changes["name"] = name
         with _open(db) as store:
-            with store.transaction():
-                for key, value in changes.items():
-                    store.set_setting(key, value)
-            settings = project_settings(store)
+            settings = update_project(store, timezone=timezone, taxonomy=data, name=name)
     except GridPatrolError as exc:
         _fail(exc)
     table = Table(title="project")

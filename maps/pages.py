@@ -134,8 +134,9 @@ def render_incidents(
         # on a phone the bottom corners belong to the filter form and the scale bar
         m.get_root().header.add_child(
             folium.Element(
-                "<style>@media (max-width:600px) { #gp-hotspot-legend { bottom:auto;top:110px;"
-                "right:auto;left:10px;max-width:60vw } }</style>"
+                "<style>@media (max-width:600px) { #gp-hotspot-legend { bottom:auto!important;"
+                "top:110px!important;right:auto!important;left:10px!important;max-width:60vw } }"
+                "</style>"
             )
         )
     if hotspots is not None and len(hotspots):
@@ -193,7 +194,7 @@ def _filter_form(m: folium.Map, categories: dict, filters: dict, t: dict) -> Non
 
     m.get_root().html.add_child(
         folium.Element(
-            '<form id="gp-filter" method="get" style="position:fixed;bottom:48px;left:10px;z-index:1000;'
+            '<form id="gp-filter" method="get" style="position:fixed;bottom:64px;left:10px;z-index:1000;'
             "background:rgba(255,255,255,.95);padding:6px 8px;font:12px sans-serif;border-radius:4px;"
             'box-shadow:0 1px 4px rgba(0,0,0,.3)">'
             f"<b>{escape_text(t['filter'])}</b><br>"

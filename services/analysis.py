@@ -12,13 +12,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridpatrol.geo.cameras import coverage_share, view_areas
 from gridpatrol.geo.dispatch import grid_figures
-from gridpatrol.geo.errors import SchemaError
+from gridpatrol.geo.errors import NotFoundError, SchemaError
 from gridpatrol.geo.hotspots import filter_incidents, kernel_density, square_cells
 from gridpatrol.geo.hotspots import hot_spots as geo_hot_spots
 from gridpatrol.store.base import Store
 
+from .cameras import coverage
 from .project import project_settings
 
 HOT_SPOT_COLUMNS = ("code", "cell", "count", "gi_z", "p_sim", "hotspot", "geometry")
@@ -92,17 +92,19 @@ def active_grids(store: Store) -> gpd.GeoDataFrame:
 
 
 def grid_measures(store: Store) -> gpd.GeoDataFrame:
-    """Active grids with ``incidents`` (count) and ``camera_coverage`` (share of area seen)."""
+    """Active grids with ``incidents`` (count) and ``camera_coverage`` (share of the grid's
+    street length seen by a camera, views stopped by walls: :func:`.cameras.coverage`)."""
     grids = active_grids(store)
     if grids.empty:
         return grids
     incidents = store.read("incidents")
     counts = incidents["grid_code"].value_counts() if len(incidents) else pd.Series(dtype=int)
     grids["incidents"] = grids["code"].map(counts).fillna(0).astype(int)
-    cameras = store.read("cameras")
-    crs = store.metric_crs(grids)
-    views = view_areas(cameras.to_crs(crs)) if len(cameras) else gpd.GeoSeries([], crs=crs)
-    grids["camera_coverage"] = np.round(coverage_share(grids.to_crs(crs), views), 3)
+    try:
+        shares = {r["code"]: r["street_share"] for r in coverage(store, by="grid")["rows"]}
+    except NotFoundError:  # no streets or cameras yet: nothing is seen
+        shares = {}
+    grids["camera_coverage"] = np.round(grids["code"].map(shares).fillna(0.0).astype(float), 3)
     return grids
 
 

@@ -14,8 +14,10 @@ For the patrol planner (helper "patrol")::
     from gridpatrol.services.cameras import blind_street_priorities
     streets = blind_street_priorities(store, near_m=50, min_incidents=1)
     # DataFrame: network, u, v, key, name, length_m, seen_share, incidents, rank
-    # -> make (u, v, key) required every shift; blind_spots(store)["areas"] centroids
-    #    are dwell-point candidates.
+    # -> make (u, v, key) required every shift
+    dwell = blind_dwell_points(store, limit=10)
+    # GeoDataFrame (WGS84) of points inside the largest / most incident-dense blind
+    # public areas: area_code, area_m2, incidents, rank -> dwell points
 """
 
 from __future__ import annotations
@@ -533,3 +535,19 @@ def coverage_layers(store: Store, *, sites: int = 0, max_buildings: int = 5000) 
             summary["street_share_after"] = result.share_after
     out["summary"] = summary
     return out
+
+
+def blind_dwell_points(store: Store, *, limit: int = 10, min_area_m2: float = 200.0):
+    """A point inside each of the ``limit`` top-ranked blind public areas, for patrols
+    to dwell at (most incidents per hectare first, then the largest)."""
+    areas = blind_spots(store, min_area_m2=min_area_m2).get("areas")
+    if areas is None or areas.empty:
+        return gpd.GeoDataFrame(
+            {"area_code": [], "area_m2": [], "incidents": [], "rank": []}, geometry=[], crs=WGS84
+        )
+    top = areas.head(limit)
+    return gpd.GeoDataFrame(
+        top[["area_code", "area_m2", "incidents", "rank"]].reset_index(drop=True),
+        geometry=shapely.point_on_surface(top.geometry.values),
+        crs=WGS84,
+    )

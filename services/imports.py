@@ -72,16 +72,27 @@ def import_layer_file(
         id_columns=id_columns,
         where=where,
     )
+    notes = list(gdf.attrs.get("notes") or [])
+    if crs is None:  # in China, claiming WGS84: do the features sit on the OSM streets?
+        from .setup import china_street_offset_note
+
+        offset = china_street_offset_note(store, gdf, source=Path(path).name)
+        if offset:
+            notes.append(offset)
     if progress:
         progress("writing")
     with store.transaction():
         if layer == "grids":
             written = import_grid_layer(store, gdf, source=str(path))
+        elif layer == "cameras":  # each camera's history records the import
+            from .cameras import import_cameras
+
+            written = {"cameras": import_cameras(store, gdf, actor="import")["imported"]}
         else:
             written = store.write({layer: gdf}, mode="upsert", source=str(path))
         if project_settings(store).bounds is None and len(gdf):
             store.set_setting("bounds", [float(b) for b in gdf.total_bounds])
-    return written, list(gdf.attrs.get("notes") or [])
+    return written, notes
 
 
 OUTPUT_COLUMNS = ("grid_code", "community_code", "street_code", "district_code", "assignment")

@@ -1,77 +1,8 @@
-"""Incident files: CSV, GeoJSON, GeoParquet read into ingest rows, imported in chunks."""
+"""Incident tables from files (CSV, GeoJSON, GeoParquet) as ingest rows, whole or in chunks."""
 
 from __future__ import annotations
 
 import pandas as pd
-
-from gridpatrol.geo.incidents import prepare_incidents
-from gridpatrol.store.base import Store
-
-from .incidents import BatchRejected, IngestResult, ingest_incidents
-from .project import project_taxonomy
-
-
-def ingest_incident_chunks(
-    store: Store,
-    chunks,
-    *,
-    partial: bool = False,
-    actor: str = "import",
-    now: pd.Timestamp | None = None,
-    default_tz: str | None = None,
-) -> IngestResult:
-    """Ingest a batch given as a sequence of row chunks, with bounded memory.
-
-    The batch lands whole (one transaction) or, unless ``partial``, not at all; rejected
-    rows are numbered from the start of the batch, and an id repeated across chunks is
-    rejected like one repeated within a chunk.
-
-    Raises
-    ------
-    BatchRejected
-        With the bad rows of every chunk, when some are bad and ``partial`` is False.
-    """
-    now = now or pd.Timestamp.now(tz="UTC")
-    total = IngestResult()
-    seen: set[str] = set()
-    offset = 0
-    bad: list[pd.DataFrame] = []
-    with store.transaction():
-        for chunk in chunks:
-            if bad:  # already failing: only validate, to list every bad row at once
-                prepared = prepare_incidents(
-                    chunk.reset_index(drop=True),
-                    taxonomy=project_taxonomy(store),
-                    now=now,
-                    served_bounds=store.get_setting("bounds"),
-                    addresses=store.read("addresses") if "address" in chunk else None,
-                    default_tz=default_tz or store.get_setting("timezone"),
-                )
-                bad.append(prepared.rejected.assign(row=prepared.rejected["row"] + offset))
-                offset += len(chunk)
-                continue
-            try:
-                part = ingest_incidents(
-                    store,
-                    chunk,
-                    partial=partial,
-                    actor=actor,
-                    now=now,
-                    seen=seen,
-                    row_offset=offset,
-                    default_tz=default_tz,
-                )
-            except BatchRejected as exc:
-                bad.append(exc.rejected)
-                offset += len(chunk)
-                continue
-            seen.update(chunk["incident_id"].astype(str))
-            for name in ("created", "updated", "unchanged", "rejected", "unassigned", "snapped"):
-                getattr(total, name).extend(getattr(part, name))
-            offset += len(chunk)
-        if bad:
-            raise BatchRejected(pd.concat(bad, ignore_index=True))
-    return total
 
 
 def iter_incident_table(

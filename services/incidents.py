@@ -13,7 +13,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridpatrol.geo.assignment import GridIndex
 from gridpatrol.geo.dispatch import apply_action, overdue
 from gridpatrol.geo.errors import ConflictError, NotFoundError, SchemaError
 from gridpatrol.geo.incidents import (
@@ -24,6 +23,8 @@ from gridpatrol.geo.incidents import (
 from gridpatrol.geo.model import validate_layer
 from gridpatrol.store.base import Store
 
+from .grid_index import grid_index
+from .incident_files import iter_incident_table, read_incident_table  # noqa: F401 (re-exported)
 from .project import active_version, project_settings, project_taxonomy  # noqa: F401 (re-exported)
 
 #: Fields whose change makes a re-submitted incident an update.
@@ -51,80 +52,6 @@ class IngestResult:
     rejected: list[dict] = field(default_factory=list)
     unassigned: list[str] = field(default_factory=list)
     snapped: list[str] = field(default_factory=list)
-
-
-_INDEX_CACHE: dict[tuple, tuple[GridIndex, gpd.GeoDataFrame]] = {}
-#: Layers an assignment index depends on (project: the metric CRS setting).
-_INDEX_SOURCES = ("grids", "grid_versions", "project")
-
-
-def grid_index(store: Store, version: int) -> tuple[GridIndex, gpd.GeoDataFrame]:
-    """The assignment index of a grid version, and its grids.
-
-    Cached per store, version and revision of the grids (in memory: a warm lookup is
-    one small query), and persisted beside an embedded store's file
-    (``.project.db.index/``), so a new process (every CLI run, every worker) loads it in
-    a fraction of the seconds a build of thousands of grids takes.
-    """
-    revs = tuple(store.revisions(*_INDEX_SOURCES).values())
-    key = (store.url, version, revs)
-    if key in _INDEX_CACHE:
-        return _INDEX_CACHE[key]
-    grids = store.read("grids", where={"version": version})
-    if grids.empty:
-        raise NotFoundError(f"grid version {version} has no grids: import or propose grids first")
-    index = _load_index(store, version, revs)
-    if index is None:
-        metric = grids.to_crs(store.metric_crs(grids))
-        index = GridIndex.from_geodataframe(metric, code_column="code")
-        _save_index(store, version, revs, index)
-    if len(_INDEX_CACHE) > 8:
-        _INDEX_CACHE.clear()
-    _INDEX_CACHE[key] = (index, grids)
-    return index, grids
-
-
-def _index_path(store: Store, version: int, revs: tuple):
-    from pathlib import Path
-
-    path = getattr(store, "path", None)
-    if path is None:  # PostGIS: kept in memory per process
-        return None
-    tag = "-".join(str(r) for r in revs)
-    store_file = Path(path)
-    return store_file.parent / f".{store_file.name}.index" / f"grids-v{version}-r{tag}.pickle"
-
-
-def _load_index(store: Store, version: int, revs: tuple) -> GridIndex | None:
-    import pickle
-
-    path = _index_path(store, version, revs)
-    if path is None or not path.exists():
-        return None
-    try:
-        # Our own file beside the store, written by _save_index; as trusted as the store.
-        index = pickle.loads(path.read_bytes())
-    except Exception:  # noqa: BLE001 - a damaged or foreign file: rebuild instead
-        return None
-    return index if isinstance(index, GridIndex) else None
-
-
-def _save_index(store: Store, version: int, revs: tuple, index: GridIndex) -> None:
-    import os
-    import pickle
-
-    path = _index_path(store, version, revs)
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(exist_ok=True)
-        for old in path.parent.glob(f"grids-v{version}-r*.pickle"):
-            old.unlink(missing_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(tmp, path)  # atomic: another process never reads half a file
-    except OSError:  # read-only folder: the in-memory cache still works
-        pass
 
 
 def _next_seq(store: Store, ids: list[str]) -> dict[str, int]:
@@ -326,6 +253,69 @@ def ingest_incidents(
     return result
 
 
+def ingest_incident_chunks(
+    store: Store,
+    chunks,
+    *,
+    partial: bool = False,
+    actor: str = "import",
+    now: pd.Timestamp | None = None,
+    default_tz: str | None = None,
+) -> IngestResult:
+    """Ingest a batch given as a sequence of row chunks, with bounded memory.
+
+    The batch lands whole (one transaction) or, unless ``partial``, not at all; rejected
+    rows are numbered from the start of the batch, and an id repeated across chunks is
+    rejected like one repeated within a chunk.
+
+    Raises
+    ------
+    BatchRejected
+        With the bad rows of every chunk, when some are bad and ``partial`` is False.
+    """
+    now = now or pd.Timestamp.now(tz="UTC")
+    total = IngestResult()
+    seen: set[str] = set()
+    offset = 0
+    bad: list[pd.DataFrame] = []
+    with store.transaction():
+        for chunk in chunks:
+            if bad:  # already failing: only validate, to list every bad row at once
+                prepared = prepare_incidents(
+                    chunk.reset_index(drop=True),
+                    taxonomy=project_taxonomy(store),
+                    now=now,
+                    served_bounds=store.get_setting("bounds"),
+                    addresses=store.read("addresses") if "address" in chunk else None,
+                    default_tz=default_tz or store.get_setting("timezone"),
+                )
+                bad.append(prepared.rejected.assign(row=prepared.rejected["row"] + offset))
+                offset += len(chunk)
+                continue
+            try:
+                part = ingest_incidents(
+                    store,
+                    chunk,
+                    partial=partial,
+                    actor=actor,
+                    now=now,
+                    seen=seen,
+                    row_offset=offset,
+                    default_tz=default_tz,
+                )
+            except BatchRejected as exc:
+                bad.append(exc.rejected)
+                offset += len(chunk)
+                continue
+            seen.update(chunk["incident_id"].astype(str))
+            for name in ("created", "updated", "unchanged", "rejected", "unassigned", "snapped"):
+                getattr(total, name).extend(getattr(part, name))
+            offset += len(chunk)
+        if bad:
+            raise BatchRejected(pd.concat(bad, ignore_index=True))
+    return total
+
+
 def _transition(row: pd.Series, action: str, *, at, actor, note, taxonomy, seq):
     """The incident row after ``action`` and its history event (raises ConflictError)."""
     t = apply_action(row, action, at=at, taxonomy=taxonomy)
@@ -395,9 +385,9 @@ def act(
 
 
 #: Incidents escalated per transaction: small, so other writers wait at most one chunk.
-ESCALATION_CHUNK = 25
+ESCALATION_CHUNK = 10
 #: Pause between chunks, in seconds: lets writers waiting for the store's lock in.
-ESCALATION_PAUSE_S = 0.05
+ESCALATION_PAUSE_S = 0.02
 #: The columns an escalation changes.
 _ESCALATED = ("status", "level", "due_at", "closed_at", "closed_level", "updated_at")
 
@@ -568,12 +558,3 @@ def incident_history(store: Store, incident_id: str) -> pd.DataFrame:
     if events.empty and store.count("incidents", where={"incident_id": incident_id}) == 0:
         raise NotFoundError(f"no incident {incident_id!r}")
     return events.sort_values("seq").reset_index(drop=True)
-
-
-# Reading incident files and importing them in chunks (re-exported: callers import them
-# from here).
-from .incident_files import (  # noqa: E402, F401
-    ingest_incident_chunks,
-    iter_incident_table,
-    read_incident_table,
-)

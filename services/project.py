@@ -121,3 +121,43 @@ def active_version(store: Store) -> int:
 def set_active_version(store: Store, version: int) -> None:
     """Record the active grid version (call inside the activating transaction)."""
     store.set_setting("active_grid_version", int(version))
+
+
+def update_project(
+    store: Store,
+    *,
+    timezone: str | None = None,
+    taxonomy: dict | None = None,
+    name: str | None = None,
+) -> ProjectSettings:
+    """Check and store the given settings (None: leave as is), in one transaction.
+
+    Raises
+    ------
+    SchemaError
+        An unknown time zone or a taxonomy without categories; nothing is stored.
+    """
+    import zoneinfo
+
+    from gridpatrol.geo.errors import SchemaError
+
+    changes: dict[str, Any] = {}
+    if timezone is not None:
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise SchemaError(
+                f"unknown time zone {timezone!r}; use an IANA name like Europe/Helsinki"
+            ) from None
+        changes["timezone"] = timezone
+    if taxonomy is not None:
+        parsed = Taxonomy.from_dict(taxonomy)
+        if not parsed.categories:
+            raise SchemaError("the taxonomy has no categories")
+        changes["taxonomy"] = parsed.to_dict()
+    if name is not None:
+        changes["name"] = name
+    with store.transaction():
+        for key, value in changes.items():
+            store.set_setting(key, value)
+    return project_settings(store)

@@ -1,8 +1,6 @@
-"""Group commit for single incident reports (``POST /api/incidents``)."""
+"""Group commit of single incident reports arriving at once (see :class:`ReportQueue`)."""
 
 from __future__ import annotations
-
-import threading
 
 import pandas as pd
 
@@ -26,17 +24,20 @@ class ReportQueue:
     """
 
     def __init__(self, *, max_rows: int = 1000) -> None:
+        import threading
+
         self.max_rows = max_rows
         self._cond = threading.Condition()
         self._pending: list[dict] = []
         self._thread: threading.Thread | None = None
+        self._threading = threading
 
     def submit(self, url: str, row: dict, *, actor: str = "api", callback) -> None:
         """Queue one report; ``callback(result, error)`` runs on the worker thread."""
         with self._cond:
             self._pending.append({"url": url, "row": row, "actor": actor, "callback": callback})
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
+                self._thread = self._threading.Thread(
                     target=self._run, name="gridpatrol-report-queue", daemon=True
                 )
                 self._thread.start()

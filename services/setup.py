@@ -242,3 +242,92 @@ def import_grid_layer(store: Store, grids: gpd.GeoDataFrame, *, source: str) -> 
         if rows:
             store.write({"grid_versions": pd.DataFrame(rows)}, mode="append", source=source)
     return written
+
+
+def set_project(
+    store: Store,
+    *,
+    timezone: str | None = None,
+    taxonomy: dict | None = None,
+    name: str | None = None,
+) -> None:
+    """Set project settings (only those given), checked first, in one transaction.
+
+    Raises
+    ------
+    SchemaError
+        An unknown time zone, or a taxonomy with no categories or a bad one.
+    """
+    import zoneinfo
+
+    from gridpatrol.geo.incidents import Taxonomy
+
+    changes: dict = {}
+    if timezone is not None:
+        try:
+            zoneinfo.ZoneInfo(timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise SchemaError(
+                f"unknown time zone {timezone!r}; use an IANA name like Europe/Helsinki"
+            ) from None
+        changes["timezone"] = timezone
+    if taxonomy is not None:
+        parsed = Taxonomy.from_dict(taxonomy)
+        if not parsed.categories:
+            raise SchemaError("the taxonomy has no categories")
+        changes["taxonomy"] = parsed.to_dict()
+    if name is not None:
+        changes["name"] = name
+    with store.transaction():
+        for key, value in changes.items():
+            store.set_setting(key, value)
+
+
+def china_street_offset_note(
+    store: Store, gdf: gpd.GeoDataFrame, *, source: str, max_vertices: int = 400
+) -> str | None:
+    """When WGS84 features inside China sit off the project's OSM streets but would sit
+    on them as GCJ-02 (or BD-09), say so with the distances; None otherwise.
+
+    The median distance from up to ``max_vertices`` feature vertices to the nearest walk
+    street is compared as stored and as converted; a conversion must bring them at
+    least 40 % closer and the stored distance must exceed 50 m.
+    """
+    import numpy as np
+
+    from gridpatrol.geo.crs import to_wgs84
+    from gridpatrol.store.files import china_warning
+
+    if china_warning(gdf, source) is None:
+        return None
+    streets = store.read("streets", where={"network": "walk"})
+    if streets.empty:
+        return None
+    coords = shapely.get_coordinates(
+        gdf.geometry.boundary.where(
+            ~gdf.geometry.geom_type.isin(["Point", "MultiPoint"]), gdf.geometry
+        ).values
+    )
+    if not len(coords):
+        return None
+    step = max(1, len(coords) // max_vertices)
+    pts = gpd.GeoDataFrame(geometry=shapely.points(coords[::step]), crs=WGS84)
+    crs = store.metric_crs(streets)
+    lines = streets.to_crs(crs)
+    tree = shapely.STRtree(lines.geometry.values)
+
+    def median_m(points: gpd.GeoDataFrame) -> float:
+        geoms = points.to_crs(crs).geometry.values
+        nearest = tree.query_nearest(geoms, return_distance=True)[1]
+        return float(np.median(nearest))
+
+    as_is = median_m(pts)
+    for datum in ("gcj02", "bd09"):
+        moved = median_m(to_wgs84(pts, crs=datum))
+        if as_is > 50 and moved < 0.6 * as_is:
+            return (
+                f"{source}: stored as WGS84 these features sit a median {as_is:.0f} m from the "
+                f"OSM streets, read as {datum.upper()} {moved:.0f} m: they are most likely "
+                f"{datum.upper()}; import again with --crs {datum}"
+            )
+    return None

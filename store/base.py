@@ -7,6 +7,13 @@ Every write goes through :meth:`Store.write`, which validates each layer against
 model (:func:`gridpatrol.geo.model.validate_layer`) before anything touches the
 database, and applies all layers of one call in one transaction: a batch lands whole or
 not at all.
+
+Use cases (``gridpatrol.services``) group their reads and writes in one
+:meth:`Store.transaction`, taking :meth:`Store.lock` (rows) or :meth:`Store.serialize`
+(a name) before reading what they decide on. The embedded store's transaction holds
+the file for writing from its start, so both are no-ops there; PostGIS takes row locks
+(``SELECT ... FOR UPDATE``) and advisory locks. Locked past the timeout:
+:class:`~gridpatrol.geo.errors.StoreBusyError`. The store decides nothing itself.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -333,6 +340,8 @@ class Store(ABC):
                 try:
                     self._commit()
                 except Exception as exc:
+                    with suppress(Exception):
+                        self._rollback()
                     self._raise_busy(exc)
                     raise
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,6 +38,16 @@ _READY: dict[tuple[str, int], set[str]] = {}
 
 #: How long a write waits for another writer's transaction before StoreBusyError.
 BUSY_TIMEOUT_S = 10.0
+
+_WRITE_LOCKS: dict[str, threading.Lock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: str) -> threading.Lock:
+    """The in-process writer lock of one database file."""
+    key = os.path.realpath(path)
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.Lock())
 
 
 def _q(name: str) -> str:
@@ -185,14 +196,35 @@ class EmbeddedStore(Store):
 
     # -- transactions -----------------------------------------------------------------
     def _begin(self) -> None:
-        self._con.execute("BEGIN IMMEDIATE")
+        # Writers in this process queue on a lock first: the one waiting is woken the
+        # moment the holder commits, instead of polling SQLite's busy handler (which
+        # sleeps up to 100 ms between tries and can miss short gaps between another
+        # writer's transactions). BEGIN IMMEDIATE still guards against other processes.
+        lock = _write_lock(self.path)
+        if not lock.acquire(timeout=BUSY_TIMEOUT_S):
+            raise sqlite3.OperationalError("database is locked (by a writer in this process)")
+        try:
+            self._con.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            lock.release()
+            raise
+        self._holds = lock
+
+    def _release(self) -> None:
+        lock, self._holds = getattr(self, "_holds", None), None
+        if lock is not None:
+            lock.release()
 
     def _commit(self) -> None:
-        self._con.execute("COMMIT")
+        self._con.execute("COMMIT")  # on failure the caller rolls back, which releases
+        self._release()
 
     def _rollback(self) -> None:
-        if self._con.in_transaction:
-            self._con.execute("ROLLBACK")
+        try:
+            if self._con.in_transaction:
+                self._con.execute("ROLLBACK")
+        finally:
+            self._release()
 
     # BEGIN IMMEDIATE holds the whole file for writing: rows and names need no locks.
     def _meta_put(self, key: str, value: str) -> None:

@@ -289,3 +289,61 @@ def test_incident_by_address_keeps_the_match_and_score():
     assert got.loc["h1", "address_score"] == 95.0
     assert got.loc["h1"].geometry.equals(ADDRESSES.geometry.iloc[1])
     assert out.rejected["incident_id"].tolist() == ["h2"]
+
+
+def test_project_stations_and_teams_through_the_api(tmp_path, db):
+    from gridpatrol.api.main import create_app
+    from gridpatrol.api.settings import Settings
+    from tests.tokens import client_as
+
+    districts(tmp_path / "d.geojson")
+    run("import", "grids", tmp_path / "d.geojson", "--code", "DIST", "--db", db)
+    app = create_app(Settings(database_url=db, escalation_interval_s=0))
+    admin, viewer = client_as(app), client_as(app, "viewer")
+    body = {"timezone": "Asia/Shanghai", "taxonomy": {"theft": {"respond_minutes": 30, "close_hours": 24, "aliases": ["larceny"]}}}  # fmt: skip
+    assert viewer.put("/api/project", json=body).status_code == 403
+    r = admin.put("/api/project", json=body)
+    assert r.status_code == 200 and r.json()["timezone"] == "Asia/Shanghai"
+    assert list(r.json()["taxonomy"]) == ["theft"]
+    assert admin.put("/api/project", json={"timezone": "Mars/Olympus"}).status_code == 422
+    r = admin.post("/api/stations", json={"station_id": "S1", "lon": 24.945, "lat": 60.17})
+    assert r.status_code == 201 and r.json()["grid_code"] == "12"
+    r = admin.post("/api/teams", json=[{"team_id": "T1", "station_id": "S1"}])
+    assert r.status_code == 201 and r.json() == {"saved": 1}
+    assert admin.post("/api/teams", json=[{"team_id": "T2", "station_id": "S9"}]).status_code == 404
+    with open_store(db) as store:
+        assert store.read("teams")["team_id"].tolist() == ["T1"]
+        assert store.get_setting("timezone") == "Asia/Shanghai"
+
+
+def test_gcj02_data_off_the_streets_is_named(tmp_path, db):
+    """Cameras copied from AMap (GCJ-02) but saved as WGS84 sit ~500 m off the streets."""
+    lon0, lat0 = 114.06, 22.54
+    xs = [lon0 + i * 0.002 for i in range(6)]
+    ys = [lat0 + j * 0.002 for j in range(6)]
+    lines = [shapely.LineString([(x, ys[0]), (x, ys[-1])]) for x in xs] + [
+        shapely.LineString([(xs[0], y), (xs[-1], y)]) for y in ys
+    ]
+    streets = gpd.GeoDataFrame(
+        {"network": "walk", "u": range(len(lines)), "v": range(100, 100 + len(lines)),
+         "length_m": 1000.0},
+        geometry=lines,
+        crs=4326,
+    )  # fmt: skip
+    with open_store(db) as store:
+        store.write({"streets": streets})
+    on_street = [(xs[i], ys[j] + 0.0007) for i in range(6) for j in range(5)]
+    gx, gy = wgs84_to_gcj02([p[0] for p in on_street], [p[1] for p in on_street])
+    cams = gpd.GeoDataFrame(
+        {"source_id": [f"c{i}" for i in range(len(on_street))]},
+        geometry=shapely.points(list(zip(gx, gy, strict=True))),
+        crs=4326,
+    )
+    cams.to_file(tmp_path / "cams.geojson")
+    out = run("import", "cameras", tmp_path / "cams.geojson", "--db", db)
+    assert "sit a median" in out and "most likely GCJ02" in out and "--crs gcj02" in out
+    # data that really is WGS84 on those streets gets no such note
+    gpd.GeoDataFrame(
+        {"source_id": ["w1", "w2"]}, geometry=shapely.points(on_street[:2]), crs=4326
+    ).to_file(tmp_path / "wgs.geojson")
+    assert "sit a median" not in run("import", "cameras", tmp_path / "wgs.geojson", "--db", db)

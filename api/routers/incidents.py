@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 import geopandas as gpd
 import pandas as pd
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 
+from gridpatrol.api.auth import actor_label
 from gridpatrol.api.deps import PageDep, SettingsDep, StoreDep
 from gridpatrol.api.schemas import (
     Feature,
@@ -267,10 +268,18 @@ def history(incident_id: str, store: StoreDep) -> list[IncidentEvent]:
 
 
 @router.post("/{incident_id}/actions", response_model=Feature, response_model_exclude_none=True)
-def take_action(incident_id: str, action: IncidentAction, store: StoreDep) -> dict:
+def take_action(
+    incident_id: str, action: IncidentAction, store: StoreDep, request: Request
+) -> dict:
     """Assign, start, resolve, verify, reopen, escalate or comment (409 if not allowed now).
 
-    Answers the incident after the action, as a GeoJSON Feature (like GET).
+    The history records the token that acted; ``actor`` (a worker's name typed by a
+    dispatcher, say) is kept beside it, never instead of it. Answers the incident after
+    the action, as a GeoJSON Feature (like GET).
     """
-    service.act(store, incident_id, action.action, actor=action.actor, note=action.note)
+    # The token, not the body, says who acted: a client may claim any name.
+    actor = actor_label(request)
+    if action.actor and action.actor != actor:
+        actor = f"{actor} for {action.actor}"
+    service.act(store, incident_id, action.action, actor=actor, note=action.note)
     return get_incident(incident_id, store)

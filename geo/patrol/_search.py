@@ -340,8 +340,12 @@ class Core(_RouteMoves, _InterMoves, _Construction):
         if initial is None and self.symmetric and self.T > self.euler_start_at:
             # O(T log T) apart from the matching: an Euler tour of every edge at once
             x = np.array([self.DEP, *range(0, 2 * self.T, 2), self.DEP], dtype=np.int64)
+            t_giant = time.perf_counter()
             routes = self.split(self.euler(x, rng if seed else None), k)
-            if self.large and self.xy is not None and k > 1 and not self.timed_out():
+            t_giant = time.perf_counter() - t_giant
+            # sectors cost about one more Euler tour of everything, then balancing
+            room = self.deadline - time.perf_counter() > 2.0 * t_giant
+            if self.large and self.xy is not None and k > 1 and room:
                 # compact sectors around the depot, when the street network allows them
                 sectors = self.territories(k, rng)
                 if max(map(self.cost, sectors)) <= max(map(self.cost, routes)) * 1.02:

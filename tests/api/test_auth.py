@@ -170,6 +170,26 @@ def test_browser_login_sets_a_strict_session_cookie(project):
         assert browser.get("/maps/incidents").status_code == 401
 
 
+def test_a_browser_without_a_session_is_sent_to_log_in(project):
+    with client_as(project["app"], None) as browser:
+        r = browser.get(
+            "/maps/incidents?lang=zh", headers={"Accept": "text/html"}, follow_redirects=False
+        )
+        assert r.status_code == 303
+        assert r.headers["location"] == "/login?next=%2Fmaps%2Fincidents%3Flang%3Dzh"
+        # a script (no text/html) still gets the 401 that says what to send
+        assert browser.get("/maps/incidents").status_code == 401
+
+
+def test_history_names_the_token_that_acted_not_the_name_claimed(project):
+    app = project["app"]
+    with client_as(app, "dispatcher") as c:
+        r = c.post("/api/incidents/P-1/actions", json={"action": "comment", "actor": "anna"})
+        assert r.status_code == 200, r.text
+        last = c.get("/api/incidents/P-1/history").json()[-1]
+    assert last["actor"].startswith("test dispatcher (") and last["actor"].endswith(" for anna")
+
+
 def test_patrol_tokens_see_only_their_team(project):
     app = project["app"]
     token = _cli_token(project["url"], "patrol", "--team", "T1")
@@ -233,3 +253,34 @@ def test_a_one_time_login_link_opens_a_session_once(project):
         code = url.rsplit("/", 1)[1].split("?")[0]
         r = other.get("/api/incidents", headers={"Authorization": f"Bearer {code}"})
         assert r.status_code == 401
+
+
+def test_tokens_sessions_and_audit_on_each_store(store):
+    from gridpatrol.services import tokens as svc
+    from gridpatrol.store import tokens as tk
+
+    token, record = svc.create_api_token(
+        store, role="patrol", name="T1 phone", scope={"teams": ["T1"]}
+    )
+    principal = tk.resolve_api_token(store, token)
+    assert (principal.role, principal.scope, principal.token_id) == (
+        "patrol",
+        {"teams": ["T1"]},
+        record["id"],
+    )
+    secret, _ = svc.open_session(store, token)
+    assert tk.resolve_api_token(store, secret).kind == "session"
+    code = svc.create_login_link(store, principal)
+    with pytest.raises(tk.ApiTokenError):
+        tk.resolve_api_token(store, code)  # a link is not a bearer token
+    svc.open_session_from_link(store, code)
+    with pytest.raises(tk.ApiTokenError, match="used already"):
+        svc.open_session_from_link(store, code)
+    svc.revoke_api_token(store, record["id"])
+    for s in (token, secret):
+        with pytest.raises(tk.ApiTokenError, match="revoked"):
+            tk.resolve_api_token(store, s)
+    actions = [e["action"] for e in tk.read_audit(store)]
+    assert {"token create", "login", "login link", "token revoke"} <= set(actions)
+    with pytest.raises(Exception, match="role"):
+        svc.create_api_token(store, role="root")

@@ -57,13 +57,22 @@ def test_coverage_per_grid_community_and_street(client):
     assert client.get("/api/cameras/coverage", params={"by": "planet"}).status_code == 422
 
 
-def test_blind_spots_and_siting(client):
+def test_blind_spots(client):
     blind = client.get("/api/cameras/blindspots", params={"limit": 50}).json()
     assert 0 < blind["numberReturned"] <= 50
     props = blind["features"][0]["properties"]
     assert props["rank"] == 1 and props["seen_share"] <= 0.1
     areas = client.get("/api/cameras/blindspots", params={"kind": "areas"}).json()
     assert areas["numberReturned"] > 0
+    from gridpatrol.services.cameras import blind_dwell_points
+
+    with open_store(client.app.state.settings.database_url) as store:
+        dwell = blind_dwell_points(store, limit=5)
+    assert len(dwell) == 5 and dwell["rank"].tolist() == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.slow
+def test_siting_ten_cameras_on_helsinki(client):
     r = client.post("/api/cameras/siting", params={"n": 10})
     assert r.status_code == 200, r.text
     out = r.json()
@@ -167,3 +176,47 @@ def test_cameras_page_draws_views_blind_streets_and_sites(client, tmp_path):
     assert report["evaluate"]["layers"] > 221
     # the popup form reached the API, which wants a planner (the page is anonymous)
     assert report["evaluate"]["edit"] == "log in as a planner to edit cameras"
+
+
+def test_import_edit_and_history_on_both_stores(store_url):
+    """The camera write path in one transaction each, on SQLite and PostGIS."""
+    from gridpatrol.services import cameras as service
+
+    cams = gpd.GeoDataFrame(
+        {"camera_id": ["a", "b"], "bearing": [10.0, None], "range": [25.0, 30.0]},
+        geometry=[shapely.Point(24.94, 60.17), shapely.Point(24.95, 60.17)],
+        crs=4326,
+    )
+    with open_store(store_url) as store:
+        report = service.import_cameras(store, cams, actor="t")
+        assert report["imported"] == 2 and report["defaulted"]["direction"] == 1
+        service.edit_camera(store, "b", {"direction": 270, "lon": 24.951}, actor="t")
+        with pytest.raises(service.SchemaError):
+            service.edit_camera(store, "b", {"fov": 0}, actor="t")
+        row = store.read("cameras", where={"source_id": "b"})
+        assert row["direction"].iloc[0] == 270 and row.geometry.x.iloc[0] == pytest.approx(24.951)
+        hist = service.camera_history(store, "b")
+        assert hist["action"].tolist() == ["import", "edit"]
+        assert hist["detail"].iloc[1]["position"]["to"] == [24.951, 60.17]
+        # a refused import changes nothing
+        bad = cams.assign(bearing=["x", "y"])
+        with pytest.raises(service.SchemaError):
+            service.import_cameras(store, bad)
+        assert store.read("cameras", where={"source_id": "a"})["direction"].iloc[0] == 10
+        assert len(service.camera_history(store, "a")) == 1
+
+
+def test_import_from_geopackage_in_a_metric_crs(tmp_path):
+    from gridpatrol.services import cameras as service
+
+    path = tmp_path / "cams.gpkg"
+    gpd.GeoDataFrame(
+        {"id": ["g1"], "azimuth": [200.0], "hfov": [75.0], "height": [6.5]},
+        geometry=[shapely.Point(385600.0, 6671900.0)],
+        crs="EPSG:3067",
+    ).to_file(path, driver="GPKG")
+    with open_store(f"sqlite:///{tmp_path / 'p.db'}") as store:
+        assert service.import_cameras(store, path)["imported"] == 1
+        cam = store.read("cameras").iloc[0]
+    assert (cam["direction"], cam["fov"], cam["height_m"]) == (200.0, 75.0, 6.5)
+    assert 24 < cam.geometry.x < 26 and cam["defaulted"] == "camera_type,range_m"

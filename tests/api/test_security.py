@@ -293,3 +293,27 @@ def test_tokens_are_redacted_from_logs():
     )  # fmt: skip
     RedactTokens().filter(record)
     assert "gpe_secret" not in record.getMessage() and "token=***" in record.getMessage()
+
+
+def test_a_real_server_answers_a_60_mb_chunked_batch_with_413_not_a_reset(app):
+    import httpx
+
+    from tests.maps.cdp import serve_app
+
+    token = make_token(app, "admin")
+
+    def body():
+        yield b"["
+        for _ in range(60):
+            yield b" " * 1_000_000
+        yield b"]"
+
+    with serve_app(app) as base:
+        r = httpx.post(
+            f"{base}/api/incidents/batch",
+            content=body(),  # no Content-Length: Transfer-Encoding chunked
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            timeout=120,
+        )
+        assert r.status_code == 413 and r.json()["error"] == "PayloadTooLarge"
+        assert httpx.get(f"{base}/health").status_code == 200

@@ -135,3 +135,27 @@ def test_incidents_page(server):
 def test_cameras_page(server):
     r = _check(f"{server['base']}/maps/cameras", "cameras", COUNT_LAYERS)
     assert r["evaluate"]["layers"] > 221
+
+
+def test_phone_layout_filter_box_clear_of_the_scale_bar_and_nav(server):
+    """On a phone the filter form, the scale bar, the hot-spot legend and the navigation
+    bar do not cover one another."""
+    expr = """(() => {
+      const r = s => { const e = document.querySelector(s); return e && e.getBoundingClientRect(); };
+      const hit = (a, b) => !!(a && b) && a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+      const form = r('#gp-filter'), scale = r('.leaflet-control-scale'), nav = r('#gp-nav'),
+            legend = r('#gp-hotspot-legend'), title = r('#gp-title');
+      return {form: !!form, scale: !!scale, nav: !!nav,
+              form_scale: hit(form, scale), form_legend: hit(form, legend),
+              nav_title: hit(nav, title), links: document.querySelectorAll('#gp-nav a').length};
+    })()"""
+    r = _check(
+        _login_link(server, "/maps/incidents?lang=en"),
+        "incidents-phone",
+        expr,
+        width=390,
+        height=800,
+    )
+    e = r["evaluate"]
+    assert e["form"] and e["scale"] and e["nav"] and e["links"] == 7
+    assert not e["form_scale"] and not e["form_legend"] and not e["nav_title"], e

@@ -8,6 +8,7 @@ import shapely
 
 from gridpatrol.geo.crs import wgs84_to_gcj02
 from gridpatrol.geo.errors import ConflictError, NotFoundError
+from gridpatrol.services import grid_index as grid_index_module
 from gridpatrol.services import incidents as inc
 from gridpatrol.store.base import open_store
 from tests.conftest import quadrant_grids, shared_path
@@ -311,7 +312,7 @@ def test_assignment_index_is_persisted_per_grid_version(tmp_path, monkeypatch):
         index, _ = inc.grid_index(s, 1)
         files = list((Path(s.path).parent / f".{Path(s.path).name}.index").glob("grids-v1-*.pickle"))
         assert len(files) == 1
-        inc._INDEX_CACHE.clear()  # as in a fresh process
+        grid_index_module._INDEX_CACHE.clear()  # as in a fresh process
 
         def no_build(*a, **k):
             raise AssertionError("built again instead of loading the persisted index")
