@@ -18,7 +18,7 @@ def grid_index(store: Store, version: int) -> tuple[GridIndex, gpd.GeoDataFrame]
 
     Cached per store, version and revision of the grids (in memory: a warm lookup is
     one small query), and persisted beside an embedded store's file
-    (``project.db.index/``), so a new process (every CLI run, every worker) loads it in
+    (``.project.db.index/``), so a new process (every CLI run, every worker) loads it in
     a fraction of the seconds a build of thousands of grids takes.
     """
     revs = tuple(store.revisions(*_INDEX_SOURCES).values())
@@ -46,7 +46,8 @@ def _index_path(store: Store, version: int, revs: tuple):
     if path is None:  # PostGIS: kept in memory per process
         return None
     tag = "-".join(str(r) for r in revs)
-    return Path(f"{path}.index") / f"grids-v{version}-r{tag}.pickle"
+    store_file = Path(path)  # a hidden folder beside it: nothing else named like the store
+    return store_file.parent / f".{store_file.name}.index" / f"grids-v{version}-r{tag}.pickle"
 
 
 def _load_index(store: Store, version: int, revs: tuple) -> GridIndex | None:
