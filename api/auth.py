@@ -1,6 +1,6 @@
 """Who may do what: API tokens, browser sessions, roles, and the one access policy.
 
-A request is made by a :class:`~gridpatrol.store.tokens.Principal` when it carries
+A request is made by a :class:`~gridpatrol.services.tokens.Principal` when it carries
 ``Authorization: Bearer <token>`` (scripts, tests) or the ``gp_session`` cookie that
 ``POST /login`` sets from a token (planners in the browser); otherwise it is anonymous.
 
@@ -26,8 +26,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from gridpatrol.services import audit as audit_log
+from gridpatrol.services import embed as embed_tokens
 from gridpatrol.services import tokens as svc
-from gridpatrol.store import tokens as tk
 from gridpatrol.store.base import open_store
 
 SESSION_COOKIE = "gp_session"
@@ -95,21 +96,21 @@ def rule_for(method: str, path: str) -> Rule:
 
 #: Resolved tokens, keyed by the token's hash and the revision of the token table: an
 #: issue, revocation or expiry change moves the revision on, so it applies at once.
-_PRINCIPALS: dict[tuple, tuple[tk.Principal, float]] = {}
+_PRINCIPALS: dict[tuple, tuple[svc.Principal, float]] = {}
 #: A cached principal is re-checked against the store at least this often (expiry).
 _PRINCIPAL_TTL_S = 30.0
 
 
-def _lookup(request: Request, secret: str) -> tk.Principal:
+def _lookup(request: Request, secret: str) -> svc.Principal:
     import time
 
     with open_store(request.app.state.settings.database_url) as store:
         # One small revision query instead of a table read per request.
-        key = (store.url, tk.hash_token(secret), store.revisions("api_tokens")["api_tokens"])
+        key = (store.url, svc.hash_token(secret), store.revisions("api_tokens")["api_tokens"])
         hit = _PRINCIPALS.get(key)
         if hit is not None and hit[1] > time.monotonic():
             return hit[0]
-        principal = tk.resolve_api_token(store, secret)
+        principal = svc.resolve_api_token(store, secret)
         if len(_PRINCIPALS) > 10_000:
             _PRINCIPALS.clear()
         _PRINCIPALS[key] = (principal, time.monotonic() + _PRINCIPAL_TTL_S)
@@ -119,7 +120,7 @@ def _lookup(request: Request, secret: str) -> tk.Principal:
 async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
-) -> tk.Principal | None:
+) -> svc.Principal | None:
     """The principal of the bearer token or the session cookie; None when anonymous.
 
     Raises 401 for a token or session that is unknown, expired or revoked.
@@ -128,7 +129,7 @@ async def current_principal(
     if cached is not None:
         return cached
     secret = credentials.credentials if credentials is not None else None
-    if secret is not None and secret.startswith(tk.TOKEN_PREFIX):
+    if secret is not None and secret.startswith(embed_tokens.TOKEN_PREFIX):
         secret = None  # an embed token: checked by the embed router, not a principal
     via = "bearer"
     if secret is None:
@@ -138,7 +139,7 @@ async def current_principal(
         return None
     try:
         principal = await run_in_threadpool(_lookup, request, secret)
-    except tk.ApiTokenError as exc:
+    except svc.ApiTokenError as exc:
         raise HTTPException(
             401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
         ) from None
@@ -147,7 +148,7 @@ async def current_principal(
     return principal
 
 
-PrincipalDep = Annotated[tk.Principal | None, Depends(current_principal)]
+PrincipalDep = Annotated[svc.Principal | None, Depends(current_principal)]
 
 
 def _wants_page(request: Request, path: str) -> bool:
@@ -196,7 +197,7 @@ async def authorize(request: Request, principal: PrincipalDep) -> None:
 def require_role(*roles: str):
     """A dependency for routers that need more than :data:`RULES` (e.g. a stricter read)."""
 
-    async def check(principal: PrincipalDep) -> tk.Principal:
+    async def check(principal: PrincipalDep) -> svc.Principal:
         if principal is None:
             raise HTTPException(
                 401, "log in or send a bearer token", headers={"WWW-Authenticate": "Bearer"}
@@ -208,7 +209,7 @@ def require_role(*roles: str):
     return Depends(check)
 
 
-AdminDep = Annotated[tk.Principal, require_role("admin")]
+AdminDep = Annotated[svc.Principal, require_role("admin")]
 
 
 def actor_label(request: Request) -> str:
@@ -273,7 +274,7 @@ def create_token(body: ApiTokenCreate, request: Request, admin: AdminDep) -> dic
 def list_tokens(request: Request, admin: AdminDep) -> list[dict]:
     """Every API token, newest first (no secrets)."""
     with _store(request) as store:
-        return tk.list_api_tokens(store)
+        return svc.list_api_tokens(store)
 
 
 @router.delete("/api/auth/tokens/{token_id}", response_model=ApiToken)
@@ -305,7 +306,7 @@ def audit(
         if since_ts.tzinfo is None:
             raise HTTPException(422, "since needs a time zone, e.g. 2026-12-01T00:00:00Z")
     with _store(request) as store:
-        return tk.read_audit(store, actor=actor, since=since_ts, limit=limit)
+        return audit_log.read_audit(store, actor=actor, since=since_ts, limit=limit)
 
 
 LOGIN_PAGE = """<!doctype html><html><head><meta charset="utf-8">
@@ -345,7 +346,7 @@ def login(
     with _store(request) as store:
         try:
             secret, _ = svc.open_session(store, token.strip())
-        except tk.ApiTokenError as exc:
+        except svc.ApiTokenError as exc:
             page = LOGIN_PAGE.format(
                 message=f"<p role=alert>{html.escape(str(exc))}</p>",
                 next=html.escape(_safe_next(next)),
@@ -397,7 +398,7 @@ def login_with_link(request: Request, code: str, next: str | None = None):
     with _store(request) as store:
         try:
             secret, _ = svc.open_session_from_link(store, code)
-        except tk.ApiTokenError as exc:
+        except svc.ApiTokenError as exc:
             page = LOGIN_PAGE.format(message=f"<p role=alert>{html.escape(str(exc))}</p>", next="/")
             return HTMLResponse(page, status_code=401)
     # lax: a link opened from a mail or chat is a cross-site navigation, and a strict

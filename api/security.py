@@ -41,7 +41,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
-from gridpatrol.store import tokens as tk
+from gridpatrol.services.tokens import Principal
 from gridpatrol.store.base import open_store
 
 from .settings import Settings
@@ -294,7 +294,7 @@ class SecurityMiddleware:
         if method in UNSAFE and status < 400 and principal is not None:
             await anyio.to_thread.run_sync(self._audit, principal, method, scope, status)
 
-    def _audit(self, principal: tk.Principal, method: str, scope, status: int) -> None:
+    def _audit(self, principal: Principal, method: str, scope, status: int) -> None:
         route = scope.get("route")
         row = {
             "audit_id": secrets.token_hex(8),

@@ -846,7 +846,7 @@ def token_create(
 @token_app.command("list")
 def token_list(db: DbOption = None) -> None:
     """Every API token (no secrets)."""
-    from gridpatrol.store.tokens import list_api_tokens
+    from gridpatrol.services.tokens import list_api_tokens
 
     with _open(db) as store:
         rows = list_api_tokens(store)

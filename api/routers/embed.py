@@ -27,7 +27,7 @@ from gridpatrol.api.deps import SettingsDep, StoreDep, page_params
 from gridpatrol.api.routers.maps import pick_language
 from gridpatrol.api.schemas import to_feature_collection
 from gridpatrol.api.settings import Settings
-from gridpatrol.store import tokens as tk
+from gridpatrol.services import embed as embed_tokens
 
 router = APIRouter(tags=["embed"])
 log = logging.getLogger("gridpatrol.api")
@@ -83,7 +83,7 @@ class EmbedTokenCreate(BaseModel):
     label: str = Field(min_length=1, max_length=200, description="who or what it is for")
     layers: list[str] = Field(
         min_length=1,
-        description=f"any of {', '.join(tk.EMBEDDABLE)}",
+        description=f"any of {', '.join(embed_tokens.EMBEDDABLE)}",
         examples=[["grids", "incidents_aggregate"]],
     )
     area: list[float] | dict[str, Any] | str = Field(
@@ -127,11 +127,11 @@ class EmbedTokenCreated(EmbedToken):
 # -- admin ---------------------------------------------------------------------------------
 
 
-def _scope_error(exc: tk.ScopeError) -> HTTPException:
+def _scope_error(exc: embed_tokens.ScopeError) -> HTTPException:
     return HTTPException(403, str(exc))
 
 
-def _token_error(exc: tk.EmbedTokenError) -> HTTPException:
+def _token_error(exc: embed_tokens.EmbedTokenError) -> HTTPException:
     if exc.reason in ("missing", "unknown"):
         return HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer realm="embed"'})
     return HTTPException(403, str(exc))
@@ -154,7 +154,7 @@ def create_embed_token(
 
     The token is returned only here: the store keeps its SHA-256 hash.
     """
-    token, record = tk.create_token(
+    token, record = embed_tokens.create_token(
         store,
         layers=body.layers,
         area=body.area,
@@ -175,7 +175,7 @@ def create_embed_token(
 @router.get("/api/embed/tokens", response_model=list[EmbedToken], summary="List embed tokens")
 def list_embed_tokens(store: StoreDep, admin: AdminDep) -> list[dict]:
     """Every embed token with its scope and times (no secrets), newest first."""
-    return tk.list_tokens(store)
+    return embed_tokens.list_tokens(store)
 
 
 @router.delete(
@@ -185,7 +185,7 @@ def revoke_embed_token(
     token_id: Annotated[str, Path(max_length=64)], store: StoreDep, admin: AdminDep
 ) -> dict:
     """Revoke a token: its pages and data answer 403 from now on."""
-    return tk.revoke_token(store, token_id)
+    return embed_tokens.revoke_token(store, token_id)
 
 
 # -- embeds --------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ def _embed_token(
         return x_embed_token
     if authorization and authorization.lower().startswith("bearer "):
         value = authorization[7:].strip()
-        if value.startswith(tk.TOKEN_PREFIX):
+        if value.startswith(embed_tokens.TOKEN_PREFIX):
             return value
     return token
 
@@ -215,17 +215,17 @@ def _embed_token(
 EmbedTokenDep = Annotated[str | None, Depends(_embed_token)]
 
 
-def _scope(store, token: str | None) -> tk.TokenScope:
+def _scope(store, token: str | None) -> embed_tokens.TokenScope:
     try:
-        return tk.resolve_token(store, token)
-    except tk.EmbedTokenError as exc:
+        return embed_tokens.resolve_token(store, token)
+    except embed_tokens.EmbedTokenError as exc:
         raise _token_error(exc) from None
 
 
-def _layer(store, scope: tk.TokenScope, name: str, *, bbox, settings: Settings):
-    if name == tk.INCIDENTS_AGGREGATE:
-        return tk.incident_counts(store, scope, bbox=bbox, min_count=_min_count(settings))
-    return tk.read_scoped(store, scope, name, bbox=bbox, limit=settings.max_page_size)
+def _layer(store, scope: embed_tokens.TokenScope, name: str, *, bbox, settings: Settings):
+    if name == embed_tokens.INCIDENTS_AGGREGATE:
+        return embed_tokens.incident_counts(store, scope, bbox=bbox, min_count=_min_count(settings))
+    return embed_tokens.read_scoped(store, scope, name, bbox=bbox, limit=settings.max_page_size)
 
 
 @router.get("/embed/map", response_class=HTMLResponse, summary="Embeddable map")
@@ -281,9 +281,11 @@ def embed_data(
     box = page_params(settings, bbox=bbox, limit=None, offset=0).bbox
     try:
         gdf = _layer(store, scope, layer, bbox=box, settings=settings)
-    except tk.ScopeError as exc:
+    except embed_tokens.ScopeError as exc:
         raise _scope_error(exc) from None
-    body = to_feature_collection(gdf, id_column="code" if layer == tk.INCIDENTS_AGGREGATE else None)
-    if layer == tk.INCIDENTS_AGGREGATE:
+    body = to_feature_collection(
+        gdf, id_column="code" if layer == embed_tokens.INCIDENTS_AGGREGATE else None
+    )
+    if layer == embed_tokens.INCIDENTS_AGGREGATE:
         body["min_count"] = _min_count(settings)
     return JSONResponse(body, headers=headers, media_type="application/geo+json")

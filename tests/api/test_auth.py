@@ -256,31 +256,31 @@ def test_a_one_time_login_link_opens_a_session_once(project):
 
 
 def test_tokens_sessions_and_audit_on_each_store(store):
+    from gridpatrol.services import audit
     from gridpatrol.services import tokens as svc
-    from gridpatrol.store import tokens as tk
 
     token, record = svc.create_api_token(
         store, role="patrol", name="T1 phone", scope={"teams": ["T1"]}
     )
-    principal = tk.resolve_api_token(store, token)
+    principal = svc.resolve_api_token(store, token)
     assert (principal.role, principal.scope, principal.token_id) == (
         "patrol",
         {"teams": ["T1"]},
         record["id"],
     )
     secret, _ = svc.open_session(store, token)
-    assert tk.resolve_api_token(store, secret).kind == "session"
+    assert svc.resolve_api_token(store, secret).kind == "session"
     code = svc.create_login_link(store, principal)
-    with pytest.raises(tk.ApiTokenError):
-        tk.resolve_api_token(store, code)  # a link is not a bearer token
+    with pytest.raises(svc.ApiTokenError):
+        svc.resolve_api_token(store, code)  # a link is not a bearer token
     svc.open_session_from_link(store, code)
-    with pytest.raises(tk.ApiTokenError, match="used already"):
+    with pytest.raises(svc.ApiTokenError, match="used already"):
         svc.open_session_from_link(store, code)
     svc.revoke_api_token(store, record["id"])
     for s in (token, secret):
-        with pytest.raises(tk.ApiTokenError, match="revoked"):
-            tk.resolve_api_token(store, s)
-    actions = [e["action"] for e in tk.read_audit(store)]
+        with pytest.raises(svc.ApiTokenError, match="revoked"):
+            svc.resolve_api_token(store, s)
+    actions = [e["action"] for e in audit.read_audit(store)]
     assert {"token create", "login", "login link", "token revoke"} <= set(actions)
     with pytest.raises(Exception, match="role"):
         svc.create_api_token(store, role="root")

@@ -14,8 +14,8 @@ import shapely
 
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
+from gridpatrol.services import embed as tk
 from gridpatrol.services.incidents import ingest_incidents
-from gridpatrol.store import tokens as tk
 from gridpatrol.store.base import open_store
 from tests.conftest import quadrant_grids
 from tests.tokens import client_as

@@ -75,7 +75,7 @@ def test_store_of_an_earlier_release_opens_with_new_tables(tmp_path):
     with open_store(url) as store:
         assert store.count("cameras") == 1  # the old data is kept
         assert len(store.read("embed_tokens")) == 0  # the new table is there
-        from gridpatrol.store.tokens import create_token
+        from gridpatrol.services.embed import create_token
 
         area = [24.9, 60.1, 25.0, 60.2]
         token, record = create_token(store, layers=["grids"], area=area, label="upgrade")

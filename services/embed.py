@@ -17,7 +17,6 @@ move it); counts are over every incident the store holds, whatever its status or
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,9 +31,9 @@ from shapely.geometry import shape
 
 from gridpatrol.geo.crs import WGS84, metric_crs
 from gridpatrol.geo.errors import GridPatrolError, InvalidGeometryError, NotFoundError, SchemaError
-from gridpatrol.geo.model import EMBED_TOKENS  # noqa: F401  (re-exported; defined in the model)
+from gridpatrol.store.base import BBox, Store
 
-from .base import BBox, Store
+from .tokens import hash_token
 
 #: The public incident layer: counts per grid or cell, never single incidents.
 INCIDENTS_AGGREGATE = "incidents_aggregate"
@@ -78,11 +77,6 @@ class TokenScope:
     area_code: str
     incident_unit: str
     cell_m: float
-
-
-def hash_token(token: str) -> str:
-    """Hex SHA-256 of a token (the only form stored)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def new_token() -> str:
@@ -183,38 +177,41 @@ def create_token(
             raise SchemaError("expires_at needs a time zone, e.g. 2027-01-01T00:00:00Z")
         if expires_at <= now:
             raise SchemaError(f"expires_at {expires_at.isoformat()} is in the past")
-    geom, code = resolve_area(store, area)
-    if INCIDENTS_AGGREGATE in wanted and incident_unit == "cell":
-        metric = gpd.GeoSeries([geom], crs=WGS84)
-        metric = metric.to_crs(metric_crs(gpd.GeoDataFrame(geometry=metric)))
-        minx, miny, maxx, maxy = metric.total_bounds
-        cells = (np.floor(maxx / cell_m) - np.floor(minx / cell_m) + 1) * (
-            np.floor(maxy / cell_m) - np.floor(miny / cell_m) + 1
-        )
-        if cells > MAX_CELLS:
-            raise SchemaError(
-                f"the area spans {int(cells)} cells of {cell_m:g} m (at most {MAX_CELLS}): "
-                "use larger cells, a smaller area or incident_unit=grid"
+    # The area is read and the token written in one transaction: a token never covers
+    # an area code that another writer changed between the two.
+    with store.transaction():
+        geom, code = resolve_area(store, area)
+        if INCIDENTS_AGGREGATE in wanted and incident_unit == "cell":
+            metric = gpd.GeoSeries([geom], crs=WGS84)
+            metric = metric.to_crs(metric_crs(gpd.GeoDataFrame(geometry=metric)))
+            minx, miny, maxx, maxy = metric.total_bounds
+            cells = (np.floor(maxx / cell_m) - np.floor(minx / cell_m) + 1) * (
+                np.floor(maxy / cell_m) - np.floor(miny / cell_m) + 1
             )
-    token = new_token()
-    record = {
-        "token_id": secrets.token_hex(8),
-        "token_hash": hash_token(token),
-        "label": label,
-        "layers": json.dumps(wanted),
-        "area_code": code,
-        "incident_unit": incident_unit,
-        "cell_m": float(cell_m),
-        "created_at": now,
-        "created_by": created_by,
-        "expires_at": expires_at,
-        "revoked_at": None,
-    }
-    frame = gpd.GeoDataFrame([record], geometry=[geom], crs=WGS84)
-    store.write({"embed_tokens": frame}, mode="append", source="embed token")
-    return token, public_record(
-        store.read("embed_tokens", where={"token_id": record["token_id"]}).iloc[0]
-    )
+            if cells > MAX_CELLS:
+                raise SchemaError(
+                    f"the area spans {int(cells)} cells of {cell_m:g} m (at most {MAX_CELLS}): "
+                    "use larger cells, a smaller area or incident_unit=grid"
+                )
+        token = new_token()
+        record = {
+            "token_id": secrets.token_hex(8),
+            "token_hash": hash_token(token),
+            "label": label,
+            "layers": json.dumps(wanted),
+            "area_code": code,
+            "incident_unit": incident_unit,
+            "cell_m": float(cell_m),
+            "created_at": now,
+            "created_by": created_by,
+            "expires_at": expires_at,
+            "revoked_at": None,
+        }
+        frame = gpd.GeoDataFrame([record], geometry=[geom], crs=WGS84)
+        store.write({"embed_tokens": frame}, mode="append", source="embed token")
+        return token, public_record(
+            store.read("embed_tokens", where={"token_id": record["token_id"]}).iloc[0]
+        )
 
 
 def public_record(row: pd.Series) -> dict:
@@ -249,15 +246,23 @@ def list_tokens(store: Store) -> list[dict]:
 
 
 def revoke_token(store: Store, token_id: str, *, now: pd.Timestamp | None = None) -> dict:
-    """Revoke a token (again is harmless: the first time is kept)."""
+    """Revoke a token (again is harmless: the first time is kept).
+
+    Raises
+    ------
+    NotFoundError
+        No token has this id.
+    """
     now = now or pd.Timestamp.now(tz="UTC")
-    rows = store.read("embed_tokens", where={"token_id": token_id})
-    if rows.empty:
-        raise NotFoundError(f"no embed token has the id {token_id!r}")
-    if pd.isna(rows["revoked_at"].iloc[0]):
-        rows["revoked_at"] = now
-        store.write({"embed_tokens": rows}, mode="upsert", source="embed token")
-    return public_record(store.read("embed_tokens", where={"token_id": token_id}).iloc[0])
+    with store.transaction():
+        store.lock("embed_tokens", where={"token_id": token_id})
+        rows = store.read("embed_tokens", where={"token_id": token_id})
+        if rows.empty:
+            raise NotFoundError(f"no embed token has the id {token_id!r}")
+        if pd.isna(rows["revoked_at"].iloc[0]):
+            rows["revoked_at"] = now
+            store.write({"embed_tokens": rows}, mode="upsert", source="embed token")
+        return public_record(store.read("embed_tokens", where={"token_id": token_id}).iloc[0])
 
 
 def resolve_token(
@@ -451,245 +456,3 @@ def _cells(area: shapely.Geometry, incidents: gpd.GeoDataFrame, cell_m: float):
         crs=WGS84,
     )
     return units, counts
-
-
-# -- API tokens and sessions --------------------------------------------------------------
-
-#: Roles, most powerful first. What each may do is decided in ``gridpatrol.api.auth``.
-ROLES = ("admin", "planner", "dispatcher", "patrol", "viewer")
-API_TOKEN_PREFIX = "gpt_"
-SESSION_PREFIX = "gps_"
-LINK_PREFIX = "gpl_"
-
-
-class ApiTokenError(GridPatrolError):
-    """An API token or session is unknown, expired or revoked (``reason`` says which)."""
-
-    def __init__(self, message: str, *, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is asking: a token's id, name, role and scope."""
-
-    token_id: str
-    name: str
-    role: str
-    scope: dict
-    kind: str = "api"
-
-    @property
-    def label(self) -> str:
-        return f"{self.name or self.role} ({self.token_id})"
-
-
-def insert_api_token(
-    store: Store,
-    *,
-    role: str,
-    name: str = "",
-    scope: Mapping[str, Any] | None = None,
-    kind: str = "api",
-    parent_id: str = "",
-    created_by: str = "",
-    expires_at: pd.Timestamp | None = None,
-    now: pd.Timestamp | None = None,
-) -> tuple[str, dict]:
-    """Store a new API token (or session) and return the plain token, shown once.
-
-    Tokens are 32 random bytes (256 bits); only their SHA-256 is stored, so checking one
-    is a hash and an indexed lookup, not a password hash.
-
-    Raises
-    ------
-    SchemaError
-        Unknown role or kind, a scope that is not lists of codes.
-    """
-    if role not in ROLES:
-        raise SchemaError(f"role {role!r} is unknown; choose one of {', '.join(ROLES)}")
-    if kind not in ("api", "session", "link"):
-        raise SchemaError(f"token kind {kind!r} must be api, session or link")
-    scope = dict(scope or {})
-    for key, values in scope.items():
-        if key not in ("communities", "streets", "teams") or not (
-            isinstance(values, list) and all(isinstance(v, str) and v for v in values)
-        ):
-            raise SchemaError(
-                f"token scope {key!r}: use communities or streets (planner) or teams (patrol), "
-                "each a list of codes"
-            )
-    now = now or pd.Timestamp.now(tz="UTC")
-    prefix = {"session": SESSION_PREFIX, "link": LINK_PREFIX}.get(kind, API_TOKEN_PREFIX)
-    token = prefix + secrets.token_urlsafe(32)
-    record = {
-        "token_id": secrets.token_hex(8),
-        "token_hash": hash_token(token),
-        "kind": kind,
-        "name": name,
-        "role": role,
-        "scope": json.dumps(scope),
-        "parent_id": parent_id,
-        "created_at": now,
-        "created_by": created_by,
-        "expires_at": expires_at,
-        "revoked_at": None,
-    }
-    store.write({"api_tokens": pd.DataFrame([record])}, mode="append", source="api token")
-    return token, api_token_record(record)
-
-
-def api_token_record(row: Mapping[str, Any]) -> dict:
-    """A stored API token as shown to admins: no hash."""
-
-    def when(value) -> str | None:
-        return None if value is None or pd.isna(value) else pd.Timestamp(value).isoformat()
-
-    scope = row["scope"]
-    return {
-        "id": row["token_id"],
-        "kind": row["kind"],
-        "name": row["name"],
-        "role": row["role"],
-        "scope": json.loads(scope) if isinstance(scope, str) and scope else {},
-        "created_at": when(row["created_at"]),
-        "created_by": row["created_by"],
-        "expires_at": when(row["expires_at"]),
-        "revoked_at": when(row["revoked_at"]),
-    }
-
-
-def list_api_tokens(store: Store, *, kind: str = "api") -> list[dict]:
-    """Every API token (or session), newest first, without secrets."""
-    rows = store.read("api_tokens", where={"kind": kind})
-    rows = rows.sort_values("created_at", ascending=False)
-    return [api_token_record(row) for _, row in rows.iterrows()]
-
-
-def revoke_api_token(store: Store, token_id: str, *, now: pd.Timestamp | None = None) -> dict:
-    """Revoke a token and the sessions it opened (again is harmless)."""
-    now = now or pd.Timestamp.now(tz="UTC")
-    rows = store.read("api_tokens", where={"token_id": token_id})
-    if rows.empty:
-        raise NotFoundError(f"no API token has the id {token_id!r}")
-    if pd.isna(rows["revoked_at"].iloc[0]):
-        store.update("api_tokens", where={"token_id": token_id}, values={"revoked_at": now})
-        sessions = store.read("api_tokens", where={"parent_id": token_id})
-        for sid in sessions["token_id"]:
-            store.update("api_tokens", where={"token_id": sid}, values={"revoked_at": now})
-    return api_token_record(store.read("api_tokens", where={"token_id": token_id}).iloc[0])
-
-
-def resolve_api_token(store: Store, token: str, *, now: pd.Timestamp | None = None) -> Principal:
-    """The principal of a valid API token or session.
-
-    Raises
-    ------
-    ApiTokenError
-        ``reason`` is unknown, expired or revoked.
-    """
-    rows = store.read("api_tokens", where={"token_hash": hash_token(token)})
-    if rows.empty:
-        raise ApiTokenError(
-            "this token is not known: ask an admin for one (gridpatrol token create)",
-            reason="unknown",
-        )
-    row = rows.iloc[0]
-    now = now or pd.Timestamp.now(tz="UTC")
-    if not pd.isna(row["revoked_at"]):
-        raise ApiTokenError("this token was revoked: ask an admin for a new one", reason="revoked")
-    if not pd.isna(row["expires_at"]) and row["expires_at"] <= now:
-        raise ApiTokenError("this token or session expired: log in again", reason="expired")
-    if row["kind"] == "link":
-        raise ApiTokenError("a login link is not a token: open it in a browser", reason="unknown")
-    if row["kind"] == "session" and row["parent_id"]:
-        parent = store.read("api_tokens", where={"token_id": row["parent_id"]})
-        if parent.empty or not pd.isna(parent["revoked_at"].iloc[0]):
-            raise ApiTokenError("the token of this session was revoked", reason="revoked")
-    return Principal(
-        token_id=row["token_id"],
-        name=row["name"],
-        role=row["role"],
-        scope=json.loads(row["scope"]) if row["scope"] else {},
-        kind=row["kind"],
-    )
-
-
-# -- audit log -----------------------------------------------------------------------------
-
-
-def record_audit(
-    store: Store,
-    *,
-    actor: str,
-    role: str,
-    action: str,
-    status: int = 0,
-    detail: Mapping[str, Any] | None = None,
-    now: pd.Timestamp | None = None,
-) -> None:
-    """Append one change to the audit log."""
-    row = {
-        "audit_id": secrets.token_hex(8),
-        "at": now or pd.Timestamp.now(tz="UTC"),
-        "actor": actor,
-        "role": role,
-        "action": action,
-        "status": int(status),
-        "detail": json.dumps(dict(detail or {}), default=str),
-    }
-    store.write({"audit_log": pd.DataFrame([row])}, mode="append", source="audit log")
-
-
-def read_audit(
-    store: Store,
-    *,
-    actor: str | None = None,
-    since: pd.Timestamp | None = None,
-    limit: int = 1000,
-) -> list[dict]:
-    """Audit entries, newest first, optionally by one actor and since a time."""
-    rows = store.read("audit_log", where={"actor": actor} if actor else None)
-    if since is not None and len(rows):
-        rows = rows[rows["at"] >= since]
-    rows = rows.sort_values("at", ascending=False).head(limit)
-    return [
-        {
-            "at": pd.Timestamp(r["at"]).isoformat(),
-            "actor": r["actor"],
-            "role": r["role"],
-            "action": r["action"],
-            "status": int(r["status"]),
-            "detail": json.loads(r["detail"]) if r["detail"] else {},
-        }
-        for r in rows.to_dict("records")
-    ]
-
-
-def redeem_link(store: Store, code: str, *, now: pd.Timestamp | None = None) -> Principal:
-    """The principal of a one-time login link, which is used up (revoked) here.
-
-    Raises
-    ------
-    ApiTokenError
-        Unknown, used or expired link.
-    """
-    now = now or pd.Timestamp.now(tz="UTC")
-    rows = store.read("api_tokens", where={"token_hash": hash_token(code), "kind": "link"})
-    if rows.empty:
-        raise ApiTokenError("this login link is not known", reason="unknown")
-    row = rows.iloc[0]
-    if not pd.isna(row["revoked_at"]):
-        raise ApiTokenError("this login link was used already: ask for a new one", reason="revoked")
-    if not pd.isna(row["expires_at"]) and row["expires_at"] <= now:
-        raise ApiTokenError("this login link expired: ask for a new one", reason="expired")
-    # Used up in the caller's transaction (two browsers racing for one link within
-    # milliseconds may both get in on PostGIS: the link is short-lived and single-user).
-    store.update("api_tokens", where={"token_id": row["token_id"]}, values={"revoked_at": now})
-    return Principal(
-        token_id=row["parent_id"],
-        name=row["name"],
-        role=row["role"],
-        scope=json.loads(row["scope"]) if row["scope"] else {},
-    )
