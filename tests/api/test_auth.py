@@ -284,3 +284,31 @@ def test_tokens_sessions_and_audit_on_each_store(store):
     assert {"token create", "login", "login link", "token revoke"} <= set(actions)
     with pytest.raises(Exception, match="role"):
         svc.create_api_token(store, role="root")
+
+
+def test_a_login_link_raced_by_two_browsers_lets_one_in(store_url):
+    # Each thread has its own connection, so the two redemptions really overlap.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gridpatrol.services import tokens as svc
+    from gridpatrol.store.base import open_store
+
+    with open_store(store_url) as store:
+        token, _ = svc.create_api_token(store, role="planner", name="race")
+        code = svc.create_login_link(store, svc.resolve_api_token(store, token))
+
+    def redeem(_):
+        with open_store(store_url) as store:
+            try:
+                return svc.open_session_from_link(store, code)[0]
+            except svc.ApiTokenError as exc:
+                return exc.reason
+
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(redeem, range(4)))
+    sessions = [g for g in got if g.startswith(svc.SESSION_PREFIX)]
+    assert len(sessions) == 1, got
+    assert sorted(g for g in got if g not in sessions) == ["revoked"] * 3
+    with open_store(store_url) as store:
+        opened = store.read("api_tokens", where={"kind": "session"})
+        assert len(opened) == 1
