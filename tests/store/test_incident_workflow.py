@@ -309,7 +309,9 @@ def test_assignment_index_is_persisted_per_grid_version(tmp_path, monkeypatch):
     with open_store(f"sqlite:///{tmp_path / 'p.db'}") as s:
         s.write({"grids": quadrant_grids(BOUNDS)})
         index, _ = inc.grid_index(s, 1)
-        files = list(Path(f"{s.path}.index").glob("grids-v1-*.pickle"))
+        files = list(
+            (Path(s.path).parent / f".{Path(s.path).name}.index").glob("grids-v1-*.pickle")
+        )
         assert len(files) == 1
         grid_index_module._INDEX_CACHE.clear()  # as in a fresh process
 
@@ -331,7 +333,9 @@ def test_assignment_index_is_persisted_per_grid_version(tmp_path, monkeypatch):
         s.write({"grids": quadrant_grids(BOUNDS).iloc[:2]}, mode="replace")
         rebuilt, _ = inc.grid_index(s, 1)
         assert len(rebuilt.codes) == 2
-        files2 = list(Path(f"{s.path}.index").glob("grids-v1-*.pickle"))
+        files2 = list(
+            (Path(s.path).parent / f".{Path(s.path).name}.index").glob("grids-v1-*.pickle")
+        )
         assert len(files2) == 1 and files2 != files  # the stale file is gone
 
 
