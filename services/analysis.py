@@ -100,7 +100,10 @@ def grid_measures(store: Store) -> gpd.GeoDataFrame:
     incidents = store.read("incidents")
     counts = incidents["grid_code"].value_counts() if len(incidents) else pd.Series(dtype=int)
     grids["incidents"] = grids["code"].map(counts).fillna(0).astype(int)
-    shares = {r["code"]: r["street_share"] for r in coverage(store, by="grid")["rows"]}
+    if store.count("cameras") == 0:  # no cameras (or nothing but grids): nothing seen
+        shares = {}
+    else:
+        shares = {r["code"]: r["street_share"] for r in coverage(store, by="grid")["rows"]}
     grids["camera_coverage"] = np.round(grids["code"].map(shares).fillna(0.0).astype(float), 3)
     return grids
 
