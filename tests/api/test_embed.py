@@ -148,7 +148,7 @@ def test_only_the_hash_is_stored(client, project, token):
         rows = s.read("embed_tokens", where={"token_id": token["id"]})
     assert rows["token_hash"].iloc[0] == hashlib.sha256(token["token"].encode()).hexdigest()
     # The plain token is in no file of the store (database, WAL, shared memory).
-    files = [p for p in project["folder"].iterdir() if p.name.startswith("p.db")]
+    files = [p for p in project["folder"].iterdir() if p.name.startswith("p.db") and p.is_file()]
     assert files
     for path in files:
         assert token["token"].encode() not in path.read_bytes(), path.name
