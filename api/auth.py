@@ -64,6 +64,8 @@ RULES: tuple[Rule, ...] = (
     _r("read", r"^/maps/incidents$", DETAIL_ROLES),
     _r("write", r"^/api/incidents/escalate$", ("admin", "dispatcher")),
     _r("write", r"^/api/incidents(/|$)", ("admin", "dispatcher", "patrol")),
+    _r("write", r"^/api/imports/incidents$", ("admin", "dispatcher")),
+    _r("write", r"^/api/imports/", ("admin", "planner")),
     # grids and patrol plans
     _r("write", r"^/api/grids(/|$)", ("admin", "planner")),
     _r(

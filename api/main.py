@@ -24,6 +24,7 @@ from .routers import (
     embed,
     grids,
     health,
+    imports,
     incidents,
     layers,
     maps,
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(embed.router)
     app.include_router(editor.router)
     app.include_router(project.router)
+    app.include_router(imports.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/docs", include_in_schema=False)

@@ -65,7 +65,7 @@ class BodyTooLarge(HTTPException):
 
 def body_limit(method: str, path: str, settings: Settings) -> int:
     """Largest body (bytes) accepted by ``method path``."""
-    if path.startswith("/api/grids/versions/import"):
+    if path.startswith(("/api/grids/versions/import", "/api/imports/")):
         return int(settings.max_upload_mb * MB)
     if path in ("/login", "/logout", "/api/incidents") or path.startswith(
         ("/api/auth/", "/api/embed/")
