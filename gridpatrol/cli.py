@@ -725,7 +725,44 @@ def plan(
             str(team), f"{grp['length_m'].sum() / 1000:.1f}", f"{grp['minutes'].sum():.0f}"
         )
     console.print(table)
+    for line in _plan_remarks(meta["summary"], routes, shift_given=shift is not None):
+        console.print(line)
     console.print(f"plan id: {plan_id}   page: /patrols/{plan_id} (gridpatrol serve)")
+
+
+WALKING_SHIFT_MINUTES = 180  # beyond this a route is more than one walking shift
+
+
+def _plan_remarks(summary: dict, routes, *, shift_given: bool) -> list[str]:
+    """What the km/min table does not say: left-out streets, notes, over-long routes."""
+    lines = []
+    left_out = len(summary.get("unreachable_streets") or [])
+    if left_out:
+        reasons = {}
+        for f in (summary.get("unreachable_geojson") or {}).get("features", []):
+            reason = (f.get("properties") or {}).get("reason")
+            reasons[reason] = reasons.get(reason, 0) + 1
+        why = {
+            "disconnected": "not connected to the station's streets",
+            "one_way": "one-way streets lead there but none back",
+        }
+        detail = ", ".join(f"{n} {why.get(r, r or 'unknown reason')}" for r, n in reasons.items())
+        lines.append(
+            f"[yellow]{left_out} of {summary.get('required_streets', '?')} required street(s) "
+            f"left out as unreachable[/yellow]" + (f" ({detail})" if detail else "")
+        )
+    for note in summary.get("notes") or []:
+        lines.append(f"note: {note}")
+    if not shift_given and len(routes):
+        per_team = routes.groupby(["team_id", "day"])["minutes"].sum()
+        longest = float(per_team.max())
+        if longest > WALKING_SHIFT_MINUTES:
+            lines.append(
+                f"[yellow]warning: the longest route takes {longest:.0f} min, more than a "
+                f"{WALKING_SHIFT_MINUTES}-minute walking shift[/yellow]; give --shift MINUTES "
+                "(with --split-sorties), spread the streets over --days, or add teams (--k)"
+            )
+    return lines
 
 
 @app.command()
