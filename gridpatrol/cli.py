@@ -524,7 +524,7 @@ def demo(
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
     """Build the central-Helsinki demo project and serve it at http://127.0.0.1:8000."""
-    from gridpatrol.demo import build_demo, demo_tokens
+    from gridpatrol.demo import TOKEN_USES, build_demo, demo_tokens
 
     url = _db_url(db)  # the one default store, as for every command
     try:
@@ -556,8 +556,8 @@ def demo(
         f"team T1 on a phone: {base}/patrols/{plan_id}/teams/T1\n"
         f"grid editor: {base}/editor/1   API docs: {base}/docs\n"
         f"log in at {base}/login with a token (shown once):\n"
-        f"  admin token:  {tokens['admin']}\n"
-        f"  viewer token: {tokens['viewer']}"
+        f"  admin token:  {tokens['admin']}\n    {TOKEN_USES['admin']}\n"
+        f"  viewer token: {tokens['viewer']}\n    {TOKEN_USES['viewer']}"
     )
     if serve_it:
         serve(db=url, host=host, port=port)
