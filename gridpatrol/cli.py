@@ -466,8 +466,27 @@ def info(db: DbOption = None) -> None:
     try:
         with _open(db) as store:
             _print_counts(f"{store.url} (schema {store.schema_version})", store.layer_counts())
+            for line in _grid_lines(store):
+                console.print(line, highlight=False)
     except GridPatrolError as exc:
         _fail(exc)
+
+
+def _grid_lines(store, *, limit: int = 50) -> list[str]:
+    """The active grid version's codes and names (what ``plan --area CODE`` takes)."""
+    from gridpatrol.services.project import active_version
+
+    version = active_version(store)
+    grids = store.read("grids", where={"version": version})
+    if grids.empty:
+        return []
+    grids = grids.sort_values("code")
+    lines = [f"grids of the active version {version} (for plan --area CODE):"]
+    for code, name in zip(grids["code"][:limit], grids["name"][:limit], strict=True):
+        lines.append(f"  {code}  {name}" if name else f"  {code}")
+    if len(grids) > limit:
+        lines.append(f"  … and {len(grids) - limit} more")
+    return lines
 
 
 @app.command()

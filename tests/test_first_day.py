@@ -381,3 +381,15 @@ def test_plan_remarks_name_left_out_streets_notes_and_long_routes():
     assert "--shift" not in " ".join(_plan_remarks(summary, short, shift_given=False))
     clean = {"required_streets": 40, "unreachable_streets": [], "notes": []}
     assert _plan_remarks(clean, short, shift_given=False) == []
+
+
+def test_info_lists_the_active_grids_codes_and_names(tmp_path, db):
+    from gridpatrol.cli import _grid_lines
+
+    districts(tmp_path / "d.geojson")
+    run("import", "grids", tmp_path / "d.geojson", "--code", "DIST", "--name", "LABEL", "--db", db)
+    out = run("info", "--db", db)
+    assert "grids of the active version 1 (for plan --area CODE): 12 12TH 7 7TH" in out
+    with open_store(db) as store:
+        lines = _grid_lines(store, limit=1)
+    assert lines[1:] == ["  12  12TH", "  … and 1 more"]
