@@ -244,7 +244,6 @@ def _layer(store, scope: embed_tokens.TokenScope, name: str, *, bbox, settings: 
     "/embed/map",
     response_class=HTMLResponse,
     summary="Embeddable map",
-    responses={400: {"description": "a token in ?token= (use the #token= fragment)"}},
 )
 def embed_map(
     request: Request,
