@@ -329,7 +329,7 @@ def scoped(tmp_path):
         r = c.post("/api/grids/versions", json={"name": "v1", "grids": _grids_json()})
         assert r.status_code == 201 and r.json()["version"] == 1, r.text
     ours = _cli_token(url, "planner", "--community", "091001001001")
-    theirs = _cli_token(url, "planner", "--community", "091001002")
+    theirs = _cli_token(url, "planner", "--street", "091001002")
     return {
         "url": url,
         "app": app,
