@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
@@ -339,8 +340,6 @@ def scoped(tmp_path):
 
 
 def _grids_json(parent: str = "091001001001") -> dict:
-    import json
-
     return json.loads(quadrant_grids(BOX, parent=parent).drop(columns="version").to_json())
 
 
@@ -356,6 +355,9 @@ def test_a_scoped_planner_may_write_grids_under_their_community(scoped):
         assert r.status_code == 200, r.text
         r = c.post(f"/api/grids/versions/{new}/activate", params={"confirm": True})
         assert r.status_code == 200, r.text
+        upload = json.dumps(_grids_json()).encode()
+        r = c.post("/api/grids/versions/import", files={"file": ("g.geojson", upload)})
+        assert r.status_code == 201, r.text
         # A plan for an area under the community passes the scope check (it then fails
         # for want of streets and a station, which this small project lacks).
         r = c.post("/api/patrols", json={"station_id": "S1", "area_code": "091001001001001"})
@@ -366,12 +368,14 @@ def test_a_scoped_planner_may_not_write_outside_their_communities(scoped):
     with client_as(scoped["app"], None, headers=scoped["theirs"]) as c:
         before = c.get("/api/grids/versions").json()
         etag = c.get("/api/grids/versions/1").headers["ETag"]
+        upload = json.dumps(_grids_json()).encode()
         refused = [
             c.post("/api/grids/versions", json={"name": "x", "grids": _grids_json()}),
             c.post("/api/grids/versions", json={"name": "x", "copy_of": 1}),
             c.put("/api/grids/versions/1", json=_grids_json(), headers={"If-Match": etag}),
             c.post("/api/grids/versions/1/activate", params={"confirm": True}),
             c.post("/api/grids/versions/1/align/1"),
+            c.post("/api/grids/versions/import", files={"file": ("g.geojson", upload)}),
             c.post("/api/grids/versions/propose", json={"community_codes": ["091001001001"]}),
             c.post("/api/patrols", json={"station_id": "S1", "area_code": "091001001001001"}),
             c.post("/api/patrols", json={"station_id": "S1"}),  # the whole project
