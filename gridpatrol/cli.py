@@ -884,12 +884,16 @@ def token_create(
     community: Annotated[
         list[str] | None, typer.Option("--community", help="planner: a community code (repeat)")
     ] = None,
+    street: Annotated[
+        list[str] | None, typer.Option("--street", help="planner: a street code (repeat)")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Make a token; it is printed on the last line, once (works on a running server)."""
     from gridpatrol.services.tokens import create_api_token
 
-    scope = {k: v for k, v in {"teams": team, "communities": community}.items() if v}
+    given = {"teams": team, "communities": community, "streets": street}
+    scope = {k: v for k, v in given.items() if v}
     try:
         with _open(db) as store:
             token, record = create_api_token(store, role=role, name=name, scope=scope)
