@@ -372,17 +372,15 @@ def parse_times(
             text = values.where(is_str, "").astype(str)
             aware = is_str & text.str.contains(ZONED_TIME_PATTERN, regex=True).to_numpy()
             naive = is_str & ~aware
+            # positional, tz-aware assignment: a chunk whose times are all unreadable
+            # here (non-ISO, e.g. "12/11/2020 11:45:00 PM") is all NaT, left for below
             if aware.any():
-                out[aware] = pd.to_datetime(
-                    text[aware], utc=True, format="ISO8601", errors="coerce"
-                ).to_numpy()
+                parsed = pd.to_datetime(text[aware], utc=True, format="ISO8601", errors="coerce")
+                out.iloc[np.flatnonzero(aware)] = parsed.array
             if naive.any() and default_tz is not None:
                 local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
-                out[naive] = (
-                    local.dt.tz_localize(default_tz, ambiguous="NaT", nonexistent="NaT")
-                    .dt.tz_convert("UTC")
-                    .to_numpy()
-                )
+                utc = local.dt.tz_localize(default_tz, ambiguous="NaT", nonexistent="NaT")
+                out.iloc[np.flatnonzero(naive)] = utc.dt.tz_convert("UTC").array
             rest = out.isna().to_numpy()
     # Whatever the fast paths did not read goes through the general parser, one by one.
     for i in np.flatnonzero(rest):
