@@ -156,3 +156,22 @@ def test_project_without_cameras_plans_normally_with_a_note(tmp_path, helsinki):
     assert summary["camera_blind_spots"]["used"] is False
     assert service.NO_CAMERAS_PLAN_NOTE in summary["notes"]
     assert summary["days"][0]["coverage"] == 1.0 and len(routes) == 2
+
+
+def test_cli_plan_has_the_same_option(db_url):
+    from typer.testing import CliRunner
+
+    from gridpatrol.cli import app as cli_app
+
+    args = ["plan", "--station", "S1", "--k", "2", "--area", AREA, "--highways", "residential"]
+    args += ["--no-hotspots", "--max-dwells", "2", "--time-limit", "2", "--db", db_url]
+    on = CliRunner().invoke(cli_app, args, catch_exceptions=False)
+    assert on.exit_code == 0, on.output
+    assert "from camera coverage" in " ".join(on.output.split())
+    off = CliRunner().invoke(cli_app, [*args, "--no-camera-blind-spots"], catch_exceptions=False)
+    assert off.exit_code == 0, off.output
+    assert "camera coverage" not in off.output
+    with open_store(db_url) as s:
+        plans = s.read("patrol_plans").sort_values("created_at")
+    requests = [json.loads(r) for r in plans["request"]]
+    assert [r["camera_blind_spots"] for r in requests[-2:]] == [None, False]
