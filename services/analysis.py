@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from gridpatrol.geo.dispatch import grid_figures
-from gridpatrol.geo.errors import NotFoundError, SchemaError
+from gridpatrol.geo.errors import SchemaError
 from gridpatrol.geo.hotspots import filter_incidents, kernel_density, square_cells
 from gridpatrol.geo.hotspots import hot_spots as geo_hot_spots
 from gridpatrol.store.base import Store
@@ -100,10 +100,9 @@ def grid_measures(store: Store) -> gpd.GeoDataFrame:
     incidents = store.read("incidents")
     counts = incidents["grid_code"].value_counts() if len(incidents) else pd.Series(dtype=int)
     grids["incidents"] = grids["code"].map(counts).fillna(0).astype(int)
-    try:
+    shares = {}
+    if store.count("cameras") and store.count("streets"):  # else nothing is seen
         shares = {r["code"]: r["street_share"] for r in coverage(store, by="grid")["rows"]}
-    except NotFoundError:  # no streets or cameras yet: nothing is seen
-        shares = {}
     grids["camera_coverage"] = np.round(grids["code"].map(shares).fillna(0.0).astype(float), 3)
     return grids
 

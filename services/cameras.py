@@ -346,7 +346,8 @@ class _Inputs:
         self.crs = store.metric_crs(like)
         self.cameras = cameras.to_crs(self.crs)
         self.buildings = buildings.to_crs(self.crs)
-        self.streets = cov.dedupe_streets(streets.to_crs(self.crs)) if len(streets) else streets
+        streets = streets.to_crs(self.crs)  # even empty: the coverage checks want metres
+        self.streets = cov.dedupe_streets(streets) if len(streets) else streets
         version = version if version is not None else active_version(store)
         self.grids = store.read("grids", where={"version": version}).to_crs(self.crs)
         incidents = store.read("incidents")
