@@ -681,6 +681,13 @@ def plan(
     highways: Annotated[
         str | None, typer.Option(help="only these OSM highway types, comma-separated")
     ] = None,
+    camera_blind_spots: Annotated[
+        bool | None,
+        typer.Option(
+            help="walk streets no camera sees (with incidents) every day, dwell at blind "
+            "areas (default: on when the project has cameras)"
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option()] = 0,
     time_limit: Annotated[float, typer.Option(help="solver seconds")] = 10.0,
     name: Annotated[str, typer.Option()] = "",
@@ -719,6 +726,7 @@ def plan(
             name=name,
             required_streets=_list(streets),
             required_highways=_list(highways),
+            camera_blind_spots=camera_blind_spots,
         )
         with _open(db) as store, _Steps("planning patrols") as steps:
             steps("solving")
