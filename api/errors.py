@@ -18,6 +18,7 @@ log = logging.getLogger("gridpatrol.api")
 STATUS: dict[type[e.GridPatrolError], int] = {
     e.NotFoundError: 404,
     e.ConflictError: 409,
+    e.OutOfScopeError: 403,
     e.CRSError: 422,
     e.InvalidGeometryError: 422,
     e.SwappedCoordinatesError: 422,

@@ -264,6 +264,12 @@ class PlanRequestIn(BaseModel):
         max_length=50,
         description='OSM highway types to walk, e.g. ["residential", "living_street"]',
     )
+    camera_blind_spots: bool | None = Field(
+        None,
+        description="streets no camera sees with incidents near them are walked on every "
+        "day and shift, blind public areas become dwell stops (default: on when the project "
+        "has cameras)",
+    )
     time_limit_s: float = Field(10.0, gt=0, le=120, description="for all shifts together")
     name: str = Field("", max_length=200)
 

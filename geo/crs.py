@@ -310,9 +310,10 @@ def check_lonlat(
 ) -> np.ndarray:
     """Find coordinates that look like (lat, lon) given as (lon, lat).
 
-    A point is flagged when its latitude is impossible (|lat| > 90) while swapping
-    makes it valid, or, with ``expected_bounds`` (lon/lat box of the served area),
-    when it lies outside the box but its swap lies inside.
+    Without ``expected_bounds``, a point is flagged when its latitude is impossible
+    (|lat| > 90) while swapping makes it a valid pair. With ``expected_bounds`` (lon/lat
+    box of the served area), only when it lies outside the box but its swap lies
+    inside: an impossible latitude whose swap lands elsewhere is just out of range.
 
     Returns
     -------
@@ -320,13 +321,12 @@ def check_lonlat(
     """
     lon = np.asarray(lon, dtype="float64")
     lat = np.asarray(lat, dtype="float64")
-    swapped = (np.abs(lat) > 90) & (np.abs(lon) <= 90)
-    if expected_bounds is not None:
-        minx, miny, maxx, maxy = expected_bounds
-        inside = (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
-        swap_inside = (lat >= minx) & (lat <= maxx) & (lon >= miny) & (lon <= maxy)
-        swapped |= ~inside & swap_inside
-    return swapped
+    if expected_bounds is None:
+        return (np.abs(lat) > 90) & (np.abs(lat) <= 180) & (np.abs(lon) <= 90)
+    minx, miny, maxx, maxy = expected_bounds
+    inside = (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
+    swap_inside = (lat >= minx) & (lat <= maxx) & (lon >= miny) & (lon <= maxy)
+    return ~inside & swap_inside
 
 
 def raise_if_swapped(gdf: gpd.GeoDataFrame, *, what: str = "layer") -> None:

@@ -60,3 +60,7 @@ class StoreBusyError(StoreError):
     """The store stayed locked by other writers past the timeout: try again shortly."""
 
     retry_after_s = 1
+
+
+class OutOfScopeError(GridPatrolError):
+    """A token limited to some communities or streets asked to change something outside them."""

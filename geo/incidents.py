@@ -228,7 +228,16 @@ def prepare_incidents(
     )
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)
-    has_xy = lon.notna().to_numpy() & lat.notna().to_numpy()
+    lon_raw = lon.to_numpy(dtype="float64")
+    lat_raw = lat.to_numpy(dtype="float64")
+    # One coordinate given and the other NaN, or either infinite: not a location at all
+    # (both missing means "locate by address").
+    lon_nf = np.isinf(lon_raw) | (np.isnan(lon_raw) & ~np.isnan(lat_raw))
+    lat_nf = np.isinf(lat_raw) | (np.isnan(lat_raw) & ~np.isnan(lon_raw))
+    reject(lon_nf, "lon is not a finite number")
+    reject(lat_nf, "lat is not a finite number")
+    has_xy = np.isfinite(lon_raw) & np.isfinite(lat_raw)
+    geographic = np.zeros(n, dtype=bool)
     for name in crs_col[has_xy].unique():
         sel = has_xy & (crs_col == name).to_numpy()
         try:
@@ -236,6 +245,7 @@ def prepare_incidents(
         except ValueError as exc:
             reject(sel, str(exc))
             continue
+        geographic[sel] = isinstance(crs, str) or crs.is_geographic
         pts = gpd.GeoDataFrame(
             geometry=shapely.points(lon[sel].to_numpy(), lat[sel].to_numpy()),
             crs=None if isinstance(crs, str) else crs,
@@ -262,6 +272,11 @@ def prepare_incidents(
     else:
         swapped = has_xy & ~zero & check_lonlat(x, y)
     reject(swapped, "lon/lat look swapped: (lat, lon) was given where (lon, lat) was expected")
+    lat_out = has_xy & ~zero & ~swapped & geographic & (np.abs(lat_raw) > 90)
+    lon_out = has_xy & ~zero & ~swapped & geographic & ~lat_out & (np.abs(lon_raw) > 180)
+    reject(lat_out, lambda i: f"latitude {lat_raw[i]:g} is out of range (-90..90)")
+    reject(lon_out, lambda i: f"longitude {lon_raw[i]:g} is out of range (-180..180)")
+    bad_range &= ~lat_out & ~lon_out
     reject(bad_range & ~swapped, "coordinates are not longitude/latitude in the given CRS")
     if served_bounds is not None:
         minx, miny, maxx, maxy = _grow(served_bounds, max_outside_km)
@@ -270,6 +285,8 @@ def prepare_incidents(
             & ~zero
             & ~swapped
             & ~bad_range
+            & ~lat_out
+            & ~lon_out
             & ((x < minx) | (x > maxx) | (y < miny) | (y > maxy))
         )
         reject(
@@ -283,7 +300,7 @@ def prepare_incidents(
     # -- address --------------------------------------------------------------------
     match_text = np.full(n, "", dtype=object)
     match_score = np.full(n, np.nan)
-    needs_address = ~has_xy
+    needs_address = ~has_xy & ~lon_nf & ~lat_nf
     addr = (
         df["address"].fillna("").astype(str) if "address" in df else pd.Series("", index=df.index)
     )

@@ -466,8 +466,27 @@ def info(db: DbOption = None) -> None:
     try:
         with _open(db) as store:
             _print_counts(f"{store.url} (schema {store.schema_version})", store.layer_counts())
+            for line in _grid_lines(store):
+                console.print(line, highlight=False)
     except GridPatrolError as exc:
         _fail(exc)
+
+
+def _grid_lines(store, *, limit: int = 50) -> list[str]:
+    """The active grid version's codes and names (what ``plan --area CODE`` takes)."""
+    from gridpatrol.services.project import active_version
+
+    version = active_version(store)
+    grids = store.read("grids", where={"version": version})
+    if grids.empty:
+        return []
+    grids = grids.sort_values("code")
+    lines = [f"grids of the active version {version} (for plan --area CODE):"]
+    for code, name in zip(grids["code"][:limit], grids["name"][:limit], strict=True):
+        lines.append(f"  {code}  {name}" if name else f"  {code}")
+    if len(grids) > limit:
+        lines.append(f"  … and {len(grids) - limit} more")
+    return lines
 
 
 @app.command()
@@ -524,7 +543,7 @@ def demo(
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
     """Build the central-Helsinki demo project and serve it at http://127.0.0.1:8000."""
-    from gridpatrol.demo import build_demo, demo_tokens
+    from gridpatrol.demo import TOKEN_USES, build_demo, demo_tokens
 
     url = _db_url(db)  # the one default store, as for every command
     try:
@@ -556,8 +575,8 @@ def demo(
         f"team T1 on a phone: {base}/patrols/{plan_id}/teams/T1\n"
         f"grid editor: {base}/editor/1   API docs: {base}/docs\n"
         f"log in at {base}/login with a token (shown once):\n"
-        f"  admin token:  {tokens['admin']}\n"
-        f"  viewer token: {tokens['viewer']}"
+        f"  admin token:  {tokens['admin']}\n    {TOKEN_USES['admin']}\n"
+        f"  viewer token: {tokens['viewer']}\n    {TOKEN_USES['viewer']}"
     )
     if serve_it:
         serve(db=url, host=host, port=port)
@@ -662,6 +681,13 @@ def plan(
     highways: Annotated[
         str | None, typer.Option(help="only these OSM highway types, comma-separated")
     ] = None,
+    camera_blind_spots: Annotated[
+        bool | None,
+        typer.Option(
+            help="walk streets no camera sees (with incidents) every day, dwell at blind "
+            "areas (default: on when the project has cameras)"
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option()] = 0,
     time_limit: Annotated[float, typer.Option(help="solver seconds")] = 10.0,
     name: Annotated[str, typer.Option()] = "",
@@ -700,6 +726,7 @@ def plan(
             name=name,
             required_streets=_list(streets),
             required_highways=_list(highways),
+            camera_blind_spots=camera_blind_spots,
         )
         with _open(db) as store, _Steps("planning patrols") as steps:
             steps("solving")
@@ -725,7 +752,44 @@ def plan(
             str(team), f"{grp['length_m'].sum() / 1000:.1f}", f"{grp['minutes'].sum():.0f}"
         )
     console.print(table)
+    for line in _plan_remarks(meta["summary"], routes, shift_given=shift is not None):
+        console.print(line)
     console.print(f"plan id: {plan_id}   page: /patrols/{plan_id} (gridpatrol serve)")
+
+
+WALKING_SHIFT_MINUTES = 180  # beyond this a route is more than one walking shift
+
+
+def _plan_remarks(summary: dict, routes, *, shift_given: bool) -> list[str]:
+    """What the km/min table does not say: left-out streets, notes, over-long routes."""
+    lines = []
+    left_out = len(summary.get("unreachable_streets") or [])
+    if left_out:
+        reasons = {}
+        for f in (summary.get("unreachable_geojson") or {}).get("features", []):
+            reason = (f.get("properties") or {}).get("reason")
+            reasons[reason] = reasons.get(reason, 0) + 1
+        why = {
+            "disconnected": "not connected to the station's streets",
+            "one_way": "one-way streets lead there but none back",
+        }
+        detail = ", ".join(f"{n} {why.get(r, r or 'unknown reason')}" for r, n in reasons.items())
+        lines.append(
+            f"[yellow]{left_out} of {summary.get('required_streets', '?')} required street(s) "
+            f"left out as unreachable[/yellow]" + (f" ({detail})" if detail else "")
+        )
+    for note in summary.get("notes") or []:
+        lines.append(f"note: {note}")
+    if not shift_given and len(routes):
+        per_team = routes.groupby(["team_id", "day"])["minutes"].sum()
+        longest = float(per_team.max())
+        if longest > WALKING_SHIFT_MINUTES:
+            lines.append(
+                f"[yellow]warning: the longest route takes {longest:.0f} min, more than a "
+                f"{WALKING_SHIFT_MINUTES}-minute walking shift[/yellow]; give --shift MINUTES "
+                "(with --split-sorties), spread the streets over --days, or add teams (--k)"
+            )
+    return lines
 
 
 @app.command()
@@ -828,12 +892,16 @@ def token_create(
     community: Annotated[
         list[str] | None, typer.Option("--community", help="planner: a community code (repeat)")
     ] = None,
+    street: Annotated[
+        list[str] | None, typer.Option("--street", help="planner: a street code (repeat)")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Make a token; it is printed on the last line, once (works on a running server)."""
     from gridpatrol.services.tokens import create_api_token
 
-    scope = {k: v for k, v in {"teams": team, "communities": community}.items() if v}
+    given = {"teams": team, "communities": community, "streets": street}
+    scope = {k: v for k, v in given.items() if v}
     try:
         with _open(db) as store:
             token, record = create_api_token(store, role=role, name=name, scope=scope)

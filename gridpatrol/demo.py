@@ -304,6 +304,13 @@ def load_sample_incidents(
     return {str(k): int(v) for k, v in counts.items()}
 
 
+#: What each demo token is for, one short line each (printed under the token).
+TOKEN_USES = {
+    "admin": "admin: everything - incidents, grids, cameras, plans and tokens",
+    "viewer": "viewer: maps and aggregates only, no incident details",
+}
+
+
 def demo_tokens(store: Store) -> dict[str, str]:
     """An admin and a viewer API token for trying the demo (printed once by the CLI)."""
     from gridpatrol.services.tokens import create_api_token

@@ -89,6 +89,7 @@ EDITOR_LABELS: dict[str, dict[str, str]] = {
         "save_as_new": "Save my edits as a new draft",
         "save_failed": "Saving failed",
         "report_failed": "Checking failed",
+        "login_to_edit": "Log in to check and edit this grid version",
         "unsaved": "Unsaved changes",
         "no_changes": "No unsaved changes",
         "checking": "Checking…",
@@ -144,6 +145,7 @@ EDITOR_LABELS: dict[str, dict[str, str]] = {
         "save_as_new": "将我的修改另存为新草稿",
         "save_failed": "保存失败",
         "report_failed": "校验失败",
+        "login_to_edit": "登录后即可校验和编辑此网格版本",
         "unsaved": "有未保存的修改",
         "no_changes": "没有未保存的修改",
         "checking": "正在校验…",
@@ -232,13 +234,15 @@ class GridEditor(JSCSSMixin, MacroElement):
         ]
 
 
-def _panel(t: dict[str, str], *, lang: str) -> str:
+def _panel(t: dict[str, str], *, lang: str, login_url: str, logged_in: bool) -> str:
     """The side panel's static HTML; editor.js fills in the dynamic parts."""
     e = escape_text
     return f"""
 <aside id="gp-editor" lang="{"zh-CN" if lang == "zh" else "en"}"
   aria-label="{e(t["editor_title"])}">
   <h2 id="gp-heading"></h2>
+  <p id="gp-login" class="gp-login"{"" if not logged_in else " hidden"}>
+    <a href="{e(login_url)}">{e(t["login_to_edit"])}</a></p>
   <div id="gp-readonly" hidden>
     <p id="gp-readonly-text"></p>
     <button type="button" id="gp-copy" class="gp-primary">{e(t["copy"])}</button>
@@ -281,6 +285,7 @@ def render_editor(
     api_prefix: str = "/api",
     static_prefix: str = "/static",
     m: folium.Map | None = None,
+    logged_in: bool = True,
 ) -> folium.Map:
     """The editor map of one grid version.
 
@@ -304,6 +309,9 @@ def render_editor(
         Where the API and the static files are served.
     m
         A map to draw on; a new one when None.
+    logged_in
+        Whether the browser has a session. Without one the page offers a link to log
+        in (and back) instead of checking edits it may not send.
     """
     t = _labels(lang)
     editable = status == "draft"
@@ -349,6 +357,7 @@ def render_editor(
             rotateMode=False,
         ).add_to(m)
     base = api_prefix.rstrip("/") + "/grids/versions"
+    login_url = f"/login?next=/editor/{int(version)}"
     config = {
         "version": int(version),
         "revision": int(revision),
@@ -365,9 +374,12 @@ def render_editor(
             # no walk tours: they take seconds to minutes and the editor shows none
             "report": f"{base}/report?walk_tours=false",
             "editor": "/editor/",
+            "login": login_url,
         },
+        "logged_in": bool(logged_in),
     }
-    m.get_root().html.add_child(folium.Element(_panel(t, lang=lang)), name="gp_editor_panel")
+    panel = _panel(t, lang=lang, login_url=login_url, logged_in=logged_in)
+    m.get_root().html.add_child(folium.Element(panel), name="gp_editor_panel")
     GridEditor(config, static_prefix=static_prefix).add_to(m)
     return m
 

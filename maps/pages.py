@@ -217,12 +217,18 @@ def render_cameras(
     basemap: str = "none",
     basemap_key: str = "",
     lang: str = "en",
+    bounds_hint=None,
 ) -> folium.Map:
     """Camera positions with their fields of view; with ``coverage`` (see
     :func:`gridpatrol.maps.coverage.add_coverage_layers`) the views stop at walls and
-    are coloured by quality band, with blind streets and suggested sites."""
+    are coloured by quality band, with blind streets and suggested sites.
+
+    The map fits the cameras; with none, the grids, else the blind streets, else
+    ``bounds_hint`` (the project's ``(minx, miny, maxx, maxy)``), never the whole world."""
     t = labels(lang)
-    m = new_map(cameras.total_bounds if len(cameras) else None)
+    fit = [cameras, grids, (coverage or {}).get("blind")]
+    fit = [layer.total_bounds for layer in fit if layer is not None and len(layer)]
+    m = new_map(fit[0] if fit else bounds_hint)
     add_basemap(m, basemap, key=basemap_key)
     add_title(m, t["cameras_title"], lang=lang, nav=True)
     if grids is not None and len(grids):

@@ -104,7 +104,7 @@ def render_plan(
     """All teams' routes of one plan day, in team colours, with station and dwell stops.
 
     ``unreachable``: GeoJSON of the streets no team can walk (``reason`` property
-    ``"disconnected"`` or ``"one_way"``), drawn dashed in dark red with the reason.
+    ``"disconnected"`` or ``"one_way"``), drawn purple dashed with the reason and a legend entry.
     """
     t = labels(lang)
     day_routes = routes[routes["day"] == day].reset_index(drop=True)
@@ -149,6 +149,14 @@ def render_plan(
         f"{day_routes.loc[day_routes['team_id'] == team, 'length_m'].sum() / 1000:.1f} km</div>"
         for i, team in enumerate(teams)
     )
+    if unreachable and unreachable.get("features"):
+        # the purple dashed style of the unreachable streets drawn above
+        legend += (
+            '<div><span style="display:inline-block;width:18px;height:0;'
+            'border-top:3px dashed #862e9c;vertical-align:middle;margin-right:6px"></span>'
+            f"{escape_text(UNREACHABLE_TITLE['zh' if lang == 'zh' else 'en'])} · "
+            f"{len(unreachable['features'])}</div>"
+        )
     m.get_root().html.add_child(
         folium.Element(
             '<div id="gp-legend" style="position:fixed;bottom:64px;left:10px;z-index:1000;'

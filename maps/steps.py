@@ -75,7 +75,7 @@ _COMPASS_ZH = {
     "northwest": "西北",
 }
 
-_DWELL_LABELS_ZH = {"hot spot": "热点"}
+_DWELL_LABELS_ZH = {"hot spot": "热点", "camera blind spot": "监控盲区"}
 
 
 def _lang(lang: str) -> str:

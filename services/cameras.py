@@ -442,14 +442,21 @@ def blind_spots(
 
 
 def blind_street_priorities(
-    store: Store, *, near_m: float = 50.0, min_incidents: int = 1, max_seen_share: float = 0.1
+    store: Store,
+    *,
+    near_m: float = 50.0,
+    min_incidents: int = 1,
+    max_seen_share: float = 0.1,
+    blind: dict | None = None,
 ) -> pd.DataFrame:
     """Streets no camera sees with at least ``min_incidents`` within ``near_m``, ranked.
 
     For the patrol planner: the ``(network, u, v, key)`` ids of streets to visit every
     shift, most incidents per km first. No cameras: every street with incidents near it.
+    ``blind``: a :func:`blind_spots` result computed with the same options, to reuse.
     """
-    blind = blind_spots(store, near_m=near_m, max_seen_share=max_seen_share, areas=False)
+    if blind is None:
+        blind = blind_spots(store, near_m=near_m, max_seen_share=max_seen_share, areas=False)
     streets = blind["streets"]
     streets = streets[streets["incidents"] >= min_incidents]
     return pd.DataFrame(streets.drop(columns="geometry")).reset_index(drop=True)
@@ -538,10 +545,15 @@ def coverage_layers(store: Store, *, sites: int = 0, max_buildings: int = 5000) 
     return out
 
 
-def blind_dwell_points(store: Store, *, limit: int = 10, min_area_m2: float = 200.0):
+def blind_dwell_points(
+    store: Store, *, limit: int = 10, min_area_m2: float = 200.0, blind: dict | None = None
+):
     """A point inside each of the ``limit`` top-ranked blind public areas, for patrols
-    to dwell at (most incidents per hectare first, then the largest)."""
-    areas = blind_spots(store, min_area_m2=min_area_m2).get("areas")
+    to dwell at (most incidents per hectare first, then the largest).  ``blind``: a
+    :func:`blind_spots` result computed with the same ``min_area_m2``, to reuse."""
+    if blind is None:
+        blind = blind_spots(store, min_area_m2=min_area_m2)
+    areas = blind.get("areas")
     if areas is None or areas.empty:
         return gpd.GeoDataFrame(
             {"area_code": [], "area_m2": [], "incidents": [], "rank": []}, geometry=[], crs=WGS84

@@ -277,7 +277,9 @@ def resolve_token(
     """
     if not token:
         raise EmbedTokenError(
-            "an embed token is required: add ?token=... to the URL", reason="missing"
+            "an embed token is required: open the embed as /embed/map#token=... or send the "
+            "X-Embed-Token header",
+            reason="missing",
         )
     rows = store.read("embed_tokens", where={"token_hash": hash_token(token)})
     if rows.empty:

@@ -44,6 +44,14 @@ class BatchRejected(SchemaError):
         )
 
 
+class ReportRejected(SchemaError):
+    """One report (POST /api/incidents) was refused; the message is just its reason."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
 @dataclass
 class IngestResult:
     created: list[str] = field(default_factory=list)

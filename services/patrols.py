@@ -63,6 +63,9 @@ class PlanRequest:
     stagger_minutes: float = 0.0  # with shifts: team i starts i * stagger after the start
     required_streets: list[str] = field(default_factory=list)  # names; empty: every street
     required_highways: list[str] = field(default_factory=list)  # OSM highway types
+    # None: on when the project has cameras.  Streets no camera sees with incidents near
+    # them are required on every day and shift; blind public areas become dwell stops.
+    camera_blind_spots: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -227,9 +230,12 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
     )
     if not required:
         raise InfeasiblePlanError("no streets of the network lie in this area")
+    in_area = required
     required = required_subset(
         G, required, streets=request.required_streets, highways=request.required_highways
     )
+    blind = camera_blind_spots(store, request, G, in_area, area)
+    required = list(dict.fromkeys([*required, *blind["edges"]]))
     station = stations.to_crs(crs).geometry.iloc[0]
     depot = nearest_node(G, station.x, station.y, among=main_component(G, required))
     speed_m_per_min = request.speed_kmh * 1000.0 / 60.0
@@ -252,8 +258,22 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
                 )
             )
         )
-        all_dwell_edges |= set(dwell_edges)
-        service = {e: request.dwell_minutes * speed_m_per_min for e in dwell_edges}
+        blind_dwells = (
+            nearest_edges(
+                G,
+                [p[0] for p in blind["points"]],
+                [p[1] for p in blind["points"]],
+                candidates=required,
+            )
+            if blind["points"]
+            else []
+        )
+        hot = set(dwell_edges)
+        blind_dwells = [e for e in dict.fromkeys(blind_dwells) if e not in hot]
+        all_dwell_edges |= set(dwell_edges) | set(blind_dwells)
+        service = {
+            e: request.dwell_minutes * speed_m_per_min for e in [*dwell_edges, *blind_dwells]
+        }
         solver = MinMaxRoutes.from_graph(
             G, depot=depot, k=len(teams), required=required, service=service
         )
@@ -277,14 +297,15 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
                 "limit_minutes": shift.minutes,
                 "hours": list(shift.hours) if shift.hours else None,
                 "stagger_minutes": request.stagger_minutes,
-                "dwell_streets": len(dwell_edges),
+                "dwell_streets": len(dwell_edges) + len(blind_dwells),
                 "notes": []
                 if dwell_points or not request.hotspots
                 else ["no significant hot spot in this area and time slot: no dwell stops"],
             }
         )
         # the solver names a two-way street by one of its arcs: compare by its ids
-        dwell_set = {solver.street_id(e) for e in dwell_edges}
+        dwell_set = {solver.street_id(e): "camera blind spot" for e in blind_dwells}
+        dwell_set |= {solver.street_id(e): "hot spot" for e in dwell_edges}
         for day, plan in enumerate(plans, start=1):
             shift_rows = _route_rows(
                 G, plan, request, teams, dwell_set, plan_id=plan_id, day=day, shift=shift
@@ -319,8 +340,9 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
             .to_json()
         ),
         "dwell_streets": len(all_dwell_edges),
+        "camera_blind_spots": blind["summary"],
         "days": day_summaries,
-        "notes": sorted({n for sh in shift_summaries for n in sh["notes"]}),
+        "notes": sorted({n for sh in shift_summaries for n in sh["notes"]} | set(blind["notes"])),
     }
     if request.shifts:
         summary["shifts"] = shift_summaries
@@ -339,6 +361,73 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
         {"patrol_plans": plan_row, "patrol_routes": routes}, mode="append", source="patrol plan"
     )
     return plan_id
+
+
+BLIND_SOURCE = (
+    "camera coverage: streets no camera sees with incidents within 50 m are required on "
+    "every day and shift; blind public areas are dwell stops"
+)
+NO_CAMERAS_PLAN_NOTE = (
+    "the project has no cameras: no camera blind spots were used "
+    "(import cameras to patrol the streets they do not see)"
+)
+
+
+def camera_blind_spots(
+    store: Store, request: PlanRequest, G: nx.MultiDiGraph, in_area: list[tuple], area
+) -> dict:
+    """Camera blind spots for a plan: ``edges`` (blind streets with incidents, among
+    ``in_area``), dwell ``points`` (x, y in the graph's CRS, inside ``area``), the
+    ``summary`` block and ``notes`` for the plan summary.
+
+    Off when ``request.camera_blind_spots`` is False; when it is None, on if the project
+    has cameras.  A project without cameras plans normally, with a note saying so.
+    """
+    from . import cameras  # lazy: coverage pulls in the visibility code
+
+    off = {"edges": [], "points": [], "notes": []}
+    if request.camera_blind_spots is False:
+        return off | {"summary": {"used": False}}
+    if store.read("cameras").empty:
+        return off | {
+            "summary": {"used": False, "note": NO_CAMERAS_PLAN_NOTE},
+            "notes": [NO_CAMERAS_PLAN_NOTE],
+        }
+    blind = cameras.blind_spots(store)
+    streets = cameras.blind_street_priorities(store, blind=blind)
+    if "network" in streets:
+        streets = streets[streets["network"] == request.network]
+    # the coverage keeps one row per two-way street: match either arc, by value
+    arcs: dict[tuple, list[tuple]] = {}
+    for e in in_area:
+        u, v, k = (str(x) for x in e)
+        arcs.setdefault((u, v, k), []).append(e)
+        arcs.setdefault((v, u, k), []).append(e)
+    edges = []
+    for u, v, k in streets[["u", "v", "key"]].itertuples(index=False):
+        edges += arcs.get((str(u), str(v), str(k)), [])
+    edges = list(dict.fromkeys(edges))
+    n_streets = len({tuple(sorted(map(str, e[:2]))) + (str(e[2]),) for e in edges})
+    pts = cameras.blind_dwell_points(store, limit=request.max_dwells, blind=blind)
+    pts = pts.to_crs(G.graph["crs"])
+    if area is not None and len(pts):
+        pts = pts[pts.within(area)]
+    points = list(zip(pts.geometry.x, pts.geometry.y, strict=True))
+    note = (
+        f"{n_streets} blind streets with incidents and {len(points)} blind-area dwell "
+        f"points from camera coverage"
+    )
+    return {
+        "edges": edges,
+        "points": points,
+        "summary": {
+            "used": True,
+            "streets": n_streets,
+            "dwell_points": len(points),
+            "source": BLIND_SOURCE,
+        },
+        "notes": [note],
+    }
 
 
 def required_subset(
@@ -386,7 +475,7 @@ def _route_rows(
     rows = []
     elapsed: dict[int, float] = {}  # minutes into the shift at which a team's next sortie starts
     for r in sorted(plan.routes, key=lambda r: (r.team, r.sortie)):
-        dwells = [(e, request.dwell_minutes, "hot spot") for e in r.served if e in dwell_set]
+        dwells = [(e, request.dwell_minutes, dwell_set[e]) for e in r.served if e in dwell_set]
         dwells = _dwells_on_route(r.edges, dwells)
         summary = route_summary(G, r.edges, speed_kmh=request.speed_kmh, dwells=dwells)
         steps = turn_list(G, r.edges, speed_kmh=request.speed_kmh, dwells=dwells)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .incidents import BatchRejected, IngestResult, ingest_incidents
+from .incidents import IngestResult, ReportRejected, ingest_incidents
 
 
 class ReportQueue:
@@ -90,7 +90,8 @@ class ReportQueue:
         for pos, item in enumerate(batch):
             iid = str(item["row"].get("incident_id"))
             if pos in rejected:
-                item["callback"](None, BatchRejected(pd.DataFrame([{**rejected[pos], "row": 0}])))
+                # one report: just its reason (no batch wording about rows or partial=true)
+                item["callback"](None, ReportRejected(str(rejected[pos]["reason"])))
                 continue
             own = IngestResult(**{name: [iid] if iid in ids else [] for name, ids in sets.items()})
             item["callback"](own, None)

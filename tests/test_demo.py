@@ -27,3 +27,30 @@ def test_demo_plan_covers_every_walkable_street_with_balanced_routes(tmp_path):
             gpx = gpxpy.parse(c.get(f"/api/patrols/{plan_id}/teams/{team}/route.gpx").text)
             assert gpx.tracks and len(gpx.tracks[0].segments[0].points) > 10
         assert c.get(f"/patrols/{plan_id}").status_code == 200
+
+
+def test_demo_tokens_do_what_their_printed_line_says(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from gridpatrol.demo import TOKEN_USES, demo_tokens
+    from tests.conftest import quadrant_grids
+    from tests.tokens import BASE_URL
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    box = (24.93, 60.16, 24.96, 60.17)
+    with open_store(url) as store:
+        store.write({"grids": quadrant_grids(box)})
+        store.set_setting("bounds", list(box))
+        tokens = demo_tokens(store)
+    assert set(tokens) == set(TOKEN_USES) == {"admin", "viewer"}
+    assert all(len(line) < 80 for line in TOKEN_USES.values())  # one short line each
+    assert "no incident details" in TOKEN_USES["viewer"]
+    app = create_app(Settings(database_url=url, escalation_interval_s=0))
+    for role, token in tokens.items():
+        headers = {"Authorization": f"Bearer {token}"}
+        with TestClient(app, base_url=BASE_URL, headers=headers) as c:
+            # maps and aggregates for both
+            assert c.get("/maps/grids").status_code == 200
+            assert c.get("/api/incidents/figures").status_code == 200
+            # incident details for the admin only
+            assert c.get("/api/incidents").status_code == (200 if role == "admin" else 403)

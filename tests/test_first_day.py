@@ -186,6 +186,8 @@ def test_init_station_teams_plan(tmp_path, db):
     assert "no station nowhere" in out
     out = run("plan", "--station", "S2", "--time-limit", "2", "--gpx", tmp_path / "gpx", "--db", db)
     assert "plan id:" in out
+    # no incidents yet: the summary's note says why the routes have no dwell stops
+    assert "note: no significant hot spot" in out and "no dwell stops" in out
     gpx = sorted((tmp_path / "gpx").glob("*.gpx"))
     assert len(gpx) == 2
     text = gpx[0].read_text()
@@ -347,3 +349,47 @@ def test_gcj02_data_off_the_streets_is_named(tmp_path, db):
         {"source_id": ["w1", "w2"]}, geometry=shapely.points(on_street[:2]), crs=4326
     ).to_file(tmp_path / "wgs.geojson")
     assert "sit a median" not in run("import", "cameras", tmp_path / "wgs.geojson", "--db", db)
+
+
+def test_plan_remarks_name_left_out_streets_notes_and_long_routes():
+    from gridpatrol.cli import _plan_remarks
+
+    summary = {
+        "required_streets": 40,
+        "unreachable_streets": [[1, 2, 0], [3, 4, 0], [5, 6, 0]],
+        "unreachable_geojson": {
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "geometry": None, "properties": {"reason": r}}
+                for r in ("one_way", "disconnected", "disconnected")
+            ],
+        },
+        "notes": ["no significant hot spot in this area and time slot: no dwell stops"],
+    }
+    routes = pd.DataFrame(
+        {"team_id": ["T1", "T1", "T2"], "day": [1, 1, 1], "minutes": [120.0, 90.0, 150.0]}
+    )
+    text = " ".join(_plan_remarks(summary, routes, shift_given=False))
+    assert "3 of 40 required street(s) left out as unreachable" in text
+    assert "2 not connected to the station's streets" in text
+    assert "1 one-way streets lead there but none back" in text
+    assert "note: no significant hot spot" in text
+    assert "210 min" in text and "--shift" in text and "--days" in text
+    # a shift was given, or every route fits one: no warning
+    assert "--shift" not in " ".join(_plan_remarks(summary, routes, shift_given=True))
+    short = routes.assign(minutes=[60.0, 60.0, 100.0])
+    assert "--shift" not in " ".join(_plan_remarks(summary, short, shift_given=False))
+    clean = {"required_streets": 40, "unreachable_streets": [], "notes": []}
+    assert _plan_remarks(clean, short, shift_given=False) == []
+
+
+def test_info_lists_the_active_grids_codes_and_names(tmp_path, db):
+    from gridpatrol.cli import _grid_lines
+
+    districts(tmp_path / "d.geojson")
+    run("import", "grids", tmp_path / "d.geojson", "--code", "DIST", "--name", "LABEL", "--db", db)
+    out = run("info", "--db", db)
+    assert "grids of the active version 1 (for plan --area CODE): 12 12TH 7 7TH" in out
+    with open_store(db) as store:
+        lines = _grid_lines(store, limit=1)
+    assert lines[1:] == ["  12  12TH", "  … and 1 more"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse
 
 from gridpatrol.api.deps import SettingsDep, StoreDep
@@ -23,6 +23,7 @@ _MARGIN_DEG = 0.002  # about 200 m around the grids
 @router.get("/editor/{version}", response_class=HTMLResponse, summary="Grid editor")
 def editor_page(
     version: int,
+    request: Request,
     store: StoreDep,
     settings: SettingsDep,
     lang: Annotated[str | None, Query(description="en or zh")] = None,
@@ -56,6 +57,8 @@ def editor_page(
         basemap=settings.basemap,
         basemap_key=settings.basemap_key,
         lang=chosen,
+        # the app-wide access check has resolved the session (None: anonymous)
+        logged_in=getattr(request.state, "principal", None) is not None,
     )
     html = with_nav(html, chosen, nav_targets(store), current="editor")
     return HTMLResponse(html, headers={"Cache-Control": "no-store"})

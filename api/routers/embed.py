@@ -3,10 +3,12 @@
 Admin endpoints (``/api/embed/tokens``) need an admin API token (``Authorization: Bearer``,
 see :mod:`gridpatrol.api.auth`).
 
-Embed endpoints (``/embed/...``) take the embed token in the ``X-Embed-Token`` header or
-``Authorization: Bearer``, or (for the ``<iframe>`` code, which cannot send headers) in
-``?token=``, which is redacted from every log; a missing or unknown token is 401, an
-expired or revoked one, or a layer or bbox outside the token's scope, is 403.
+Embed data endpoints (``/embed/scope``, ``/embed/data/...``) take the embed token in the
+``X-Embed-Token`` header or ``Authorization: Bearer``. The ``<iframe>`` code opens
+``/embed/map#token=…``: the fragment is never sent to the server, so the page is served
+without the token and its script sends the header. A token in ``?token=`` is refused
+(400) so that no token reaches a request line or an access log; a missing or unknown
+token is 401, an expired or revoked one, or a layer or bbox outside the token's scope, 403.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 import pandas as pd
+import shapely.geometry
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
@@ -164,7 +167,8 @@ def create_embed_token(
         cell_m=body.cell_m,
         created_by=admin.label,
     )
-    url = f"{_public_url(settings, request)}/embed/map?token={token}"
+    # In the fragment: browsers never send it, so it is in no request line or server log.
+    url = f"{_public_url(settings, request)}/embed/map#token={token}"
     code = (
         f'<iframe src="{html.escape(url)}" width="800" height="600" style="border:0" '
         f'loading="lazy" referrerpolicy="no-referrer" title="{html.escape(body.label)}"></iframe>'
@@ -190,26 +194,34 @@ def revoke_embed_token(
 
 # -- embeds --------------------------------------------------------------------------------
 
-TokenQuery = Annotated[
-    str | None,
-    Query(description="the embed token (for <iframe> codes; prefer the X-Embed-Token header)"),
-]
 TokenHeader = Annotated[str | None, Header(description="the embed token")]
+
+#: Why ``?token=`` is refused (the iframe code of older versions used it).
+QUERY_TOKEN_REFUSED = (
+    "embed tokens are not accepted in the URL query (it is written to logs): open the "
+    "embed as /embed/map#token=... or send the token in the X-Embed-Token header"
+)
+
+
+def _refuse_query_token(request: Request) -> None:
+    if "token" in request.query_params:
+        raise HTTPException(400, QUERY_TOKEN_REFUSED)
 
 
 def _embed_token(
-    token: TokenQuery = None,
+    request: Request,
     x_embed_token: TokenHeader = None,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> str | None:
-    """The embed token from the header, ``Authorization: Bearer gpe_…`` or ``?token=``."""
+    """The embed token from ``X-Embed-Token`` or ``Authorization: Bearer gpe_…``."""
+    _refuse_query_token(request)
     if x_embed_token:
         return x_embed_token
     if authorization and authorization.lower().startswith("bearer "):
         value = authorization[7:].strip()
         if value.startswith(embed_tokens.TOKEN_PREFIX):
             return value
-    return token
+    return None
 
 
 EmbedTokenDep = Annotated[str | None, Depends(_embed_token)]
@@ -228,40 +240,57 @@ def _layer(store, scope: embed_tokens.TokenScope, name: str, *, bbox, settings: 
     return embed_tokens.read_scoped(store, scope, name, bbox=bbox, limit=settings.max_page_size)
 
 
-@router.get("/embed/map", response_class=HTMLResponse, summary="Embeddable map")
+@router.get(
+    "/embed/map",
+    response_class=HTMLResponse,
+    summary="Embeddable map",
+)
 def embed_map(
-    store: StoreDep,
+    request: Request,
     settings: SettingsDep,
-    token: EmbedTokenDep,
     lang: Annotated[str | None, Query(description="en or zh")] = None,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> HTMLResponse:
-    """The token's layers within its area, offline, framable by ``frame_ancestors`` origins."""
-    from gridpatrol.maps.embed import embed_html
+    """The embed page, opened as ``/embed/map#token=…``: served without data; its script
+    reads the token from the fragment and fetches ``/embed/scope`` and the layers with the
+    ``X-Embed-Token`` header. Offline, framable by ``frame_ancestors`` origins."""
+    from gridpatrol.maps.embed import embed_shell_html
 
     headers = embed_headers(settings)
-    try:
-        scope = _scope(store, token)
-    except HTTPException as exc:
+    if "token" in request.query_params:
         page = (
             "<!doctype html><meta charset=utf-8><title>gridpatrol</title>"
-            f"<p>{html.escape(exc.detail)}</p>"
+            f"<p>{html.escape(QUERY_TOKEN_REFUSED)}</p>"
         )
-        return HTMLResponse(
-            page, status_code=exc.status_code, headers={**headers, **(exc.headers or {})}
-        )
-    layers = {
-        name: _layer(store, scope, name, bbox=None, settings=settings) for name in scope.layers
-    }
-    page = embed_html(
-        layers,
-        area=scope.area,
+        return HTMLResponse(page, status_code=400, headers=headers)
+    page = embed_shell_html(
         min_count=_min_count(settings),
-        title=scope.label,
         basemap=settings.basemap,
         lang=pick_language(lang, accept_language),
     )
     return HTMLResponse(page, headers=headers)
+
+
+class EmbedScope(BaseModel):
+    """What the embed page needs to draw a token's layers."""
+
+    label: str
+    layers: list[str]
+    area: dict[str, Any] = Field(description="the token's area, a GeoJSON geometry (WGS84)")
+    min_count: int = Field(description="incident counts below this are suppressed")
+
+
+@router.get("/embed/scope", response_model=EmbedScope, summary="An embed token's scope")
+def embed_scope(store: StoreDep, settings: SettingsDep, token: EmbedTokenDep) -> Response:
+    """The token's label, layers and area (for the embed page's script)."""
+    scope = _scope(store, token)
+    body = {
+        "label": scope.label,
+        "layers": list(scope.layers),
+        "area": shapely.geometry.mapping(scope.area),
+        "min_count": _min_count(settings),
+    }
+    return JSONResponse(body, headers=embed_headers(settings))
 
 
 @router.get("/embed/data/{layer}", summary="An embed layer as GeoJSON")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, File, Header, Response, UploadFile
 
+from gridpatrol.api.auth import PrincipalDep
 from gridpatrol.api.cache import RevisionCache, etag_matches, revision_etag
 from gridpatrol.api.deps import StoreDep
 from gridpatrol.api.schemas import (
@@ -18,6 +19,7 @@ from gridpatrol.api.schemas import (
     to_feature_collection,
 )
 from gridpatrol.geo.errors import SchemaError
+from gridpatrol.services import access
 from gridpatrol.services import grid_versions as gv
 
 router = APIRouter(prefix="/api/grids/versions", tags=["grids"])
@@ -43,9 +45,13 @@ def list_versions(store: StoreDep) -> list[GridVersionOut]:
 
 
 @router.post("", response_model=GridVersionOut, status_code=201)
-def create_draft(body: DraftCreate, store: StoreDep) -> GridVersionOut:
+def create_draft(body: DraftCreate, store: StoreDep, who: PrincipalDep) -> GridVersionOut:
     """A new draft: a copy of a version, or the grids you send."""
     grids = features_to_gdf(body.grids) if body.grids is not None else None
+    if grids is not None:
+        access.check_grids(who, grids, what="draft grids")
+    elif body.copy_of is not None:
+        access.check_version(store, who, body.copy_of, what="copying")
     number = gv.create_draft(store, grids, name=body.name, note=body.note, copy_of=body.copy_of)
     return _out(
         gv.list_versions(store).set_index("version").loc[number].to_dict() | {"version": number}
@@ -70,6 +76,7 @@ def save_version(
     store: StoreDep,
     body: Annotated[Any, Body(description="GeoJSON FeatureCollection of the draft's grids")],
     response: Response,
+    who: PrincipalDep,
     if_match: Annotated[str | None, Header(description="the revision (ETag) you edited")] = None,
 ) -> dict:
     """Save a draft. 409 if someone saved it after the revision in If-Match."""
@@ -80,18 +87,21 @@ def save_version(
     except ValueError:
         raise SchemaError(f"If-Match {if_match!r} is not a revision number") from None
     grids = features_to_gdf(body)
+    access.check_version(store, who, version, what="saving")
+    access.check_grids(who, grids, what="saved grids")
     revision = gv.save_draft(store, version, grids, base_revision=base)
     response.headers["ETag"] = f'"{revision}"'
     return {"version": version, "revision": revision, "grids": len(grids)}
 
 
 @router.post("/{version}/activate")
-def activate(version: int, store: StoreDep, confirm: bool = False) -> dict:
+def activate(version: int, store: StoreDep, who: PrincipalDep, confirm: bool = False) -> dict:
     """Make the version active; every incident is re-assigned to it.
 
     A version with validation problems is refused (409, the problems listed) unless
     ``confirm=true``.
     """
+    access.check_version(store, who, version, what="activating")
     return {"version": version, "incidents": gv.activate(store, version, confirm=confirm)}
 
 
@@ -196,6 +206,7 @@ def export(version: int, store: StoreDep) -> Response:
 @router.post("/import", status_code=201)
 def import_file(
     store: StoreDep,
+    who: PrincipalDep,
     file: Annotated[UploadFile, File(description="GeoPackage (layer 'grids'), GeoJSON...")],
     name: str = "",
 ) -> dict:
@@ -204,14 +215,19 @@ def import_file(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(file.file.read())
+        access.check_grid_file(who, path, what="imported grids")
         number, r = gv.import_draft(store, path, name=name or (file.filename or ""))
     return {"version": number, "report": _report_body(r)}
 
 
 @router.post("/propose")
-def propose(request: ProposalRequest, store: StoreDep) -> dict:
+def propose(request: ProposalRequest, store: StoreDep, who: PrincipalDep) -> dict:
     """Balanced grid proposals for communities, ranked; optionally saved as a draft."""
     import json
+
+    access.check_codes(
+        who, [*request.community_codes, *(request.locked_codes or [])], what="proposing for"
+    )
 
     proposals = gv.propose(
         store,
@@ -261,7 +277,8 @@ def compare(a: int, b: int, store: StoreDep) -> dict:
 
 
 @router.post("/{a}/align/{b}", status_code=201)
-def align(a: int, b: int, store: StoreDep, name: str = "") -> dict:
+def align(a: int, b: int, store: StoreDep, who: PrincipalDep, name: str = "") -> dict:
     """A new draft of ``a`` aligned to ``b`` (every grid within one ``b`` grid), with its report."""
+    access.check_version(store, who, a, what="aligning")
     number, r = gv.align_versions(store, a, b, name=name)
     return {"version": number, "report": _report_body(r)}

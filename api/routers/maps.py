@@ -32,7 +32,6 @@ from gridpatrol.services.project import project_settings, project_taxonomy
 router = APIRouter(tags=["maps"])
 
 
-
 def pick_language(lang: str | None, accept_language: str | None) -> str:
     """``zh`` or ``en``: the explicit switch first, then the browser's Accept-Language."""
     if lang:
@@ -202,6 +201,7 @@ def cameras_page(
         gpd.GeoDataFrame(geometry=[], crs=4326),
         grids=layers["grids"],
         coverage=coverage,
+        bounds_hint=project_settings(store).bounds,
         **page.render(),
     )
     return page_html(offline_html(m), store, page.lang, "cameras")

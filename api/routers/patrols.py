@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
 
+from gridpatrol.api.auth import PrincipalDep
 from gridpatrol.api.deps import StoreDep
 from gridpatrol.api.schemas import ComplianceOut, PlanRequestIn, to_feature_collection
 from gridpatrol.geo.errors import InputFileError, NotFoundError
+from gridpatrol.services import access
 from gridpatrol.services import patrols as service
 
 router = APIRouter(prefix="/api/patrols", tags=["patrols"])
@@ -25,8 +27,9 @@ def _plan_body(store, plan_id: str) -> dict:
 
 
 @router.post("", status_code=201)
-def create_plan(request: PlanRequestIn, store: StoreDep) -> dict:
+def create_plan(request: PlanRequestIn, store: StoreDep, who: PrincipalDep) -> dict:
     """Solve a balanced plan (min-max k-route street coverage) and store it."""
+    access.check_plan_area(who, area_code=request.area_code, area=request.area)
     plan_id = service.plan_patrols(store, service.PlanRequest(**request.model_dump()))
     return _plan_body(store, plan_id)
 

@@ -461,6 +461,7 @@
   }
 
   function scheduleReport(delay) {
+    if (!ed.loggedIn) return;  // checking needs a session: the panel offers the login link
     clearTimeout(ed.reportTimer);
     ed.reportPending = true;
     setStatus();
@@ -477,6 +478,11 @@
       method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify(featureCollection(false)), signal: ctrl.signal,
     }).then(function (r) {
+      if (r.status === 401) {  // no (or an expired) session: offer to log in, not an error
+        ed.loggedIn = false;
+        showLogin();
+        var e = new Error("login"); e.name = "AbortError"; throw e;
+      }
       return r.json().then(function (body) {
         if (!r.ok) throw new Error(body.detail || r.statusText);
         return body;
@@ -669,6 +675,11 @@
 
   // ---------------------------------------------------------------- panel
 
+  function showLogin() {
+    var box = $("gp-login");
+    if (box) box.hidden = false;
+  }
+
   function setStatus() {
     var parts = [ed.dirty ? t("unsaved") : t("no_changes")];
     if (ed.reportPending) parts.push(t("checking"));
@@ -731,6 +742,7 @@
     ed = {
       map: map, version: config.version, revision: config.revision, status: config.status,
       editable: !!config.editable, lang: config.lang || "en", labels: config.labels || {},
+      loggedIn: config.logged_in !== false,
       styles: config.styles || {}, urls: config.urls, parents: config.parents || [],
       selected: [], retired: [], metrics: {}, summary: null, report: null, reportError: null,
       edits: 0, dirty: false, splitting: false, saving: null,

@@ -151,6 +151,39 @@ def test_batch_is_whole_or_nothing_and_partial_returns_reasons(client):
     assert "unknown category" in r.json()["rejected"][0]["reason"]
 
 
+def test_a_refused_single_report_says_just_the_reason(client):
+    r = client.post("/api/incidents", json=_incident(12, category="ghosts"))
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert "unknown category 'ghosts'" in detail
+    assert "row" not in detail and "partial" not in detail and "rejected" not in r.json()
+    # the batch keeps its batch wording
+    r = client.post("/api/incidents/batch", json=[_incident(12, category="ghosts")])
+    assert r.status_code == 422 and "partial=true" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "location, reason",
+    [
+        ({"lon": 24.945, "lat": 160.168}, "latitude 160.168 is out of range (-90..90)"),
+        ({"lon": 60.168, "lat": 24.945}, "lon/lat look swapped"),
+    ],
+)
+def test_single_report_location_reasons(client, location, reason):
+    r = client.post("/api/incidents", json=_incident(13, location=location))
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith(reason)
+
+
+def test_nan_longitude_is_named(client):
+    body = '{"incident_id": "api-14", "reported_at": "2026-11-20T09:00:00+02:00", ' + (
+        '"category": "sanitation", "location": {"lon": NaN, "lat": 60.168}}'
+    )
+    r = client.post("/api/incidents", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert "lon is not a finite number" in r.text
+
+
 def test_geojson_batch_in_gcj02(client):
     fc = {
         "type": "FeatureCollection",

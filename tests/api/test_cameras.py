@@ -4,6 +4,7 @@ edit and history."""
 from __future__ import annotations
 
 import json
+import re
 
 import geopandas as gpd
 import pytest
@@ -118,9 +119,10 @@ def test_import_edit_history(client, tmp_path):
 def test_project_without_cameras_has_zero_coverage_and_a_note(tmp_path, helsinki):
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     layers = {k: v for k, v in helsinki.layers().items() if k != "cameras"}
+    grids = quadrant_grids(helsinki.buildings.total_bounds)
     with open_store(url) as s:
         s.write(layers)
-        s.write({"grids": quadrant_grids(helsinki.buildings.total_bounds)})
+        s.write({"grids": grids})
     app = create_app(Settings(database_url=url))
     with client_as(app) as c:
         empty = tmp_path / "none.geojson"
@@ -136,6 +138,15 @@ def test_project_without_cameras_has_zero_coverage_and_a_note(tmp_path, helsinki
         assert all(r["street_share"] == 0 and r["area_share"] == 0 for r in body["rows"])
         assert c.get("/api/cameras/views").json()["features"] == []
         assert c.get("/api/cameras/blindspots").json()["numberReturned"] > 0
+        # the cameras page fits the project's grids, not the whole world
+        page = c.get("/maps/cameras")
+        assert page.status_code == 200
+        fit = re.search(
+            r"fitBounds\(\s*\[\[([-\d.]+),\s*([-\d.]+)\],\s*\[([-\d.]+),\s*([-\d.]+)\]\]", page.text
+        )
+        assert fit, "the cameras page of a project without cameras sets no map extent"
+        miny, minx, maxy, maxx = (float(g) for g in fit.groups())
+        assert (minx, miny, maxx, maxy) == pytest.approx(tuple(grids.total_bounds), abs=1e-6)
 
 
 @pytest.mark.browser

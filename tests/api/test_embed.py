@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 
@@ -14,6 +13,7 @@ import shapely
 
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
+from gridpatrol.maps.embed import ORDER
 from gridpatrol.services import embed as tk
 from gridpatrol.services.incidents import ingest_incidents
 from gridpatrol.store.base import open_store
@@ -92,6 +92,10 @@ def client(project):
         yield c
 
 
+def header(secret: str) -> dict[str, str]:
+    return {"X-Embed-Token": secret}
+
+
 def make_token(client, area, layers=("grids", "incidents_aggregate"), **kw) -> dict:
     body = {"label": "Community portal", "layers": list(layers), "area": list(area), **kw}
     r = client.post("/api/embed/tokens", json=body)
@@ -128,8 +132,9 @@ def test_created_token_and_embed_code(token):
     assert secret.startswith("gpe_") and len(secret) >= 4 + 43  # 32 random bytes, urlsafe
     assert re.fullmatch(r"gpe_[A-Za-z0-9_-]+", secret)
     assert token["embed_code"].startswith(
-        f'<iframe src="https://maps.example.org/embed/map?token={secret}"'
+        f'<iframe src="https://maps.example.org/embed/map#token={secret}"'
     )
+    assert "?token=" not in token["embed_code"] and "?token=" not in token["embed_url"]
     assert token["layers"] == ["grids", "incidents_aggregate"] and token["revoked_at"] is None
 
 
@@ -205,7 +210,7 @@ def test_token_lifecycle_on_each_store(store):
 
 
 def test_data_inside_the_scope(client, project, token):
-    r = client.get("/embed/data/grids", params={"token": token["token"]})
+    r = client.get("/embed/data/grids", headers=header(token["token"]))
     assert r.status_code == 200
     body = r.json()
     assert {f["properties"]["code"] for f in body["features"]} == set(project["grids"]["code"][:2])
@@ -217,24 +222,24 @@ def test_data_inside_the_scope(client, project, token):
 
 def test_layer_outside_the_scope_is_403(client, token):
     for layer in ("buildings", "cameras", "incidents", "embed_tokens", "nonsense"):
-        r = client.get(f"/embed/data/{layer}", params={"token": token["token"]})
+        r = client.get(f"/embed/data/{layer}", headers=header(token["token"]))
         assert r.status_code == 403, layer
         assert f"layer {layer!r} is outside this embed token's scope" in r.json()["detail"]
 
 
 def test_bbox_outside_the_area_is_403(client, project, token):
     south = ",".join(str(v) for v in project["south"])
-    r = client.get("/embed/data/grids", params={"token": token["token"], "bbox": south})
+    r = client.get("/embed/data/grids", params={"bbox": south}, headers=header(token["token"]))
     assert r.status_code == 403
     assert "outside this embed token's area" in r.json()["detail"]
     r = client.get(
-        "/embed/data/incidents_aggregate", params={"token": token["token"], "bbox": south}
+        "/embed/data/incidents_aggregate", params={"bbox": south}, headers=header(token["token"])
     )
     assert r.status_code == 403
     # A bbox overlapping the area gets the area's part of it.
     minx, miny, maxx, maxy = project["area"]
     half = f"{minx},{miny - 0.05},{(minx + maxx) / 2 - 1e-4},{maxy}"
-    r = client.get("/embed/data/grids", params={"token": token["token"], "bbox": half})
+    r = client.get("/embed/data/grids", params={"bbox": half}, headers=header(token["token"]))
     assert r.status_code == 200
     assert [f["properties"]["code"] for f in r.json()["features"]] == [
         project["grids"]["code"].iloc[0]
@@ -243,21 +248,46 @@ def test_bbox_outside_the_area_is_403(client, project, token):
 
 def test_missing_and_unknown_tokens_are_401(client):
     assert client.get("/embed/data/grids").status_code == 401
-    r = client.get("/embed/data/grids", params={"token": "gpe_" + "A" * 43})
+    r = client.get("/embed/data/grids", headers=header("gpe_" + "A" * 43))
     assert r.status_code == 401 and "not known" in r.json()["detail"]
-    page = client.get("/embed/map", params={"token": "nope"})
-    assert page.status_code == 401 and "not known" in page.text
+    assert client.get("/embed/scope").status_code == 401
+    r = client.get("/embed/scope", headers=header("nope"))
+    assert r.status_code == 401 and "not known" in r.json()["detail"]
+
+
+def test_tokens_in_the_url_query_are_refused(client, token):
+    """A ?token= reaches request lines and access logs: refused, saying what to do."""
+    for path in ("/embed/map", "/embed/scope", "/embed/data/grids"):
+        r = client.get(path, params={"token": token["token"]})
+        assert r.status_code == 400, (path, r.text)
+        assert "#token=" in r.text and "X-Embed-Token" in r.text
+        assert token["token"] not in r.text
+    # ... even next to a valid header: the URL already leaked it.
+    r = client.get("/embed/data/grids", params={"token": "x"}, headers=header(token["token"]))
+    assert r.status_code == 400
+
+
+def test_embed_page_is_served_without_token_or_data(client, project, token):
+    """The page shell holds no token and no data: its script reads #token= and sends it
+    in the X-Embed-Token header to scope and data/{layer} (relative to the page)."""
+    page = client.get("/embed/map")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "location.hash" in page.text and "X-Embed-Token" in page.text
+    assert "get('scope')" in page.text and "get('data/' + n)" in page.text
+    assert token["token"] not in page.text
+    grid_code = str(project["grids"]["code"].iloc[0])
+    assert grid_code not in page.text  # no layer is in the shell
 
 
 def test_revoked_tokens_are_refused(client, project):
     t = make_token(client, project["area"])
-    assert client.get("/embed/data/grids", params={"token": t["token"]}).status_code == 200
+    assert client.get("/embed/data/grids", headers=header(t["token"])).status_code == 200
     r = client.delete(f"/api/embed/tokens/{t['id']}")
     assert r.status_code == 200 and r.json()["revoked_at"]
-    r = client.get("/embed/data/grids", params={"token": t["token"]})
+    r = client.get("/embed/data/grids", headers=header(t["token"]))
     assert r.status_code == 403 and "revoked" in r.json()["detail"]
-    page = client.get("/embed/map", params={"token": t["token"]})
-    assert page.status_code == 403 and "revoked" in page.text
+    r = client.get("/embed/scope", headers=header(t["token"]))
+    assert r.status_code == 403 and "revoked" in r.json()["detail"]
     assert client.delete("/api/embed/tokens/nosuchid").status_code == 404
 
 
@@ -270,7 +300,7 @@ def test_expired_tokens_are_refused(client, project):
             expires_at=pd.Timestamp("2021-01-01", tz="UTC"),
             now=pd.Timestamp("2020-01-01", tz="UTC"),
         )
-    r = client.get("/embed/data/grids", params={"token": secret})
+    r = client.get("/embed/data/grids", headers=header(secret))
     assert r.status_code == 403 and "expired" in r.json()["detail"]
 
 
@@ -300,7 +330,7 @@ def _assert_no_incident_points(body: dict, incidents: pd.DataFrame) -> None:
 
 
 def test_incident_counts_hide_details_and_small_counts(client, project, token):
-    r = client.get("/embed/data/incidents_aggregate", params={"token": token["token"]})
+    r = client.get("/embed/data/incidents_aggregate", headers=header(token["token"]))
     assert r.status_code == 200
     _assert_no_incident_details(r.text, project["incidents"])
     body = r.json()
@@ -319,7 +349,7 @@ def test_bbox_picks_units_but_never_changes_counts(client, project, token):
     lon, lat = project["incidents"][["lon", "lat"]].iloc[0]
     tiny = f"{lon - 1e-5},{lat - 1e-5},{lon + 1e-5},{lat + 1e-5}"
     r = client.get(
-        "/embed/data/incidents_aggregate", params={"token": token["token"], "bbox": tiny}
+        "/embed/data/incidents_aggregate", params={"bbox": tiny}, headers=header(token["token"])
     )
     assert r.status_code == 200
     (feature,) = r.json()["features"]
@@ -328,7 +358,7 @@ def test_bbox_picks_units_but_never_changes_counts(client, project, token):
 
 def test_suppression_threshold_is_a_setting(project, token):
     with client_as(make_app(project["url"], embed_min_count=15), role=None) as c:
-        r = c.get("/embed/data/incidents_aggregate", params={"token": token["token"]})
+        r = c.get("/embed/data/incidents_aggregate", headers=header(token["token"]))
     props = [f["properties"] for f in r.json()["features"]]
     assert all(p["count"] is None and p["count_text"] == "<15" for p in props)
     assert not re.search(r'"count(_text)?":\s*"?12', r.text)  # no count of 12 anywhere
@@ -336,7 +366,7 @@ def test_suppression_threshold_is_a_setting(project, token):
 
 def test_incident_counts_per_cell(client, project):
     t = make_token(client, project["area"], layers=["incidents_aggregate"], incident_unit="cell")
-    r = client.get("/embed/data/incidents_aggregate", params={"token": t["token"]})
+    r = client.get("/embed/data/incidents_aggregate", headers=header(t["token"]))
     assert r.status_code == 200
     _assert_no_incident_details(r.text, project["incidents"])
     _assert_no_incident_points(r.json(), project["incidents"])
@@ -348,18 +378,24 @@ def test_incident_counts_per_cell(client, project):
 
 
 def test_embed_page_shows_only_counts(client, project, token):
-    r = client.get("/embed/map", params={"token": token["token"]})
-    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
-    _assert_no_incident_details(r.text, project["incidents"])
-    assert "fewer than 5" in r.text and "Community portal" in r.text
+    page = client.get("/embed/map")
+    scope = client.get("/embed/scope", headers=header(token["token"]))
+    assert scope.status_code == 200, scope.text
+    body = scope.json()
+    assert body["label"] == "Community portal" and body["min_count"] == 5
+    assert body["layers"] == ["grids", "incidents_aggregate"]
+    assert body["area"]["type"] in ("Polygon", "MultiPolygon")
+    for text in (page.text, scope.text):
+        _assert_no_incident_details(text, project["incidents"])
+    assert "fewer than 5" in page.text
 
 
 # -- framing and language ---------------------------------------------------------------
 
 
 def test_embed_pages_may_be_framed_by_the_allowed_origins(client, token):
-    for path in ("/embed/map", "/embed/data/grids"):
-        r = client.get(path, params={"token": token["token"]})
+    for path in ("/embed/map", "/embed/scope", "/embed/data/grids"):
+        r = client.get(path, headers=header(token["token"]))
         assert f"frame-ancestors {ANCESTORS}" in r.headers["content-security-policy"]
         assert r.headers.get("x-frame-options", "").upper() != "DENY"
         assert r.headers["referrer-policy"] == "no-referrer"
@@ -369,33 +405,33 @@ def test_frame_ancestors_cannot_inject_directives(project, token):
     with client_as(
         make_app(project["url"], frame_ancestors="https://a.example; script-src *"), role=None
     ) as c:
-        r = c.get("/embed/map", params={"token": token["token"]})
+        r = c.get("/embed/map", headers=header(token["token"]))
     csp = r.headers["content-security-policy"]
     assert "frame-ancestors 'self'" in csp and "a.example" not in csp
 
 
 def test_embed_page_in_chinese(client, token):
-    zh = client.get("/embed/map", params={"token": token["token"], "lang": "zh"})
-    assert "gridpatrol · 地图 · Community portal" in zh.text
-    assert json.dumps("少于 5")[1:-1] in zh.text  # the tooltip text, inside GeoJSON
+    zh = client.get("/embed/map", params={"lang": "zh"})
+    assert "gridpatrol · 地图" in zh.text
+    assert "少于 5" in zh.text  # the legend, and the tooltip text in the script's labels
     browser = client.get(
         "/embed/map",
-        params={"token": token["token"]},
         headers={"Accept-Language": "zh-CN,zh;q=0.9"},
     )
     assert "地图" in browser.text
-    assert "地图" not in client.get("/embed/map", params={"token": token["token"]}).text
+    assert "地图" not in client.get("/embed/map").text
 
 
 # -- browser ----------------------------------------------------------------------------
 
 from tests.maps.cdp import CHROMIUM, serve_app  # noqa: E402
 
-COUNT_LAYERS = """(() => {
+COUNT_LAYERS = """(async () => {
+  const ready = await window.gpEmbedReady;
   const maps = Object.values(window).filter(v => v && v._layers && v.getCenter);
   const n = maps.length ? Object.keys(maps[0]._layers).length : 0;
   const title = (document.getElementById('gp-title') || {}).textContent;
-  return {maps: maps.length, layers: n, title: title};
+  return {maps: maps.length, layers: n, title: title, ready: ready};
 })()"""
 
 
@@ -409,8 +445,9 @@ def test_embed_page_loads_offline_in_a_browser(client, project):
 
     layers = ["streets", "buildings", "grids", "incidents_aggregate", "cameras", "areas"]
     token = make_token(client, project["area"], layers=layers)
+    layers_in_order = [n for n in ORDER if n in layers]
     with serve_app(make_app(project["url"])) as base:
-        url = f"{base}/embed/map?token={token['token']}&lang=zh"
+        url = f"{base}/embed/map?lang=zh#token={token['token']}"
         shots = os.environ.get("GRIDPATROL_SCREENSHOTS")
         report = check_page(url, shots and os.path.join(shots, "embed.png"), COUNT_LAYERS)
     assert report["external_requests"] == [], report["external_requests"]
@@ -418,5 +455,6 @@ def test_embed_page_loads_offline_in_a_browser(client, project):
     assert report["console_errors"] == [], report["console_errors"]
     assert report["exceptions"] == [], report["exceptions"]
     assert [e for e in report["log_entries"] if e["level"] == "error"] == [], report["log_entries"]
+    assert report["evaluate"]["ready"] == {"layers": layers_in_order}, report["evaluate"]
     assert report["evaluate"]["maps"] == 1 and report["evaluate"]["layers"] > 100
     assert "地图 · Community portal" in report["evaluate"]["title"]

@@ -201,6 +201,7 @@ def shift_plan(client):
             "stagger_minutes": 20,
             "dwell_minutes": 10,
             "max_dwells": 1,
+            "camera_blind_spots": False,  # only hot-spot dwells, to compare shifts
             "time_limit_s": 2,
         },
     )
@@ -269,6 +270,7 @@ def test_required_highways_are_served_other_streets_only_connect(client, db_url)
             "area_code": AREA,
             "required_highways": ["residential"],
             "hotspots": False,
+            "camera_blind_spots": False,  # blind streets would be required too
             "time_limit_s": 2,
         },
     )

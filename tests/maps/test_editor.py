@@ -95,6 +95,21 @@ def test_editor_page_languages_and_missing_version(app):
     assert missing.status_code == 404 and "no grid version 999" in missing.json()["detail"]
 
 
+def test_editor_without_a_session_offers_to_log_in(app):
+    anonymous = client_as(app, None)
+    for lang, text in (("en", "Log in to check and edit"), ("zh", "登录后即可校验和编辑")):
+        r = anonymous.get(f"/editor/1?lang={lang}")
+        assert r.status_code == 200
+        assert (
+            f'<p id="gp-login" class="gp-login">\n    <a href="/login?next=/editor/1">{text}'
+            in (r.text)
+        )
+        assert '"logged_in": false' in r.text
+    # with a session the link is there but hidden, and the page checks edits
+    r = client_as(app, "planner").get("/editor/1")
+    assert '<p id="gp-login" class="gp-login" hidden>' in r.text and '"logged_in": true' in r.text
+
+
 # ---------------------------------------------------------------------------- in Chromium
 
 
@@ -543,3 +558,24 @@ def test_active_version_offers_a_draft_copy(server, page):
     assert "网格编辑" in page.eval("document.getElementById('gp-heading').textContent")
     created = {r["version"]: r for r in server.get("/api/grids/versions").json()}[new]
     assert created["status"] == "draft" and created["grids"] == state["grids"]
+
+
+@browser_test
+def test_anonymous_editor_shows_the_login_link_and_never_asks_for_a_check(server):
+    p = Page()
+    try:
+        p.open(f"{_base(server)}/editor/1")
+        state = p.eval("gridEditor.state()")
+        assert state["grids"] > 0
+        assert p.eval("document.getElementById('gp-login').hidden") is False
+        assert "Checking failed" not in p.eval("document.getElementById('gp-status').textContent")
+        assert not [
+            e
+            for e in p.b.events
+            if e.get("method") == "Network.requestWillBeSent"
+            and "/report" in e["params"]["request"]["url"]
+        ]
+        trouble = p.trouble()
+    finally:
+        p.close()
+    assert trouble == {"external": [], "failed": [], "console": [], "exceptions": [], "log": []}

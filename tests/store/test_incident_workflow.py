@@ -366,7 +366,8 @@ def test_report_queue_answers_each_report_of_a_group_commit(project):
     assert done.wait(60)
     created = {i for i, (r, e) in answers.items() if r is not None and r.created}
     assert created == {0, 1, 3}
-    assert isinstance(answers[2][1], inc.BatchRejected) and "ghosts" in str(answers[2][1])
+    assert isinstance(answers[2][1], inc.ReportRejected) and "ghosts" in str(answers[2][1])
+    assert "partial" not in str(answers[2][1]) and "row" not in str(answers[2][1])
     assert answers[4][0].updated == ["r0"]  # the repeated id waited for the next batch
     stored = project.read("incidents").set_index("incident_id")
     assert sorted(stored.index) == ["r0", "r1", "r3"]
