@@ -294,6 +294,7 @@ def import_incidents(
     db: DbOption = None,
 ) -> None:
     """Import incidents; the batch lands whole unless --partial (bad rows are listed)."""
+    from gridpatrol.services.file_imports import count_naive_times
     from gridpatrol.services.incidents import (
         BatchRejected,
         ingest_incident_chunks,
@@ -322,7 +323,7 @@ def import_incidents(
                 done = 0
                 for chunk in chunks:  # bounded memory: one chunk in flight
                     steps(f"reading, validating, assigning and storing (row {done:,})")
-                    naive += _count_naive(chunk["reported_at"])
+                    naive += count_naive_times(chunk["reported_at"])
                     notes.extend(chunk.attrs.get("notes", []))
                     yield chunk
                     done += len(chunk)
@@ -359,25 +360,6 @@ def import_incidents(
     if naive and zone:
         notes.append(f"{naive} time(s) without a time zone were read in {zone}")
     _print_notes(notes)
-
-
-def _count_naive(values) -> int:
-    """Times given without a zone (ISO strings checked column-wise, others one by one)."""
-    import pandas as pd
-
-    from gridpatrol.geo.incidents import ZONED_TIME_PATTERN
-
-    values = pd.Series(values)
-    text = values.astype("string")
-    zoned = text.str.contains(ZONED_TIME_PATTERN, regex=True).fillna(True)
-    n = 0
-    for v in values[~zoned.to_numpy(bool)]:
-        try:
-            ts = pd.Timestamp(v)
-        except (ValueError, TypeError):
-            continue
-        n += int(not pd.isna(ts) and ts.tzinfo is None)
-    return n
 
 
 @app.command()
