@@ -244,45 +244,6 @@ def import_grid_layer(store: Store, grids: gpd.GeoDataFrame, *, source: str) -> 
     return written
 
 
-def set_project(
-    store: Store,
-    *,
-    timezone: str | None = None,
-    taxonomy: dict | None = None,
-    name: str | None = None,
-) -> None:
-    """Set project settings (only those given), checked first, in one transaction.
-
-    Raises
-    ------
-    SchemaError
-        An unknown time zone, or a taxonomy with no categories or a bad one.
-    """
-    import zoneinfo
-
-    from gridpatrol.geo.incidents import Taxonomy
-
-    changes: dict = {}
-    if timezone is not None:
-        try:
-            zoneinfo.ZoneInfo(timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise SchemaError(
-                f"unknown time zone {timezone!r}; use an IANA name like Europe/Helsinki"
-            ) from None
-        changes["timezone"] = timezone
-    if taxonomy is not None:
-        parsed = Taxonomy.from_dict(taxonomy)
-        if not parsed.categories:
-            raise SchemaError("the taxonomy has no categories")
-        changes["taxonomy"] = parsed.to_dict()
-    if name is not None:
-        changes["name"] = name
-    with store.transaction():
-        for key, value in changes.items():
-            store.set_setting(key, value)
-
-
 def china_street_offset_note(
     store: Store, gdf: gpd.GeoDataFrame, *, source: str, max_vertices: int = 400
 ) -> str | None:
