@@ -199,8 +199,15 @@ def gi_star(
     significant = p_two <= threshold
     out["gi_z"] = z
     out["p_sim"] = p_two
+    # p_sim is folded towards the side of the permutation mean the observation lies on
+    # (the sign of z_sim); the analytical Zs can point the other way for small counts. A
+    # unit is hot or cold only when both agree, so a tiny z never comes with a tiny p.
+    z_sim = np.nan_to_num(np.asarray(g.z_sim, dtype=float), nan=0.0)
+    agree = np.sign(z) == np.sign(z_sim)
     out["hotspot"] = np.where(
-        significant & (z > 0), "hot", np.where(significant & (z < 0), "cold", "none")
+        significant & agree & (z > 0),
+        "hot",
+        np.where(significant & agree & (z < 0), "cold", "none"),
     )
     return HotSpots(out, threshold, alpha)
 
