@@ -153,6 +153,14 @@ async def current_principal(
 PrincipalDep = Annotated[svc.Principal | None, Depends(current_principal)]
 
 
+def sees_incident_details(principal: PrincipalDep) -> bool:
+    """Whether the caller may see single incidents (and so small counts)."""
+    return principal is not None and principal.role in DETAIL_ROLES
+
+
+SeesDetailsDep = Annotated[bool, Depends(sees_incident_details)]
+
+
 def _wants_page(request: Request, path: str) -> bool:
     """A browser asking for a page (not a script asking for data)."""
     return (

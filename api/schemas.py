@@ -156,11 +156,15 @@ class IncidentEvent(BaseModel):
 
 class GridFigures(BaseModel):
     grid_code: str
-    incidents: int
-    closed: int
+    incidents: int | None = Field(
+        description="None when below the small-count threshold for clients without "
+        "incident details (anonymous, viewer)"
+    )
+    closed: int | None
     share_closed_in_grid: float | None
     share_closed_on_time: float | None
     median_hours_to_close: float | None
+    suppressed: bool = False
 
 
 def features_to_gdf(body: dict, *, source: str = "request body") -> gpd.GeoDataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import folium
+import pandas as pd
 from branca.element import MacroElement
 from jinja2 import Template
 
@@ -138,7 +139,10 @@ def escape_frame(gdf):
     tooltips and popups, which folium inserts as HTML)."""
     out = gdf.copy()
     for col in out.columns:
-        if col != getattr(out, "_geometry_column_name", None) and out[col].dtype == object:
+        if col == getattr(out, "_geometry_column_name", None):
+            continue
+        # object columns, and pandas >= 3's own "str" dtype, which is not == object
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col].dtype):
             out[col] = [v if not isinstance(v, str) else escape_text(v) for v in out[col]]
     return out
 

@@ -35,6 +35,10 @@ def render_grids(
     add_title(m, f"{t['grids_title']} · {names.get(measure, measure)}", lang=lang, nav=True)
     _measure_switch(m, measure, names, t, lang=lang)
     values = grids[measure].astype(float) if len(grids) else None
+    if values is not None and "incidents_text" in grids:
+        # small counts are hidden from this reader: coloured as none, shown as "<k"
+        values = values.fillna(0.0)
+        grids = grids.assign(incidents=grids["incidents_text"])
     if values is not None and len(values):
         lo, hi = float(values.min()), float(values.max())
         if hi <= lo:

@@ -24,6 +24,33 @@ from .project import project_settings
 HOT_SPOT_COLUMNS = ("code", "cell", "count", "gi_z", "p_sim", "hotspot", "geometry")
 
 
+def suppress_small_counts(
+    table: pd.DataFrame,
+    *,
+    column: str,
+    min_count: int,
+    derived: Sequence[str] = (),
+    text: str | None = None,
+) -> pd.DataFrame:
+    """The table as a client without incident details sees it: counts below ``min_count``
+    (and the ``derived`` figures computed from them) become None, as embeds show them, so a
+    count of 1 cannot point at one neighbour's report. Adds ``suppressed`` and a text column
+    (``text``, default ``<column>_text``: the number, or ``"<k"``). Embeds use it too."""
+    out = table.copy()
+    min_count = max(int(min_count), 1)
+    counts = out[column].to_numpy(float)
+    small = counts < min_count
+    out[text or f"{column}_text"] = [
+        f"<{min_count}" if s else f"{c:.0f}" for c, s in zip(counts, small, strict=True)
+    ]
+    out = out.astype({c: object for c in (column, *derived) if c in out})
+    for c in (column, *derived):
+        if c in out:
+            out.loc[small, c] = None
+    out["suppressed"] = small
+    return out
+
+
 def incident_figures(store: Store) -> pd.DataFrame:
     """Per grid: incidents, share closed at grid level and on time, median hours to close."""
     return grid_figures(store.read("incidents"), taxonomy=project_settings(store).taxonomy)

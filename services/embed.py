@@ -33,6 +33,7 @@ from gridpatrol.geo.crs import WGS84, metric_crs
 from gridpatrol.geo.errors import GridPatrolError, InvalidGeometryError, NotFoundError, SchemaError
 from gridpatrol.store.base import BBox, Store
 
+from .analysis import suppress_small_counts
 from .tokens import hash_token
 
 #: The public incident layer: counts per grid or cell, never single incidents.
@@ -415,13 +416,8 @@ def incident_counts(
     if bbox is not None:
         pick = shapely.intersects(units.geometry.values, shapely.box(*bbox))
         units, counts = units[pick], counts[pick]
-    small = counts < min_count
-    units = units.assign(
-        count=[None if s else int(c) for c, s in zip(counts, small, strict=True)],
-        count_text=[
-            f"<{min_count}" if s else str(int(c)) for c, s in zip(counts, small, strict=True)
-        ],
-        suppressed=small,
+    units = suppress_small_counts(
+        units.assign(count=counts), column="count", min_count=min_count, text="count_text"
     )
     return units[
         ["unit", "code", "name", "count", "count_text", "suppressed", "geometry"]

@@ -10,7 +10,7 @@ import geopandas as gpd
 import pandas as pd
 from fastapi import APIRouter, Body, Depends, Query, Request
 
-from gridpatrol.api.auth import actor_label
+from gridpatrol.api.auth import SeesDetailsDep, actor_label
 from gridpatrol.api.deps import PageDep, SettingsDep, StoreDep
 from gridpatrol.api.schemas import (
     Feature,
@@ -164,9 +164,25 @@ def categories(store: StoreDep) -> dict:
 
 
 @router.get("/figures", response_model=list[GridFigures])
-def figures(store: StoreDep) -> list[GridFigures]:
-    """Per grid: incidents, share closed at grid level, share closed on time, median hours."""
+def figures(store: StoreDep, details: SeesDetailsDep, settings: SettingsDep) -> list[GridFigures]:
+    """Per grid: incidents, share closed at grid level, share closed on time, median hours.
+
+    Without incident details (anonymous, viewer) counts below ``GRIDPATROL_EMBED_MIN_COUNT``
+    and the figures derived from them are None."""
     table = analysis.incident_figures(store)
+    if not details:
+        table = analysis.suppress_small_counts(
+            table,
+            column="incidents",
+            min_count=settings.embed_min_count,
+            derived=(
+                "closed",
+                "share_closed_in_grid",
+                "share_closed_on_time",
+                "median_hours_to_close",
+            ),
+        )
+    table = table.drop(columns="incidents_text", errors="ignore")
     table = table.astype(object).where(table.notna(), None)
     return [GridFigures(grid_code=code, **row) for code, row in table.to_dict("index").items()]
 
@@ -216,6 +232,8 @@ EMPTY = {"type": "FeatureCollection", "features": [], "numberReturned": 0}
 def hotspots(
     store: StoreDep,
     points: FilteredDep,
+    details: SeesDetailsDep,
+    settings: SettingsDep,
     units: Annotated[str, Query(pattern="^(grids|cells)$")] = "grids",
     cell_size: Annotated[float, Query(gt=10, le=5000)] = 200.0,
     permutations: Annotated[int, Query(ge=99, le=9999)] = 999,
@@ -225,6 +243,10 @@ def hotspots(
     out = analysis.hot_spots(
         store, points, units=units, cell_size=cell_size, permutations=permutations, alpha=alpha
     )
+    if not details and "count" in out:
+        out = analysis.suppress_small_counts(
+            out, column="count", min_count=settings.embed_min_count
+        )
     body = to_feature_collection(out)
     body["numberMatched"] = len(out)
     return body

@@ -16,6 +16,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import HTMLResponse
 
+from gridpatrol.api.auth import SeesDetailsDep
 from gridpatrol.api.deps import SettingsDep, Store, StoreDep
 from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import SchemaError
@@ -135,10 +136,16 @@ def overview(store: StoreDep, page: PageDep) -> HTMLResponse:
 def grids_page(
     store: StoreDep,
     page: PageDep,
+    details: SeesDetailsDep,
+    settings: SettingsDep,
     measure: Annotated[str, Query(pattern="^(" + "|".join(MEASURES) + ")$")] = "households",
 ) -> HTMLResponse:
     """Grids coloured by households, incidents or camera coverage, with a legend."""
     grids = analysis.grid_measures(store)
+    if not details and len(grids):
+        grids = analysis.suppress_small_counts(
+            grids, column="incidents", min_count=settings.embed_min_count
+        )
     grids = page.shift({"grids": grids})["grids"]
     html = offline_html(render_grids(grids, **page.render(measure=measure)))
     return page_html(html, store, page.lang, "grids")

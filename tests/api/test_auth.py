@@ -171,6 +171,24 @@ def test_browser_login_sets_a_strict_session_cookie(project):
         assert browser.get("/maps/incidents").status_code == 401
 
 
+def test_small_counts_are_hidden_from_viewers_and_anonymous(project):
+    app = project["app"]
+    for role in (None, "viewer"):
+        with client_as(app, role) as c:
+            rows = c.get("/api/incidents/figures").json()
+            hit = [r for r in rows if r["suppressed"]]
+            assert hit and all(r["incidents"] is None and r["closed"] is None for r in hit)
+            spots = c.get("/api/incidents/hotspots?permutations=99").json()["features"]
+            small = [f["properties"] for f in spots if f["properties"]["suppressed"]]
+            assert small and all("count" not in p or p["count"] is None for p in small)
+            page = c.get("/maps/grids?measure=incidents").text
+            assert "lt;5" in page  # "<5", escaped as every text on the page
+    with client_as(app, "dispatcher") as c:
+        rows = c.get("/api/incidents/figures").json()
+        assert not any(r["suppressed"] for r in rows)
+        assert sum(r["incidents"] for r in rows) >= 1
+
+
 def test_a_browser_without_a_session_is_sent_to_log_in(project):
     with client_as(project["app"], None) as browser:
         r = browser.get(

@@ -132,7 +132,9 @@ def test_ten_concurrent_comments_are_ten_events(live):
     events = history(base, "c1")
     assert_serial(events)
     comments = [e for e in events if e["action"] == "comment"]
-    assert sorted(e["actor"].rsplit(" for ", 1)[-1] for e in comments) == sorted(f"u{i}" for i in range(10))
+    assert sorted(e["actor"].rsplit(" for ", 1)[-1] for e in comments) == sorted(
+        f"u{i}" for i in range(10)
+    )
 
 
 @pytest.mark.parametrize("round_", range(3))
