@@ -151,7 +151,14 @@ def update_project(
             ) from None
         changes["timezone"] = timezone
     if taxonomy is not None:
-        parsed = Taxonomy.from_dict(taxonomy)
+        try:
+            parsed = Taxonomy.from_dict(taxonomy)
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            if isinstance(exc, SchemaError):
+                raise
+            raise SchemaError(
+                f"the taxonomy is not in the shape of data/categories.json ({exc!r:.200})"
+            ) from None
         if not parsed.categories:
             raise SchemaError("the taxonomy has no categories")
         changes["taxonomy"] = parsed.to_dict()

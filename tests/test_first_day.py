@@ -308,6 +308,11 @@ def test_project_stations_and_teams_through_the_api(tmp_path, db):
     assert r.status_code == 200 and r.json()["timezone"] == "Asia/Shanghai"
     assert list(r.json()["taxonomy"]) == ["theft"]
     assert admin.put("/api/project", json={"timezone": "Mars/Olympus"}).status_code == 422
+    # found by schemathesis: a malformed taxonomy was a 500, a boolean latitude a station
+    bad = admin.put("/api/project", json={"taxonomy": {"theft": [True]}})
+    assert bad.status_code == 422 and "categories.json" in bad.text
+    boolean = {"station_id": "S0", "lon": 24.945, "lat": False}
+    assert admin.post("/api/stations", json=boolean).status_code == 422
     r = admin.post("/api/stations", json={"station_id": "S1", "lon": 24.945, "lat": 60.17})
     assert r.status_code == 201 and r.json()["grid_code"] == "12"
     r = admin.post("/api/teams", json=[{"team_id": "T1", "station_id": "S1"}])

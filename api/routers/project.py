@@ -48,8 +48,9 @@ def put_project(body: ProjectIn, store: StoreDep) -> dict:
 
 class StationIn(BaseModel):
     station_id: str = Field(min_length=1, max_length=100)
-    lon: float
-    lat: float
+    # strict: true/false are not coordinates (pydantic would read them as 1.0/0.0)
+    lon: float = Field(strict=True, ge=-180, le=180)
+    lat: float = Field(strict=True, ge=-90, le=90)
     name: str = ""
     crs: str | None = Field(None, description="wgs84 (default), gcj02, bd09 or EPSG:n")
 
