@@ -5,9 +5,6 @@ Every layer that enters gridpatrol (from OSM, a file, the API or a solver) goes 
 columns, and returns the layer in WGS84 with exactly the columns listed here, in order.
 Stores create their tables from these definitions, so a column is added in one place.
 
-Size note: just over 600 lines because it is one table of every layer's columns; split
-by layer, a new column could again be added in two places.
-
 Administrative hierarchy (the Chinese grid-management standard, usable anywhere)::
 
     district (区, 6-digit area code)  e.g. 110105

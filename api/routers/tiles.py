@@ -3,7 +3,7 @@
 A district's 100,000 buildings are too heavy for one GeoJSON page; a map asks for the
 tiles it shows instead. Each tile is read from the store with a bounding box (the
 embedded store answers from its R*Tree index), then clipped, simplified for its zoom
-and encoded by :func:`gridpatrol.maps.tiles.encode_tile`.
+and encoded by :func:`gridpatrol.maps.mvt.encode_tile`.
 
 Wire it with ``app.include_router(tiles.router)``; no settings needed.
 """
@@ -21,7 +21,8 @@ from gridpatrol.api.cache import RevisionCache
 from gridpatrol.api.deps import Store, StoreDep
 from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import NotFoundError, SchemaError
-from gridpatrol.maps.tiles import MAX_ZOOM, TILE_LAYERS, encode_tile, tile_bbox
+from gridpatrol.maps.mvt import MAX_ZOOM, encode_tile, tile_bbox
+from gridpatrol.maps.tiles import TILE_LAYERS
 from gridpatrol.services.project import project_settings
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])

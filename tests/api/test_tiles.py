@@ -10,7 +10,7 @@ import shapely
 
 from gridpatrol.api.main import create_app
 from gridpatrol.api.settings import Settings
-from gridpatrol.maps.tiles import EXTENT, encode_tile, tile_bbox
+from gridpatrol.maps.mvt import EXTENT, encode_tile, tile_bbox
 from gridpatrol.store.base import open_store
 from tests.conftest import quadrant_grids
 from tests.tokens import client_as  # noqa: E402
