@@ -18,7 +18,7 @@ import shapely
 from gridpatrol.geo.errors import ConflictError, StoreError
 from gridpatrol.geo.model import LAYERS, Layer
 
-from .base import SCHEMA_VERSION, Store
+from .base import SCHEMA_VERSION, TIME_BUCKETS, Store
 
 _SQL_TYPES = {
     "str": "TEXT",
@@ -48,6 +48,10 @@ def _write_lock(path: str) -> threading.Lock:
     key = os.path.realpath(path)
     with _WRITE_LOCKS_GUARD:
         return _WRITE_LOCKS.setdefault(key, threading.Lock())
+
+
+#: What follows a time slot's ISO prefix to make it the slot's start (see count_by).
+_BUCKET_SUFFIX = {"hour": ":00:00+00:00", "day": "T00:00:00+00:00", "month": "-01T00:00:00+00:00"}
 
 
 def _q(name: str) -> str:
@@ -306,6 +310,25 @@ class EmbeddedStore(Store):
         return self._con.execute(f"SELECT count(*) FROM {_q(spec.name)} t{sql}", params).fetchone()[
             0
         ]
+
+    def _count_by(self, spec, *, by, where, bbox, time_column, time_bucket):
+        self._ensure(spec)
+        sql, params = self._filters(spec, bbox, where)
+        keys = [f"t.{_q(c)}" for c in by]
+        if time_bucket:
+            # Times are stored as UTC ISO text, so a slot is a prefix of it.
+            keys.append(
+                f"substr(t.{_q(time_column)}, 1, {TIME_BUCKETS[time_bucket]}) || "
+                f"'{_BUCKET_SUFFIX[time_bucket]}'"
+            )
+        cols = [*keys, "count(*)"]
+        if time_column:
+            # ISO text in UTC sorts as time does ('+' sorts before the '.' of fractions).
+            cols += [f"min(t.{_q(time_column)})", f"max(t.{_q(time_column)})"]
+        group = f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}" if keys else ""
+        return self._con.execute(
+            f"SELECT {', '.join(cols)} FROM {_q(spec.name)} t{sql}{group}", params
+        ).fetchall()
 
     def _insert(self, spec, rows, *, upsert):
         self._ensure(spec)

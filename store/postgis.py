@@ -286,6 +286,31 @@ class PostGISStore(Store):
         query = sql.SQL("SELECT count(*) FROM {}{}").format(self._t(spec.name), filters)
         return self._con.execute(query, params).fetchone()[0]
 
+    def _count_by(self, spec, *, by, where, bbox, time_column, time_bucket):
+        self._ensure(spec)
+        filters, params = self._filters(bbox, where)
+        keys: list[sql.Composable] = [sql.Identifier(c) for c in by]
+        if time_bucket:
+            keys.append(
+                sql.SQL("date_trunc({}, {} AT TIME ZONE 'UTC')").format(
+                    sql.Literal(time_bucket), sql.Identifier(time_column)
+                )
+            )
+        cols = [*keys, sql.SQL("count(*)")]
+        if time_column:
+            cols += [
+                sql.SQL("min({})").format(sql.Identifier(time_column)),
+                sql.SQL("max({})").format(sql.Identifier(time_column)),
+            ]
+        query = sql.SQL("SELECT {} FROM {}{}").format(
+            sql.SQL(", ").join(cols), self._t(spec.name), filters
+        )
+        if keys:
+            # by position: the bucket expression would otherwise be passed twice
+            at = sql.SQL(", ").join(sql.Literal(i + 1) for i in range(len(keys)))
+            query += sql.SQL(" GROUP BY {} ORDER BY {}").format(at, at)
+        return [tuple(r) for r in self._con.execute(query, params).fetchall()]
+
     def _insert(self, spec, rows, *, upsert):
         self._ensure(spec)
         if not rows:
