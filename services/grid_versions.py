@@ -184,11 +184,26 @@ def diff_versions(store: Store, old: int, new: int) -> GridDiff:
     )
 
 
-def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool = True):
+def report_for_grids(
+    store: Store,
+    grids: gpd.GeoDataFrame,
+    *,
+    walk_tours: bool = False,
+    version: int | None = None,
+):
     """The planner's validation report of ``grids`` (WGS84) against the project's layers.
 
     Grids are checked against their communities; sub-grids (``level == "subgrid"``), if
     any, against their grids, by the same rules, and their problems are added.
+
+    Incidents are counted by the store (:meth:`Store.count_by`, per grid code) when
+    ``grids`` are the stored grids of ``version`` and every incident is assigned to that
+    version; otherwise (drafts being edited, versions not active, sub-grids) they are
+    read and located here. Both give the same counts: the assignment follows the
+    report's rule (a point belongs to the lowest code covering it).
+
+    ``walk_tours`` adds each grid's walk tour (seconds to minutes for a district): made
+    once per grid version and kept (see :func:`walk_tours_of`).
     """
     from gridpatrol.geo.grid_report import validate_grids
 
@@ -210,12 +225,12 @@ def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool 
         )
     buildings = store.read("buildings")
     streets = store.read("streets", where={"network": "walk"})
-    incidents = store.read("incidents")
+    streets = to_crs_valid(streets, crs) if len(streets) else None
     context = dict(
         buildings=to_crs_valid(buildings, crs) if len(buildings) else None,
-        streets=to_crs_valid(streets, crs) if len(streets) else None,
-        incidents=to_crs_valid(incidents, crs) if len(incidents) else None,
-        walk_tours=walk_tours,
+        streets=streets,
+        **_incident_input(store, crs, version=None if len(sub) else version),
+        walk_tours=False,
     )
     report = validate_grids(
         to_crs_valid(top, crs),
@@ -223,6 +238,10 @@ def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool 
         band=settings.household_band,
         **context,
     )
+    tours = None
+    if walk_tours and streets is not None:
+        tours = walk_tours_of(store, grids, streets=streets, crs=crs, version=version)
+        report = report.with_walk_tours(tours)
     if outline_only:
         report.summary["note"] = (
             "no communities: grids are checked against their own outline (import areas "
@@ -235,18 +254,75 @@ def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool 
             band=settings.subgrid_household_band,
             **context,
         )
+        if tours is not None:
+            sub_report = sub_report.with_walk_tours(tours)
         report.problems.extend(sub_report.problems)
         report.metrics = pd.concat([report.metrics, sub_report.metrics])
         report.summary["subgrids"] = sub_report.summary
     return report
 
 
-def version_report(store: Store, version: int, *, walk_tours: bool = True):
+def _incident_input(store: Store, crs, *, version: int | None) -> dict:
+    """``incident_counts=`` (counted by the store) or ``incidents=`` for validate_grids.
+
+    The store's counts are used when every incident is assigned to ``version``: its
+    ``grid_code`` is then the grid the report would locate it in (``inside``; snapped
+    and unassigned incidents are outside every grid, as the report counts them).
+    """
+    counts = store.count_by(
+        "incidents", ["grid_version", "assignment", "grid_code"], time_column="reported_at"
+    )
+    if counts.empty:
+        return {"incidents": None}
+    if version is not None and (counts["grid_version"] == version).all():
+        inside = counts["assignment"] == "inside"
+        counts = counts.assign(grid_code=counts["grid_code"].where(inside, ""))
+        return {"incident_counts": counts[["grid_code", "count", "first", "last"]]}
+    return {"incidents": to_crs_valid(store.read("incidents"), crs)}
+
+
+#: Walk tours per (store, version, revisions of what they depend on): see walk_tours_of.
+_TOUR_CACHE: dict[tuple, pd.DataFrame] = {}
+#: The layers a version's walk tours depend on (project: the metric CRS setting).
+_TOUR_SOURCES = ("grids", "streets", "project")
+
+
+def walk_tours_of(
+    store: Store,
+    grids: gpd.GeoDataFrame,
+    *,
+    streets: gpd.GeoDataFrame,
+    crs,
+    version: int | None = None,
+) -> pd.DataFrame:
+    """The walk tour of every grid (:func:`~gridpatrol.geo.grid_report.walk_tour_table`).
+
+    Kept per grid version and the revisions of the grids and streets (in memory, per
+    process), so only the first report of a version with walk tours pays for them;
+    unsaved grids (``version=None``) are computed each time.
+    """
+    from gridpatrol.geo.grid_report import walk_tour_table
+
+    key = None
+    if version is not None:
+        key = (store.url, version, tuple(store.revisions(*_TOUR_SOURCES).values()))
+        if key in _TOUR_CACHE:
+            return _TOUR_CACHE[key]
+    tours = walk_tour_table(to_crs_valid(grids, crs), streets=streets)
+    if key is not None:
+        if len(_TOUR_CACHE) > 16:
+            _TOUR_CACHE.clear()
+        _TOUR_CACHE[key] = tours
+    return tours
+
+
+def version_report(store: Store, version: int, *, walk_tours: bool = False):
+    """The validation report of a stored version (see :func:`report_for_grids`)."""
     get_version(store, version)
     grids = store.read("grids", where={"version": version})
     if grids.empty:
         raise NotFoundError(f"version {version} has no grids")
-    return report_for_grids(store, grids, walk_tours=walk_tours)
+    return report_for_grids(store, grids, walk_tours=walk_tours, version=version)
 
 
 def compare_versions(store: Store, a: int, b: int):
@@ -302,7 +378,7 @@ def align_versions(store: Store, a: int, b: int, *, name: str = "") -> tuple[int
 def export_gpkg(store: Store, version: int, path) -> int:
     """Write a version to GeoPackage (layer ``grids``) with its metrics as attributes,
     and its problems as a second layer, ready to open in QGIS."""
-    report = version_report(store, version)
+    report = version_report(store, version, walk_tours=True)  # a file for QGIS: everything
     grids = store.read("grids", where={"version": version}).set_index("code")
     metrics = report.metrics.drop(
         columns=[c for c in ("parent_code", "households") if c in report.metrics]

@@ -10,7 +10,7 @@ import shapely
 
 from ..overlay import code_rank, locate_points
 from .inputs import _line_pieces, _near, _ring_pieces
-from .results import PROBLEM_KINDS
+from .results import PROBLEM_KINDS, _tour_minutes_total
 
 _PARENT_TOL_M = 0.5  # a grid boundary piece this close to its community boundary runs along it
 
@@ -65,10 +65,37 @@ def _incidents(
     at = locate_points(points, g, rank=code_rank(codes))  # a shared edge: the lower code
     count = np.bincount(at[at >= 0], minlength=n).astype(float)
     outside = int((at < 0).sum())
-    if months is None:
-        span = (when.max() - when.min()) / pd.Timedelta(days=365.25 / 12) if len(when) else 0.0
-        months = max(float(span), 1.0)
-    return count, count / months, float(months), outside
+    if len(when):
+        months = _months(when.min(), when.max(), months)
+    else:
+        months = _months(pd.NaT, pd.NaT, months)
+    return count, count / months, months, outside
+
+
+def _counted_incidents(
+    codes: np.ndarray, counts: pd.DataFrame, months: float | None
+) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """What :func:`_incidents` gives, from incidents counted per grid code elsewhere."""
+    per_code = counts.groupby("grid_code")["count"].sum()
+    count = per_code.reindex(codes).fillna(0).to_numpy(dtype=float)
+    outside = int(per_code.sum() - count.sum())
+    if "first" in counts.columns and len(counts):
+        first = pd.to_datetime(counts["first"], utc=True).min()
+        last = pd.to_datetime(counts["last"], utc=True).max()
+    else:
+        first = last = pd.NaT
+    months = _months(first, last, months)
+    return count, count / months, months, outside
+
+
+def _months(first: Any, last: Any, months: float | None) -> float:
+    """The period incidents are spread over: ``months``, else their span (at least one)."""
+    if months is not None:
+        return float(months)
+    span = (
+        0.0 if pd.isna(first) or pd.isna(last) else (last - first) / pd.Timedelta(days=365.25 / 12)
+    )
+    return max(float(span), 1.0)
 
 
 def _summary(
@@ -121,9 +148,5 @@ def _summary(
         "outside_area_m2": float(outside),
         "mean_polsby_popper": float(np.nanmean(pp)) if len(pp) else None,
         "months": months,
-        "tour_minutes_total": (
-            float(np.nansum(metrics["tour_minutes"]))
-            if metrics["tour_minutes"].notna().any()
-            else None
-        ),
+        "tour_minutes_total": _tour_minutes_total(metrics),
     }
