@@ -28,11 +28,7 @@ from .project import active_version, project_settings, set_active_version
 
 def list_versions(store: Store) -> pd.DataFrame:
     versions = store.read("grid_versions")
-    counts = (
-        store.read("grids")["version"].value_counts()
-        if store.count("grids")
-        else pd.Series(dtype=int)
-    )
+    counts = store.count_by("grids", ["version"]).set_index("version")["count"]
     versions["grids"] = versions["version"].map(counts).fillna(0).astype(int)
     return versions
 

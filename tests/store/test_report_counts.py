@@ -189,3 +189,14 @@ def report_outline(grids):
     return gpd.GeoDataFrame(
         {"code": outline.index.astype(str)}, geometry=outline.geometry.values, crs=grids.crs
     )
+
+
+def test_grids_page_counts_and_version_sizes_come_from_the_store(project):
+    from gridpatrol.services import analysis
+
+    incidents = project.read("incidents")
+    measures = analysis.grid_measures(project).set_index("code")["incidents"]
+    want = incidents["grid_code"].value_counts()  # what the page counted before
+    assert measures.to_dict() == {c: int(want.get(c, 0)) for c in measures.index}
+    gv.create_draft(project, copy_of=1)
+    assert gv.list_versions(project).set_index("version")["grids"].to_dict() == {1: 4, 2: 4}
