@@ -200,3 +200,20 @@ def test_grids_page_counts_and_version_sizes_come_from_the_store(project):
     assert measures.to_dict() == {c: int(want.get(c, 0)) for c in measures.index}
     gv.create_draft(project, copy_of=1)
     assert gv.list_versions(project).set_index("version")["grids"].to_dict() == {1: 4, 2: 4}
+
+
+def test_cli_report_with_and_without_walk_tours(project):
+    import json
+
+    from typer.testing import CliRunner
+
+    from gridpatrol.cli import app as cli
+
+    project.write({"streets": _walk_streets()})
+    plain = CliRunner().invoke(cli, ["report", "1", "--db", project.url])
+    assert plain.exit_code == 0, plain.output
+    assert "4 grids" in plain.output and "tour_minutes" not in plain.output
+    full = CliRunner().invoke(cli, ["report", "1", "--walk-tours", "--json", "--db", project.url])
+    assert full.exit_code == 0, full.output
+    metrics = json.loads(full.output)["metrics"]
+    assert all(m["tour_minutes"] > 0 and m["incidents"] >= 0 for m in metrics)
