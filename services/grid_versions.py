@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 
-from gridpatrol.geo.crs import repair_after_reprojection, to_crs_valid
+from gridpatrol.geo.crs import WGS84, repair_after_reprojection, to_crs_valid
 from gridpatrol.geo.errors import (
     ConfirmationRequired,
     ConflictError,
@@ -194,9 +195,10 @@ def report_for_grids(
 
     Incidents are counted by the store (:meth:`Store.count_by`, per grid code) when
     ``grids`` are the stored grids of ``version`` and every incident is assigned to that
-    version; otherwise (drafts being edited, versions not active, sub-grids) they are
-    read and located here. Both give the same counts: the assignment follows the
-    report's rule (a point belongs to the lowest code covering it).
+    version; otherwise (drafts being edited, versions not active, sub-grids) their
+    coordinates are read and located here (see :class:`_IncidentCounts`). Both give the
+    same counts: the assignment follows the report's rule (a point belongs to the
+    lowest code covering it).
 
     ``walk_tours`` adds each grid's walk tour (seconds to minutes for a district): made
     once per grid version and kept (see :func:`walk_tours_of`).
@@ -225,13 +227,15 @@ def report_for_grids(
     context = dict(
         buildings=to_crs_valid(buildings, crs) if len(buildings) else None,
         streets=streets,
-        **_incident_input(store, crs, version=None if len(sub) else version),
         walk_tours=False,
     )
+    counted = _IncidentCounts(store, crs, version=None if len(sub) else version)
+    top_m = to_crs_valid(top, crs)
     report = validate_grids(
-        to_crs_valid(top, crs),
+        top_m,
         communities=to_crs_valid(communities, crs),
         band=settings.household_band,
+        incident_counts=counted.per_grid(top_m),
         **context,
     )
     tours = None
@@ -244,10 +248,12 @@ def report_for_grids(
             "to check coverage)"
         )
     if len(sub):
+        sub_m = to_crs_valid(sub, crs)
         sub_report = validate_grids(
-            to_crs_valid(sub, crs),
-            parents=to_crs_valid(top, crs),
+            sub_m,
+            parents=top_m,
             band=settings.subgrid_household_band,
+            incident_counts=counted.per_grid(sub_m),
             **context,
         )
         if tours is not None:
@@ -258,23 +264,41 @@ def report_for_grids(
     return report
 
 
-def _incident_input(store: Store, crs, *, version: int | None) -> dict:
-    """``incident_counts=`` (counted by the store) or ``incidents=`` for validate_grids.
+class _IncidentCounts:
+    """Incidents per grid for the report, counted without loading them into a frame.
 
-    The store's counts are used when every incident is assigned to ``version``: its
-    ``grid_code`` is then the grid the report would locate it in (``inside``; snapped
-    and unassigned incidents are outside every grid, as the report counts them).
+    When every incident is assigned to ``version`` (the report of the active version),
+    the store's counts per ``grid_code`` are the answer: an assignment ``inside`` a grid
+    follows the report's rule (the lowest code covering the point), and snapped or
+    unassigned incidents are outside every grid, as the report counts them. Otherwise
+    (drafts, retired versions, unsaved grids, sub-grids, which the assignment mixes with
+    their grids) the points are read as bare coordinates and located here. Either way
+    the first and last report times come from the store.
     """
-    counts = store.count_by(
-        "incidents", ["grid_version", "assignment", "grid_code"], time_column="reported_at"
-    )
-    if counts.empty:
-        return {"incidents": None}
-    if version is not None and (counts["grid_version"] == version).all():
-        inside = counts["assignment"] == "inside"
-        counts = counts.assign(grid_code=counts["grid_code"].where(inside, ""))
-        return {"incident_counts": counts[["grid_code", "count", "first", "last"]]}
-    return {"incidents": to_crs_valid(store.read("incidents"), crs)}
+
+    def __init__(self, store: Store, crs, *, version: int | None) -> None:
+        self.store, self.crs = store, crs
+        self.totals = store.count_by(
+            "incidents", ["grid_version", "assignment", "grid_code"], time_column="reported_at"
+        )
+        self.assigned = version is not None and bool((self.totals["grid_version"] == version).all())
+        self._points = None
+
+    def per_grid(self, grids: gpd.GeoDataFrame) -> pd.DataFrame | None:
+        """``incident_counts`` for validate_grids on ``grids`` (metric CRS); None: none."""
+        from gridpatrol.geo.grid_report import count_incidents
+
+        t = self.totals
+        if t.empty:
+            return None
+        span = {"first": t["first"].min(), "last": t["last"].max()}
+        if self.assigned:
+            counts = t.assign(grid_code=t["grid_code"].where(t["assignment"] == "inside", ""))
+            return counts[["grid_code", "count"]].assign(**span)
+        if self._points is None:
+            xy = self.store.coordinates("incidents")
+            self._points = gpd.GeoSeries(shapely.points(xy), crs=WGS84).to_crs(self.crs)
+        return count_incidents(grids, self._points).assign(**span)
 
 
 #: Walk tours per (store, version, revisions of what they depend on): see walk_tours_of.

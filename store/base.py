@@ -243,6 +243,20 @@ class Store(ABC):
             return out
         return self._count_by_frame(spec, by, where, bbox, time_column, time_bucket)
 
+    def coordinates(self, layer: str, *, where: Mapping[str, Any] | None = None) -> np.ndarray:
+        """(lon, lat) of each feature of a point layer, as an ``(n, 2)`` float array.
+
+        For counts by location the store cannot make (points in grids not stored yet):
+        the one thing they need, read without building a frame (about a fifth of the
+        time :meth:`read` takes for a million incidents). ``where`` as in :meth:`read`
+        (a list value up to 5,000 long).
+        """
+        spec = get_layer(layer)
+        if tuple(spec.geometry_types) != ("Point",):
+            raise SchemaError(f"layer {layer!r} is not a point layer: read() it")
+        self._check_where(spec, where)
+        return self._coordinates(spec, dict(where or {}))
+
     def _count_by_frame(self, spec, by, where, bbox, time_column, time_bucket) -> pd.DataFrame:
         """One ``GROUP BY`` query -> the frame :meth:`count_by` returns."""
         rows = self._count_by(
@@ -534,6 +548,10 @@ class Store(ABC):
 
     @abstractmethod
     def _select_keys(self, spec: Layer, where: Mapping[str, Any]) -> list[tuple]: ...
+
+    @abstractmethod
+    def _coordinates(self, spec: Layer, where: dict[str, Any]) -> np.ndarray:
+        """(x, y) of each point matching ``where``, any order."""
 
     @abstractmethod
     def _count_by(

@@ -7,12 +7,14 @@ use PostGIS for an office), and bounding-box filters are exact only to the box.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import threading
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import shapely
 
 from gridpatrol.geo.errors import ConflictError, StoreError
@@ -320,6 +322,15 @@ class EmbeddedStore(Store):
         return self._con.execute(f"SELECT count(*) FROM {_q(spec.name)} t{sql}", params).fetchone()[
             0
         ]
+
+    def _coordinates(self, spec, where):
+        self._ensure(spec)
+        sql, params = self._filters(spec, None, where)
+        # A point's bounding box is the point: the (minx, miny) index covers this read.
+        cur = self._con.execute(f"SELECT t.minx, t.miny FROM {_q(spec.name)} t{sql}", params)
+        # fromiter over the cursor: no list of a million tuples in between
+        flat = np.fromiter(itertools.chain.from_iterable(cur), dtype=float)
+        return flat.reshape(-1, 2)
 
     def _count_by(self, spec, *, by, where, bbox, time_column, time_bucket):
         self._ensure(spec)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import numpy as np
 import psycopg
 from psycopg import sql
 
@@ -298,6 +299,15 @@ class PostGISStore(Store):
         filters, params = self._filters(bbox, where)
         query = sql.SQL("SELECT count(*) FROM {}{}").format(self._t(spec.name), filters)
         return self._con.execute(query, params).fetchone()[0]
+
+    def _coordinates(self, spec, where):
+        self._ensure(spec)
+        filters, params = self._filters(None, where)
+        query = sql.SQL("SELECT ST_X(geom), ST_Y(geom) FROM {}{}").format(
+            self._t(spec.name), filters
+        )
+        rows = self._con.execute(query, params).fetchall()
+        return np.array(rows, dtype=float).reshape(-1, 2)
 
     def _count_by(self, spec, *, by, where, bbox, time_column, time_bucket):
         self._ensure(spec)

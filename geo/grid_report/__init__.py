@@ -68,6 +68,7 @@ a table made once per grid version (:func:`walk_tour_table`, joined with
 :meth:`GridReport.with_walk_tours`) instead of ``walk_tours=True`` on every report.
 """
 
+from .metrics import count_incidents
 from .report import validate_grid, validate_grids
 from .results import PROBLEM_KINDS, GridReport, Problem
 from .walk import TOUR_COLUMNS, walk_tour_table
@@ -77,6 +78,7 @@ __all__ = [
     "TOUR_COLUMNS",
     "GridReport",
     "Problem",
+    "count_incidents",
     "validate_grid",
     "validate_grids",
     "walk_tour_table",

@@ -526,7 +526,7 @@ def _validate(
     used_months = unassigned_i = None
     if incidents is not None:
         count, rate, used_months, unassigned_i = _incidents(
-            g, codes, _geoms(incidents), when, months
+            g, codes, _geoms(incidents), when, months, crs
         )
         metrics["incidents"] = count
         metrics["incidents_per_month"] = rate
