@@ -231,3 +231,14 @@ def test_cli_report_with_and_without_walk_tours(project):
     assert full.exit_code == 0, full.output
     metrics = json.loads(full.output)["metrics"]
     assert all(m["tour_minutes"] > 0 and m["incidents"] >= 0 for m in metrics)
+
+
+def test_coordinates_are_the_points_read_gives(project):
+    xy = project.coordinates("incidents")
+    want = shapely.get_coordinates(project.read("incidents").geometry.values)
+    assert xy.shape == want.shape
+    np.testing.assert_array_equal(np.sort(xy, axis=0), np.sort(want, axis=0))
+    one = project.coordinates("incidents", where={"incident_id": "i1"})
+    assert one.shape == (1, 2)
+    with pytest.raises(ValueError, match="not a point layer"):
+        project.coordinates("grids")
