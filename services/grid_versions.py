@@ -9,8 +9,9 @@ one and re-assigns every incident, in one transaction.
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
-import shapely
+from pyproj import Transformer
 
 from gridpatrol.geo.crs import WGS84, repair_after_reprojection, to_crs_valid
 from gridpatrol.geo.errors import (
@@ -296,9 +297,11 @@ class _IncidentCounts:
             counts = t.assign(grid_code=t["grid_code"].where(t["assignment"] == "inside", ""))
             return counts[["grid_code", "count"]].assign(**span)
         if self._points is None:
-            xy = self.store.coordinates("incidents")
-            self._points = gpd.GeoSeries(shapely.points(xy), crs=WGS84).to_crs(self.crs)
-        return count_incidents(grids, self._points).assign(**span)
+            lonlat = self.store.coordinates("incidents")
+            # coordinates, not a million point geometries: what to_crs would compute
+            to_metric = Transformer.from_crs(WGS84, self.crs, always_xy=True)
+            self._points = np.column_stack(to_metric.transform(lonlat[:, 0], lonlat[:, 1]))
+        return count_incidents(grids, self._points, crs=self.crs).assign(**span)
 
 
 #: Walk tours per (store, version, revisions of what they depend on): see walk_tours_of.

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from ..errors import SchemaError
 from ..overlay import code_rank, locate_points
 from .inputs import _line_pieces, _near, _ring_pieces
 from .results import PROBLEM_KINDS, _tour_minutes_total
@@ -64,23 +66,29 @@ def _boundary_shares(
 _INDEX_POINTS_PER_GRID = 200
 
 
-def _locate(g: np.ndarray, codes: np.ndarray, points: np.ndarray, crs: Any) -> np.ndarray:
+def _locate(
+    g: np.ndarray, codes: np.ndarray, points: np.ndarray, crs: Any, xy: np.ndarray | None = None
+) -> np.ndarray:
     """Position in ``g`` of the grid holding each point, ``-1`` if none: on a shared edge
-    or in an overlap the lowest code (the rule incidents are assigned by)."""
-    if len(points) < _INDEX_POINTS_PER_GRID * max(len(g), 1) or crs is None:
+    or in an overlap the lowest code (the rule incidents are assigned by). Points come as
+    geometries, or as ``xy`` coordinates (then ``points`` may be None)."""
+    n = len(points) if xy is None else len(xy)
+    if n < _INDEX_POINTS_PER_GRID * max(len(g), 1) or crs is None:
+        if points is None:
+            points = shapely.points(xy)
         return locate_points(points, g, rank=code_rank(codes))
-    import geopandas as gpd
-
     from ..assignment import GridIndex
 
     index = GridIndex.from_geodataframe(
         gpd.GeoDataFrame({"code": codes}, geometry=g, crs=crs), code_column="code"
     )
-    pos = index.assign(shapely.get_x(points), shapely.get_y(points)).position
+    if xy is None:
+        xy = np.column_stack([shapely.get_x(points), shapely.get_y(points)])
+    pos = index.assign(xy[:, 0], xy[:, 1]).position
     return np.where(pos >= 0, index.input_rows[np.maximum(pos, 0)], -1)
 
 
-def count_incidents(grids: Any, points: Any) -> pd.DataFrame:
+def count_incidents(grids: Any, points: Any, *, crs: Any = None) -> pd.DataFrame:
     """Incidents per grid by the report's rule, as ``incident_counts`` takes them.
 
     Parameters
@@ -88,18 +96,30 @@ def count_incidents(grids: Any, points: Any) -> pd.DataFrame:
     grids
         Grid polygons with ``code``, in a metric CRS.
     points
-        Incident points (GeoSeries or GeoDataFrame) in the same CRS.
+        Incident points (GeoSeries or GeoDataFrame) in the same CRS, or their
+        coordinates as an ``(n, 2)`` array in ``crs`` (a million points need not be
+        made into geometries to be counted).
+    crs
+        The CRS of coordinates given as an array (checked against the grids').
 
     Returns
     -------
     DataFrame with ``grid_code`` and ``count``, one row per grid (``""``: in none).
     """
-    from ..crs import check_metric_layers
+    from ..crs import check_metric_layers, check_same_crs
 
-    crs = check_metric_layers({"grids": grids, "incidents": points})
     codes = grids["code"].astype(str).to_numpy(dtype=object)
-    pts = np.asarray(getattr(points, "geometry", points).values, dtype=object)
-    at = _locate(np.asarray(grids.geometry.values, dtype=object), codes, pts, crs)
+    g = np.asarray(grids.geometry.values, dtype=object)
+    if isinstance(points, np.ndarray):
+        if points.ndim != 2 or points.shape[1] != 2:
+            raise SchemaError(f"coordinates must be an (n, 2) array, not shape {points.shape}")
+        grid_crs = check_metric_layers({"grids": grids})
+        check_same_crs(grids, gpd.GeoSeries([], crs=crs), names=("grids", "coordinates"))
+        at = _locate(g, codes, None, grid_crs, xy=points)
+    else:
+        grid_crs = check_metric_layers({"grids": grids, "incidents": points})
+        pts = np.asarray(getattr(points, "geometry", points).values, dtype=object)
+        at = _locate(g, codes, pts, grid_crs)
     count = np.bincount(at[at >= 0], minlength=len(codes))
     return pd.DataFrame(
         {"grid_code": [*codes, ""], "count": [*count.tolist(), int((at < 0).sum())]}

@@ -51,3 +51,17 @@ def test_counts_given_equal_points_given():
         validate_grids(grids, communities=outline, incidents=incidents, incident_counts=counts)
     with pytest.raises(ValueError, match="first"):
         validate_grids(grids, communities=outline, incident_counts=counts[["grid_code", "count"]])
+
+
+def test_coordinates_count_as_their_points(monkeypatch):
+    grids, points = _grids(), _points()
+    xy = shapely.get_coordinates(points.values)
+    pd.testing.assert_frame_equal(
+        count_incidents(grids, xy, crs=CRS), count_incidents(grids, points)
+    )
+    monkeypatch.setattr(metrics, "_INDEX_POINTS_PER_GRID", 10**9)
+    pd.testing.assert_frame_equal(
+        count_incidents(grids, xy, crs=CRS), count_incidents(grids, points)
+    )
+    with pytest.raises(ValueError, match="reproject"):
+        count_incidents(grids, xy, crs=4326)
