@@ -42,15 +42,6 @@ _CHUNK = 5000
 WriteMode = Literal["append", "upsert", "replace"]
 BBox = tuple[float, float, float, float]
 TimeBucket = Literal["hour", "day", "month"]
-#: The time slots :meth:`Store.count_by` groups by (UTC), with the length of their ISO prefix.
-TIME_BUCKETS: dict[str, int] = {"hour": 13, "day": 10, "month": 7}
-#: Indexes that let :meth:`Store.count_by` read an index instead of the table: the grid
-#: report counts incidents per (grid_version, assignment, grid_code) with the first and
-#: last report time, which this index holds in that order (a covering index, about a
-#: sixth of the table; ~0.1 s for 1M incidents in SQLite instead of ~2 s for the table).
-COUNT_INDEXES: dict[str, tuple[str, ...]] = {
-    "incidents": ("grid_version", "assignment", "grid_code", "reported_at"),
-}
 
 
 class Store(ABC):
@@ -166,125 +157,66 @@ class Store(ABC):
         time_column: str | None = None,
         time_bucket: TimeBucket | None = None,
     ) -> pd.DataFrame:
-        """Features counted per group, by the database (``GROUP BY``): no feature is loaded.
-
-        For reports and pages that need counts per grid, category or time slot, not
-        the features: a million incidents are counted in the time it takes to read a
-        few thousand.
+        """Features counted per group by the database (``GROUP BY``), none loaded.
 
         Parameters
         ----------
-        layer
-            Layer name.
+        layer, where, bbox
+            As in :meth:`read`.
         by
             Plain columns to group by (none: one row for the whole selection).
-        where, bbox
-            As in :meth:`read`.
         time_column
             A datetime column: adds ``first`` and ``last`` (its earliest and latest value
-            in each group, NaT when it has none), and is the column ``time_bucket`` cuts.
+            per group, NaT if none); the column ``time_bucket`` cuts.
         time_bucket
-            ``"hour"``, ``"day"`` or ``"month"``: also group by the UTC start of the
-            hour, day or month of ``time_column``, as a column of that name.
+            ``"hour"``, ``"day"`` or ``"month"``: also group by the UTC start of the slot,
+            as a column of that name.
 
         Returns
         -------
-        DataFrame with the ``by`` columns, the bucket column if asked, ``count`` (int)
-        and ``first``/``last`` if ``time_column`` was given; one row per group present,
-        in group order. Without ``by`` or a bucket there is always one row.
+        DataFrame: the ``by`` columns, the bucket, ``count``, ``first``/``last``; one row
+        per group present, in group order (always one row without ``by`` and bucket).
         """
+        from .counts import check_count_options, merge_chunks, typed_counts
+
+        def one_query(where):
+            rows = self._count_by(
+                spec,
+                by=by,
+                where=where,
+                bbox=bbox,
+                time_column=time_column,
+                time_bucket=time_bucket,
+            )
+            return typed_counts(spec, rows, by, time_column, time_bucket)
+
         spec = get_layer(layer)
         by = list(by)
         self._check_where(spec, where)
         self._check_where(spec, dict.fromkeys(by))
-        columns = {c.name: c for c in spec.columns}
-        if time_column is not None and (
-            time_column not in columns or columns[time_column].dtype != "datetime"
-        ):
-            raise SchemaError(f"layer {layer!r} has no datetime column {time_column!r}")
-        if time_bucket is not None:
-            if time_bucket not in TIME_BUCKETS:
-                raise SchemaError(
-                    f"time_bucket must be one of {', '.join(TIME_BUCKETS)}, not {time_bucket!r}"
-                )
-            if time_column is None:
-                raise SchemaError("time_bucket needs time_column: the datetime column to cut")
-            if time_bucket in by:
-                raise SchemaError(f"group by {time_bucket!r} or bucket by it, not both")
+        check_count_options(spec, by, time_column, time_bucket)
         where = dict(where or {})
         lists = [k for k, v in where.items() if isinstance(v, (list, tuple, set, np.ndarray))]
         if len(lists) > 1:
             raise SchemaError("only one column may be filtered by a list of values")
-        keys = by + ([time_bucket] if time_bucket else [])
-        if lists:
-            # Long lists go in chunks (SQLite caps parameters); groups met in several
-            # chunks are added up here.
-            values = list(where[lists[0]])
-            parts = [
-                self._count_by_frame(
-                    spec,
-                    by,
-                    {**where, lists[0]: values[i : i + _CHUNK]},
-                    bbox,
-                    time_column,
-                    time_bucket,
-                )
-                for i in range(0, max(len(values), 1), _CHUNK)
-            ]
-            out = pd.concat(parts, ignore_index=True)
-            if keys and len(parts) > 1:
-                agg = {"count": "sum"} | ({"first": "min", "last": "max"} if time_column else {})
-                out = out.groupby(keys, sort=True, dropna=False).agg(agg).reset_index()
-            elif not keys and len(parts) > 1:
-                row = {"count": int(out["count"].sum())}
-                if time_column:
-                    row |= {"first": out["first"].min(), "last": out["last"].max()}
-                out = pd.DataFrame([row])
-            return out
-        return self._count_by_frame(spec, by, where, bbox, time_column, time_bucket)
+        if not lists:
+            return one_query(where)
+        # Long lists go in chunks (SQLite caps parameters), added up by merge_chunks.
+        values = list(where[lists[0]])
+        parts = [
+            one_query({**where, lists[0]: values[i : i + _CHUNK]})
+            for i in range(0, max(len(values), 1), _CHUNK)
+        ]
+        return merge_chunks(parts, by + ([time_bucket] if time_bucket else []), time_column)
 
     def coordinates(self, layer: str, *, where: Mapping[str, Any] | None = None) -> np.ndarray:
-        """(lon, lat) of each feature of a point layer, as an ``(n, 2)`` float array.
-
-        For counts by location the store cannot make (points in grids not stored yet):
-        the one thing they need, read without building a frame (about a fifth of the
-        time :meth:`read` takes for a million incidents). ``where`` as in :meth:`read`
-        (a list value up to 5,000 long).
-        """
+        """(lon, lat) of each point of a point layer as an ``(n, 2)`` array, no frame built:
+        for counts the store cannot make (grids not stored). ``where`` as in :meth:`read`."""
         spec = get_layer(layer)
         if tuple(spec.geometry_types) != ("Point",):
             raise SchemaError(f"layer {layer!r} is not a point layer: read() it")
         self._check_where(spec, where)
         return self._coordinates(spec, dict(where or {}))
-
-    def _count_by_frame(self, spec, by, where, bbox, time_column, time_bucket) -> pd.DataFrame:
-        """One ``GROUP BY`` query -> the frame :meth:`count_by` returns."""
-        rows = self._count_by(
-            spec, by=by, where=where, bbox=bbox, time_column=time_column, time_bucket=time_bucket
-        )
-        names = by + ([time_bucket] if time_bucket else []) + ["count"]
-        names += ["first", "last"] if time_column else []
-        out = pd.DataFrame.from_records(rows, columns=names)
-        if not by and not time_bucket and out.empty:
-            out = pd.DataFrame([[0] + [None, None] * bool(time_column)], columns=names)
-        out["count"] = out["count"].astype("int64")
-        columns = {c.name: c for c in spec.columns}
-        for name in by:  # the same types read() gives
-            dtype = columns[name].dtype
-            if dtype == "int":
-                out[name] = out[name].astype("int64")
-            elif dtype == "bool":
-                out[name] = out[name].astype(bool)
-            elif dtype == "float":
-                out[name] = out[name].astype("float64")
-            elif dtype == "datetime":
-                out[name] = pd.to_datetime(out[name], utc=True, format="ISO8601")
-        if time_bucket:
-            out[time_bucket] = pd.to_datetime(out[time_bucket], utc=True, format="ISO8601")
-        if time_column:
-            for name in ("first", "last"):
-                out[name] = pd.to_datetime(out[name], utc=True, format="ISO8601")
-        return out
 
     def layer_counts(self) -> dict[str, int]:
         """Features per layer."""

@@ -20,7 +20,8 @@ import shapely
 from gridpatrol.geo.errors import ConflictError, StoreError
 from gridpatrol.geo.model import LAYERS, Layer
 
-from .base import COUNT_INDEXES, SCHEMA_VERSION, TIME_BUCKETS, Store
+from .base import SCHEMA_VERSION, Store
+from .counts import COUNT_INDEXES, TIME_BUCKETS
 
 _SQL_TYPES = {
     "str": "TEXT",

@@ -21,7 +21,8 @@ from psycopg import sql
 from gridpatrol.geo.errors import ConflictError, StoreError
 from gridpatrol.geo.model import LAYERS, Layer
 
-from .base import COUNT_INDEXES, SCHEMA_VERSION, Store
+from .base import SCHEMA_VERSION, Store
+from .counts import COUNT_INDEXES
 
 _SQL_TYPES = {
     "str": "text",
