@@ -4,7 +4,8 @@ Imported only when a ``postgresql://`` URL is configured (needs ``gridpatrol[pos
 Each layer is a table in one schema (``gridpatrol`` unless the URL says
 ``?schema=NAME``), with ``geometry(Geometry, 4326)``, a GiST index and a unique key.
 Writes run in one transaction per call. Limits: bounding-box filters use the index
-(``&&``), exact predicates are the caller's job.
+(``&&``), exact predicates are the caller's job. Vector tiles are cut here in SQL
+(:meth:`PostGISStore.tile`: ``ST_AsMVTGeom``/``ST_AsMVT``, one query a tile).
 """
 
 from __future__ import annotations
