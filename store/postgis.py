@@ -364,12 +364,15 @@ class PostGISStore(Store):
         """The tile's SQL and parameters (a method of its own so tests can EXPLAIN it).
 
         The steps are the Python encoder's, in its order, so both cut the same tile:
-        Web Mercator, clip to the tile and its buffer, simplify (polygons keeping their
-        topology, lines not), drop polygons under ``min_area``, then ``ST_AsMVTGeom``
-        (tile units, whole numbers, valid, MVT winding) and ``ST_AsMVT``. Only the
-        rows in the tile are transformed: the filter transforms the tile's envelope to
-        the stored WGS84 instead, so the GiST index on ``geom`` answers it (a Mercator
-        rectangle is a longitude/latitude rectangle, so nothing is lost).
+        Web Mercator, clip to the tile and its buffer, simplify by ``tolerance``, drop
+        polygons under ``min_area``, then ``ST_AsMVTGeom`` (tile units, whole numbers,
+        valid, MVT winding) and ``ST_AsMVT``. One difference, for speed: polygons are
+        simplified by Douglas-Peucker (``ST_Simplify``) where Python keeps their
+        topology (GEOS); both stay within ``tolerance`` of the source, and
+        ``ST_AsMVTGeom`` repairs what Douglas-Peucker may cross. Only the rows in the
+        tile are transformed: the filter transforms the tile's envelope to the stored
+        WGS84 instead, so the GiST index on ``geom`` answers it (a Mercator rectangle is
+        a longitude/latitude rectangle, so nothing is lost).
         """
         spec = get_layer(layer)
         self._check_where(spec, where)
