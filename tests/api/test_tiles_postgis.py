@@ -270,6 +270,12 @@ def test_router_cuts_in_sql_on_postgis_and_in_python_for_gcj02(pg_url, monkeypat
             sql_features = get_tile(c, "grids", 16, x, y)
             assert calls == []
             assert {f["properties"]["code"] for f in sql_features} >= {"110105001001001"}
+            # A new grid version, activated: the cached SQL tile is cut again.
+            with open_store(url) as s:
+                s.write({"grids": quadrant_grids(BOX, version=2, parent="110105001002")})
+                s.set_setting("active_grid_version", 2)
+            codes = {f["properties"]["code"][:12] for f in get_tile(c, "grids", 16, x, y)}
+            assert codes == {"110105001002"} and calls == []
             get_tile(c, "grids", 15, *tile_of(BOX[0], BOX[3], 15), datum="gcj02")
             assert calls == ["gcj02"]
             r = c.get("/tiles/grids/16/0/0.pbf")
