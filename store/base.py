@@ -14,6 +14,10 @@ Use cases (``gridpatrol.services``) group their reads and writes in one
 the file for writing from its start, so both are no-ops there; PostGIS takes row locks
 (``SELECT ... FOR UPDATE``) and advisory locks. Locked past the timeout:
 :class:`~gridpatrol.geo.errors.StoreBusyError`. The store decides nothing itself.
+
+Over 600 lines because this is the one interface both back ends implement (reads,
+aggregates, tiles, writes, transactions, leases): the frames of ``count_by`` live in
+:mod:`.counts`; the tile contract's long docstring is the rest.
 """
 
 from __future__ import annotations
@@ -217,6 +221,59 @@ class Store(ABC):
             raise SchemaError(f"layer {layer!r} is not a point layer: read() it")
         self._check_where(spec, where)
         return self._coordinates(spec, dict(where or {}))
+
+    def tile(
+        self,
+        layer: str,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        columns: Mapping[str, tuple[str, ...]],
+        where: Mapping[str, Any] | None = None,
+        rounded: tuple[str, ...] = (),
+        undirected: tuple[str, ...] = (),
+        extent: int,
+        buffer: int,
+        tolerance: float,
+        min_area: float,
+        read_margin: float,
+    ) -> bytes | None:
+        """A Mapbox Vector Tile of ``layer`` cut by the database, or None when this
+        store does not cut tiles (the caller encodes them in Python, as the embedded
+        store's do).
+
+        Parameters
+        ----------
+        layer
+            Store layer; also the name of the one MVT layer in the tile.
+        z, x, y
+            The tile (XYZ, Web Mercator, y = 0 at the north).
+        columns
+            Each property -> the columns it is made of: one column is itself; several
+            are joined by a space (an empty result is left out, as are empty strings
+            and NaN).
+        where
+            Equality filters, as in :meth:`read`.
+        rounded
+            Properties rounded to whole numbers.
+        undirected
+            (u, v, more key columns...): rows that differ only in the direction of
+            (u, v) are drawn once, the one first in key order.
+        extent, buffer, tolerance, min_area
+            As the Python encoder's (:func:`gridpatrol.maps.mvt.encode_tile`): tile
+            units a side, kept around the tile, simplification, and the smallest
+            polygon kept (square tile units).
+        read_margin
+            Rows whose bounding box meets the tile grown by this part of its side
+            (at least ``buffer / extent``) are read: the Python path's box, so that
+            ``undirected`` picks from the same rows.
+
+        Returns
+        -------
+        The tile's bytes (``b""`` when it holds no feature), or None.
+        """
+        return None
 
     def layer_counts(self) -> dict[str, int]:
         """Features per layer."""
