@@ -307,14 +307,28 @@ class EmbeddedStore(Store):
             0
         ]
 
+    @staticmethod
+    def _rows(spec: Layer, df) -> list[tuple]:
+        """Model frame -> tuples (WKB, then minx, miny, maxx, maxy for spatial layers).
+
+        The bounds come from the geometries in one vectorised call: parsing the WKB back
+        row by row was a sixth of a large import's time.
+        """
+        cols = Store._columns(spec, df)
+        if spec.spatial and len(df):
+            bounds = shapely.bounds(df.geometry.values)
+            cols += [bounds[:, i].tolist() for i in range(4)]
+        return list(zip(*cols, strict=True)) if cols else []
+
     def _insert(self, spec, rows, *, upsert):
         self._ensure(spec)
         if not rows:
             return
         names = spec.column_names
         if spec.spatial:
-            bounds = shapely.bounds(shapely.from_wkb([r[-1] for r in rows]))
-            rows = [r + tuple(b) for r, b in zip(rows, bounds.tolist(), strict=True)]
+            if len(rows[0]) == len(names) + 1:  # rows without bounds (not from _rows)
+                bounds = shapely.bounds(shapely.from_wkb([r[-1] for r in rows]))
+                rows = [r + tuple(b) for r, b in zip(rows, bounds.tolist(), strict=True)]
             names = names + ["geom", "minx", "miny", "maxx", "maxy"]
         cols = ", ".join(_q(n) for n in names)
         marks = ", ".join("?" for _ in names)
