@@ -5,6 +5,7 @@ Every change writes the incident and its history event in one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -384,7 +385,6 @@ def ingest_incident_chunks(
     """
     now = now or pd.Timestamp.now(tz="UTC")
     total = IngestResult()
-    offset = 0
     bad: list[pd.DataFrame] = []
     with store.transaction():
         # Serialized before looking: no other batch can add incidents until we commit.
@@ -393,55 +393,71 @@ def ingest_incident_chunks(
             store.read("incidents", limit=1).empty and store.read("incident_events", limit=1).empty
         )
         seen = SeenIds(store_was_empty=empty)
-        for chunk in chunks:
-            if bad:  # already failing: only validate, to list every bad row at once
-                prepared = prepare_incidents(
-                    chunk.reset_index(drop=True),
-                    taxonomy=project_taxonomy(store),
-                    now=now,
-                    served_bounds=store.get_setting("bounds"),
-                    addresses=store.read("addresses") if "address" in chunk else None,
-                    default_tz=default_tz or store.get_setting("timezone"),
-                )
-                rejected = prepared.rejected
-                again = np.flatnonzero(seen.contains(chunk["incident_id"]))
-                if len(again):
-                    extra = pd.DataFrame(
-                        {
-                            "row": again,
-                            "incident_id": chunk["incident_id"].iloc[again].astype(object),
-                            "reason": "incident_id appears twice in this batch",
-                        }
-                    )
-                    rejected = (
-                        pd.concat([rejected, extra]).drop_duplicates("row").sort_values("row")
-                    )
-                bad.append(rejected.assign(row=rejected["row"] + offset))
-                seen.add(chunk["incident_id"])
-                offset += len(chunk)
-                continue
-            try:
-                part = ingest_incidents(
-                    store,
-                    chunk,
-                    partial=partial,
-                    actor=actor,
-                    now=now,
-                    seen=seen,
-                    row_offset=offset,
-                    default_tz=default_tz,
-                )
-            except BatchRejected as exc:
-                bad.append(exc.rejected)
-                seen.add(chunk["incident_id"])
-                offset += len(chunk)
-                continue
-            seen.add(chunk["incident_id"])
-            total.add(part, keep_ids=keep_ids)
-            offset += len(chunk)
+        with store.bulk_load("incidents") if empty else contextlib.nullcontext():
+            _ingest_chunks(
+                store,
+                chunks,
+                seen,
+                total,
+                bad,
+                partial=partial,
+                actor=actor,
+                now=now,
+                default_tz=default_tz,
+                keep_ids=keep_ids,
+            )
         if bad:
             raise BatchRejected(pd.concat(bad, ignore_index=True))
     return total
+
+
+def _ingest_chunks(store, chunks, seen, total, bad, *, partial, actor, now, default_tz, keep_ids):
+    """The loop of :func:`ingest_incident_chunks` (inside its transaction)."""
+    offset = 0
+    for chunk in chunks:
+        if bad:  # already failing: only validate, to list every bad row at once
+            prepared = prepare_incidents(
+                chunk.reset_index(drop=True),
+                taxonomy=project_taxonomy(store),
+                now=now,
+                served_bounds=store.get_setting("bounds"),
+                addresses=store.read("addresses") if "address" in chunk else None,
+                default_tz=default_tz or store.get_setting("timezone"),
+            )
+            rejected = prepared.rejected
+            again = np.flatnonzero(seen.contains(chunk["incident_id"]))
+            if len(again):
+                extra = pd.DataFrame(
+                    {
+                        "row": again,
+                        "incident_id": chunk["incident_id"].iloc[again].astype(object).to_numpy(),
+                        "reason": "incident_id appears twice in this batch",
+                    }
+                )
+                rejected = pd.concat([rejected, extra]).drop_duplicates("row").sort_values("row")
+            bad.append(rejected.assign(row=rejected["row"] + offset))
+            seen.add(chunk["incident_id"])
+            offset += len(chunk)
+            continue
+        try:
+            part = ingest_incidents(
+                store,
+                chunk,
+                partial=partial,
+                actor=actor,
+                now=now,
+                seen=seen,
+                row_offset=offset,
+                default_tz=default_tz,
+            )
+        except BatchRejected as exc:
+            bad.append(exc.rejected)
+            seen.add(chunk["incident_id"])
+            offset += len(chunk)
+            continue
+        seen.add(chunk["incident_id"])
+        total.add(part, keep_ids=keep_ids)
+        offset += len(chunk)
 
 
 def _transition(row: pd.Series, action: str, *, at, actor, note, taxonomy, seq):

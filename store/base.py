@@ -222,7 +222,11 @@ class Store(ABC):
                 spec = get_layer(name)
                 if mode == "replace":
                     self._delete(spec, (replace_where or {}).get(name, {}))
-                self._insert(spec, self._rows(spec, df), upsert=mode == "upsert")
+                # Slices of rows: the Python values of a whole 50k-row chunk (~25 objects
+                # a row) would cost ~100 MB at once; the result is the same.
+                for start in range(0, max(len(df), 1), _WRITE_ROWS):
+                    part = df.iloc[start : start + _WRITE_ROWS]
+                    self._insert(spec, self._rows(spec, part), upsert=mode == "upsert")
                 self._bump_revision(name)
         return {name: len(df) for name, df in validated.items()}
 
@@ -373,6 +377,20 @@ class Store(ABC):
             raise StoreError("serialize() needs an open transaction")
         self._lock_name(name)
 
+    @contextmanager
+    def bulk_load(self, layer: str) -> Iterator[None]:
+        """Inside a transaction: many rows are about to be added to ``layer``.
+
+        A back end may defer secondary index upkeep to the end of the block when that is
+        invisible to other connections (the embedded store rebuilds its point index in
+        the same transaction). Keys stay enforced row by row; on an error nothing of
+        the block is kept (the transaction rolls back). The default does nothing.
+        """
+        if not self.in_transaction:
+            raise StoreError("bulk_load() needs an open transaction")
+        get_layer(layer)
+        yield
+
     @abstractmethod
     def _lock_rows(self, spec: Layer, where: dict[str, Any]) -> None: ...
 
@@ -483,6 +501,10 @@ class Store(ABC):
             return df
         geoms = shapely.from_wkb([bytes(g) for g in df.pop("geometry")])
         return gpd.GeoDataFrame(df, geometry=geoms, crs=WGS84)
+
+
+#: Rows converted to Python values and inserted at a time by :meth:`Store.write`.
+_WRITE_ROWS = 10_000
 
 
 def _iso_strings(s: pd.Series) -> list:

