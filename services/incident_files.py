@@ -8,7 +8,7 @@ import pandas as pd
 def iter_incident_table(
     path,
     *,
-    chunk_rows: int = 50_000,
+    chunk_rows: int = 25_000,
     lon: str = "lon",
     lat: str = "lat",
     time: str = "reported_at",
