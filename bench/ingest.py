@@ -3,6 +3,7 @@
     python bench/ingest.py              # 1,000,000 rows into a fresh embedded store
     python bench/ingest.py --quick      # 100,000 rows
     python bench/ingest.py --rows 250000 --batch-rows 50000
+    python bench/ingest.py --postgis postgresql://postgres@127.0.0.1:5432/db   # and PostGIS
 
 Workload (seeded): a 12 x 12 km project split into 400 grids (3 x 3 km communities under
 one street), 100 addresses; a CSV of reports with ISO times in +08:00, categories given
@@ -13,7 +14,10 @@ The import runs as its own process (the command a user types); its wall time and
 RSS (``wait4``) are measured from here, and the stored count is checked afterwards.
 ``batch_rows_per_s`` posts the same kind of rows as JSON batches of ``--batch-rows`` to
 ``POST /api/incidents/batch`` of a service started on loopback against a second store.
-The last printed line is one JSON object.
+With ``--postgis URL`` the same CSV is also imported into a fresh schema of that
+database (dropped afterwards): ``postgis_rows_per_s``, ``postgis_peak_rss_mb`` (of the
+importing process; the server's memory is not counted). ``--batch-total 0`` skips the
+batch endpoint. The last printed line is one JSON object.
 """
 
 from __future__ import annotations
@@ -124,6 +128,29 @@ def run_import(csv: Path, url: str) -> tuple[float, float, str]:
     return seconds, usage.ru_maxrss / 1024.0, text
 
 
+def run_postgis(csv: Path, url: str, n: int) -> dict:
+    """Import ``csv`` into a fresh schema of the PostGIS database at ``url``."""
+    from gridpatrol.store.base import open_store
+
+    schema = f"bench_ingest_{os.getpid()}"
+    url = f"{url}{'&' if '?' in url else '?'}schema={schema}"
+    make_project(url)
+    try:
+        seconds, rss, log = run_import(csv, url)
+        with open_store(url) as store:
+            stored = store.count("incidents")
+        if stored != n:
+            raise SystemExit(f"PostGIS stored {stored} of {n} rows:\n{log}")
+    finally:
+        with open_store(url) as store:
+            store.drop_schema()
+    return {
+        "postgis_seconds": round(seconds, 2),
+        "postgis_rows_per_s": round(n / seconds),
+        "postgis_peak_rss_mb": round(rss, 1),
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -203,9 +230,10 @@ def main() -> None:
     ap.add_argument("--batch-rows", type=int, default=10_000, help="rows per batch request")
     ap.add_argument("--batch-total", type=int, default=None, help="rows sent as batches")
     ap.add_argument("--keep", type=Path, default=None, help="keep the stores in this folder")
+    ap.add_argument("--postgis", default=None, help="also import into PostGIS at this URL")
     args = ap.parse_args()
     n = 100_000 if args.quick else args.rows
-    n_batch = args.batch_total or min(n, 100_000)
+    n_batch = min(n, 100_000) if args.batch_total is None else args.batch_total
 
     from gridpatrol.store.base import open_store
 
@@ -222,15 +250,27 @@ def main() -> None:
         if stored != n:
             raise SystemExit(f"stored {stored} of {n} rows:\n{log}")
 
-        url2 = f"sqlite:///{folder / 'batch.db'}"
-        make_project(url2)
-        batch_rate = run_batches(url2, make_rows(n_batch, seed=2, prefix="q"), args.batch_rows)
-        with open_store(url2) as store:
-            if store.count("incidents") != n_batch:
-                raise SystemExit("the batch endpoint lost rows")
+        figures = {}
+        if args.postgis:
+            figures.update(run_postgis(csv, args.postgis, n))
+
+        batch_rate = None
+        if n_batch:
+            url2 = f"sqlite:///{folder / 'batch.db'}"
+            make_project(url2)
+            batch_rate = run_batches(url2, make_rows(n_batch, seed=2, prefix="q"), args.batch_rows)
+            with open_store(url2) as store:
+                if store.count("incidents") != n_batch:
+                    raise SystemExit("the batch endpoint lost rows")
 
     print(f"import: {n:,} rows in {seconds:.1f} s = {n / seconds:,.0f} rows/s, peak {rss:.0f} MB")
-    print(f"batch endpoint: {batch_rate:,.0f} rows/s ({args.batch_rows:,} rows per request)")
+    if batch_rate is not None:
+        print(f"batch endpoint: {batch_rate:,.0f} rows/s ({args.batch_rows:,} rows per request)")
+    if figures:
+        print(
+            f"PostGIS import: {figures['postgis_rows_per_s']:,} rows/s, "
+            f"peak {figures['postgis_peak_rss_mb']:.0f} MB"
+        )
     print(
         json.dumps(
             {
@@ -238,7 +278,9 @@ def main() -> None:
                 "seconds": round(seconds, 2),
                 "rows_per_s": round(n / seconds),
                 "peak_rss_mb": round(rss, 1),
-                "batch_rows_per_s": round(batch_rate),
+                "batch_rows_per_s": None if batch_rate is None else round(batch_rate),
+                **figures,
+                "load_avg_1m": round(os.getloadavg()[0], 2),
             }
         )
     )

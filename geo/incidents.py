@@ -246,6 +246,10 @@ def prepare_incidents(
             reject(sel, str(exc))
             continue
         geographic[sel] = isinstance(crs, str) or crs.is_geographic
+        if not isinstance(crs, str) and crs.equals(WGS84, ignore_axis_order=True):
+            # Already WGS84 (most files): no points to build and transform.
+            x[sel], y[sel] = lon_raw[sel], lat_raw[sel]
+            continue
         pts = gpd.GeoDataFrame(
             geometry=shapely.points(lon[sel].to_numpy(), lat[sel].to_numpy()),
             crs=None if isinstance(crs, str) else crs,
@@ -350,6 +354,21 @@ def prepare_incidents(
 ZONED_TIME_PATTERN = r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:[Zz]|[+-]\d\d(?::?\d\d)?)$"
 
 
+def zoned_times(text, *, missing: bool = False) -> np.ndarray:
+    """Which strings of ``text`` end in a time with a zone (:data:`ZONED_TIME_PATTERN`).
+
+    Matched by Arrow's RE2 in one call (pandas falls back to ``re`` per value for this
+    pattern, ~3x slower); missing values give ``missing``.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = pd.Series(text).to_numpy(dtype=object, na_value=None)
+    arr = pa.array(values, type=pa.string(), from_pandas=True)
+    found = pc.match_substring_regex(arr, ZONED_TIME_PATTERN).fill_null(missing)
+    return found.to_numpy(zero_copy_only=False).astype(bool)
+
+
 def parse_times(
     values: pd.Series, *, default_tz: str | None, reasons: dict[int, list[str]]
 ) -> pd.Series:
@@ -387,7 +406,7 @@ def parse_times(
             rest = np.ones(n, dtype=bool)
         else:
             text = values.where(is_str, "").astype(str)
-            aware = is_str & text.str.contains(ZONED_TIME_PATTERN, regex=True).to_numpy()
+            aware = is_str & zoned_times(text)
             naive = is_str & ~aware
             # positional, tz-aware assignment: a chunk whose times are all unreadable
             # here (non-ISO, e.g. "12/11/2020 11:45:00 PM") is all NaT, left for below

@@ -329,7 +329,12 @@ def import_incidents(
                     done += len(chunk)
 
             result = ingest_incident_chunks(
-                store, counted(), partial=partial, actor=f"import {file.name}", default_tz=tz
+                store,
+                counted(),
+                partial=partial,
+                actor=f"import {file.name}",
+                default_tz=tz,
+                keep_ids=False,
             )
     except BatchRejected as exc:
         for r in exc.rejected.head(20).to_dict("records"):
@@ -346,15 +351,16 @@ def import_incidents(
         _fail(exc)
     for r in result.rejected[:20]:
         console.print(f"  skipped row {r['row']} ({r['incident_id']}): {r['reason']}")
+    counts = result.counts()
     _print_counts(
         "incidents",
         {
-            "created": len(result.created),
-            "updated": len(result.updated),
-            "unchanged": len(result.unchanged),
-            "rejected": len(result.rejected),
-            "snapped to a grid": len(result.snapped),
-            "unassigned": len(result.unassigned),
+            "created": counts["created"],
+            "updated": counts["updated"],
+            "unchanged": counts["unchanged"],
+            "rejected": counts["rejected"],
+            "snapped to a grid": counts["snapped"],
+            "unassigned": counts["unassigned"],
         },
     )
     if naive and zone:

@@ -19,13 +19,21 @@ LAYERS = ("grids", "areas", "buildings", "cameras", "incidents")
 
 def count_naive_times(values) -> int:
     """Times given without a zone (ISO strings checked column-wise, others one by one)."""
-    from gridpatrol.geo.incidents import ZONED_TIME_PATTERN
+    from gridpatrol.geo.incidents import zoned_times
 
     values = pd.Series(values)
-    text = values.astype("string")
-    zoned = text.str.contains(ZONED_TIME_PATTERN, regex=True).fillna(True)
-    n = 0
-    for v in values[~zoned.to_numpy(bool)]:
+    zoned = zoned_times(values.astype("string"), missing=True)
+    rest = values[~zoned]
+    if rest.empty:
+        return 0
+    # ISO strings column-wise (a file of naive times has a million), the rest one by one.
+    try:
+        iso = pd.to_datetime(rest.astype("string"), format="ISO8601", errors="coerce")
+    except (ValueError, TypeError):  # e.g. zones the pattern missed mixed with naive times
+        iso = pd.Series(pd.NaT, index=rest.index)
+    unread = iso.isna().to_numpy()
+    n = 0 if isinstance(iso.dtype, pd.DatetimeTZDtype) else int((~unread).sum())
+    for v in rest[unread]:
         try:
             ts = pd.Timestamp(v)
         except (ValueError, TypeError):
@@ -119,18 +127,13 @@ def import_file(
             notes.extend(chunk.attrs.get("notes", []))
             yield chunk
 
-    result = ingest_incident_chunks(store, counted(), partial=partial, actor=actor, default_tz=tz)
+    result = ingest_incident_chunks(
+        store, counted(), partial=partial, actor=actor, default_tz=tz, keep_ids=False
+    )
     zone = tz or project_settings(store).timezone
     if naive and zone:
         notes.append(f"{naive} time(s) without a time zone were read in {zone}")
-    written = {
-        "created": len(result.created),
-        "updated": len(result.updated),
-        "unchanged": len(result.unchanged),
-        "rejected": len(result.rejected),
-        "snapped": len(result.snapped),
-        "unassigned": len(result.unassigned),
-    }
+    written = result.counts()
     rejected = [
         {"row": int(r["row"]), "incident_id": r["incident_id"], "reason": r["reason"]}
         for r in result.rejected

@@ -8,7 +8,7 @@ import pandas as pd
 def iter_incident_table(
     path,
     *,
-    chunk_rows: int = 50_000,
+    chunk_rows: int = 25_000,
     lon: str = "lon",
     lat: str = "lat",
     time: str = "reported_at",
@@ -35,12 +35,9 @@ def iter_incident_table(
         for i in range(0, max(len(table), 1), chunk_rows):
             yield table.iloc[i : i + chunk_rows].reset_index(drop=True)
         return
+    offset = 0
     try:
-        reader = pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows
-        )
-        offset = 0
-        for chunk in reader:
+        for chunk in _csv_chunks(path, chunk_rows):
             rows = _csv_rows(chunk.reset_index(drop=True), path, **names)
             if [c.strip() for c in id_column.split(",")] == ["@row"]:
                 rows["incident_id"] = [f"row:{offset + i + 1}" for i in range(len(rows))]
@@ -48,6 +45,52 @@ def iter_incident_table(
             yield rows
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         raise InputFileError(f"{path}: cannot read it as CSV ({exc})") from exc
+
+
+def _csv_chunks(path, chunk_rows: int):
+    """CSV rows as frames of strings (empty cells missing), about ``chunk_rows`` at a time.
+
+    Arrow's streaming reader parses ~5x faster than pandas' chunked reader. Files it
+    refuses (ragged rows, which pandas pads; repeated column names, which pandas renames)
+    are read by pandas as before: from the start, skipping the rows already handed on.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    done = 0
+    try:
+        probe = pcsv.open_csv(path, read_options=pcsv.ReadOptions(use_threads=False))
+        header = probe.schema.names
+        probe.close()
+        if len(set(header)) != len(header):
+            raise pa.ArrowInvalid("repeated column names")
+        # ~80 bytes a row in typical exports: blocks of about chunk_rows rows.
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(use_threads=False, block_size=max(chunk_rows, 1) * 80),
+            convert_options=pcsv.ConvertOptions(
+                column_types={n: pa.string() for n in header},
+                null_values=[""],
+                strings_can_be_null=True,
+            ),
+        )
+        for batch in reader:
+            if batch.num_rows:
+                frame = batch.to_pandas()
+                done += len(frame)
+                yield frame
+        return
+    except pa.ArrowInvalid:
+        pass  # pandas reads what Arrow refuses (or says why it cannot)
+    left = done
+    for chunk in pd.read_csv(
+        path, dtype=str, keep_default_na=False, na_values=[""], chunksize=chunk_rows
+    ):
+        if left >= len(chunk):
+            left -= len(chunk)
+            continue
+        yield chunk.iloc[left:]
+        left = 0
 
 
 def read_incident_table(

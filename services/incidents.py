@@ -5,6 +5,7 @@ Every change writes the incident and its history event in one transaction.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -52,14 +53,100 @@ class ReportRejected(SchemaError):
         super().__init__(reason)
 
 
+#: The outcomes an ingest counts, as the fields of :class:`IngestResult`.
+OUTCOMES = ("created", "updated", "unchanged", "rejected", "snapped", "unassigned")
+
+
 @dataclass
 class IngestResult:
+    """Ids per outcome (``rejected``: row, incident_id and reason of each bad row).
+
+    An import run with ``keep_ids=False`` keeps only counts of the ids (``uncounted``
+    holds how many each list leaves out): a 1M-row import would otherwise hold ~100 MB
+    of id strings that the CLI only counts. Use :meth:`counts` for the totals.
+    """
+
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
     unassigned: list[str] = field(default_factory=list)
     snapped: list[str] = field(default_factory=list)
+    uncounted: dict[str, int] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per outcome, whether or not their ids were kept."""
+        return {n: len(getattr(self, n)) + self.uncounted.get(n, 0) for n in OUTCOMES}
+
+    def add(self, part: IngestResult, *, keep_ids: bool = True) -> None:
+        """Add the outcomes of ``part`` (rejected rows always; ids only if ``keep_ids``)."""
+        self.rejected.extend(part.rejected)
+        for name, n in part.counts().items():
+            if name == "rejected":
+                continue
+            if keep_ids:
+                getattr(self, name).extend(getattr(part, name))
+                n -= len(getattr(part, name))
+            if n:
+                self.uncounted[name] = self.uncounted.get(name, 0) + n
+
+
+class SeenIds:
+    """The ids of the earlier chunks of one import, to reject an id repeated across chunks.
+
+    Each id is kept as two independent 64-bit SipHash values (16 bytes, against ~100 for a
+    set of strings: 16 MB at 1M ids), sorted, so a chunk is checked by binary search in
+    time that does not grow with the rows before it. Two different ids agreeing on both
+    hashes (a 128-bit collision, ~1e-27 at 1M ids) is the only way this can err.
+
+    ``store_was_empty`` records that the store had no incidents or history when the
+    import began: then every stored id is one of these, and a chunk needs no read-back.
+    """
+
+    _KEYS = ("gridpatrol:ids:1", "gridpatrol:ids:2")  # 16 bytes each, as SipHash needs
+
+    def __init__(self, *, store_was_empty: bool = False) -> None:
+        self.store_was_empty = store_was_empty
+        self._h1 = np.empty(0, dtype="uint64")
+        self._h2 = np.empty(0, dtype="uint64")
+
+    def __len__(self) -> int:
+        return len(self._h1)
+
+    @classmethod
+    def _hash(cls, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return tuple(  # type: ignore[return-value]
+            pd.util.hash_array(ids, hash_key=key, categorize=False) for key in cls._KEYS
+        )
+
+    @staticmethod
+    def _plain(ids) -> tuple[np.ndarray, np.ndarray]:
+        s = pd.Series(ids).reset_index(drop=True)
+        present = s.notna().to_numpy()
+        return s[present].astype(str).to_numpy(dtype=object), present
+
+    def contains(self, ids) -> np.ndarray:
+        """Boolean array: which of ``ids`` an earlier chunk had (missing ids: False)."""
+        values, present = self._plain(ids)
+        out = np.zeros(len(present), dtype=bool)
+        if not len(self._h1) or not len(values):
+            return out
+        h1, h2 = self._hash(values)
+        lo = np.searchsorted(self._h1, h1, side="left")
+        hi = np.searchsorted(self._h1, h1, side="right")
+        hit = np.zeros(len(values), dtype=bool)
+        for i in np.flatnonzero(hi > lo):  # equal first hashes: rare but for repeats
+            hit[i] = bool((self._h2[lo[i] : hi[i]] == h2[i]).any())
+        out[present] = hit
+        return out
+
+    def add(self, ids) -> None:
+        values, _ = self._plain(ids)
+        h1, h2 = self._hash(values)
+        h1 = np.concatenate([self._h1, h1])
+        h2 = np.concatenate([self._h2, h2])
+        order = np.argsort(h1, kind="stable")  # merges the sorted run with the new one
+        self._h1, self._h2 = h1[order], h2[order]
 
 
 def _next_seq(store: Store, ids: list[str]) -> dict[str, int]:
@@ -93,7 +180,7 @@ def ingest_incidents(
     now: pd.Timestamp | None = None,
     snap_tolerance_m: float = 30.0,
     max_outside_km: float = 20.0,
-    seen: set[str] | None = None,
+    seen: SeenIds | None = None,
     row_offset: int = 0,
     default_tz: str | None = None,
 ) -> IngestResult:
@@ -132,7 +219,7 @@ def ingest_incidents(
     rejected = prepared.rejected
     if seen is not None:
         # An id already stored by an earlier chunk of the same file is a duplicate too.
-        again = rows["incident_id"].astype("string").isin(seen).to_numpy()
+        again = seen.contains(rows["incident_id"])
         again_rows = np.flatnonzero(again)
         if len(again_rows):
             extra = pd.DataFrame(
@@ -174,10 +261,23 @@ def ingest_incidents(
                 f"the active grid version changed to {active_version(store)} while this "
                 "batch was assigned: send it again"
             )
-        store.lock("incidents", where={"incident_id": ids})
-        existing = store.read("incidents", where={"incident_id": ids}).set_index("incident_id")
-        seqs = _next_seq(store, ids)
-        is_new = ~new["incident_id"].isin(existing.index).to_numpy()
+        if seen is not None and seen.store_was_empty:
+            # Every incident stored so far came from an earlier chunk of this import, so
+            # its id is in `seen` and was rejected above: none of these exist yet, and
+            # reading 50k ids back per chunk would be a third of the import's time.
+            stored: set[str] = set()
+            seqs: dict[str, int] = {}
+        else:
+            store.lock("incidents", where={"incident_id": ids})
+            stored = {k[0] for k in store.keys("incidents", where={"incident_id": ids})}
+            seqs = _next_seq(store, ids)
+        old_ids = [i for i in ids if i in stored]
+        existing = (
+            store.read("incidents", where={"incident_id": old_ids}).set_index("incident_id")
+            if old_ids
+            else None
+        )
+        is_new = np.fromiter((i not in stored for i in ids), dtype=bool, count=len(ids))
         out_rows, events = [], []
         for rec in new[~is_new].to_dict("records"):
             iid = rec["incident_id"]
@@ -269,12 +369,14 @@ def ingest_incident_chunks(
     actor: str = "import",
     now: pd.Timestamp | None = None,
     default_tz: str | None = None,
+    keep_ids: bool = True,
 ) -> IngestResult:
     """Ingest a batch given as a sequence of row chunks, with bounded memory.
 
     The batch lands whole (one transaction) or, unless ``partial``, not at all; rejected
     rows are numbered from the start of the batch, and an id repeated across chunks is
-    rejected like one repeated within a chunk.
+    rejected like one repeated within a chunk. With ``keep_ids=False`` the result counts
+    created/updated/... rows without listing their ids (see :meth:`IngestResult.counts`).
 
     Raises
     ------
@@ -283,45 +385,79 @@ def ingest_incident_chunks(
     """
     now = now or pd.Timestamp.now(tz="UTC")
     total = IngestResult()
-    seen: set[str] = set()
-    offset = 0
     bad: list[pd.DataFrame] = []
     with store.transaction():
-        for chunk in chunks:
-            if bad:  # already failing: only validate, to list every bad row at once
-                prepared = prepare_incidents(
-                    chunk.reset_index(drop=True),
-                    taxonomy=project_taxonomy(store),
-                    now=now,
-                    served_bounds=store.get_setting("bounds"),
-                    addresses=store.read("addresses") if "address" in chunk else None,
-                    default_tz=default_tz or store.get_setting("timezone"),
-                )
-                bad.append(prepared.rejected.assign(row=prepared.rejected["row"] + offset))
-                offset += len(chunk)
-                continue
-            try:
-                part = ingest_incidents(
-                    store,
-                    chunk,
-                    partial=partial,
-                    actor=actor,
-                    now=now,
-                    seen=seen,
-                    row_offset=offset,
-                    default_tz=default_tz,
-                )
-            except BatchRejected as exc:
-                bad.append(exc.rejected)
-                offset += len(chunk)
-                continue
-            seen.update(chunk["incident_id"].astype(str))
-            for name in ("created", "updated", "unchanged", "rejected", "unassigned", "snapped"):
-                getattr(total, name).extend(getattr(part, name))
-            offset += len(chunk)
+        # Serialized before looking: no other batch can add incidents until we commit.
+        store.serialize("incidents:ingest")
+        empty = (
+            store.read("incidents", limit=1).empty and store.read("incident_events", limit=1).empty
+        )
+        seen = SeenIds(store_was_empty=empty)
+        with store.bulk_load("incidents") if empty else contextlib.nullcontext():
+            _ingest_chunks(
+                store,
+                chunks,
+                seen,
+                total,
+                bad,
+                partial=partial,
+                actor=actor,
+                now=now,
+                default_tz=default_tz,
+                keep_ids=keep_ids,
+            )
         if bad:
             raise BatchRejected(pd.concat(bad, ignore_index=True))
     return total
+
+
+def _ingest_chunks(store, chunks, seen, total, bad, *, partial, actor, now, default_tz, keep_ids):
+    """The loop of :func:`ingest_incident_chunks` (inside its transaction)."""
+    offset = 0
+    for chunk in chunks:
+        if bad:  # already failing: only validate, to list every bad row at once
+            prepared = prepare_incidents(
+                chunk.reset_index(drop=True),
+                taxonomy=project_taxonomy(store),
+                now=now,
+                served_bounds=store.get_setting("bounds"),
+                addresses=store.read("addresses") if "address" in chunk else None,
+                default_tz=default_tz or store.get_setting("timezone"),
+            )
+            rejected = prepared.rejected
+            again = np.flatnonzero(seen.contains(chunk["incident_id"]))
+            if len(again):
+                extra = pd.DataFrame(
+                    {
+                        "row": again,
+                        "incident_id": chunk["incident_id"].iloc[again].astype(object).to_numpy(),
+                        "reason": "incident_id appears twice in this batch",
+                    }
+                )
+                rejected = pd.concat([rejected, extra]).drop_duplicates("row").sort_values("row")
+            bad.append(rejected.assign(row=rejected["row"] + offset))
+            seen.add(chunk["incident_id"])
+            offset += len(chunk)
+            continue
+        try:
+            part = ingest_incidents(
+                store,
+                chunk,
+                partial=partial,
+                actor=actor,
+                now=now,
+                seen=seen,
+                row_offset=offset,
+                default_tz=default_tz,
+            )
+        except BatchRejected as exc:
+            bad.append(exc.rejected)
+            seen.add(chunk["incident_id"])
+            offset += len(chunk)
+            continue
+        seen.add(chunk["incident_id"])
+        total.add(part, keep_ids=keep_ids)
+        offset += len(chunk)
 
 
 def _transition(row: pd.Series, action: str, *, at, actor, note, taxonomy, seq):

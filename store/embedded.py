@@ -11,14 +11,15 @@ import itertools
 import os
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import shapely
 
 from gridpatrol.geo.errors import ConflictError, StoreError
-from gridpatrol.geo.model import LAYERS, Layer
+from gridpatrol.geo.model import LAYERS, Layer, get_layer
 
 from .base import SCHEMA_VERSION, Store
 from .counts import COUNT_INDEXES, TIME_BUCKETS
@@ -260,6 +261,26 @@ class EmbeddedStore(Store):
             (len(prefix), prefix),
         ).fetchall()
 
+    @contextmanager
+    def bulk_load(self, layer: str) -> Iterator[None]:
+        """Drop the point index of ``layer`` for the block and build it again at its end.
+
+        Inserting random points into the (minx, miny) B-tree one by one was ~60% of a 1M-row
+        import's insert time; one sorted build at the end costs a third of that. Readers
+        see the last committed state (WAL), index included, throughout; only worth it when
+        the block adds many rows compared with those stored (it rebuilds over all).
+        """
+        with super().bulk_load(layer):
+            spec = get_layer(layer)
+            if not _points_only(spec):
+                yield
+                return
+            self._ensure(spec)
+            index = _q(spec.name + "_xy")
+            self._con.execute(f"DROP INDEX IF EXISTS {index}")
+            yield
+            self._con.execute(f"CREATE INDEX {index} ON {_q(spec.name)} (minx, miny)")
+
     def _lock_rows(self, spec: Layer, where: Mapping[str, Any]) -> None:
         pass
 
@@ -324,6 +345,19 @@ class EmbeddedStore(Store):
             0
         ]
 
+    @staticmethod
+    def _rows(spec: Layer, df) -> list[tuple]:
+        """Model frame -> tuples (WKB, then minx, miny, maxx, maxy for spatial layers).
+
+        The bounds come from the geometries in one vectorised call: parsing the WKB back
+        row by row was a sixth of a large import's time.
+        """
+        cols = Store._columns(spec, df)
+        if spec.spatial and len(df):
+            bounds = shapely.bounds(df.geometry.values)
+            cols += [bounds[:, i].tolist() for i in range(4)]
+        return list(zip(*cols, strict=True)) if cols else []
+
     def _coordinates(self, spec, where):
         self._ensure(spec)
         sql, params = self._filters(spec, None, where)
@@ -358,8 +392,9 @@ class EmbeddedStore(Store):
             return
         names = spec.column_names
         if spec.spatial:
-            bounds = shapely.bounds(shapely.from_wkb([r[-1] for r in rows]))
-            rows = [r + tuple(b) for r, b in zip(rows, bounds.tolist(), strict=True)]
+            if len(rows[0]) == len(names) + 1:  # rows without bounds (not from _rows)
+                bounds = shapely.bounds(shapely.from_wkb([r[-1] for r in rows]))
+                rows = [r + tuple(b) for r, b in zip(rows, bounds.tolist(), strict=True)]
             names = names + ["geom", "minx", "miny", "maxx", "maxy"]
         cols = ", ".join(_q(n) for n in names)
         marks = ", ".join("?" for _ in names)
