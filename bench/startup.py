@@ -1,0 +1,163 @@
+"""Benchmark: seconds from launching ``gridpatrol serve`` to a 200 on ``/openapi.json``.
+
+    python bench/startup.py              # 3 launches, median
+    python bench/startup.py --repeat 5
+
+Each launch runs the console script a user types (``gridpatrol serve --db URL --port P``)
+against a fresh embedded store made beforehand (not timed), and polls
+``GET /openapi.json`` every 10 ms from the moment the process is started. The floor is the
+time of ``python -c "import fastapi"`` measured in the same run (a service built on
+FastAPI cannot start faster), so ``ratio`` says how much of the time is ours whatever the
+machine's load. ``idle_rss_mb`` is the server's resident memory right after its first
+answer. One more launch runs under ``python -X importtime``, and
+``heavy_modules_at_start`` lists the heavy packages (pandas, geopandas, shapely, ...) the
+server had imported by its first answer: they should load on first use, not at start.
+The last printed line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+HEAVY = (
+    "pandas",
+    "geopandas",
+    "shapely",
+    "pyproj",
+    "folium",
+    "branca",
+    "scipy",
+    "networkx",
+    "numpy",
+    "pyogrio",
+    "pyarrow",
+    "osmnx",
+    "sklearn",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_store(url: str) -> None:
+    """A fresh embedded store (its tables made), in a separate process."""
+    code = "from gridpatrol.store.base import open_store; open_store(%r).close()" % url
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+def launch(url: str, *, importtime_log: Path | None = None, timeout_s: float = 120.0):
+    """Seconds to the first 200 on /openapi.json, RSS then, and the stderr log path."""
+    port = free_port()
+    exe = Path(sys.executable).with_name("gridpatrol")
+    cmd = [str(exe), "serve", "--db", url, "--host", "127.0.0.1", "--port", str(port)]
+    if importtime_log is not None:
+        cmd = [sys.executable, "-X", "importtime", *cmd]
+    stderr = open(importtime_log, "w") if importtime_log else subprocess.DEVNULL  # noqa: SIM115
+    start = time.perf_counter()
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        while True:
+            if server.poll() is not None:
+                raise SystemExit(f"gridpatrol serve exited with {server.returncode}")
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/openapi.json", timeout=5
+                ) as answer:
+                    if answer.status == 200:
+                        answer.read()
+                        seconds = time.perf_counter() - start
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.perf_counter() - start > timeout_s:
+                raise SystemExit(f"no answer on /openapi.json within {timeout_s} s")
+            time.sleep(0.01)
+        memory = rss_mb(server.pid)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if importtime_log:
+            stderr.close()
+    return seconds, memory
+
+
+def floor_s() -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import fastapi"], check=True)
+    return time.perf_counter() - start
+
+
+def heavy_in(importtime_log: Path) -> list[str]:
+    """Heavy top-level packages named in a ``-X importtime`` log."""
+    found = set()
+    for line in importtime_log.read_text().splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name.split(".")[0] in HEAVY:
+                found.add(name.split(".")[0])
+    return sorted(found)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=3, help="launches to take the median of")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="gp-startup-") as tmp:
+        url = f"sqlite:///{tmp}/startup.db"
+        make_store(url)
+        launch(url)  # warm the file cache once, as a restarted service would find it
+        runs, floors, rss = [], [], []
+        for _ in range(args.repeat):
+            floors.append(floor_s())
+            seconds, memory = launch(url)
+            runs.append(seconds)
+            rss.append(memory)
+            print(f"startup {seconds:.2f} s  (floor {floors[-1]:.2f} s)  rss {memory} MB")
+        log = Path(tmp) / "importtime.log"
+        launch(url, importtime_log=log)
+        heavy = heavy_in(log)
+    startup, floor = statistics.median(runs), statistics.median(floors)
+    load = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average {load}; heavy modules at start: {', '.join(heavy) or 'none'}")
+    result = {
+        "startup_s": round(startup, 2),
+        "floor_s": round(floor, 2),
+        "ratio": round(startup / floor, 2),
+        "idle_rss_mb": statistics.median(r for r in rss if r is not None) if any(rss) else None,
+        "heavy_modules_at_start": heavy,
+        "repeat": args.repeat,
+        "load_avg": load,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
