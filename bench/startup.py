@@ -55,7 +55,7 @@ def free_port() -> int:
 
 def make_store(url: str) -> None:
     """A fresh embedded store (its tables made), in a separate process."""
-    code = "from gridpatrol.store.base import open_store; open_store(%r).close()" % url
+    code = f"from gridpatrol.store.base import open_store; open_store({url!r}).close()"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

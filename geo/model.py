@@ -26,13 +26,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
+from gridpatrol.lazy import lazy_module
 
 from .crs import WGS84, CRSLike, raise_if_swapped, repair_after_reprojection, to_wgs84
 from .errors import SchemaError
 from .geometry import check_geometries
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+gpd = lazy_module("geopandas")
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
 
 DType = Literal["str", "int", "float", "bool", "datetime", "json"]
 

@@ -23,18 +23,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
-import shapely
-from shapely.geometry import shape
-
 from gridpatrol.geo.crs import WGS84, metric_crs
 from gridpatrol.geo.errors import GridPatrolError, InvalidGeometryError, NotFoundError, SchemaError
+from gridpatrol.lazy import lazy_import, lazy_module
 from gridpatrol.store.base import BBox, Store
 
-from .analysis import suppress_small_counts
 from .tokens import hash_token
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+gpd = lazy_module("geopandas")
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
+shapely = lazy_module("shapely")
+shape = lazy_import("shapely.geometry", "shape")
+suppress_small_counts = lazy_import("gridpatrol.services.analysis", "suppress_small_counts")
 
 #: The public incident layer: counts per grid or cell, never single incidents.
 INCIDENTS_AGGREGATE = "incidents_aggregate"

@@ -24,14 +24,16 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
-import shapely
-
 from gridpatrol.geo.crs import WGS84
 from gridpatrol.geo.errors import SchemaError, StoreBusyError, StoreError
 from gridpatrol.geo.model import LAYERS, Layer, empty_layer, get_layer, validate_layer
+from gridpatrol.lazy import lazy_module
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+gpd = lazy_module("geopandas")
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
+shapely = lazy_module("shapely")
 
 #: Version of the table layout this release writes. Opening a store with a higher
 #: number fails; a lower one is migrated forward (see ``MIGRATIONS``).

@@ -13,17 +13,20 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-import geopandas as gpd
-import numpy as np
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from gridpatrol.api.cache import RevisionCache
 from gridpatrol.api.deps import Store, StoreDep
 from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import NotFoundError, SchemaError
+from gridpatrol.lazy import lazy_module
 from gridpatrol.maps.mvt import MAX_ZOOM, encode_tile, tile_bbox
-from gridpatrol.maps.tiles import TILE_LAYERS
+from gridpatrol.maps.styles import TILE_LAYERS
 from gridpatrol.services.project import project_settings
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+gpd = lazy_module("geopandas")
+np = lazy_module("numpy")
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 
