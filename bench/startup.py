@@ -8,10 +8,12 @@ against a fresh embedded store made beforehand (not timed), and polls
 ``GET /openapi.json`` every 10 ms from the moment the process is started. The floor is the
 time of ``python -c "import fastapi"`` measured in the same run (a service built on
 FastAPI cannot start faster), so ``ratio`` says how much of the time is ours whatever the
-machine's load. ``idle_rss_mb`` is the server's resident memory right after its first
-answer. One more launch runs under ``python -X importtime``, and
-``heavy_modules_at_start`` lists the heavy packages (pandas, geopandas, shapely, ...) the
-server had imported by its first answer: they should load on first use, not at start.
+machine's load; ``startup_cpu_s`` (the CPU time the server used until it answered, next
+to ``floor_cpu_s``) is what the launch costs on a quiet machine. ``idle_rss_mb`` is the
+server's resident memory right after its first answer. One more launch runs under
+``python -X importtime``, and ``heavy_modules_at_start`` lists the heavy packages (pandas,
+geopandas, shapely, ...) the server had imported by its first answer: they should load on
+first use, not at start.
 The last printed line is one JSON object.
 """
 
@@ -69,8 +71,17 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds process ``pid`` has used so far (``/proc/PID/stat``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def launch(url: str, *, importtime_log: Path | None = None, timeout_s: float = 120.0):
-    """Seconds to the first 200 on /openapi.json, RSS then, and the stderr log path."""
+    """Seconds to the first 200 on /openapi.json, RSS then and CPU seconds used by then."""
     port = free_port()
     exe = Path(sys.executable).with_name("gridpatrol")
     cmd = [str(exe), "serve", "--db", url, "--host", "127.0.0.1", "--port", str(port)]
@@ -96,7 +107,7 @@ def launch(url: str, *, importtime_log: Path | None = None, timeout_s: float = 1
             if time.perf_counter() - start > timeout_s:
                 raise SystemExit(f"no answer on /openapi.json within {timeout_s} s")
             time.sleep(0.01)
-        memory = rss_mb(server.pid)
+        memory, cpu = rss_mb(server.pid), cpu_s(server.pid)
     finally:
         server.terminate()
         try:
@@ -106,13 +117,18 @@ def launch(url: str, *, importtime_log: Path | None = None, timeout_s: float = 1
             server.wait()
         if importtime_log:
             stderr.close()
-    return seconds, memory
+    return seconds, memory, cpu
 
 
-def floor_s() -> float:
+def floor_s() -> tuple[float, float]:
+    """Wall and CPU seconds of ``python -c "import fastapi"``."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import fastapi"], check=True)
-    return time.perf_counter() - start
+    child = subprocess.Popen([sys.executable, "-c", "import fastapi"])
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"python -c 'import fastapi' exited with {child.returncode}")
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
 
 
 def heavy_in(importtime_log: Path) -> list[str]:
@@ -134,15 +150,21 @@ def main() -> None:
         url = f"sqlite:///{tmp}/startup.db"
         make_store(url)
         launch(url)  # warm the file cache once, as a restarted service would find it
-        runs, floors, rss = [], [], []
+        runs, floors, rss, cpus, floor_cpus = [], [], [], [], []
         for _ in range(args.repeat):
-            floors.append(floor_s())
-            seconds, memory = launch(url)
+            floor_wall, floor_cpu = floor_s()
+            floors.append(floor_wall)
+            floor_cpus.append(floor_cpu)
+            seconds, memory, cpu = launch(url)
             runs.append(seconds)
             rss.append(memory)
-            print(f"startup {seconds:.2f} s  (floor {floors[-1]:.2f} s)  rss {memory} MB")
+            cpus.append(cpu)
+            print(
+                f"startup {seconds:.2f} s, {cpu} CPU s  (floor {floor_wall:.2f} s, "
+                f"{floor_cpu:.2f} CPU s)  rss {memory} MB"
+            )
         log = Path(tmp) / "importtime.log"
-        launch(url, importtime_log=log)
+        launch(url, importtime_log=log)  # (its times are not counted: importtime slows it)
         heavy = heavy_in(log)
     startup, floor = statistics.median(runs), statistics.median(floors)
     load = [round(x, 2) for x in os.getloadavg()]
@@ -151,6 +173,10 @@ def main() -> None:
         "startup_s": round(startup, 2),
         "floor_s": round(floor, 2),
         "ratio": round(startup / floor, 2),
+        # CPU seconds the server used until its first answer: close to the wall time on a
+        # quiet machine (start-up is one thread), whatever the load while measuring
+        "startup_cpu_s": round(statistics.median(cpus), 2) if all(cpus) else None,
+        "floor_cpu_s": round(statistics.median(floor_cpus), 2),
         "idle_rss_mb": statistics.median(r for r in rss if r is not None) if any(rss) else None,
         "heavy_modules_at_start": heavy,
         "repeat": args.repeat,
