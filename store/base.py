@@ -24,12 +24,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
-from gridpatrol.geo.crs import WGS84
 from gridpatrol.geo.errors import SchemaError, StoreBusyError, StoreError
 from gridpatrol.geo.model import LAYERS, Layer, empty_layer, get_layer, validate_layer
 from gridpatrol.lazy import lazy_module
 
 # imported on first use, so the service answers before they load (gridpatrol.lazy)
+geo_crs = lazy_module("gridpatrol.geo.crs")  # its WGS84 is a pyproj CRS: pyproj on first use
 gpd = lazy_module("geopandas")
 np = lazy_module("numpy")
 pd = lazy_module("pandas")
@@ -124,7 +124,7 @@ class Store(ABC):
                 return empty_layer(spec)
             out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
             if spec.spatial:
-                out = gpd.GeoDataFrame(out, geometry="geometry", crs=WGS84)
+                out = gpd.GeoDataFrame(out, geometry="geometry", crs=geo_crs.WGS84)
             end = None if limit is None else offset + limit
             return out.iloc[offset:end].reset_index(drop=True)
         rows = self._select(spec, bbox=bbox, where=where, limit=limit, offset=offset)
@@ -679,7 +679,7 @@ class Store(ABC):
         if not spec.spatial:
             return df
         geoms = shapely.from_wkb([bytes(g) for g in df.pop("geometry")])
-        return gpd.GeoDataFrame(df, geometry=geoms, crs=WGS84)
+        return gpd.GeoDataFrame(df, geometry=geoms, crs=geo_crs.WGS84)
 
 
 def _iso_strings(s: pd.Series) -> list:

@@ -15,7 +15,6 @@ from fastapi.responses import HTMLResponse
 
 from gridpatrol.api.auth import SeesDetailsDep
 from gridpatrol.api.deps import SettingsDep, Store, StoreDep
-from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import SchemaError
 from gridpatrol.lazy import lazy_import, lazy_module
 from gridpatrol.maps.i18n import labels
@@ -24,6 +23,7 @@ from gridpatrol.maps.styles import MEASURES
 from gridpatrol.services.project import project_settings, project_taxonomy
 
 # imported on first use, so the service answers before they load (gridpatrol.lazy)
+from_wgs84 = lazy_import("gridpatrol.geo.crs", "from_wgs84")
 gpd = lazy_module("geopandas")
 np = lazy_module("numpy")
 pd = lazy_module("pandas")

@@ -20,9 +20,8 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from gridpatrol.api.cache import RevisionCache
 from gridpatrol.api.deps import Store, StoreDep
-from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import NotFoundError, SchemaError
-from gridpatrol.lazy import lazy_module
+from gridpatrol.lazy import lazy_import, lazy_module
 from gridpatrol.maps.mvt import (
     BUFFER,
     EXTENT,
@@ -36,6 +35,7 @@ from gridpatrol.maps.styles import TILE_LAYERS
 from gridpatrol.services.project import project_settings
 
 # imported on first use, so the service answers before they load (gridpatrol.lazy)
+from_wgs84 = lazy_import("gridpatrol.geo.crs", "from_wgs84")
 gpd = lazy_module("geopandas")
 np = lazy_module("numpy")
 
