@@ -19,17 +19,20 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import pandas as pd
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from gridpatrol.services import audit as audit_log
-from gridpatrol.services import embed as embed_tokens
+from gridpatrol.lazy import lazy_module
 from gridpatrol.services import tokens as svc
 from gridpatrol.store.base import open_store
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+pd = lazy_module("pandas")
+audit_log = lazy_module("gridpatrol.services.audit")
+embed_tokens = lazy_module("gridpatrol.services.embed")
 
 SESSION_COOKIE = "gp_session"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 import gridpatrol
-from gridpatrol.maps.assets import STATIC_DIR
+from gridpatrol.maps import STATIC_DIR
 
 from .auth import authorize
 from .errors import install_error_handlers
@@ -44,7 +44,6 @@ async def _escalation_timer(settings: Settings) -> None:
     import socket
     import uuid
 
-    from gridpatrol.services.incidents import escalate_overdue
     from gridpatrol.store.base import open_store
 
     # Several workers (gridpatrol serve --workers N) share the store: the one holding
@@ -53,6 +52,10 @@ async def _escalation_timer(settings: Settings) -> None:
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def run_once() -> list[str]:
+        # imported here, in a worker thread at the first round, not when the service
+        # starts: it brings pandas and geopandas (seconds, with the event loop blocked)
+        from gridpatrol.services.incidents import escalate_overdue
+
         with open_store(settings.database_url) as store:
             lease_s = 2 * settings.escalation_interval_s + 5
             if not store.try_lease("escalation", holder=holder, seconds=lease_s):

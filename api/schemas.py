@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-import geopandas as gpd
-import pandas as pd
 from pydantic import BaseModel, Field, field_validator
+
+from gridpatrol.lazy import lazy_module
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+gpd = lazy_module("geopandas")
+pd = lazy_module("pandas")
 
 
 class Health(BaseModel):

@@ -29,22 +29,26 @@ import json
 import logging
 import re
 import secrets
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import anyio
-import pandas as pd
 import pydantic
 from fastapi import FastAPI, HTTPException
 from fastapi.encoders import jsonable_encoder
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
+from gridpatrol.lazy import lazy_module
 from gridpatrol.services.tokens import Principal
 from gridpatrol.store.base import open_store
 
 from .settings import Settings
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+pd = lazy_module("pandas")
 
 log = logging.getLogger("gridpatrol.api")
 
@@ -492,6 +496,16 @@ async def _out_of_range(request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _value_error(request, exc: ValueError) -> JSONResponse:
+    # pandas' OutOfBoundsDatetime (a ValueError) is a 422; matched here rather than
+    # registered by class, which would import pandas when the app is built. Without
+    # pandas loaded it cannot be that error; any other ValueError goes on as before.
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(exc, pandas.errors.OutOfBoundsDatetime):
+        return await _out_of_range(request, exc)
+    raise exc
+
+
 def install_security(app: FastAPI, settings: Settings) -> None:
     """Add the middleware, the login/token/audit routes and the documented errors."""
     from .auth import router
@@ -499,7 +513,7 @@ def install_security(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(BodyTooLarge, _too_large)
     app.add_exception_handler(pydantic.ValidationError, _invalid)
     app.add_exception_handler(OverflowError, _out_of_range)
-    app.add_exception_handler(pd.errors.OutOfBoundsDatetime, _out_of_range)
+    app.add_exception_handler(ValueError, _value_error)  # pandas' OutOfBoundsDatetime
 
     check_production(settings)
     app.include_router(router)

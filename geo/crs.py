@@ -13,13 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Literal
 
-import geopandas as gpd
 import numpy as np
 import pyproj
-import shapely
+
+from gridpatrol.lazy import lazy_module
 
 from .errors import CRSError, SwappedCoordinatesError
 from .geometry import make_polygonal
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+gpd = lazy_module("geopandas")
+shapely = lazy_module("shapely")
 
 WGS84 = pyproj.CRS.from_epsg(4326)
 

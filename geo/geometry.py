@@ -13,10 +13,13 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-import shapely
+from gridpatrol.lazy import lazy_module
 
 from .errors import InvalidGeometryError
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+np = lazy_module("numpy")
+shapely = lazy_module("shapely")
 
 __all__ = [
     "POLYGONAL",
@@ -28,12 +31,11 @@ __all__ = [
 
 #: Type names of polygonal geometries (the default of :func:`check_geometries`).
 POLYGONAL = ("Polygon", "MultiPolygon")
-_POLYGON_IDS = [int(shapely.GeometryType.POLYGON), int(shapely.GeometryType.MULTIPOLYGON)]
-_COLLECTION_IDS = [
-    int(shapely.GeometryType.MULTIPOINT),
-    int(shapely.GeometryType.MULTILINESTRING),
-    int(shapely.GeometryType.GEOMETRYCOLLECTION),
-]
+# GEOS type ids (shapely.GeometryType: POLYGON, MULTIPOLYGON; MULTIPOINT, MULTILINESTRING,
+# GEOMETRYCOLLECTION), fixed numbers written out so that importing this module, which the
+# store does when the service starts, does not import shapely
+_POLYGON_IDS = [3, 6]
+_COLLECTION_IDS = [4, 5, 7]
 
 #: What the messages of :func:`check_geometries` tell the user to do by default.
 REPAIR_HINT = "repair it (shapely.make_valid, or QGIS Fix geometries) and try again"

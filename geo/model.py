@@ -24,15 +24,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
+from gridpatrol.lazy import lazy_import, lazy_module
 
-from .crs import WGS84, CRSLike, raise_if_swapped, repair_after_reprojection, to_wgs84
 from .errors import SchemaError
 from .geometry import check_geometries
+
+if TYPE_CHECKING:
+    from .crs import CRSLike
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+geo_crs = lazy_module("gridpatrol.geo.crs")  # its WGS84 is a pyproj CRS: pyproj on first use
+raise_if_swapped = lazy_import("gridpatrol.geo.crs", "raise_if_swapped")
+repair_after_reprojection = lazy_import("gridpatrol.geo.crs", "repair_after_reprojection")
+to_wgs84 = lazy_import("gridpatrol.geo.crs", "to_wgs84")
+gpd = lazy_module("geopandas")
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
 
 DType = Literal["str", "int", "float", "bool", "datetime", "json"]
 
@@ -608,5 +617,7 @@ def empty_layer(layer: Layer | str) -> gpd.GeoDataFrame | pd.DataFrame:
     }
     cols = {c.name: pd.Series(dtype=dtypes[c.dtype]) for c in spec.columns}
     if spec.spatial:
-        return gpd.GeoDataFrame(cols, geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84)
+        return gpd.GeoDataFrame(
+            cols, geometry=gpd.GeoSeries([], crs=geo_crs.WGS84), crs=geo_crs.WGS84
+        )
     return pd.DataFrame(cols)

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from types import MappingProxyType
 
 from branca.element import Element, Figure, Link
+
+from . import STATIC_DIR
 
 __all__ = [
     "STATIC_DIR",
@@ -39,8 +40,6 @@ __all__ = [
     "use_local_assets",
 ]
 
-#: Folder to serve with ``StaticFiles`` (holds ``vendor/`` and ``NOTICE.md``).
-STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: Third-party files, one folder per library, each with its licence.
 VENDOR_DIR = STATIC_DIR / "vendor"
 

@@ -12,10 +12,14 @@ import math
 import struct
 from collections.abc import Mapping
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
-import shapely
+from gridpatrol.lazy import lazy_module
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+gpd = lazy_module("geopandas")
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
+shapely = lazy_module("shapely")
+
 
 __all__ = [
     "BUFFER",

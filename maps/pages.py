@@ -11,8 +11,7 @@ from folium.plugins import HeatMap, MarkerCluster
 from .base import add_basemap, add_legend, add_title, escape_frame, escape_text, new_map
 from .coverage import add_camera_editing, add_coverage_layers, camera_edit_popup
 from .i18n import labels
-
-MEASURES = ("households", "incidents", "camera_coverage")
+from .styles import MEASURES
 
 
 def render_grids(

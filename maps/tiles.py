@@ -9,8 +9,9 @@ page draws them with Leaflet.VectorGrid (vendored, works offline)::
     add_layer(m, "grids", grids)                   # <= 5,000 features: inline GeoJSON
     add_layer(m, "buildings", store.count(...))    # a count over the threshold: tiles
 
-Tile math and the encoder live in :mod:`gridpatrol.maps.mvt`; this module says which
-layers go into tiles and puts them on a map.
+Tile math and the encoder live in :mod:`gridpatrol.maps.mvt`, which layers go into tiles
+in :data:`gridpatrol.maps.styles.TILE_LAYERS` (no folium there, so the service's routers
+name them without importing folium); this module puts them on a map.
 
 Renders only: everything arrives in WGS84 (lon, lat) ready to draw.
 """
@@ -18,8 +19,6 @@ Renders only: everything arrives in WGS84 (lon, lat) ready to draw.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 import folium
 import geopandas as gpd
@@ -27,7 +26,8 @@ import numpy as np
 from folium.plugins import VectorGridProtobuf
 from folium.template import Template
 
-from .styles import AREA_STYLE, BUILDING_STYLE, GRID_STYLE, STREET_STYLE
+# the table lives in styles (no folium) so the tile endpoints can name layers without folium
+from .styles import TILE_LAYERS, TileLayerSpec
 
 __all__ = [
     "TILE_LAYERS",
@@ -40,83 +40,6 @@ __all__ = [
 
 #: Layers with more features than this go to the map as vector tiles.
 TILE_THRESHOLD = 5_000
-
-CAMERA_STYLE = {
-    "radius": 4,
-    "color": "#7048e8",
-    "weight": 1,
-    "fill": True,
-    "fillColor": "#7048e8",
-    "fillOpacity": 0.9,
-}
-
-
-@dataclass(frozen=True)
-class TileLayerSpec:
-    """How one store layer goes into tiles and onto the map.
-
-    ``properties`` are the columns kept in each feature (keep them few: each value is
-    repeated in every tile); ``minzoom`` is the shallowest zoom with features (below it
-    a tile is empty: 100,000 buildings at zoom 12 are noise, and one huge tile).
-
-    What goes into a tile is said here once, as data, so that both ways of cutting
-    tiles follow it: the Python encoder (``gridpatrol.api.routers.tiles``) and the
-    PostGIS query (:meth:`gridpatrol.store.base.Store.tile`). ``where`` are fixed
-    equality filters; ``joined`` makes a property from columns joined by a space
-    (empty when all are); ``rounded`` properties are rounded to whole numbers;
-    ``undirected`` names (u, v, more key columns...): rows that differ only in the
-    direction of (u, v) are one feature, drawn once.
-    """
-
-    properties: tuple[str, ...]
-    minzoom: int
-    style: dict = field(default_factory=dict)
-    popup: tuple[str, ...] = ()
-    where: Mapping[str, Any] = field(default_factory=dict)
-    joined: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    rounded: tuple[str, ...] = ()
-    undirected: tuple[str, ...] = ()
-
-    @property
-    def columns(self) -> dict[str, tuple[str, ...]]:
-        """Each property -> the store columns it is made of."""
-        return {p: tuple(self.joined.get(p, (p,))) for p in self.properties}
-
-
-TILE_LAYERS: dict[str, TileLayerSpec] = {
-    "areas": TileLayerSpec(
-        ("code", "name", "level"), 8, {**AREA_STYLE, "fill": False}, ("code", "name")
-    ),
-    "grids": TileLayerSpec(
-        ("code", "name", "households"),
-        10,
-        {**GRID_STYLE, "fill": True},
-        ("code", "name", "households"),
-    ),
-    "buildings": TileLayerSpec(
-        ("name", "address", "households"),
-        14,
-        {**BUILDING_STYLE, "fill": True},
-        ("name", "address", "households"),
-        joined={"address": ("addr_street", "addr_housenumber")},
-    ),
-    "streets": TileLayerSpec(
-        ("name", "highway"),
-        13,
-        {**STREET_STYLE, "fill": False},
-        ("name",),
-        where={"network": "walk"},
-        # One row per directed edge: a two-way street is two rows; draw it once.
-        undirected=("u", "v", "key"),
-    ),
-    "cameras": TileLayerSpec(
-        ("camera_type", "direction"),
-        13,
-        CAMERA_STYLE,
-        ("camera_type", "direction"),
-        rounded=("direction",),
-    ),
-}
 
 
 # -- the map element ----------------------------------------------------------------

@@ -7,9 +7,11 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-import pandas as pd
-
+from gridpatrol.lazy import lazy_module
 from gridpatrol.store.base import Store
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+pd = lazy_module("pandas")
 
 
 def record_audit(

@@ -23,18 +23,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
-import shapely
-from shapely.geometry import shape
-
-from gridpatrol.geo.crs import WGS84, metric_crs
 from gridpatrol.geo.errors import GridPatrolError, InvalidGeometryError, NotFoundError, SchemaError
+from gridpatrol.lazy import lazy_import, lazy_module
 from gridpatrol.store.base import BBox, Store
 
-from .analysis import suppress_small_counts
 from .tokens import hash_token
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+geo_crs = lazy_module("gridpatrol.geo.crs")  # its WGS84 is a pyproj CRS: pyproj on first use
+metric_crs = lazy_import("gridpatrol.geo.crs", "metric_crs")
+gpd = lazy_module("geopandas")
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
+shapely = lazy_module("shapely")
+shape = lazy_import("shapely.geometry", "shape")
+suppress_small_counts = lazy_import("gridpatrol.services.analysis", "suppress_small_counts")
 
 #: The public incident layer: counts per grid or cell, never single incidents.
 INCIDENTS_AGGREGATE = "incidents_aggregate"
@@ -183,7 +186,7 @@ def create_token(
     with store.transaction():
         geom, code = resolve_area(store, area)
         if INCIDENTS_AGGREGATE in wanted and incident_unit == "cell":
-            metric = gpd.GeoSeries([geom], crs=WGS84)
+            metric = gpd.GeoSeries([geom], crs=geo_crs.WGS84)
             metric = metric.to_crs(metric_crs(gpd.GeoDataFrame(geometry=metric)))
             minx, miny, maxx, maxy = metric.total_bounds
             cells = (np.floor(maxx / cell_m) - np.floor(minx / cell_m) + 1) * (
@@ -208,7 +211,7 @@ def create_token(
             "expires_at": expires_at,
             "revoked_at": None,
         }
-        frame = gpd.GeoDataFrame([record], geometry=[geom], crs=WGS84)
+        frame = gpd.GeoDataFrame([record], geometry=[geom], crs=geo_crs.WGS84)
         store.write({"embed_tokens": frame}, mode="append", source="embed token")
         return token, public_record(
             store.read("embed_tokens", where={"token_id": record["token_id"]}).iloc[0]
@@ -369,7 +372,7 @@ def read_scoped(
     out = gpd.GeoDataFrame(
         gdf[list(PUBLIC_COLUMNS[layer])].reset_index(drop=True),
         geometry=shapely.intersection(gdf.geometry.values, area),
-        crs=WGS84,
+        crs=geo_crs.WGS84,
     )
     return out[~out.geometry.is_empty]
 
@@ -408,7 +411,7 @@ def incident_counts(
                 "name": grids["name"].to_numpy()[keep],
             },
             geometry=clipped[keep],
-            crs=WGS84,
+            crs=geo_crs.WGS84,
         )
         mine = inside[inside["grid_version"] == version]
         per_grid = mine.groupby("grid_code").size()
@@ -426,7 +429,7 @@ def incident_counts(
 
 def _cells(area: shapely.Geometry, incidents: gpd.GeoDataFrame, cell_m: float):
     """Square cells (fixed to multiples of ``cell_m`` in the area's UTM zone) meeting the area."""
-    area_s = gpd.GeoSeries([area], crs=WGS84)
+    area_s = gpd.GeoSeries([area], crs=geo_crs.WGS84)
     crs = metric_crs(gpd.GeoDataFrame(geometry=area_s))
     area_m = area_s.to_crs(crs).iloc[0]
     minx, miny, maxx, maxy = area_m.bounds
@@ -450,7 +453,7 @@ def _cells(area: shapely.Geometry, incidents: gpd.GeoDataFrame, cell_m: float):
     codes = [f"{cell_m:g}m:{a}:{b}" for a, b in zip(gx, gy, strict=True)]
     units = gpd.GeoDataFrame(
         {"unit": "cell", "code": codes, "name": ""},
-        geometry=gpd.GeoSeries(clipped, crs=crs).to_crs(WGS84).values,
-        crs=WGS84,
+        geometry=gpd.GeoSeries(clipped, crs=crs).to_crs(geo_crs.WGS84).values,
+        crs=geo_crs.WGS84,
     )
     return units, counts

@@ -14,8 +14,11 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from gridpatrol.geo.incidents import Taxonomy
+from gridpatrol.lazy import lazy_module
 from gridpatrol.store.base import Store
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+geo_incidents = lazy_module("gridpatrol.geo.incidents")
 
 #: Defaults of every key (what a project that never set it gets).
 DEFAULTS: dict[str, Any] = {
@@ -34,10 +37,10 @@ DEFAULTS: dict[str, Any] = {
 
 
 @lru_cache(maxsize=1)
-def default_taxonomy() -> Taxonomy:
+def default_taxonomy() -> geo_incidents.Taxonomy:
     """The taxonomy shipped with gridpatrol (``gridpatrol/data/categories.json``)."""
     text = resources.files("gridpatrol.data").joinpath("categories.json").read_text("utf-8")
-    return Taxonomy.from_dict(json.loads(text))
+    return geo_incidents.Taxonomy.from_dict(json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class ProjectSettings:
     active_grid_version: int = 1
     bounds: tuple[float, float, float, float] | None = None
     metric_crs: str | None = None
-    taxonomy: Taxonomy = field(default_factory=default_taxonomy)
+    taxonomy: geo_incidents.Taxonomy = field(default_factory=default_taxonomy)
     household_band: tuple[int, int] = (300, 500)
     subgrid_household_band: tuple[int, int] = (30, 150)
     shift_minutes: float | None = None
@@ -92,7 +95,11 @@ class ProjectSettings:
             active_grid_version=int(v["active_grid_version"]),
             bounds=None if v["bounds"] is None else tuple(float(b) for b in v["bounds"]),
             metric_crs=v["metric_crs"],
-            taxonomy=Taxonomy.from_dict(v["taxonomy"]) if v["taxonomy"] else default_taxonomy(),
+            taxonomy=(
+                geo_incidents.Taxonomy.from_dict(v["taxonomy"])
+                if v["taxonomy"]
+                else default_taxonomy()
+            ),
             household_band=tuple(int(b) for b in v["household_band"]),
             subgrid_household_band=tuple(int(b) for b in v["subgrid_household_band"]),
             shift_minutes=None if v["shift_minutes"] is None else float(v["shift_minutes"]),
@@ -108,7 +115,7 @@ def project_settings(store: Store) -> ProjectSettings:
     return ProjectSettings.from_values(values)
 
 
-def project_taxonomy(store: Store) -> Taxonomy:
+def project_taxonomy(store: Store) -> geo_incidents.Taxonomy:
     """The project's taxonomy (setting ``taxonomy``) or the default one."""
     return project_settings(store).taxonomy
 
@@ -152,7 +159,7 @@ def update_project(
         changes["timezone"] = timezone
     if taxonomy is not None:
         try:
-            parsed = Taxonomy.from_dict(taxonomy)
+            parsed = geo_incidents.Taxonomy.from_dict(taxonomy)
         except (TypeError, AttributeError, KeyError, ValueError) as exc:
             if isinstance(exc, SchemaError):
                 raise

@@ -15,12 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
 from gridpatrol.geo.errors import GridPatrolError, NotFoundError, SchemaError
+from gridpatrol.lazy import lazy_module
 from gridpatrol.store.base import Store, open_store
 
 from .audit import record_audit
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+pd = lazy_module("pandas")
 
 #: Roles, most powerful first. What each may do is decided in ``gridpatrol.api.auth``.
 ROLES = ("admin", "planner", "dispatcher", "patrol", "viewer")

@@ -28,14 +28,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
-import shapely
-
-from gridpatrol.geo.crs import WGS84
 from gridpatrol.geo.errors import SchemaError, StoreBusyError, StoreError
 from gridpatrol.geo.model import LAYERS, Layer, empty_layer, get_layer, validate_layer
+from gridpatrol.lazy import lazy_module
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+geo_crs = lazy_module("gridpatrol.geo.crs")  # its WGS84 is a pyproj CRS: pyproj on first use
+gpd = lazy_module("geopandas")
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
+shapely = lazy_module("shapely")
 
 #: Version of the table layout this release writes. Opening a store with a higher
 #: number fails; a lower one is migrated forward (see ``MIGRATIONS``).
@@ -117,7 +119,7 @@ class Store(ABC):
                 return empty_layer(spec)
             out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
             if spec.spatial:
-                out = gpd.GeoDataFrame(out, geometry="geometry", crs=WGS84)
+                out = gpd.GeoDataFrame(out, geometry="geometry", crs=geo_crs.WGS84)
             end = None if limit is None else offset + limit
             return out.iloc[offset:end].reset_index(drop=True)
         rows = self._select(spec, bbox=bbox, where=where, limit=limit, offset=offset)
@@ -640,7 +642,7 @@ class Store(ABC):
         if not spec.spatial:
             return df
         geoms = shapely.from_wkb([bytes(g) for g in df.pop("geometry")])
-        return gpd.GeoDataFrame(df, geometry=geoms, crs=WGS84)
+        return gpd.GeoDataFrame(df, geometry=geoms, crs=geo_crs.WGS84)
 
 
 #: Rows converted to Python values and inserted at a time by :meth:`Store.write`.

@@ -74,6 +74,15 @@ def _imports(path: Path, package: str) -> set[str]:
                 name = node.module or ""
             out.add(name)
             out.update(f"{name}.{alias.name}" for alias in node.names)
+        elif (
+            # lazy_module("gridpatrol.x") / lazy_import("gridpatrol.x", "f") import too, later
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("lazy_module", "lazy_import")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):
+            out.add(node.args[0].value)
     return out
 
 
@@ -117,7 +126,9 @@ def test_geo_imports_nothing_of_ours_outside_geo():
         bad = {
             m
             for m in _imports(path, package)
-            if m.startswith("gridpatrol") and not m.startswith("gridpatrol.geo")
+            if m.startswith("gridpatrol")
+            and not m.startswith("gridpatrol.geo")
+            and not m.startswith("gridpatrol.lazy")  # standard library only (test below)
         }
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}: geo stays pure"
 
@@ -128,11 +139,20 @@ def test_the_import_checker_sees_relative_and_late_imports(tmp_path):
     src.write_text(
         "from .base import Store\nfrom ..services import incidents\n"
         "def f():\n    from gridpatrol.store.files import read_vector_file\n"
+        'osm = lazy_module("gridpatrol.store.osm")\n'
+        'read_gpx = lazy_import("gridpatrol.store.gpx", "read_gpx")\n'
     )
     got = _imports(src, "gridpatrol.store")
     assert "gridpatrol.store.base" in got
     assert "gridpatrol.services" in got and "gridpatrol.services.incidents" in got
     assert "gridpatrol.store.files" in got
+    assert "gridpatrol.store.osm" in got and "gridpatrol.store.gpx" in got
+
+
+def test_the_lazy_import_helper_needs_only_the_standard_library():
+    # geo may use gridpatrol.lazy (the one exception to "nothing of ours outside geo")
+    got = _imports(ROOT / "gridpatrol" / "lazy.py", "gridpatrol")
+    assert {m.split(".")[0] for m in got} <= set(sys.stdlib_module_names) | {"__future__"}
 
 
 def test_services_and_store_modules_stay_small():

@@ -14,7 +14,10 @@ from fastapi import APIRouter, Body, File, Query, UploadFile
 from gridpatrol.api.deps import StoreDep
 from gridpatrol.api.schemas import to_feature_collection
 from gridpatrol.geo.errors import InputFileError
-from gridpatrol.services import cameras as service
+from gridpatrol.lazy import lazy_module
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+service = lazy_module("gridpatrol.services.cameras")
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 

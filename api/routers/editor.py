@@ -9,9 +9,12 @@ from fastapi.responses import HTMLResponse
 
 from gridpatrol.api.deps import SettingsDep, StoreDep
 from gridpatrol.api.routers.maps import nav_targets, pick_language
-from gridpatrol.maps.editor import editor_html
+from gridpatrol.lazy import lazy_import, lazy_module
 from gridpatrol.maps.nav import with_nav
-from gridpatrol.services import grid_versions as gv
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+editor_html = lazy_import("gridpatrol.maps.editor", "editor_html")
+gv = lazy_module("gridpatrol.services.grid_versions")
 
 router = APIRouter(tags=["maps"])
 

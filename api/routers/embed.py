@@ -19,8 +19,6 @@ import re
 from functools import lru_cache
 from typing import Annotated, Any
 
-import pandas as pd
-import shapely.geometry
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field
@@ -30,7 +28,12 @@ from gridpatrol.api.deps import SettingsDep, StoreDep, page_params
 from gridpatrol.api.routers.maps import pick_language
 from gridpatrol.api.schemas import to_feature_collection
 from gridpatrol.api.settings import Settings
-from gridpatrol.services import embed as embed_tokens
+from gridpatrol.lazy import lazy_module
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+pd = lazy_module("pandas")
+shapely = lazy_module("shapely")
+embed_tokens = lazy_module("gridpatrol.services.embed")
 
 router = APIRouter(tags=["embed"])
 log = logging.getLogger("gridpatrol.api")

@@ -19,8 +19,11 @@ from gridpatrol.api.schemas import (
     to_feature_collection,
 )
 from gridpatrol.geo.errors import SchemaError
-from gridpatrol.services import access
-from gridpatrol.services import grid_versions as gv
+from gridpatrol.lazy import lazy_module
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+access = lazy_module("gridpatrol.services.access")
+gv = lazy_module("gridpatrol.services.grid_versions")
 
 router = APIRouter(prefix="/api/grids/versions", tags=["grids"])
 

@@ -14,7 +14,10 @@ from fastapi import APIRouter, File, Form, UploadFile
 
 from gridpatrol.api.deps import StoreDep
 from gridpatrol.geo.errors import InputFileError
-from gridpatrol.services.file_imports import import_file
+from gridpatrol.lazy import lazy_import
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+import_file = lazy_import("gridpatrol.services.file_imports", "import_file")
 
 router = APIRouter(prefix="/api/imports", tags=["imports"])
 

@@ -6,8 +6,6 @@ import asyncio
 import json
 from typing import Annotated, Any
 
-import geopandas as gpd
-import pandas as pd
 from fastapi import APIRouter, Body, Depends, Query, Request
 
 from gridpatrol.api.auth import SeesDetailsDep, actor_label
@@ -24,9 +22,14 @@ from gridpatrol.api.schemas import (
     to_feature_collection,
 )
 from gridpatrol.geo.errors import SchemaError
-from gridpatrol.services import analysis
-from gridpatrol.services import incidents as service
-from gridpatrol.services.report_queue import REPORT_QUEUE
+from gridpatrol.lazy import lazy_import, lazy_module
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+gpd = lazy_module("geopandas")
+pd = lazy_module("pandas")
+analysis = lazy_module("gridpatrol.services.analysis")
+service = lazy_module("gridpatrol.services.incidents")
+REPORT_QUEUE = lazy_import("gridpatrol.services.report_queue", "REPORT_QUEUE")
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
@@ -207,7 +210,7 @@ def filtered_incidents(
     categories: Annotated[str | None, Query(description="category keys, comma-separated")] = None,
     start: Annotated[str | None, Query(description="first date (ISO)")] = None,
     end: Annotated[str | None, Query(description="day after the last (ISO)")] = None,
-) -> gpd.GeoDataFrame:
+) -> Any:  # a GeoDataFrame; FastAPI evaluates this when the app is built: no geopandas then
     """The incidents a hot-spot or density request looks at (project-local hours and days)."""
     try:
         start_ts = pd.Timestamp(start) if start else None
@@ -224,7 +227,8 @@ def filtered_incidents(
     )
 
 
-FilteredDep = Annotated[gpd.GeoDataFrame, Depends(filtered_incidents)]
+# Any, not gpd.GeoDataFrame: building the app must not import geopandas
+FilteredDep = Annotated[Any, Depends(filtered_incidents)]
 EMPTY = {"type": "FeatureCollection", "features": [], "numberReturned": 0}
 
 

@@ -10,25 +10,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import HTMLResponse
 
 from gridpatrol.api.auth import SeesDetailsDep
 from gridpatrol.api.deps import SettingsDep, Store, StoreDep
-from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import SchemaError
-from gridpatrol.maps.base import BASEMAPS, basemap_datum, offline_html
+from gridpatrol.lazy import lazy_import, lazy_module
 from gridpatrol.maps.i18n import labels
 from gridpatrol.maps.nav import NavTargets, with_nav
-from gridpatrol.maps.overview import render_overview
-from gridpatrol.maps.pages import MEASURES, render_cameras, render_grids, render_incidents
-from gridpatrol.maps.tiles import use_tiles
-from gridpatrol.services import analysis
-from gridpatrol.services.cameras import coverage_layers
+from gridpatrol.maps.styles import MEASURES
 from gridpatrol.services.project import project_settings, project_taxonomy
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+from_wgs84 = lazy_import("gridpatrol.geo.crs", "from_wgs84")
+gpd = lazy_module("geopandas")
+np = lazy_module("numpy")
+pd = lazy_module("pandas")
+basemap_datum = lazy_import("gridpatrol.maps.base", "basemap_datum")
+offline_html = lazy_import("gridpatrol.maps.base", "offline_html")
+render_overview = lazy_import("gridpatrol.maps.overview", "render_overview")
+render_cameras = lazy_import("gridpatrol.maps.pages", "render_cameras")
+render_grids = lazy_import("gridpatrol.maps.pages", "render_grids")
+render_incidents = lazy_import("gridpatrol.maps.pages", "render_incidents")
+use_tiles = lazy_import("gridpatrol.maps.tiles", "use_tiles")
+maps_base = lazy_module("gridpatrol.maps.base")
+analysis = lazy_module("gridpatrol.services.analysis")
+coverage_layers = lazy_import("gridpatrol.services.cameras", "coverage_layers")
 
 router = APIRouter(tags=["maps"])
 
@@ -75,8 +83,8 @@ def page_options(
     accept_language: Annotated[str | None, Header()] = None,
 ) -> PageOptions:
     chosen = basemap or settings.basemap
-    if basemap is not None and basemap not in ("none", "local", *BASEMAPS):
-        raise SchemaError(f"basemap {basemap!r}: use none, local, {', '.join(BASEMAPS)}")
+    if basemap is not None and basemap not in ("none", "local", *maps_base.BASEMAPS):
+        raise SchemaError(f"basemap {basemap!r}: use none, local, {', '.join(maps_base.BASEMAPS)}")
     return PageOptions(pick_language(lang, accept_language), chosen, settings.basemap_key)
 
 

@@ -12,8 +12,11 @@ from gridpatrol.api.auth import PrincipalDep
 from gridpatrol.api.deps import StoreDep
 from gridpatrol.api.schemas import ComplianceOut, PlanRequestIn, to_feature_collection
 from gridpatrol.geo.errors import InputFileError, NotFoundError
-from gridpatrol.services import access
-from gridpatrol.services import patrols as service
+from gridpatrol.lazy import lazy_module
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+access = lazy_module("gridpatrol.services.access")
+service = lazy_module("gridpatrol.services.patrols")
 
 router = APIRouter(prefix="/api/patrols", tags=["patrols"])
 

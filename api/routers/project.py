@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from gridpatrol.api.deps import StoreDep
-from gridpatrol.services import setup
+from gridpatrol.lazy import lazy_module
 from gridpatrol.services.project import project_settings, update_project
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+pd = lazy_module("pandas")
+setup = lazy_module("gridpatrol.services.setup")
 
 router = APIRouter(prefix="/api", tags=["project"])
 

@@ -16,14 +16,12 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-import geopandas as gpd
-import numpy as np
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from gridpatrol.api.cache import RevisionCache
 from gridpatrol.api.deps import Store, StoreDep
-from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import NotFoundError, SchemaError
+from gridpatrol.lazy import lazy_import, lazy_module
 from gridpatrol.maps.mvt import (
     BUFFER,
     EXTENT,
@@ -33,8 +31,13 @@ from gridpatrol.maps.mvt import (
     min_polygon_area,
     tile_bbox,
 )
-from gridpatrol.maps.tiles import TILE_LAYERS
+from gridpatrol.maps.styles import TILE_LAYERS
 from gridpatrol.services.project import project_settings
+
+# imported on first use, so the service answers before they load (gridpatrol.lazy)
+from_wgs84 = lazy_import("gridpatrol.geo.crs", "from_wgs84")
+gpd = lazy_module("geopandas")
+np = lazy_module("numpy")
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 
