@@ -106,7 +106,9 @@ _PRINCIPAL_TTL_S = 30.0
 def _lookup(request: Request, secret: str) -> svc.Principal:
     import time
 
-    with open_store(request.app.state.settings.database_url) as store:
+    from .deps import store_pool
+
+    with store_pool(request).borrow() as store:
         # One small revision query instead of a table read per request.
         key = (store.url, svc.hash_token(secret), store.revisions("api_tokens")["api_tokens"])
         hit = _PRINCIPALS.get(key)

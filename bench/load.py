@@ -82,10 +82,12 @@ async def _drive(base, headers, rate, tile_rate, page_rate, seconds, prefix, til
     async with aiohttp.ClientSession(
         base, headers=headers, connector=connector, timeout=timeout
     ) as client:
+        loop = asyncio.get_running_loop()
+        warm_start = loop.time()
         for z, x, y in tiles:  # warm the tiles once
             async with client.get(f"/tiles/grids/{z}/{x}/{y}.pbf") as r:
                 await r.read()
-        loop = asyncio.get_running_loop()
+        print(f"warmed {len(tiles)} tiles in {loop.time() - warm_start:.1f} s", flush=True)
 
         async def post(i, at):
             iid = f"{prefix}{i:07d}"
