@@ -75,11 +75,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        import importlib
+
         from gridpatrol.services import offload
         from gridpatrol.services.report_queue import warm_up
 
-        # Start the helper process now, not on the first report (its imports take seconds).
+        # Start the helper processes now, not on the first report or page (their imports
+        # take seconds).
         offload.warm(warm_up, settings.database_url, processes=settings.cpu_processes)
+        offload.warm(
+            importlib.import_module,
+            "gridpatrol.api.routers.maps",
+            processes=settings.cpu_processes,
+            pool="pages",
+        )
         task = None
         if settings.escalation_interval_s > 0:
             task = asyncio.create_task(_escalation_timer(settings))

@@ -23,8 +23,9 @@ from gridpatrol.geo.errors import GridPatrolError
 
 T = TypeVar("T")
 
-_POOL = None
-_POOL_SIZE = 0
+#: name -> (executor, processes): writes and pages in separate processes, so a page
+#: being drawn never delays the next batch of reports.
+_POOLS: dict[str, tuple[Any, int]] = {}
 _GUARD = threading.Lock()
 
 
@@ -32,36 +33,37 @@ class OffloadError(GridPatrolError):
     """Work in the helper process failed with an error that could not be sent back."""
 
 
-def _pool(processes: int):
-    global _POOL, _POOL_SIZE
+def _pool(name: str, processes: int):
     with _GUARD:
-        if _POOL is None or _POOL_SIZE != processes:
+        pool, size = _POOLS.get(name, (None, 0))
+        if pool is None or size != processes:
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor
 
-            if _POOL is not None:
-                _POOL.shutdown(wait=False, cancel_futures=False)
-            # spawn: a fresh interpreter, not a fork of a process that runs threads.
-            _POOL = ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn"))
-            if not _POOL_SIZE:  # first pool: stopped cleanly at exit, before teardown
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=False)
+            if not _POOLS:  # the first pool: all are stopped cleanly at exit
                 import atexit
 
                 atexit.register(_shutdown)
-            _POOL_SIZE = processes
-        return _POOL
+            # spawn: a fresh interpreter, not a fork of a process that runs threads.
+            pool = ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn"))
+            _POOLS[name] = (pool, processes)
+        return pool
 
 
 def _shutdown() -> None:
     with _GUARD:
-        if _POOL is not None:
-            _POOL.shutdown(wait=True, cancel_futures=True)
+        pools = [p for p, _ in _POOLS.values()]
+        _POOLS.clear()
+    for pool in pools:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _reset(broken) -> None:
-    global _POOL
+def _reset(name: str, broken) -> None:
     with _GUARD:
-        if _POOL is broken:
-            _POOL = None
+        if _POOLS.get(name, (None, 0))[0] is broken:
+            del _POOLS[name]
 
 
 def _call(fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
@@ -78,8 +80,12 @@ def _call(fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
         raise
 
 
-def run(fn: Callable[..., T], *args: Any, processes: int = 1, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)`` in a helper process (blocking the calling thread only).
+def run(
+    fn: Callable[..., T], *args: Any, processes: int = 1, pool: str = "writes", **kwargs: Any
+) -> T:
+    """``fn(*args, **kwargs)`` in a process of the helper pool ``pool`` (blocking the
+    calling thread only). ``writes``: what writes the store (one process, so the
+    embedded store has one writer); ``pages``: what only reads.
 
     With ``processes=0``, or when the helper process died, runs here instead.
     """
@@ -87,18 +93,18 @@ def run(fn: Callable[..., T], *args: Any, processes: int = 1, **kwargs: Any) -> 
         return fn(*args, **kwargs)
     from concurrent.futures.process import BrokenProcessPool
 
-    pool = _pool(processes)
+    executor = _pool(pool, processes)
     try:
-        return pool.submit(_call, fn, args, kwargs).result()
+        return executor.submit(_call, fn, args, kwargs).result()
     except BrokenProcessPool:  # killed (out of memory?): start afresh next time
-        _reset(pool)
+        _reset(pool, executor)
         return fn(*args, **kwargs)
 
 
-def warm(fn: Callable[..., Any], *args: Any, processes: int = 1) -> None:
-    """Start the helper processes and run ``fn(*args)`` in each, not waiting for it
-    (imports and caches a first request would otherwise pay for)."""
+def warm(fn: Callable[..., Any], *args: Any, processes: int = 1, pool: str = "writes") -> None:
+    """Start the helper processes of ``pool`` and run ``fn(*args)`` in each, not waiting
+    for it (imports and caches a first request would otherwise pay for)."""
     if processes > 0:
-        pool = _pool(processes)
+        executor = _pool(pool, processes)
         for _ in range(processes):
-            pool.submit(_call, fn, args, {})
+            executor.submit(_call, fn, args, {})

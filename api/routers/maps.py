@@ -14,9 +14,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from gridpatrol.api.auth import SeesDetailsDep
+from gridpatrol.api.cache import RevisionCache, cached_html, page_revisions
 from gridpatrol.api.deps import SettingsDep, Store, StoreDep
 from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import SchemaError
@@ -26,9 +27,10 @@ from gridpatrol.maps.nav import NavTargets, with_nav
 from gridpatrol.maps.overview import render_overview
 from gridpatrol.maps.pages import MEASURES, render_cameras, render_grids, render_incidents
 from gridpatrol.maps.tiles import use_tiles
-from gridpatrol.services import analysis
+from gridpatrol.services import analysis, offload
 from gridpatrol.services.cameras import coverage_layers
 from gridpatrol.services.project import project_settings, project_taxonomy
+from gridpatrol.store.base import open_store
 
 router = APIRouter(tags=["maps"])
 
@@ -132,6 +134,23 @@ def overview(store: StoreDep, page: PageDep) -> HTMLResponse:
     return page_html(offline_html(m), store, page.lang, "overview")
 
 
+#: Drawn pages, per process, keyed by their options and the revisions of the data.
+PAGE_CACHE = RevisionCache(max_items=32)
+
+
+def grids_page_html(
+    url: str, page: PageOptions, *, measure: str, details: bool, min_count: int
+) -> str:
+    """The grids page (run in the pages helper process: folium holds the GIL)."""
+    with open_store(url) as store:
+        grids = analysis.grid_measures(store)
+        if not details and len(grids):
+            grids = analysis.suppress_small_counts(grids, column="incidents", min_count=min_count)
+        grids = page.shift({"grids": grids})["grids"]
+        html = offline_html(render_grids(grids, **page.render(measure=measure)))
+        return with_nav(html, page.lang, nav_targets(store), current="grids")
+
+
 @router.get("/maps/grids", response_class=HTMLResponse, summary="Grids choropleth")
 def grids_page(
     store: StoreDep,
@@ -139,16 +158,28 @@ def grids_page(
     details: SeesDetailsDep,
     settings: SettingsDep,
     measure: Annotated[str, Query(pattern="^(" + "|".join(MEASURES) + ")$")] = "households",
-) -> HTMLResponse:
-    """Grids coloured by households, incidents or camera coverage, with a legend."""
-    grids = analysis.grid_measures(store)
-    if not details and len(grids):
-        grids = analysis.suppress_small_counts(
-            grids, column="incidents", min_count=settings.embed_min_count
-        )
-    grids = page.shift({"grids": grids})["grids"]
-    html = offline_html(render_grids(grids, **page.render(measure=measure)))
-    return page_html(html, store, page.lang, "grids")
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Grids coloured by households, incidents or camera coverage, with a legend.
+
+    Cached per data revision, with an ETag (a revalidating browser gets a 304)."""
+    options = (page.lang, page.basemap, page.basemap_key, measure, details)
+    key = (store.url, "grids", options, settings.embed_min_count, page_revisions(store))
+    return cached_html(
+        key,
+        lambda: offload.run(
+            grids_page_html,
+            store.url,
+            page,
+            measure=measure,
+            details=details,
+            min_count=settings.embed_min_count,
+            processes=settings.cpu_processes,
+            pool="pages",
+        ),
+        cache=PAGE_CACHE,
+        if_none_match=if_none_match,
+    )
 
 
 @router.get("/maps/incidents", response_class=HTMLResponse, summary="Incidents map")
