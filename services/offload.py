@@ -15,7 +15,9 @@ the original message when it cannot be pickled).
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -47,9 +49,26 @@ def _pool(name: str, processes: int):
 
                 atexit.register(_shutdown)
             # spawn: a fresh interpreter, not a fork of a process that runs threads.
-            pool = ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn"))
+            pool = ProcessPoolExecutor(
+                processes,
+                mp_context=mp.get_context("spawn"),
+                initializer=_watch_parent,
+                initargs=(os.getpid(),),
+            )
             _POOLS[name] = (pool, processes)
         return pool
+
+
+def _watch_parent(parent: int) -> None:
+    """In a helper process: exit when the server process is gone (killed, not stopped
+    cleanly), instead of lingering with its imports in memory."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="gridpatrol-parent-watch", daemon=True).start()
 
 
 def _shutdown() -> None:
