@@ -59,13 +59,17 @@ def test_grids_page_answers_304_until_an_incident_changes_it(client):
     assert after.status_code == 200 and after.headers["etag"] != etag
 
 
-def test_grids_page_redrawn_after_a_grid_edit(client):
-    etag = client.get("/maps/grids").headers["etag"]
+@pytest.mark.parametrize("path", ["/maps/grids", "/", "/maps/cameras", "/maps/incidents"])
+def test_pages_redrawn_after_a_grid_edit(client, path):
+    etag = client.get(path).headers["etag"]
+    assert client.get(path, headers={"If-None-Match": etag}).status_code == 304
     with open_store(client.app.state.settings.database_url) as s:
         grids = s.read("grids")
         s.write({"grids": grids.assign(name="renamed")}, mode="upsert")
-    changed = client.get("/maps/grids", headers={"If-None-Match": etag})
-    assert changed.status_code == 200 and "renamed" in changed.text
+    changed = client.get(path, headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
+    if path == "/maps/grids":
+        assert "renamed" in changed.text
 
 
 def test_reports_posted_together_are_each_answered_and_stored(client):
