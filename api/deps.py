@@ -38,6 +38,8 @@ class StorePool:
         import threading
 
         self.url = url
+        #: The embedded store: a file on this machine, no network round trip per query.
+        self.local = not url.startswith(("postgresql://", "postgres://", "postgis://"))
         self.max_idle = max_idle
         self._idle: list[Store] = []
         self._lock = threading.Lock()
