@@ -59,3 +59,28 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return bool(if_none_match) and (
         if_none_match.strip() == "*" or etag in [t.strip() for t in if_none_match.split(",")]
     )
+
+
+#: Layers no page shows (logs and credentials): their changes keep a page's ETag.
+UNSHOWN_LAYERS = frozenset({"audit_log", "api_tokens", "embed_tokens"})
+
+
+def page_revisions(store) -> tuple[int, ...]:
+    """The revision of every layer a page may show, in one query (a page key's part)."""
+    return tuple(v for k, v in sorted(store.revisions().items()) if k not in UNSHOWN_LAYERS)
+
+
+def cached_html(key: Hashable, compute: Callable[[], str], *, cache: RevisionCache, if_none_match):
+    """An HTML page for ``key`` (which holds the revisions): 304 when the client has it,
+    from ``cache`` when this process drew it already, else ``compute()``.
+
+    The ETag is weak: the security middleware gives each answer its own script nonce,
+    so two answers for one key are equivalent, not byte-identical.
+    """
+    from starlette.responses import HTMLResponse, Response
+
+    etag = "W/" + revision_etag(key)
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Accept-Language"}
+    if etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return HTMLResponse(cache.get_or_compute(key, compute), headers=headers)

@@ -78,10 +78,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        import importlib
+
+        from gridpatrol.services import offload
+        from gridpatrol.services.report_queue import warm_up
+
+        # Start the helper processes now, not on the first report or page (their imports
+        # take seconds).
+        offload.warm(warm_up, settings.database_url, processes=settings.cpu_processes)
+        offload.warm(
+            importlib.import_module,
+            "gridpatrol.api.routers.maps",
+            processes=settings.cpu_processes,
+            pool="pages",
+        )
         task = None
         if settings.escalation_interval_s > 0:
             task = asyncio.create_task(_escalation_timer(settings))
         yield
+        pool = getattr(app.state, "store_pool", None)
+        if pool is not None:  # the stores kept open between requests (api.deps)
+            pool.close()
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -25,6 +25,7 @@ Successful writes are appended to the audit log with the principal that made the
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -140,6 +141,11 @@ def content_security_policy(nonce: str | None, *, frame_ancestors: str, docs: bo
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _nonceless_policy(frame_ancestors: str, docs: bool) -> str:
+    return content_security_policy(None, frame_ancestors=frame_ancestors, docs=docs)
+
+
 class SecurityMiddleware:
     """See the module docstring."""
 
@@ -251,11 +257,12 @@ class SecurityMiddleware:
                 m = re.search(r"frame-ancestors ([^;]+)", existing)
                 ancestors = m.group(1).strip() if m else "'self'"
                 is_html = ctype.startswith(b"text/html")
-                csp = content_security_policy(
-                    nonce if is_html else None,
-                    frame_ancestors=ancestors,
-                    docs=path in _DOCS,
-                )
+                if is_html:
+                    csp = content_security_policy(
+                        nonce, frame_ancestors=ancestors, docs=path in _DOCS
+                    )
+                else:  # the same few strings for every API answer: built once each
+                    csp = _nonceless_policy(ancestors, path in _DOCS)
                 hdrs = [(k, v) for k, v in hdrs if k.lower() != b"content-security-policy"]
                 hdrs.append((b"content-security-policy", csp.encode()))
                 if b"x-content-type-options" not in names:
@@ -296,9 +303,11 @@ class SecurityMiddleware:
         status = state["status"]
         principal = scope.get("state", {}).get("principal")
         if method in UNSAFE and status < 400 and principal is not None:
-            await anyio.to_thread.run_sync(self._audit, principal, method, scope, status)
+            await self._audit(principal, method, scope, status)
 
-    def _audit(self, principal: Principal, method: str, scope, status: int) -> None:
+    async def _audit(self, principal: Principal, method: str, scope, status: int) -> None:
+        import asyncio
+
         route = scope.get("route")
         row = {
             "audit_id": secrets.token_hex(8),
@@ -315,53 +324,68 @@ class SecurityMiddleware:
                 }
             ),
         }
-        # Waits until its row is written (with the others that arrived meanwhile).
-        _AUDIT.write(self.settings.database_url, row)
+        # Returns once its row is written (with the others that arrived meanwhile),
+        # awaiting on the loop: a thread per waiting request would starve the pool
+        # that tiles, pages and token checks run in.
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+
+        def settle() -> None:
+            loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+
+        _AUDIT.submit(
+            self.settings.database_url,
+            row,
+            callback=settle,
+            processes=self.settings.cpu_processes,
+        )
+        await done
 
 
 class _AuditWriter:
     """Group commit for the audit log: rows of concurrent requests in one transaction.
 
     One write transaction per request would serialise a busy service on the store's
-    writer lock; each caller still returns only once its row is stored.
+    writer lock. One thread writes batches; each caller is told (``callback``) once its
+    row is stored. With ``processes`` above 0 the batch is written by the helper process
+    that stores reports (:mod:`gridpatrol.services.offload`): one process writing the
+    embedded store, instead of two polling for its lock.
     """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._pending: list[tuple[str, dict, threading.Event]] = []
-        self._writing = False
+        self._pending: list[tuple[str, dict, Callable[[], None], int]] = []
+        self._thread: threading.Thread | None = None
 
-    def write(self, url: str, row: dict) -> None:
-        done = threading.Event()
+    def submit(self, url: str, row: dict, *, callback: Callable[[], None], processes: int) -> None:
         with self._cond:
-            self._pending.append((url, row, done))
-            lead = not self._writing
-            if lead:
-                self._writing = True
-        if lead:  # this thread writes batches until none is left
-            while True:
-                with self._cond:
-                    batch = [p for p in self._pending if p[0] == url]
-                    self._pending = [p for p in self._pending if p[0] != url]
-                    if not batch:
-                        self._writing = False
-                        if self._pending:  # rows for another store: write those next
-                            url = self._pending[0][0]
-                            self._writing = True
-                            continue
-                        break
-                try:
-                    with open_store(url) as store:
-                        store.write(
-                            {"audit_log": pd.DataFrame([p[1] for p in batch])},
-                            mode="append",
-                            source="audit log",
-                        )
-                except Exception:  # the changes are done; a failed audit write is logged
-                    log.exception("audit log write failed for %d change(s)", len(batch))
-                for p in batch:
-                    p[2].set()
-        done.wait()
+            self._pending.append((url, row, callback, processes))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="gridpatrol-audit-writer", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        from gridpatrol.services import offload
+        from gridpatrol.services.audit import append_audit_rows
+
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait()
+                url, processes = self._pending[0][0], self._pending[0][3]
+                batch, rest = [], []
+                for p in self._pending:
+                    (batch if (p[0], p[3]) == (url, processes) else rest).append(p)
+                self._pending = rest
+            try:
+                offload.run(append_audit_rows, url, [p[1] for p in batch], processes=processes)
+            except Exception:  # the changes are done; a failed audit write is logged
+                log.exception("audit log write failed for %d change(s)", len(batch))
+            for p in batch:
+                p[2]()
 
 
 _AUDIT = _AuditWriter()

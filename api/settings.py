@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         "", description="https://host embed codes point at; empty: the request's URL"
     )
     frame_ancestors: str = Field("'self'", description="origins allowed to embed our pages")
+    cpu_processes: int = Field(
+        1,
+        ge=0,
+        description="helper processes for CPU-heavy work (storing queued reports, map "
+        "pages), so it does not stall other requests; 0 runs it in the server's threads",
+    )
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

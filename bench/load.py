@@ -82,10 +82,13 @@ async def _drive(base, headers, rate, tile_rate, page_rate, seconds, prefix, til
     async with aiohttp.ClientSession(
         base, headers=headers, connector=connector, timeout=timeout
     ) as client:
+        loop = asyncio.get_running_loop()
+        warm_start = loop.time()
         for z, x, y in tiles:  # warm the tiles once
             async with client.get(f"/tiles/grids/{z}/{x}/{y}.pbf") as r:
                 await r.read()
-        loop = asyncio.get_running_loop()
+        print(f"warmed {len(tiles)} tiles in {loop.time() - warm_start:.1f} s", flush=True)
+        out.put("started")  # the parent measures the server's CPU from here
 
         async def post(i, at):
             iid = f"{prefix}{i:07d}"
@@ -147,6 +150,21 @@ async def _drive(base, headers, rate, tile_rate, page_rate, seconds, prefix, til
         await asyncio.gather(*tasks)
     stats["error_samples"] = error_samples
     out.put(stats)
+
+
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by the server, its workers and their helper processes."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def _client(*args) -> None:
@@ -216,7 +234,11 @@ def main() -> None:
                 ),
             )
             client.start()
+            assert queue.get() == "started"
+            cpu0 = server_cpu_s(server.pid)
             stats = queue.get()
+            cpu_s = server_cpu_s(server.pid) - cpu0
+            load = os.getloadavg()[0]
             client.join()
         finally:
             server.terminate()
@@ -230,6 +252,7 @@ def main() -> None:
             if args.postgis:
                 store.drop_schema()
 
+    requests = stats["sent"] + len(stats["tile_ms"]) + len(stats["page_ms"])
     result = {
         "store": "postgis" if args.postgis else "embedded",
         "workers": args.workers,
@@ -242,6 +265,11 @@ def main() -> None:
         "p50_ms": percentile(stats["post_ms"], 50),
         "p99_ms": percentile(stats["post_ms"], 99),
         "tile_p99_ms": percentile(stats["tile_ms"], 99),
+        "page_p99_ms": percentile(stats["page_ms"], 99),
+        # Not goals, context: what each request cost the server (all its processes),
+        # which the machine's load does not change much, and that load.
+        "server_cpu_ms_per_request": round(1000 * cpu_s / max(1, requests), 2),
+        "load_avg_1m": round(load, 2),
     }
     print(
         f"posts: {stats['sent']} sent, {stats['acknowledged']} acknowledged, {stored} stored; "

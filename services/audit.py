@@ -37,6 +37,15 @@ def record_audit(
     store.write({"audit_log": pd.DataFrame([row])}, mode="append", source="audit log")
 
 
+def append_audit_rows(url: str, rows: list[dict]) -> None:
+    """Append rows made by the API (``record_audit``'s columns) to the store at ``url``,
+    in one transaction (the API's group commit of concurrent requests)."""
+    from gridpatrol.store.base import open_store
+
+    with open_store(url) as store:
+        store.write({"audit_log": pd.DataFrame(rows)}, mode="append", source="audit log")
+
+
 def read_audit(
     store: Store,
     *,

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
-from .incidents import IngestResult, ReportRejected, ingest_incidents
+from . import offload
+from .incidents import IngestResult, ReportRejected
 
 
 class ReportQueue:
@@ -20,7 +19,9 @@ class ReportQueue:
     row by row, so one report never fails another.
 
     One worker thread per process; the database still serialises writers across
-    processes.
+    processes. With ``processes`` above 0 the batch is stored by a helper process
+    (:mod:`gridpatrol.services.offload`): pandas work there does not hold the server's
+    GIL while it answers other requests.
     """
 
     def __init__(self, *, max_rows: int = 1000) -> None:
@@ -32,10 +33,20 @@ class ReportQueue:
         self._thread: threading.Thread | None = None
         self._threading = threading
 
-    def submit(self, url: str, row: dict, *, actor: str = "api", callback) -> None:
+    def submit(
+        self, url: str, row: dict, *, actor: str = "api", callback, processes: int = 0
+    ) -> None:
         """Queue one report; ``callback(result, error)`` runs on the worker thread."""
         with self._cond:
-            self._pending.append({"url": url, "row": row, "actor": actor, "callback": callback})
+            self._pending.append(
+                {
+                    "url": url,
+                    "row": row,
+                    "actor": actor,
+                    "callback": callback,
+                    "processes": processes,
+                }
+            )
             if self._thread is None or not self._thread.is_alive():
                 self._thread = self._threading.Thread(
                     target=self._run, name="gridpatrol-report-queue", daemon=True
@@ -51,7 +62,7 @@ class ReportQueue:
             batch, rest, ids = [], [], set()
             for item in self._pending:
                 iid = str(item["row"].get("incident_id"))
-                same = item["url"] == first["url"] and item["actor"] == first["actor"]
+                same = all(item[k] == first[k] for k in ("url", "actor", "processes"))
                 if same and iid not in ids and len(batch) < self.max_rows:
                     batch.append(item)
                     ids.add(iid)
@@ -77,11 +88,14 @@ class ReportQueue:
 
     @staticmethod
     def _store(batch: list[dict]) -> None:
-        from gridpatrol.store.base import open_store
-
-        rows = pd.DataFrame([item["row"] for item in batch])
-        with open_store(batch[0]["url"]) as store:
-            result = ingest_incidents(store, rows, partial=True, actor=batch[0]["actor"])
+        first = batch[0]
+        result = offload.run(
+            store_batch,
+            first["url"],
+            [item["row"] for item in batch],
+            actor=first["actor"],
+            processes=first["processes"],
+        )
         rejected = {int(r["row"]): r for r in result.rejected}
         sets = {
             name: set(getattr(result, name))
@@ -95,6 +109,62 @@ class ReportQueue:
                 continue
             own = IngestResult(**{name: [iid] if iid in ids else [] for name, ids in sets.items()})
             item["callback"](own, None)
+
+
+def store_batch(url: str, rows: list[dict], *, actor: str) -> IngestResult:
+    """Store one batch of single reports (partially: each row stands alone)."""
+    import pandas as pd
+
+    from gridpatrol.store.base import open_store
+
+    from .incidents import ingest_incidents
+
+    with open_store(url) as store:
+        return ingest_incidents(store, pd.DataFrame(rows), partial=True, actor=actor)
+
+
+class _Rollback(Exception):
+    pass
+
+
+AUDIT_TEXT = ("actor", "role", "action", "detail")
+
+
+def warm_up(url: str) -> None:
+    """Store one made-up report and roll it back: the first real batch then finds the
+    grid index loaded, the CRS tables read and every module imported (seconds, once)."""
+    import pandas as pd
+
+    from gridpatrol.store.base import open_store
+
+    from .incidents import ingest_incidents
+    from .project import project_settings, project_taxonomy
+
+    with open_store(url) as store:
+        bounds = project_settings(store).bounds
+        categories = list(project_taxonomy(store).categories)
+        if not bounds or not categories:
+            return
+        row = {
+            "incident_id": "warm-up",
+            "reported_at": pd.Timestamp.now(tz="UTC").isoformat(),
+            "category": categories[0],
+            "lon": (bounds[0] + bounds[2]) / 2,
+            "lat": (bounds[1] + bounds[3]) / 2,
+            "crs": "wgs84",
+        }
+        try:
+            with store.transaction():
+                ingest_incidents(store, pd.DataFrame([row]), partial=True, actor="warm-up")
+                audit = {"audit_id": "warm-up", "at": pd.Timestamp.now(tz="UTC"), "status": 0}
+                store.write(
+                    {"audit_log": pd.DataFrame([{**dict.fromkeys(AUDIT_TEXT, ""), **audit}])},
+                    mode="append",
+                    source="audit log",
+                )
+                raise _Rollback
+        except _Rollback:
+            pass
 
 
 #: The process's report queue (see :class:`ReportQueue`).

@@ -109,7 +109,12 @@ async def report_incident(incident: IncidentCreate, settings: SettingsDep) -> In
 
         loop.call_soon_threadsafe(settle)
 
-    REPORT_QUEUE.submit(settings.database_url, incident.to_row(), callback=answer)
+    REPORT_QUEUE.submit(
+        settings.database_url,
+        incident.to_row(),
+        callback=answer,
+        processes=settings.cpu_processes,
+    )
     return _report(await done)
 
 

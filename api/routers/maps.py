@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from gridpatrol.api.auth import SeesDetailsDep
+from gridpatrol.api.cache import RevisionCache, cached_html, page_revisions
 from gridpatrol.api.deps import SettingsDep, Store, StoreDep
 from gridpatrol.geo.errors import SchemaError
 from gridpatrol.lazy import lazy_import, lazy_module
@@ -21,6 +22,7 @@ from gridpatrol.maps.i18n import labels
 from gridpatrol.maps.nav import NavTargets, with_nav
 from gridpatrol.maps.styles import MEASURES
 from gridpatrol.services.project import project_settings, project_taxonomy
+from gridpatrol.store.base import open_store
 
 # imported on first use, so the service answers before they load (gridpatrol.lazy)
 from_wgs84 = lazy_import("gridpatrol.geo.crs", "from_wgs84")
@@ -37,8 +39,12 @@ use_tiles = lazy_import("gridpatrol.maps.tiles", "use_tiles")
 maps_base = lazy_module("gridpatrol.maps.base")
 analysis = lazy_module("gridpatrol.services.analysis")
 coverage_layers = lazy_import("gridpatrol.services.cameras", "coverage_layers")
+offload = lazy_module("gridpatrol.services.offload")
 
 router = APIRouter(tags=["maps"])
+
+#: Drawn pages, per process, keyed by their options and the revisions of the data.
+PAGE_CACHE = RevisionCache(max_items=32)
 
 
 def pick_language(lang: str | None, accept_language: str | None) -> str:
@@ -68,6 +74,10 @@ class PageOptions:
             k: (from_wgs84(v, "gcj02") if isinstance(v, gpd.GeoDataFrame) and len(v) else v)
             for k, v in layers.items()
         }
+
+    def key(self) -> tuple:
+        """What of these options a cached page depends on."""
+        return (self.lang, self.basemap, self.basemap_key)
 
     def render(self, **kw) -> dict:
         return {"basemap": self.basemap, "basemap_key": self.basemap_key, "lang": self.lang, **kw}
@@ -128,16 +138,36 @@ def overview_layers(store: Store) -> dict:
 
 
 @router.get("/", response_class=HTMLResponse, summary="Overview map")
-def overview(store: StoreDep, page: PageDep) -> HTMLResponse:
+def overview(
+    store: StoreDep, page: PageDep, if_none_match: Annotated[str | None, Header()] = None
+) -> Response:
     """Grids, buildings, cameras and streets on one map (works offline; big layers as tiles)."""
-    layers = page.shift(overview_layers(store))
-    tile_url = "/tiles/{layer}/{z}/{x}/{y}.pbf"
-    if basemap_datum(page.basemap) == "gcj02":
-        tile_url += "?datum=gcj02"
-    m = render_overview(
-        layers, bounds_hint=project_settings(store).bounds, tile_url=tile_url, **page.render()
-    )
-    return page_html(offline_html(m), store, page.lang, "overview")
+
+    def draw() -> str:
+        layers = page.shift(overview_layers(store))
+        tile_url = "/tiles/{layer}/{z}/{x}/{y}.pbf"
+        if basemap_datum(page.basemap) == "gcj02":
+            tile_url += "?datum=gcj02"
+        m = render_overview(
+            layers, bounds_hint=project_settings(store).bounds, tile_url=tile_url, **page.render()
+        )
+        return with_nav(offline_html(m), page.lang, nav_targets(store), current="overview")
+
+    key = (store.url, "overview", page.key(), page_revisions(store))
+    return cached_html(key, draw, cache=PAGE_CACHE, if_none_match=if_none_match)
+
+
+def grids_page_html(
+    url: str, page: PageOptions, *, measure: str, details: bool, min_count: int
+) -> str:
+    """The grids page (run in the pages helper process: folium holds the GIL)."""
+    with open_store(url) as store:
+        grids = analysis.grid_measures(store)
+        if not details and len(grids):
+            grids = analysis.suppress_small_counts(grids, column="incidents", min_count=min_count)
+        grids = page.shift({"grids": grids})["grids"]
+        html = offline_html(render_grids(grids, **page.render(measure=measure)))
+        return with_nav(html, page.lang, nav_targets(store), current="grids")
 
 
 @router.get("/maps/grids", response_class=HTMLResponse, summary="Grids choropleth")
@@ -147,16 +177,28 @@ def grids_page(
     details: SeesDetailsDep,
     settings: SettingsDep,
     measure: Annotated[str, Query(pattern="^(" + "|".join(MEASURES) + ")$")] = "households",
-) -> HTMLResponse:
-    """Grids coloured by households, incidents or camera coverage, with a legend."""
-    grids = analysis.grid_measures(store)
-    if not details and len(grids):
-        grids = analysis.suppress_small_counts(
-            grids, column="incidents", min_count=settings.embed_min_count
-        )
-    grids = page.shift({"grids": grids})["grids"]
-    html = offline_html(render_grids(grids, **page.render(measure=measure)))
-    return page_html(html, store, page.lang, "grids")
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Grids coloured by households, incidents or camera coverage, with a legend.
+
+    Cached per data revision, with an ETag (a revalidating browser gets a 304)."""
+    options = (*page.key(), measure, details)
+    key = (store.url, "grids", options, settings.embed_min_count, page_revisions(store))
+    return cached_html(
+        key,
+        lambda: offload.run(
+            grids_page_html,
+            store.url,
+            page,
+            measure=measure,
+            details=details,
+            min_count=settings.embed_min_count,
+            processes=settings.cpu_processes,
+            pool="pages",
+        ),
+        cache=PAGE_CACHE,
+        if_none_match=if_none_match,
+    )
 
 
 @router.get("/maps/incidents", response_class=HTMLResponse, summary="Incidents map")
@@ -167,36 +209,49 @@ def incidents_page(
     start: str | None = None,
     end: str | None = None,
     hours: Annotated[str | None, Query(pattern=r"^$|^\d{1,2}-\d{1,2}$")] = None,
-) -> HTMLResponse:
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
     """Incidents clustered and as heat, filtered by date, time of day and category."""
     try:
         start_ts = pd.Timestamp(start) if start else None
         end_ts = pd.Timestamp(end) + pd.Timedelta(days=1) if end else None
     except (ValueError, OverflowError) as exc:
         raise SchemaError(f"start/end must be ISO dates, e.g. 2026-11-20 ({exc})") from None
-    layers = analysis.incident_map_layers(
-        store,
-        category=category,
-        start=start_ts,
-        end=end_ts,
-        hours=tuple(int(h) for h in hours.split("-")) if hours else None,
-    )
-    taxonomy = project_taxonomy(store)
-    names = {k: (c.zh if page.lang == "zh" else c.en) for k, c in taxonomy.categories.items()}
-    note = layers.pop("hot_note")
-    hotspot_note = labels(page.lang)[note[0]].format(**note[1]) if note else None
-    layers = page.shift(layers)
-    filters = {"category": category, "start": start, "end": end, "hours": hours, "lang": page.lang}
-    m = render_incidents(
-        layers["incidents"],
-        categories=names,
-        filters=filters,
-        grids=layers["grids"],
-        hotspots=layers["hot"],
-        hotspot_note=hotspot_note,
-        **page.render(),
-    )
-    return page_html(offline_html(m), store, page.lang, "incidents")
+
+    def draw() -> str:
+        layers = analysis.incident_map_layers(
+            store,
+            category=category,
+            start=start_ts,
+            end=end_ts,
+            hours=tuple(int(h) for h in hours.split("-")) if hours else None,
+        )
+        taxonomy = project_taxonomy(store)
+        names = {k: (c.zh if page.lang == "zh" else c.en) for k, c in taxonomy.categories.items()}
+        note = layers.pop("hot_note")
+        hotspot_note = labels(page.lang)[note[0]].format(**note[1]) if note else None
+        layers = page.shift(layers)
+        filters = {
+            "category": category,
+            "start": start,
+            "end": end,
+            "hours": hours,
+            "lang": page.lang,
+        }
+        m = render_incidents(
+            layers["incidents"],
+            categories=names,
+            filters=filters,
+            grids=layers["grids"],
+            hotspots=layers["hot"],
+            hotspot_note=hotspot_note,
+            **page.render(),
+        )
+        return with_nav(offline_html(m), page.lang, nav_targets(store), current="incidents")
+
+    filters = (category, start, end, hours)
+    key = (store.url, "incidents", page.key(), filters, page_revisions(store))
+    return cached_html(key, draw, cache=PAGE_CACHE, if_none_match=if_none_match)
 
 
 @router.get("/maps/cameras", response_class=HTMLResponse, summary="Cameras map")
@@ -204,22 +259,28 @@ def cameras_page(
     store: StoreDep,
     page: PageDep,
     sites: Annotated[int, Query(ge=0, le=50, description="suggest this many new cameras")] = 0,
-) -> HTMLResponse:
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
     """Cameras with fields of view stopped by walls (by quality band), blind streets and,
     with ``sites``, suggested new cameras."""
-    cameras = store.read("cameras")
-    coverage = coverage_layers(store, sites=sites)
-    layers = page.shift({"cameras": cameras, "grids": analysis.active_grids(store), **coverage})
-    coverage = {k: layers[k] for k in coverage}
-    m = render_cameras(
-        layers["cameras"],
-        gpd.GeoDataFrame(geometry=[], crs=4326),
-        grids=layers["grids"],
-        coverage=coverage,
-        bounds_hint=project_settings(store).bounds,
-        **page.render(),
-    )
-    return page_html(offline_html(m), store, page.lang, "cameras")
+
+    def draw() -> str:
+        cameras = store.read("cameras")
+        coverage = coverage_layers(store, sites=sites)
+        layers = page.shift({"cameras": cameras, "grids": analysis.active_grids(store), **coverage})
+        coverage = {k: layers[k] for k in coverage}
+        m = render_cameras(
+            layers["cameras"],
+            gpd.GeoDataFrame(geometry=[], crs=4326),
+            grids=layers["grids"],
+            coverage=coverage,
+            bounds_hint=project_settings(store).bounds,
+            **page.render(),
+        )
+        return with_nav(offline_html(m), page.lang, nav_targets(store), current="cameras")
+
+    key = (store.url, "cameras", page.key(), sites, page_revisions(store))
+    return cached_html(key, draw, cache=PAGE_CACHE, if_none_match=if_none_match)
 
 
 @router.get("/patrols/{plan_id}", response_class=HTMLResponse, summary="Patrol plan map")
