@@ -35,7 +35,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 import pydantic
 from fastapi import FastAPI, HTTPException
 from fastapi.encoders import jsonable_encoder

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from gridpatrol.lazy import lazy_import
+
 from . import offload
-from .incidents import IngestResult, ReportRejected
+
+# on first use: the service answers before pandas loads (gridpatrol.lazy)
+IngestResult = lazy_import("gridpatrol.services.incidents", "IngestResult")
+ReportRejected = lazy_import("gridpatrol.services.incidents", "ReportRejected")
 
 
 class ReportQueue:

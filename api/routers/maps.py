@@ -22,7 +22,6 @@ from gridpatrol.maps.i18n import labels
 from gridpatrol.maps.nav import NavTargets, with_nav
 from gridpatrol.maps.styles import MEASURES
 from gridpatrol.services.project import project_settings, project_taxonomy
-from gridpatrol.store.base import open_store
 
 # imported on first use, so the service answers before they load (gridpatrol.lazy)
 from_wgs84 = lazy_import("gridpatrol.geo.crs", "from_wgs84")
@@ -157,19 +156,6 @@ def overview(
     return cached_html(key, draw, cache=PAGE_CACHE, if_none_match=if_none_match)
 
 
-def grids_page_html(
-    url: str, page: PageOptions, *, measure: str, details: bool, min_count: int
-) -> str:
-    """The grids page (run in the pages helper process: folium holds the GIL)."""
-    with open_store(url) as store:
-        grids = analysis.grid_measures(store)
-        if not details and len(grids):
-            grids = analysis.suppress_small_counts(grids, column="incidents", min_count=min_count)
-        grids = page.shift({"grids": grids})["grids"]
-        html = offline_html(render_grids(grids, **page.render(measure=measure)))
-        return with_nav(html, page.lang, nav_targets(store), current="grids")
-
-
 @router.get("/maps/grids", response_class=HTMLResponse, summary="Grids choropleth")
 def grids_page(
     store: StoreDep,
@@ -182,12 +168,14 @@ def grids_page(
     """Grids coloured by households, incidents or camera coverage, with a legend.
 
     Cached per data revision, with an ETag (a revalidating browser gets a 304)."""
+    from gridpatrol.api.page_jobs import grids_page_html
+
     options = (*page.key(), measure, details)
     key = (store.url, "grids", options, settings.embed_min_count, page_revisions(store))
     return cached_html(
         key,
         lambda: offload.run(
-            grids_page_html,
+            grids_page_html,  # api.page_jobs: runs in the pages helper process
             store.url,
             page,
             measure=measure,
