@@ -1,6 +1,11 @@
 """Incident workflows over a store: ingest, assignment, re-assignment, dispatch actions.
 
 Every change writes the incident and its history event in one transaction.
+
+Over 600 lines because ingest has two paths over one decision (a fresh bulk import reads
+nothing back; an import into stored incidents decides created/updated/unchanged per id)
+and the dispatch actions write the same history events; escalation is the next piece to
+move out (to its own module) when this grows.
 """
 
 from __future__ import annotations
