@@ -18,12 +18,16 @@ class _RouteMoves:
 
     #: routes longer than this (edges) skip the O(n^2)-per-move intra-route search
     intra_max = 700
+    #: the same on large instances (Euler re-sequencing does most of the work there;
+    #: granular inter-route moves need the time)
+    large_intra_max = 250
 
     # ------------------------------------------------------------ intra route
     def intra(self, x: np.ndarray) -> np.ndarray:
         """Improve one route by 2-opt and or-opt (segments of 1-3 edges) to a local optimum."""
         key = x.tobytes()
-        if key in self._intra_cache or len(x) > self.intra_max + 2:
+        limit = self.large_intra_max if self.large else self.intra_max
+        if key in self._intra_cache or len(x) > limit + 2:
             return x
         D = self.D
         while len(x) > 3 and not self.timed_out():

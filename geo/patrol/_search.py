@@ -122,6 +122,10 @@ class Core(_RouteMoves, _InterMoves, _Construction):
     euler_start_at = 300
     #: instances with more required edges run the large-instance search (see ``large``)
     large_at = 1200
+    #: large instances: inter-route moves on neighbour lists (granular search)
+    granular = True
+    #: rounds of granular moves then re-sequencing in one large-instance local search
+    granular_rounds = 4
 
     def __init__(
         self,
@@ -308,14 +312,53 @@ class Core(_RouteMoves, _InterMoves, _Construction):
         when short), longest first, until the deadline."""
         routes = [self._fix(x, self.DEP) for x in routes]
         costs = [self.cost(x) for x in routes]
-        for r in sorted(range(len(routes)), key=lambda r: -costs[r]):
-            if self.timed_out():
+        for _ in range(self.granular_rounds if self.granular and len(routes) > 1 else 1):
+            if len(routes) > 1 and self.granular:
+                routes, costs = self._granular_descent(routes, costs)
+            changed = False
+            for r in sorted(range(len(routes)), key=lambda r: -costs[r]):
+                if self.timed_out():
+                    break
+                y = self.euler(routes[r]) if self.symmetric else routes[r]
+                y = self.intra(y)
+                cy = self.cost(y)
+                if cy < costs[r] - 1e-9:
+                    routes[r], costs[r] = y, cy
+                    changed = True
+            if not changed or self.timed_out():
                 break
-            y = self.euler(routes[r]) if self.symmetric else routes[r]
-            y = self.intra(y)
-            cy = self.cost(y)
-            if cy < costs[r] - 1e-9:
-                routes[r], costs[r] = y, cy
+        return routes, costs
+
+    def _granular_descent(
+        self, routes: list[np.ndarray], costs: list[float]
+    ) -> tuple[list[np.ndarray], list[float]]:
+        """Inter-route moves restricted to neighbour lists (:meth:`_granular_from`),
+        longest route first, until no route has an improving move or the deadline."""
+        stuck: set[int] = set()
+        k = len(routes)
+        while not self.timed_out():
+            moved = False
+            for a in sorted(range(k), key=lambda r: -costs[r]):
+                if a in stuck or self.timed_out():
+                    continue
+                res = self._granular_from(a, routes, costs)
+                if res is None:
+                    stuck.add(a)
+                    continue
+                b, xa, xb = res
+                ca, cb = self.cost(xa), self.cost(xb)
+                hi, lo = max(costs[a], costs[b]), min(costs[a], costs[b])
+                tol = _EPS * max(1.0, hi)
+                if not (max(ca, cb) < hi - tol or (max(ca, cb) <= hi + tol and min(ca, cb) < lo - tol)):
+                    stuck.add(a)  # numerical disagreement: do not loop on it
+                    continue
+                routes[a], routes[b], costs[a], costs[b] = xa, xb, ca, cb
+                stuck.discard(a)
+                stuck.discard(b)
+                moved = True
+                break
+            if not moved:
+                break
         return routes, costs
 
     # ------------------------------------------------------------ driver
