@@ -346,6 +346,7 @@ class Core(_RouteMoves, _InterMoves, _Construction):
                     stuck.add(a)
                     continue
                 b, xa, xb = res
+                xa, xb = self._fix(xa, self.DEP), self._fix(xb, self.DEP)
                 ca, cb = self.cost(xa), self.cost(xb)
                 hi, lo = max(costs[a], costs[b]), min(costs[a], costs[b])
                 tol = _EPS * max(1.0, hi)
