@@ -341,9 +341,14 @@ class _InterMoves:
         s_rem = np.concatenate([sg[1] for sg in s_parts])
         cost_arr = np.asarray(costs, dtype=float)
         sa, ea, linka, cuma, rxa, rsa, rea, rlinka, rcuma, rbada = self._prep(xa)
-        P = np.arange(1, na - 1)[:, None]  # positions of a's edges
         nb = NB[xa[1:-1] // 2]  # (m, K) neighbour edges
         own = owner[nb]
+        # only the edges of a at its border (a neighbour in another route) can move
+        border = np.flatnonzero((own != a).any(axis=1))
+        if len(border) == 0:
+            return None
+        P = (border + 1)[:, None]  # positions of those edges in a
+        nb, own = nb[border], own[border]
         q = posn[nb]
         other = own != a
         tol = _EPS * max(1.0, ca)
@@ -420,7 +425,7 @@ class _InterMoves:
         r, c = np.unravel_index(idx, info[1].shape if tag in ("out", "in") else info[0].shape)
         if tag == "out":
             use_rev, ob, gj = info
-            b, g, i = int(ob[r, c]), int(gj[r, c]), int(r) + 1
+            b, g, i = int(ob[r, c]), int(gj[r, c]), int(P[r, 0])
             oo = xa[i] ^ 1 if use_rev[r, c] else xa[i]
             xb = routes[b]
             return b, np.concatenate([xa[:i], xa[i + 1 :]]), np.concatenate([xb[:g], [oo], xb[g:]])
