@@ -36,9 +36,12 @@ pieces, Frederickson-Hecht-Kim style), then iterated local search:
 Large instances (more than ``Core.large_at`` required edges, undirected): the giant tour
 is an Euler tour of all edges at once (spanning tree of shortest paths between the
 pieces, odd nodes matched by :func:`gridpatrol.geo.postman.match_odd_nodes`), split by
-bisection on the longest piece (no m x m matrix), and the local search re-sequences each
-route along its own Euler tour instead of the quadratic inter-route moves; perturbations
-are unchanged.  Every loop checks the deadline.
+bisection on the longest piece (no m x m matrix); a few other circuits of the same
+Euler multigraph are split too and the best split kept.  The local search alternates
+granular inter-route moves (relocation and tail exchange, each street only next to its
+``granular_k`` nearest streets on foot, and only from the streets at a route's border:
+O(border x granular_k) per move instead of O(n^2)) with re-sequencing each route along
+its own Euler tour; perturbations are unchanged.  Every loop checks the deadline.
 
 The moves live in :mod:`._moves` (one route), :mod:`._inter` (two routes) and
 :mod:`._build` (construction, perturbation); :class:`Core` mixes them in.
