@@ -286,9 +286,7 @@ class _InterMoves:
             cand = cand[:, 1:]
             ui, vi = u[:, None], v[:, None]
             uc, vc = u[cand], v[cand]
-            walk = np.minimum(
-                np.minimum(D[ui, uc], D[ui, vc]), np.minimum(D[vi, uc], D[vi, vc])
-            )
+            walk = np.minimum(np.minimum(D[ui, uc], D[ui, vc]), np.minimum(D[vi, uc], D[vi, vc]))
             keep = np.argsort(walk, axis=1, kind="stable")[:, :K]
             self._neighbours = np.take_along_axis(cand, keep, axis=1)
             return self._neighbours
@@ -296,9 +294,7 @@ class _InterMoves:
         for lo in range(0, T, 256):
             hi = min(T, lo + 256)
             du, dv = D[u[lo:hi]], D[v[lo:hi]]
-            block = np.minimum(
-                np.minimum(du[:, u], du[:, v]), np.minimum(dv[:, u], dv[:, v])
-            )
+            block = np.minimum(np.minimum(du[:, u], du[:, v]), np.minimum(dv[:, u], dv[:, v]))
             block = np.minimum(block, np.minimum(D[u][:, u[lo:hi]], D[v][:, u[lo:hi]]).T)
             block[np.arange(hi - lo), np.arange(lo, hi)] = np.inf
             part = np.argpartition(block, K - 1, axis=1)[:, :K] if K < T else None
@@ -390,7 +386,9 @@ class _InterMoves:
         rev = np.where(F[ro], np.inf, rev)
         new_b = cost_arr[own2] + np.minimum(fwd, rev)
         new_b = np.where(ok2, new_b, np.inf)
-        consider(np.broadcast_to(ca - saving, new_b.shape), new_b, own2, "out", (rev < fwd, own2, jj))
+        consider(
+            np.broadcast_to(ca - saving, new_b.shape), new_b, own2, "out", (rev < fwd, own2, jj)
+        )
         # (2) a neighbour edge into a, just before / after the edge of a it is near
         si = soff[own] + q - 1
         on = s_o[si]
@@ -402,7 +400,13 @@ class _InterMoves:
         rev = np.where(F[ro], np.inf, rev)
         new_a = np.where(ok2, ca + np.minimum(fwd, rev), np.inf)
         rem = np.concatenate([s_rem[si], s_rem[si]], axis=1)
-        consider(new_a, cost_arr[own2] - rem, own2, "in", (rev < fwd, own2, np.concatenate([q, q], axis=1), ga))
+        consider(
+            new_a,
+            cost_arr[own2] - rem,
+            own2,
+            "in",
+            (rev < fwd, own2, np.concatenate([q, q], axis=1), ga),
+        )
         # (3) tail exchange: cut a before / after its edge, b before / after the neighbour
         I4 = np.concatenate([ga, ga], axis=1)
         J4 = np.concatenate([jj, q + 1, q], axis=1)

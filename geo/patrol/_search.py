@@ -357,7 +357,9 @@ class Core(_RouteMoves, _InterMoves, _Construction):
                 ca, cb = self.cost(xa), self.cost(xb)
                 hi, lo = max(costs[a], costs[b]), min(costs[a], costs[b])
                 tol = _EPS * max(1.0, hi)
-                if not (max(ca, cb) < hi - tol or (max(ca, cb) <= hi + tol and min(ca, cb) < lo - tol)):
+                if not (
+                    max(ca, cb) < hi - tol or (max(ca, cb) <= hi + tol and min(ca, cb) < lo - tol)
+                ):
                     stuck.add(a)  # numerical disagreement: do not loop on it
                     continue
                 routes[a], routes[b], costs[a], costs[b] = xa, xb, ca, cb

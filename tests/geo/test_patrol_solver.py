@@ -340,7 +340,8 @@ def test_granular_moves_keep_every_edge_once_and_never_lengthen_the_plan(with_xy
     giant = core.euler(x)
     cuts = [0, 10, 20, 40, core.T]
     routes = [
-        np.array([core.DEP, *giant[1:-1][a:b], core.DEP]) for a, b in zip(cuts, cuts[1:])
+        np.array([core.DEP, *giant[1:-1][a:b], core.DEP])
+        for a, b in zip(cuts, cuts[1:], strict=False)
     ]
     costs = [core.cost(r) for r in routes]
     before = sorted(costs, reverse=True)
