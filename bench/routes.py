@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--only", default=None, help="regex on instance names")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--k", type=int, nargs="*", default=None, help="only these numbers of teams")
     args = ap.parse_args(argv)
 
     carp = args.shared / "bench" / "carp"
@@ -166,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         pairs = sorted(ref, key=lambda p: (p[1], p[0], p[2]))
     if args.only:
         pairs = [p for p in pairs if re.search(args.only, p[0])]
+    if args.k:
+        pairs = [p for p in pairs if p[2] in args.k]
 
     print(
         f"{'instance':<10} {'kind':<4} {'k':>2} {'ours':>9} {'lb':>9} {'fhk':>9} "

@@ -18,12 +18,16 @@ class _RouteMoves:
 
     #: routes longer than this (edges) skip the O(n^2)-per-move intra-route search
     intra_max = 700
+    #: the same on large instances (Euler re-sequencing does most of the work there;
+    #: granular inter-route moves need the time)
+    large_intra_max = 250
 
     # ------------------------------------------------------------ intra route
     def intra(self, x: np.ndarray) -> np.ndarray:
         """Improve one route by 2-opt and or-opt (segments of 1-3 edges) to a local optimum."""
         key = x.tobytes()
-        if key in self._intra_cache or len(x) > self.intra_max + 2:
+        limit = self.large_intra_max if self.large else self.intra_max
+        if key in self._intra_cache or len(x) > limit + 2:
             return x
         D = self.D
         while len(x) > 3 and not self.timed_out():
@@ -117,6 +121,31 @@ class _RouteMoves:
         if rng is None and key in self._euler_cache:
             return self._euler_cache[key]
         tasks = x[1:-1] // 2
+        graph = getattr(self, "_euler_graph", None)
+        if graph is not None and graph[0] == key:
+            # same edges as the last call: another circuit of the same multigraph (the
+            # connection and the matching are the costly part)
+            _, eu, ev = graph
+        else:
+            eu, ev = self._euler_multigraph(tasks)
+            self._euler_graph = (key, eu, ev)
+        m = len(tasks)
+        circuit = euler_circuit(eu, ev, start=0, rng=rng)
+        seq = [2 * int(tasks[i]) + o for i, o in circuit if i < m]
+        y = np.array([self.DEP, *seq, self.DEP], dtype=np.int64)
+        if len(seq) != m:
+            return x
+        y = self.intra(y)
+        if rng is not None:
+            return y
+        out = y if self.cost(y) < self.cost(x) - 1e-9 else x
+        self._euler_cache[out.tobytes()] = out
+        self._euler_cache[key] = out
+        return out
+
+    def _euler_multigraph(self, tasks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """End nodes of the edges of an Eulerian multigraph holding ``tasks`` and the
+        depot: the tasks first, then shortest-path links (spanning tree, matching)."""
         u = self.S[2 * tasks]
         v = self.E[2 * tasks]
         nodes = np.unique(np.concatenate([[0], u, v]))
@@ -158,16 +187,4 @@ class _RouteMoves:
         # Euler circuit of the multigraph: edges 0..m-1 tasks, then deadhead links
         eu = np.concatenate([u, np.array([a for a, _ in extra], dtype=np.int64)])
         ev = np.concatenate([v, np.array([b for _, b in extra], dtype=np.int64)])
-        m = len(tasks)
-        circuit = euler_circuit(eu, ev, start=0, rng=rng)
-        seq = [2 * int(tasks[i]) + o for i, o in circuit if i < m]
-        y = np.array([self.DEP, *seq, self.DEP], dtype=np.int64)
-        if len(seq) != m:
-            return x
-        y = self.intra(y)
-        if rng is not None:
-            return y
-        out = y if self.cost(y) < self.cost(x) - 1e-9 else x
-        self._euler_cache[out.tobytes()] = out
-        self._euler_cache[key] = out
-        return out
+        return eu, ev

@@ -36,9 +36,12 @@ pieces, Frederickson-Hecht-Kim style), then iterated local search:
 Large instances (more than ``Core.large_at`` required edges, undirected): the giant tour
 is an Euler tour of all edges at once (spanning tree of shortest paths between the
 pieces, odd nodes matched by :func:`gridpatrol.geo.postman.match_odd_nodes`), split by
-bisection on the longest piece (no m x m matrix), and the local search re-sequences each
-route along its own Euler tour instead of the quadratic inter-route moves; perturbations
-are unchanged.  Every loop checks the deadline.
+bisection on the longest piece (no m x m matrix); a few other circuits of the same
+Euler multigraph are split too and the best split kept.  The local search alternates
+granular inter-route moves (relocation and tail exchange, each street only next to its
+``granular_k`` nearest streets on foot, and only from the streets at a route's border:
+O(border x granular_k) per move instead of O(n^2)) with re-sequencing each route along
+its own Euler tour; perturbations are unchanged.  Every loop checks the deadline.
 
 The moves live in :mod:`._moves` (one route), :mod:`._inter` (two routes) and
 :mod:`._build` (construction, perturbation); :class:`Core` mixes them in.
@@ -122,6 +125,14 @@ class Core(_RouteMoves, _InterMoves, _Construction):
     euler_start_at = 300
     #: instances with more required edges run the large-instance search (see ``large``)
     large_at = 1200
+    #: large instances: inter-route moves on neighbour lists (granular search)
+    granular = True
+    #: Euler circuits of all edges split at the start (large instances); at most this
+    #: share of the time limit on the extra ones
+    construction_starts = 8
+    construction_share = 0.1
+    #: rounds of granular moves then re-sequencing in one large-instance local search
+    granular_rounds = 4
 
     def __init__(
         self,
@@ -308,14 +319,56 @@ class Core(_RouteMoves, _InterMoves, _Construction):
         when short), longest first, until the deadline."""
         routes = [self._fix(x, self.DEP) for x in routes]
         costs = [self.cost(x) for x in routes]
-        for r in sorted(range(len(routes)), key=lambda r: -costs[r]):
-            if self.timed_out():
+        for _ in range(self.granular_rounds if self.granular and len(routes) > 1 else 1):
+            if len(routes) > 1 and self.granular:
+                routes, costs = self._granular_descent(routes, costs)
+            changed = False
+            for r in sorted(range(len(routes)), key=lambda r: -costs[r]):
+                if self.timed_out():
+                    break
+                y = self.euler(routes[r]) if self.symmetric else routes[r]
+                y = self.intra(y)
+                cy = self.cost(y)
+                if cy < costs[r] - 1e-9:
+                    routes[r], costs[r] = y, cy
+                    changed = True
+            if not changed or self.timed_out():
                 break
-            y = self.euler(routes[r]) if self.symmetric else routes[r]
-            y = self.intra(y)
-            cy = self.cost(y)
-            if cy < costs[r] - 1e-9:
-                routes[r], costs[r] = y, cy
+        return routes, costs
+
+    def _granular_descent(
+        self, routes: list[np.ndarray], costs: list[float]
+    ) -> tuple[list[np.ndarray], list[float]]:
+        """Inter-route moves restricted to neighbour lists (:meth:`_granular_from`),
+        longest route first, until no route has an improving move or the deadline."""
+        stuck: set[int] = set()
+        k = len(routes)
+        while not self.timed_out():
+            moved = False
+            for a in sorted(range(k), key=lambda r: -costs[r]):
+                if a in stuck or self.timed_out():
+                    continue
+                res = self._granular_from(a, routes, costs)
+                if res is None:
+                    stuck.add(a)
+                    continue
+                b, xa, xb = res
+                xa, xb = self._fix(xa, self.DEP), self._fix(xb, self.DEP)
+                ca, cb = self.cost(xa), self.cost(xb)
+                hi, lo = max(costs[a], costs[b]), min(costs[a], costs[b])
+                tol = _EPS * max(1.0, hi)
+                if not (
+                    max(ca, cb) < hi - tol or (max(ca, cb) <= hi + tol and min(ca, cb) < lo - tol)
+                ):
+                    stuck.add(a)  # numerical disagreement: do not loop on it
+                    continue
+                routes[a], routes[b], costs[a], costs[b] = xa, xb, ca, cb
+                stuck.discard(a)
+                stuck.discard(b)
+                moved = True
+                break
+            if not moved:
+                break
         return routes, costs
 
     # ------------------------------------------------------------ driver
@@ -335,6 +388,10 @@ class Core(_RouteMoves, _InterMoves, _Construction):
         t0 = time.perf_counter()
         self.deadline = t0 + time_limit
         rng = np.random.default_rng(seed)
+
+        def key_of(c):
+            return (round(max(c), 9), round(sum(c), 9))
+
         if self.T == 0:
             return SearchResult([self.empty() for _ in range(k)], [0.0] * k, 0, "empty")
         if initial is None and self.symmetric and self.T > self.euler_start_at:
@@ -343,6 +400,15 @@ class Core(_RouteMoves, _InterMoves, _Construction):
             t_giant = time.perf_counter()
             routes = self.split(self.euler(x, rng if seed else None), k)
             t_giant = time.perf_counter() - t_giant
+            # other circuits of the same Euler multigraph split differently (the split's
+            # longest piece varies by several per cent): keep the best of a few
+            t_more = time.perf_counter()
+            for _ in range(self.construction_starts - 1):
+                if time.perf_counter() - t_more > self.construction_share * time_limit:
+                    break
+                other = self.split(self.euler(x, rng), k)
+                if key_of(list(map(self.cost, other))) < key_of(list(map(self.cost, routes))):
+                    routes = other
             # sectors cost about one more Euler tour of everything, then balancing
             room = self.deadline - time.perf_counter() > 2.0 * t_giant
             if self.large and self.xy is not None and k > 1 and room:

@@ -321,6 +321,39 @@ def test_large_instance_search_gives_valid_plans(k, monkeypatch):
     assert plan.lower_bound - 1e-9 <= plan.longest <= 1.5 * plan.lower_bound
 
 
+@pytest.mark.parametrize("with_xy", [True, False])
+def test_granular_moves_keep_every_edge_once_and_never_lengthen_the_plan(with_xy):
+    import numpy as np
+
+    G = grid(9, 9)
+    if with_xy:
+        for (i, j), d in G.nodes.items():
+            d["x"], d["y"] = 100.0 * i, 100.0 * j
+    solver = MinMaxRoutes.from_graph(G, depot=(0, 0), k=4)
+    core = solver._core
+    core.deadline = float("inf")
+    nb = core.neighbours()
+    assert nb.shape == (core.T, min(core.granular_k, core.T - 1))
+    assert not (nb == np.arange(core.T)[:, None]).any()  # no edge is its own neighbour
+    # a deliberately poor start: the giant tour cut into unequal pieces
+    x = np.array([core.DEP, *range(0, 2 * core.T, 2), core.DEP])
+    giant = core.euler(x)
+    cuts = [0, 10, 20, 40, core.T]
+    routes = [
+        np.array([core.DEP, *giant[1:-1][a:b], core.DEP])
+        for a, b in zip(cuts, cuts[1:], strict=False)
+    ]
+    costs = [core.cost(r) for r in routes]
+    before = sorted(costs, reverse=True)
+    out, out_costs = core._granular_descent(list(routes), list(costs))
+    tasks = np.concatenate([r[1:-1] // 2 for r in out])
+    assert sorted(tasks.tolist()) == list(range(core.T))
+    assert all(r[0] == core.DEP and r[-1] == core.DEP for r in out)
+    assert all(math.isclose(c, core.cost(r)) for r, c in zip(out, out_costs, strict=True))
+    assert sorted(out_costs, reverse=True) < before  # leximax descent
+    assert max(out_costs) < max(costs)
+
+
 def test_osm_loop_streets_are_two_way():
     # osmnx stores a loop street as two arcs u -> u (keys 0 and 1), one per direction
     G = nx.MultiDiGraph()
