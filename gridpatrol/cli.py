@@ -799,6 +799,44 @@ def activate(
 
 
 @app.command()
+def report(
+    version: Annotated[int, typer.Argument(help="grid version to report on")],
+    walk_tours: Annotated[
+        bool,
+        typer.Option(help="add each grid's walk tour (slow the first time; kept per version)"),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="the whole report as JSON")] = False,
+    db: DbOption = None,
+) -> None:
+    """The validation report of a grid version: problems and per-grid figures."""
+    import json
+
+    from gridpatrol.services.grid_versions import version_report
+
+    try:
+        with _open(db) as store:
+            r = version_report(store, version, walk_tours=walk_tours)
+    except GridPatrolError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps(r.to_dict(), default=float))
+        return
+    s = r.summary
+    console.print(
+        f"version {version}: {s['n_grids']} grids, {s['n_problems']} problem(s), "
+        f"unassigned incidents: {s['unassigned_incidents']}"
+    )
+    for p in r.problems[:30]:
+        console.print(f"  {p.kind} ({', '.join(p.grid_codes)}): {p.message}")
+    shown = [
+        c
+        for c in ("households", "incidents", "incidents_per_month", "tour_minutes")
+        if r.metrics[c].notna().any()
+    ]
+    console.print(r.metrics[shown].round(1).to_string())
+
+
+@app.command()
 def init(
     file: Annotated[
         Path,

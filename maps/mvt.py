@@ -17,7 +17,16 @@ import numpy as np
 import pandas as pd
 import shapely
 
-__all__ = ["BUFFER", "EXTENT", "MAX_ZOOM", "TOLERANCE", "encode_tile", "tile_bbox", "tile_bounds"]
+__all__ = [
+    "BUFFER",
+    "EXTENT",
+    "MAX_ZOOM",
+    "TOLERANCE",
+    "encode_tile",
+    "min_polygon_area",
+    "tile_bbox",
+    "tile_bounds",
+]
 
 #: Tile coordinate units per tile side (the MVT default).
 EXTENT = 4096
@@ -73,6 +82,12 @@ def _to_tile_coords(z: int, x: int, y: int, extent: int):
     return fn
 
 
+def min_polygon_area(extent: int = EXTENT) -> float:
+    """Smallest polygon area kept, in square tile units: a quarter of a pixel (256 px
+    a tile side); smaller ones would only round to slivers or nothing."""
+    return (extent / 256) ** 2 / 4
+
+
 # -- encoding -----------------------------------------------------------------------
 def _clean(value):
     """A property value MVT can hold, or None to leave it out (empty, NaN)."""
@@ -103,8 +118,7 @@ def _prepare(
     if tolerance > 0:
         geoms[polygonal] = shapely.simplify(geoms[polygonal], tolerance, preserve_topology=True)
         geoms[lines] = shapely.simplify(geoms[lines], tolerance, preserve_topology=False)
-    # Polygons under a quarter of a pixel would only round to slivers or nothing.
-    keep = ~(polygonal & (shapely.area(geoms) < (extent / 256) ** 2 / 4))
+    keep = ~(polygonal & (shapely.area(geoms) < min_polygon_area(extent)))
     # Whole tile units. (shapely.set_precision would also keep every polygon valid, but
     # costs ~40 us a polygon, more than all the rest; a ring that rounding makes touch
     # itself still draws right, and rings that collapse are dropped when encoding.)

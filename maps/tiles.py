@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import folium
 import geopandas as gpd
@@ -57,12 +58,29 @@ class TileLayerSpec:
     ``properties`` are the columns kept in each feature (keep them few: each value is
     repeated in every tile); ``minzoom`` is the shallowest zoom with features (below it
     a tile is empty: 100,000 buildings at zoom 12 are noise, and one huge tile).
+
+    What goes into a tile is said here once, as data, so that both ways of cutting
+    tiles follow it: the Python encoder (``gridpatrol.api.routers.tiles``) and the
+    PostGIS query (:meth:`gridpatrol.store.base.Store.tile`). ``where`` are fixed
+    equality filters; ``joined`` makes a property from columns joined by a space
+    (empty when all are); ``rounded`` properties are rounded to whole numbers;
+    ``undirected`` names (u, v, more key columns...): rows that differ only in the
+    direction of (u, v) are one feature, drawn once.
     """
 
     properties: tuple[str, ...]
     minzoom: int
     style: dict = field(default_factory=dict)
     popup: tuple[str, ...] = ()
+    where: Mapping[str, Any] = field(default_factory=dict)
+    joined: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    rounded: tuple[str, ...] = ()
+    undirected: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> dict[str, tuple[str, ...]]:
+        """Each property -> the store columns it is made of."""
+        return {p: tuple(self.joined.get(p, (p,))) for p in self.properties}
 
 
 TILE_LAYERS: dict[str, TileLayerSpec] = {
@@ -80,10 +98,23 @@ TILE_LAYERS: dict[str, TileLayerSpec] = {
         14,
         {**BUILDING_STYLE, "fill": True},
         ("name", "address", "households"),
+        joined={"address": ("addr_street", "addr_housenumber")},
     ),
-    "streets": TileLayerSpec(("name", "highway"), 13, {**STREET_STYLE, "fill": False}, ("name",)),
+    "streets": TileLayerSpec(
+        ("name", "highway"),
+        13,
+        {**STREET_STYLE, "fill": False},
+        ("name",),
+        where={"network": "walk"},
+        # One row per directed edge: a two-way street is two rows; draw it once.
+        undirected=("u", "v", "key"),
+    ),
     "cameras": TileLayerSpec(
-        ("camera_type", "direction"), 13, CAMERA_STYLE, ("camera_type", "direction")
+        ("camera_type", "direction"),
+        13,
+        CAMERA_STYLE,
+        ("camera_type", "direction"),
+        rounded=("direction",),
     ),
 }
 

@@ -124,8 +124,8 @@ def grid_measures(store: Store) -> gpd.GeoDataFrame:
     grids = active_grids(store)
     if grids.empty:
         return grids
-    incidents = store.read("incidents")
-    counts = incidents["grid_code"].value_counts() if len(incidents) else pd.Series(dtype=int)
+    # counted by the store: a page of 20 grids need not load a million incidents
+    counts = store.count_by("incidents", ["grid_code"]).set_index("grid_code")["count"]
     grids["incidents"] = grids["code"].map(counts).fillna(0).astype(int)
     shares = {}
     if store.count("cameras") and store.count("streets"):  # else nothing is seen

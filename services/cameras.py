@@ -22,6 +22,7 @@ For the patrol planner (helper "patrol")::
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -350,9 +351,15 @@ class _Inputs:
         self.streets = cov.dedupe_streets(streets) if len(streets) else streets
         version = version if version is not None else active_version(store)
         self.grids = store.read("grids", where={"version": version}).to_crs(self.crs)
-        incidents = store.read("incidents")
-        self.incidents = incidents.to_crs(self.crs) if len(incidents) else None
+        self._store = store
         self.views = fields_of_view(self.cameras, self.buildings)
+
+    @functools.cached_property
+    def incidents(self) -> gpd.GeoDataFrame | None:
+        # Read when first asked for: coverage per grid (the grids page) needs none, and a
+        # million incidents take tens of seconds to load.
+        incidents = self._store.read("incidents")
+        return incidents.to_crs(self.crs) if len(incidents) else None
 
 
 def camera_views(store: Store) -> gpd.GeoDataFrame:

@@ -9,9 +9,11 @@ one and re-assigns every incident, in one transaction.
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+from pyproj import Transformer
 
-from gridpatrol.geo.crs import repair_after_reprojection, to_crs_valid
+from gridpatrol.geo.crs import WGS84, repair_after_reprojection, to_crs_valid
 from gridpatrol.geo.errors import (
     ConfirmationRequired,
     ConflictError,
@@ -28,11 +30,7 @@ from .project import active_version, project_settings, set_active_version
 
 def list_versions(store: Store) -> pd.DataFrame:
     versions = store.read("grid_versions")
-    counts = (
-        store.read("grids")["version"].value_counts()
-        if store.count("grids")
-        else pd.Series(dtype=int)
-    )
+    counts = store.count_by("grids", ["version"]).set_index("version")["count"]
     versions["grids"] = versions["version"].map(counts).fillna(0).astype(int)
     return versions
 
@@ -184,11 +182,27 @@ def diff_versions(store: Store, old: int, new: int) -> GridDiff:
     )
 
 
-def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool = True):
+def report_for_grids(
+    store: Store,
+    grids: gpd.GeoDataFrame,
+    *,
+    walk_tours: bool = False,
+    version: int | None = None,
+):
     """The planner's validation report of ``grids`` (WGS84) against the project's layers.
 
     Grids are checked against their communities; sub-grids (``level == "subgrid"``), if
     any, against their grids, by the same rules, and their problems are added.
+
+    Incidents are counted by the store (:meth:`Store.count_by`, per grid code) when
+    ``grids`` are the stored grids of ``version`` and every incident is assigned to that
+    version; otherwise (drafts being edited, versions not active, sub-grids) their
+    coordinates are read and located here (see :class:`_IncidentCounts`). Both give the
+    same counts: the assignment follows the report's rule (a point belongs to the
+    lowest code covering it).
+
+    ``walk_tours`` adds each grid's walk tour (seconds to minutes for a district): made
+    once per grid version and kept (see :func:`walk_tours_of`).
     """
     from gridpatrol.geo.grid_report import validate_grids
 
@@ -210,43 +224,128 @@ def report_for_grids(store: Store, grids: gpd.GeoDataFrame, *, walk_tours: bool 
         )
     buildings = store.read("buildings")
     streets = store.read("streets", where={"network": "walk"})
-    incidents = store.read("incidents")
+    streets = to_crs_valid(streets, crs) if len(streets) else None
     context = dict(
         buildings=to_crs_valid(buildings, crs) if len(buildings) else None,
-        streets=to_crs_valid(streets, crs) if len(streets) else None,
-        incidents=to_crs_valid(incidents, crs) if len(incidents) else None,
-        walk_tours=walk_tours,
+        streets=streets,
+        walk_tours=False,
     )
+    counted = _IncidentCounts(store, crs, version=None if len(sub) else version)
+    top_m = to_crs_valid(top, crs)
     report = validate_grids(
-        to_crs_valid(top, crs),
+        top_m,
         communities=to_crs_valid(communities, crs),
         band=settings.household_band,
+        incident_counts=counted.per_grid(top_m),
         **context,
     )
+    tours = None
+    if walk_tours and streets is not None:
+        tours = walk_tours_of(store, grids, streets=streets, crs=crs, version=version)
+        report = report.with_walk_tours(tours)
     if outline_only:
         report.summary["note"] = (
             "no communities: grids are checked against their own outline (import areas "
             "to check coverage)"
         )
     if len(sub):
+        sub_m = to_crs_valid(sub, crs)
         sub_report = validate_grids(
-            to_crs_valid(sub, crs),
-            parents=to_crs_valid(top, crs),
+            sub_m,
+            parents=top_m,
             band=settings.subgrid_household_band,
+            incident_counts=counted.per_grid(sub_m),
             **context,
         )
+        if tours is not None:
+            sub_report = sub_report.with_walk_tours(tours)
         report.problems.extend(sub_report.problems)
         report.metrics = pd.concat([report.metrics, sub_report.metrics])
         report.summary["subgrids"] = sub_report.summary
     return report
 
 
-def version_report(store: Store, version: int, *, walk_tours: bool = True):
+class _IncidentCounts:
+    """Incidents per grid for the report, counted without loading them into a frame.
+
+    When every incident is assigned to ``version`` (the report of the active version),
+    the store's counts per ``grid_code`` are the answer: an assignment ``inside`` a grid
+    follows the report's rule (the lowest code covering the point), and snapped or
+    unassigned incidents are outside every grid, as the report counts them. Otherwise
+    (drafts, retired versions, unsaved grids, sub-grids, which the assignment mixes with
+    their grids) the points are read as bare coordinates and located here. Either way
+    the first and last report times come from the store.
+    """
+
+    def __init__(self, store: Store, crs, *, version: int | None) -> None:
+        self.store, self.crs = store, crs
+        self.totals = store.count_by(
+            "incidents", ["grid_version", "assignment", "grid_code"], time_column="reported_at"
+        )
+        self.assigned = version is not None and bool((self.totals["grid_version"] == version).all())
+        self._points = None
+
+    def per_grid(self, grids: gpd.GeoDataFrame) -> pd.DataFrame | None:
+        """``incident_counts`` for validate_grids on ``grids`` (metric CRS); None: none."""
+        from gridpatrol.geo.grid_report import count_incidents
+
+        t = self.totals
+        if t.empty:
+            return None
+        span = {"first": t["first"].min(), "last": t["last"].max()}
+        if self.assigned:
+            counts = t.assign(grid_code=t["grid_code"].where(t["assignment"] == "inside", ""))
+            return counts[["grid_code", "count"]].assign(**span)
+        if self._points is None:
+            lonlat = self.store.coordinates("incidents")
+            # coordinates, not a million point geometries: what to_crs would compute
+            to_metric = Transformer.from_crs(WGS84, self.crs, always_xy=True)
+            self._points = np.column_stack(to_metric.transform(lonlat[:, 0], lonlat[:, 1]))
+        return count_incidents(grids, self._points, crs=self.crs).assign(**span)
+
+
+#: Walk tours per (store, version, revisions of what they depend on): see walk_tours_of.
+_TOUR_CACHE: dict[tuple, pd.DataFrame] = {}
+#: The layers a version's walk tours depend on (project: the metric CRS setting).
+_TOUR_SOURCES = ("grids", "streets", "project")
+
+
+def walk_tours_of(
+    store: Store,
+    grids: gpd.GeoDataFrame,
+    *,
+    streets: gpd.GeoDataFrame,
+    crs,
+    version: int | None = None,
+) -> pd.DataFrame:
+    """The walk tour of every grid (:func:`~gridpatrol.geo.grid_report.walk_tour_table`).
+
+    Kept per grid version and the revisions of the grids and streets (in memory, per
+    process), so only the first report of a version with walk tours pays for them;
+    unsaved grids (``version=None``) are computed each time.
+    """
+    from gridpatrol.geo.grid_report import walk_tour_table
+
+    key = None
+    if version is not None:
+        key = (store.url, version, tuple(store.revisions(*_TOUR_SOURCES).values()))
+        if key in _TOUR_CACHE:
+            return _TOUR_CACHE[key]
+    tours = walk_tour_table(to_crs_valid(grids, crs), streets=streets)
+    if key is not None:
+        if len(_TOUR_CACHE) > 16:
+            _TOUR_CACHE.clear()
+        _TOUR_CACHE[key] = tours
+    return tours
+
+
+def version_report(store: Store, version: int, *, walk_tours: bool = False):
+    """The validation report of a stored version (see :func:`report_for_grids`)."""
     get_version(store, version)
     grids = store.read("grids", where={"version": version})
     if grids.empty:
         raise NotFoundError(f"version {version} has no grids")
-    return report_for_grids(store, grids, walk_tours=walk_tours)
+    return report_for_grids(store, grids, walk_tours=walk_tours, version=version)
 
 
 def compare_versions(store: Store, a: int, b: int):
@@ -302,7 +401,7 @@ def align_versions(store: Store, a: int, b: int, *, name: str = "") -> tuple[int
 def export_gpkg(store: Store, version: int, path) -> int:
     """Write a version to GeoPackage (layer ``grids``) with its metrics as attributes,
     and its problems as a second layer, ready to open in QGIS."""
-    report = version_report(store, version)
+    report = version_report(store, version, walk_tours=True)  # a file for QGIS: everything
     grids = store.read("grids", where={"version": version}).set_index("code")
     metrics = report.metrics.drop(
         columns=[c for c in ("parent_code", "households") if c in report.metrics]

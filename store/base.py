@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
@@ -41,6 +41,16 @@ _CHUNK = 5000
 
 WriteMode = Literal["append", "upsert", "replace"]
 BBox = tuple[float, float, float, float]
+TimeBucket = Literal["hour", "day", "month"]
+#: The time slots :meth:`Store.count_by` groups by (UTC), with the length of their ISO prefix.
+TIME_BUCKETS: dict[str, int] = {"hour": 13, "day": 10, "month": 7}
+#: Indexes that let :meth:`Store.count_by` read an index instead of the table: the grid
+#: report counts incidents per (grid_version, assignment, grid_code) with the first and
+#: last report time, which this index holds in that order (a covering index, about a
+#: sixth of the table; ~0.1 s for 1M incidents in SQLite instead of ~2 s for the table).
+COUNT_INDEXES: dict[str, tuple[str, ...]] = {
+    "incidents": ("grid_version", "assignment", "grid_code", "reported_at"),
+}
 
 
 class Store(ABC):
@@ -145,6 +155,189 @@ class Store(ABC):
         spec = get_layer(layer)
         self._check_where(spec, where)
         return self._count(spec, bbox=bbox, where=where or {})
+
+    def count_by(
+        self,
+        layer: str,
+        by: Sequence[str] = (),
+        *,
+        where: Mapping[str, Any] | None = None,
+        bbox: BBox | None = None,
+        time_column: str | None = None,
+        time_bucket: TimeBucket | None = None,
+    ) -> pd.DataFrame:
+        """Features counted per group, by the database (``GROUP BY``): no feature is loaded.
+
+        For reports and pages that need counts per grid, category or time slot, not
+        the features: a million incidents are counted in the time it takes to read a
+        few thousand.
+
+        Parameters
+        ----------
+        layer
+            Layer name.
+        by
+            Plain columns to group by (none: one row for the whole selection).
+        where, bbox
+            As in :meth:`read`.
+        time_column
+            A datetime column: adds ``first`` and ``last`` (its earliest and latest value
+            in each group, NaT when it has none), and is the column ``time_bucket`` cuts.
+        time_bucket
+            ``"hour"``, ``"day"`` or ``"month"``: also group by the UTC start of the
+            hour, day or month of ``time_column``, as a column of that name.
+
+        Returns
+        -------
+        DataFrame with the ``by`` columns, the bucket column if asked, ``count`` (int)
+        and ``first``/``last`` if ``time_column`` was given; one row per group present,
+        in group order. Without ``by`` or a bucket there is always one row.
+        """
+        spec = get_layer(layer)
+        by = list(by)
+        self._check_where(spec, where)
+        self._check_where(spec, dict.fromkeys(by))
+        columns = {c.name: c for c in spec.columns}
+        if time_column is not None and (
+            time_column not in columns or columns[time_column].dtype != "datetime"
+        ):
+            raise SchemaError(f"layer {layer!r} has no datetime column {time_column!r}")
+        if time_bucket is not None:
+            if time_bucket not in TIME_BUCKETS:
+                raise SchemaError(
+                    f"time_bucket must be one of {', '.join(TIME_BUCKETS)}, not {time_bucket!r}"
+                )
+            if time_column is None:
+                raise SchemaError("time_bucket needs time_column: the datetime column to cut")
+            if time_bucket in by:
+                raise SchemaError(f"group by {time_bucket!r} or bucket by it, not both")
+        where = dict(where or {})
+        lists = [k for k, v in where.items() if isinstance(v, (list, tuple, set, np.ndarray))]
+        if len(lists) > 1:
+            raise SchemaError("only one column may be filtered by a list of values")
+        keys = by + ([time_bucket] if time_bucket else [])
+        if lists:
+            # Long lists go in chunks (SQLite caps parameters); groups met in several
+            # chunks are added up here.
+            values = list(where[lists[0]])
+            parts = [
+                self._count_by_frame(
+                    spec,
+                    by,
+                    {**where, lists[0]: values[i : i + _CHUNK]},
+                    bbox,
+                    time_column,
+                    time_bucket,
+                )
+                for i in range(0, max(len(values), 1), _CHUNK)
+            ]
+            out = pd.concat(parts, ignore_index=True)
+            if keys and len(parts) > 1:
+                agg = {"count": "sum"} | ({"first": "min", "last": "max"} if time_column else {})
+                out = out.groupby(keys, sort=True, dropna=False).agg(agg).reset_index()
+            elif not keys and len(parts) > 1:
+                row = {"count": int(out["count"].sum())}
+                if time_column:
+                    row |= {"first": out["first"].min(), "last": out["last"].max()}
+                out = pd.DataFrame([row])
+            return out
+        return self._count_by_frame(spec, by, where, bbox, time_column, time_bucket)
+
+    def coordinates(self, layer: str, *, where: Mapping[str, Any] | None = None) -> np.ndarray:
+        """(lon, lat) of each feature of a point layer, as an ``(n, 2)`` float array.
+
+        For counts by location the store cannot make (points in grids not stored yet):
+        the one thing they need, read without building a frame (about a fifth of the
+        time :meth:`read` takes for a million incidents). ``where`` as in :meth:`read`
+        (a list value up to 5,000 long).
+        """
+        spec = get_layer(layer)
+        if tuple(spec.geometry_types) != ("Point",):
+            raise SchemaError(f"layer {layer!r} is not a point layer: read() it")
+        self._check_where(spec, where)
+        return self._coordinates(spec, dict(where or {}))
+
+    def _count_by_frame(self, spec, by, where, bbox, time_column, time_bucket) -> pd.DataFrame:
+        """One ``GROUP BY`` query -> the frame :meth:`count_by` returns."""
+        rows = self._count_by(
+            spec, by=by, where=where, bbox=bbox, time_column=time_column, time_bucket=time_bucket
+        )
+        names = by + ([time_bucket] if time_bucket else []) + ["count"]
+        names += ["first", "last"] if time_column else []
+        out = pd.DataFrame.from_records(rows, columns=names)
+        if not by and not time_bucket and out.empty:
+            out = pd.DataFrame([[0] + [None, None] * bool(time_column)], columns=names)
+        out["count"] = out["count"].astype("int64")
+        columns = {c.name: c for c in spec.columns}
+        for name in by:  # the same types read() gives
+            dtype = columns[name].dtype
+            if dtype == "int":
+                out[name] = out[name].astype("int64")
+            elif dtype == "bool":
+                out[name] = out[name].astype(bool)
+            elif dtype == "float":
+                out[name] = out[name].astype("float64")
+            elif dtype == "datetime":
+                out[name] = pd.to_datetime(out[name], utc=True, format="ISO8601")
+        if time_bucket:
+            out[time_bucket] = pd.to_datetime(out[time_bucket], utc=True, format="ISO8601")
+        if time_column:
+            for name in ("first", "last"):
+                out[name] = pd.to_datetime(out[name], utc=True, format="ISO8601")
+        return out
+
+    def tile(
+        self,
+        layer: str,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        columns: Mapping[str, tuple[str, ...]],
+        where: Mapping[str, Any] | None = None,
+        rounded: tuple[str, ...] = (),
+        undirected: tuple[str, ...] = (),
+        extent: int,
+        buffer: int,
+        tolerance: float,
+        min_area: float,
+        read_margin: float,
+    ) -> bytes | None:
+        """A Mapbox Vector Tile of ``layer`` cut by the database, or None when this
+        store does not cut tiles (the caller encodes them in Python, as the embedded
+        store's do).
+
+        Parameters
+        ----------
+        layer
+            Store layer; also the name of the one MVT layer in the tile.
+        z, x, y
+            The tile (XYZ, Web Mercator, y = 0 at the north).
+        columns
+            Each property -> the columns it is made of: one column is itself; several
+            are joined by a space (an empty result is left out, as are empty strings
+            and NaN).
+        where
+            Equality filters, as in :meth:`read`.
+        rounded
+            Properties rounded to whole numbers.
+        undirected
+            (u, v, more key columns...): rows that differ only in the direction of
+            (u, v) are drawn once, the one first in key order.
+        extent, buffer, tolerance, min_area
+            As the Python encoder's (:func:`gridpatrol.maps.mvt.encode_tile`): tile
+            units a side, kept around the tile, simplification, and the smallest
+            polygon kept (square tile units).
+        read_margin
+            Rows whose bounding box meets the tile grown by this part of its side
+            (at least ``buffer / extent``) are read: the Python path's box, so that
+            ``undirected`` picks from the same rows.
+
+        Returns
+        -------
+        The tile's bytes (``b""`` when it holds no feature), or None.
+        """
+        return None
 
     def layer_counts(self) -> dict[str, int]:
         """Features per layer."""
@@ -408,6 +601,17 @@ class Store(ABC):
 
     @abstractmethod
     def _select_keys(self, spec: Layer, where: Mapping[str, Any]) -> list[tuple]: ...
+
+    @abstractmethod
+    def _coordinates(self, spec: Layer, where: dict[str, Any]) -> np.ndarray:
+        """(x, y) of each point matching ``where``, any order."""
+
+    @abstractmethod
+    def _count_by(
+        self, spec: Layer, *, by: list[str], where, bbox, time_column, time_bucket
+    ) -> list[tuple]:
+        """Rows of (*by, [bucket start as ISO text or datetime], count, [min, max]),
+        ordered by the group columns."""
 
     @abstractmethod
     def _insert(self, spec: Layer, rows: list[tuple], *, upsert: bool) -> None: ...

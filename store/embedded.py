@@ -7,18 +7,20 @@ use PostGIS for an office), and bounding-box filters are exact only to the box.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import threading
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import shapely
 
 from gridpatrol.geo.errors import ConflictError, StoreError
 from gridpatrol.geo.model import LAYERS, Layer
 
-from .base import SCHEMA_VERSION, Store
+from .base import COUNT_INDEXES, SCHEMA_VERSION, TIME_BUCKETS, Store
 
 _SQL_TYPES = {
     "str": "TEXT",
@@ -48,6 +50,10 @@ def _write_lock(path: str) -> threading.Lock:
     key = os.path.realpath(path)
     with _WRITE_LOCKS_GUARD:
         return _WRITE_LOCKS.setdefault(key, threading.Lock())
+
+
+#: What follows a time slot's ISO prefix to make it the slot's start (see count_by).
+_BUCKET_SUFFIX = {"hour": ":00:00+00:00", "day": "T00:00:00+00:00", "month": "-01T00:00:00+00:00"}
 
 
 def _q(name: str) -> str:
@@ -142,6 +148,7 @@ class EmbeddedStore(Store):
                 self._con.execute(
                     f"ALTER TABLE {_q(spec.name)} ADD COLUMN {_q(c.name)} {_SQL_TYPES[c.dtype]}"
                 )
+        self._create_count_index(spec)
         if _points_only(spec):
             # Points: a B-tree on (minx, miny) answers box queries about as fast, and
             # takes inserts 3x faster than an R*Tree (which has no bulk load), which is
@@ -177,6 +184,15 @@ class EmbeddedStore(Store):
                 self._con.execute(
                     f"CREATE TRIGGER IF NOT EXISTS {trigger} AFTER {event} ON {t} BEGIN {body}; END"
                 )
+
+    def _create_count_index(self, spec: Layer) -> None:
+        """The covering index :meth:`count_by` reads instead of the table, if any."""
+        columns = COUNT_INDEXES.get(spec.name)
+        if columns:
+            self._con.execute(
+                f"CREATE INDEX IF NOT EXISTS {_q(spec.name + '_counts')} ON {_q(spec.name)} "
+                f"({', '.join(_q(c) for c in columns)})"
+            )
 
     def _ensure(self, spec: Layer) -> None:
         # Layers registered after the store was opened (by modules imported later).
@@ -306,6 +322,34 @@ class EmbeddedStore(Store):
         return self._con.execute(f"SELECT count(*) FROM {_q(spec.name)} t{sql}", params).fetchone()[
             0
         ]
+
+    def _coordinates(self, spec, where):
+        self._ensure(spec)
+        sql, params = self._filters(spec, None, where)
+        # A point's bounding box is the point: the (minx, miny) index covers this read.
+        cur = self._con.execute(f"SELECT t.minx, t.miny FROM {_q(spec.name)} t{sql}", params)
+        # fromiter over the cursor: no list of a million tuples in between
+        flat = np.fromiter(itertools.chain.from_iterable(cur), dtype=float)
+        return flat.reshape(-1, 2)
+
+    def _count_by(self, spec, *, by, where, bbox, time_column, time_bucket):
+        self._ensure(spec)
+        sql, params = self._filters(spec, bbox, where)
+        keys = [f"t.{_q(c)}" for c in by]
+        if time_bucket:
+            # Times are stored as UTC ISO text, so a slot is a prefix of it.
+            keys.append(
+                f"substr(t.{_q(time_column)}, 1, {TIME_BUCKETS[time_bucket]}) || "
+                f"'{_BUCKET_SUFFIX[time_bucket]}'"
+            )
+        cols = [*keys, "count(*)"]
+        if time_column:
+            # ISO text in UTC sorts as time does ('+' sorts before the '.' of fractions).
+            cols += [f"min(t.{_q(time_column)})", f"max(t.{_q(time_column)})"]
+        group = f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}" if keys else ""
+        return self._con.execute(
+            f"SELECT {', '.join(cols)} FROM {_q(spec.name)} t{sql}{group}", params
+        ).fetchall()
 
     def _insert(self, spec, rows, *, upsert):
         self._ensure(spec)

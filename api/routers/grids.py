@@ -140,10 +140,13 @@ def report(
     version: int,
     store: StoreDep,
     response: Response,
-    walk_tours: bool = True,
+    walk_tours: bool = False,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Validation report: problems (each with a location) and per-grid metrics.
+
+    Incidents are counted by the database; ``walk_tours=true`` adds each grid's walk
+    tour (the slow part: computed once per grid version, then kept).
 
     Cached per data revision: a second request for unchanged data is answered from
     memory, and one revalidating with the ETag it got is answered 304 with no body.
@@ -179,7 +182,7 @@ def _report_body(r) -> dict:
 def report_draft(
     store: StoreDep,
     body: Annotated[Any, Body(description="GeoJSON grids")],
-    walk_tours: bool = True,
+    walk_tours: bool = False,
 ) -> dict:
     """Validate unsaved grids (for the editor): the same report, nothing stored."""
     grids = features_to_gdf(body)

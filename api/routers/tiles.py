@@ -1,9 +1,12 @@
 """Vector tiles (Mapbox Vector Tile, EPSG:3857) of the large layers, and their TileJSON.
 
 A district's 100,000 buildings are too heavy for one GeoJSON page; a map asks for the
-tiles it shows instead. Each tile is read from the store with a bounding box (the
-embedded store answers from its R*Tree index), then clipped, simplified for its zoom
-and encoded by :func:`gridpatrol.maps.mvt.encode_tile`.
+tiles it shows instead. On PostGIS the database cuts each tile in one query
+(``ST_AsMVTGeom``/``ST_AsMVT``, :meth:`Store.tile`), as tipg and Martin serve them.
+Otherwise (the embedded store, and GCJ-02 tiles on any store) each tile is read from
+the store with a bounding box (the embedded store answers from its R*Tree index), then
+clipped, simplified for its zoom and encoded by :func:`gridpatrol.maps.mvt.encode_tile`.
+Both follow the layer's :class:`~gridpatrol.maps.tiles.TileLayerSpec`.
 
 Wire it with ``app.include_router(tiles.router)``; no settings needed.
 """
@@ -21,7 +24,15 @@ from gridpatrol.api.cache import RevisionCache
 from gridpatrol.api.deps import Store, StoreDep
 from gridpatrol.geo.crs import from_wgs84
 from gridpatrol.geo.errors import NotFoundError, SchemaError
-from gridpatrol.maps.mvt import MAX_ZOOM, encode_tile, tile_bbox
+from gridpatrol.maps.mvt import (
+    BUFFER,
+    EXTENT,
+    MAX_ZOOM,
+    TOLERANCE,
+    encode_tile,
+    min_polygon_area,
+    tile_bbox,
+)
 from gridpatrol.maps.tiles import TILE_LAYERS
 from gridpatrol.services.project import project_settings
 
@@ -58,30 +69,72 @@ def _layer(layer: str):
         ) from None
 
 
+def tile_where(store: Store, layer: str) -> dict:
+    """The filters of a tile layer: its fixed ones, and for grids the active version."""
+    where = dict(_layer(layer).where)
+    if layer == "grids":
+        where["version"] = project_settings(store).active_grid_version
+    return where
+
+
 def read_tile_layer(
     store: Store, layer: str, bbox: tuple[float, float, float, float]
 ) -> gpd.GeoDataFrame:
-    """The features of ``layer`` whose box meets ``bbox``, with the tile's properties."""
-    if layer == "grids":
-        gdf = store.read(
-            "grids", bbox=bbox, where={"version": project_settings(store).active_grid_version}
-        )
-    elif layer == "streets":
-        gdf = store.read("streets", bbox=bbox, where={"network": "walk"})
-        if len(gdf):
-            # One row per directed edge: a two-way street is two rows; draw it once.
-            pair = np.sort(gdf[["u", "v"]].to_numpy(), axis=1)
-            gdf = gdf.assign(a=pair[:, 0], b=pair[:, 1]).drop_duplicates(["a", "b", "key"])
-    elif layer == "areas":
-        gdf = store.read("areas", bbox=bbox)
-    else:
-        gdf = store.read(layer, bbox=bbox)
-    if layer == "buildings" and len(gdf):
-        gdf = gdf.assign(address=(gdf["addr_street"] + " " + gdf["addr_housenumber"]).str.strip())
-    if layer == "cameras" and len(gdf):
-        gdf = gdf.assign(direction=gdf["direction"].round())
-    cols = [c for c in TILE_LAYERS[layer].properties if c in gdf.columns]
+    """The features of ``layer`` whose box meets ``bbox``, with the tile's properties
+    (made as its :class:`~gridpatrol.maps.tiles.TileLayerSpec` says; the PostGIS query
+    of :meth:`Store.tile` follows the same spec)."""
+    spec = _layer(layer)
+    gdf = store.read(layer, bbox=bbox, where=tile_where(store, layer) or None)
+    if spec.undirected and len(gdf):
+        u, v, *rest = spec.undirected
+        pair = np.sort(gdf[[u, v]].to_numpy(), axis=1)
+        gdf = gdf.assign(_a=pair[:, 0], _b=pair[:, 1]).drop_duplicates(["_a", "_b", *rest])
+    if len(gdf):
+        for name, (first, *more) in spec.joined.items():
+            joined = gdf[first]
+            for col in more:
+                joined = joined + " " + gdf[col]
+            gdf = gdf.assign(**{name: joined.str.strip()})
+        gdf = gdf.assign(**{name: gdf[name].round() for name in spec.rounded})
+    cols = [c for c in spec.properties if c in gdf.columns]
     return gdf[cols + ["geometry"]]
+
+
+def database_tile(store: Store, layer: str, z: int, x: int, y: int) -> bytes | None:
+    """Tile z/x/y of ``layer`` cut by the database (PostGIS: one query), or None when
+    the store leaves it to :func:`python_tile`."""
+    spec = _layer(layer)
+    return store.tile(
+        layer,
+        z,
+        x,
+        y,
+        columns=spec.columns,
+        where=tile_where(store, layer),
+        rounded=spec.rounded,
+        undirected=spec.undirected,
+        extent=EXTENT,
+        buffer=BUFFER,
+        tolerance=TOLERANCE,
+        min_area=min_polygon_area(EXTENT),
+        read_margin=QUERY_BUFFER,
+    )
+
+
+def python_tile(
+    store: Store, layer: str, z: int, x: int, y: int, *, datum: Datum = "wgs84"
+) -> bytes:
+    """Tile z/x/y of ``layer`` read with a bounding box and encoded in Python: the
+    embedded store's way, and GCJ-02 tiles on every store (the shift is
+    :mod:`gridpatrol.geo.crs`'s, in numpy; the database does not have it)."""
+    w, s, e, n = tile_bbox(z, x, y, buffer=QUERY_BUFFER)
+    if datum == "gcj02":
+        # Features are stored in WGS84; the shift can move them into this tile.
+        w, s, e, n = w - GCJ_MARGIN, s - GCJ_MARGIN, e + GCJ_MARGIN, n + GCJ_MARGIN
+    gdf = read_tile_layer(store, layer, (w, s, e, n))
+    if datum == "gcj02" and len(gdf):
+        gdf = from_wgs84(gdf, "gcj02")
+    return encode_tile({layer: gdf}, z, x, y)
 
 
 def _check_tile(z: int, x: int, y: int) -> None:
@@ -122,14 +175,9 @@ def get_tile(
     def cut() -> tuple[bytes, str]:
         body = b""
         if z >= spec.minzoom:
-            w, s, e, n = tile_bbox(z, x, y, buffer=QUERY_BUFFER)
-            if datum == "gcj02":
-                # Features are stored in WGS84; the shift can move them into this tile.
-                w, s, e, n = w - GCJ_MARGIN, s - GCJ_MARGIN, e + GCJ_MARGIN, n + GCJ_MARGIN
-            gdf = read_tile_layer(store, layer, (w, s, e, n))
-            if datum == "gcj02" and len(gdf):
-                gdf = from_wgs84(gdf, "gcj02")
-            body = encode_tile({layer: gdf}, z, x, y)
+            body = database_tile(store, layer, z, x, y) if datum == "wgs84" else None
+            if body is None:
+                body = python_tile(store, layer, z, x, y, datum=datum)
         return body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
     body, etag = TILE_CACHE.get_or_compute(key, cut)
@@ -149,14 +197,7 @@ def get_tilejson(
     spec = _layer(layer)
     bounds = project_settings(store).bounds
     if not bounds:
-        where = (
-            {"version": project_settings(store).active_grid_version}
-            if layer == "grids"
-            else {"network": "walk"}
-            if layer == "streets"
-            else None
-        )
-        gdf = store.read(layer, where=where)
+        gdf = store.read(layer, where=tile_where(store, layer) or None)
         world = [-180.0, -85.0511, 180.0, 85.0511]
         bounds = [float(v) for v in gdf.total_bounds] if len(gdf) else world
     url = str(request.url_for("get_tile", layer=layer, z="0", x="0", y="0"))

@@ -61,15 +61,25 @@ All layers must share one projected CRS in metres; anything else raises
 The package by task: :mod:`.results` (Problem, GridReport), :mod:`.inputs` (input checks
 and shared helpers), :mod:`.checks` (the geometric checks), :mod:`.metrics` (per-grid
 figures and the summary), :mod:`.walk` (walk tours), :mod:`.report` (the two entry points).
+
+At scale the two costly inputs come prepared: ``incident_counts`` (incidents counted per
+grid by the store's ``GROUP BY``) instead of the incident points, and the walk tours as
+a table made once per grid version (:func:`walk_tour_table`, joined with
+:meth:`GridReport.with_walk_tours`) instead of ``walk_tours=True`` on every report.
 """
 
+from .metrics import count_incidents
 from .report import validate_grid, validate_grids
 from .results import PROBLEM_KINDS, GridReport, Problem
+from .walk import TOUR_COLUMNS, walk_tour_table
 
 __all__ = [
     "PROBLEM_KINDS",
+    "TOUR_COLUMNS",
     "GridReport",
     "Problem",
+    "count_incidents",
     "validate_grid",
     "validate_grids",
+    "walk_tour_table",
 ]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from ..errors import SchemaError
 from ..overlay import code_rank, locate_points
 from .inputs import _line_pieces, _near, _ring_pieces
-from .results import PROBLEM_KINDS
+from .results import PROBLEM_KINDS, _tour_minutes_total
 
 _PARENT_TOL_M = 0.5  # a grid boundary piece this close to its community boundary runs along it
 
@@ -58,17 +60,115 @@ def _boundary_shares(
     return out
 
 
+#: From this many points per grid on, incidents are located with the assignment index
+#: (a lookup raster: ~10M points/s once built, and building it costs about what locating
+#: a few hundred points per grid with an R-tree does); fewer use the R-tree directly.
+_INDEX_POINTS_PER_GRID = 200
+
+
+def _locate(
+    g: np.ndarray, codes: np.ndarray, points: np.ndarray, crs: Any, xy: np.ndarray | None = None
+) -> np.ndarray:
+    """Position in ``g`` of the grid holding each point, ``-1`` if none: on a shared edge
+    or in an overlap the lowest code (the rule incidents are assigned by). Points come as
+    geometries, or as ``xy`` coordinates (then ``points`` may be None)."""
+    n = len(points) if xy is None else len(xy)
+    if n < _INDEX_POINTS_PER_GRID * max(len(g), 1) or crs is None:
+        if points is None:
+            points = shapely.points(xy)
+        return locate_points(points, g, rank=code_rank(codes))
+    from ..assignment import GridIndex
+
+    index = GridIndex.from_geodataframe(
+        gpd.GeoDataFrame({"code": codes}, geometry=g, crs=crs), code_column="code"
+    )
+    if xy is None:
+        xy = np.column_stack([shapely.get_x(points), shapely.get_y(points)])
+    pos = index.assign(xy[:, 0], xy[:, 1]).position
+    return np.where(pos >= 0, index.input_rows[np.maximum(pos, 0)], -1)
+
+
+def count_incidents(grids: Any, points: Any, *, crs: Any = None) -> pd.DataFrame:
+    """Incidents per grid by the report's rule, as ``incident_counts`` takes them.
+
+    Parameters
+    ----------
+    grids
+        Grid polygons with ``code``, in a metric CRS.
+    points
+        Incident points (GeoSeries or GeoDataFrame) in the same CRS, or their
+        coordinates as an ``(n, 2)`` array in ``crs`` (a million points need not be
+        made into geometries to be counted).
+    crs
+        The CRS of coordinates given as an array (checked against the grids').
+
+    Returns
+    -------
+    DataFrame with ``grid_code`` and ``count``, one row per grid (``""``: in none).
+    """
+    from ..crs import check_metric_layers, check_same_crs
+
+    codes = grids["code"].astype(str).to_numpy(dtype=object)
+    g = np.asarray(grids.geometry.values, dtype=object)
+    if isinstance(points, np.ndarray):
+        if points.ndim != 2 or points.shape[1] != 2:
+            raise SchemaError(f"coordinates must be an (n, 2) array, not shape {points.shape}")
+        grid_crs = check_metric_layers({"grids": grids})
+        check_same_crs(grids, gpd.GeoSeries([], crs=crs), names=("grids", "coordinates"))
+        at = _locate(g, codes, None, grid_crs, xy=points)
+    else:
+        grid_crs = check_metric_layers({"grids": grids, "incidents": points})
+        pts = np.asarray(getattr(points, "geometry", points).values, dtype=object)
+        at = _locate(g, codes, pts, grid_crs)
+    count = np.bincount(at[at >= 0], minlength=len(codes))
+    return pd.DataFrame(
+        {"grid_code": [*codes, ""], "count": [*count.tolist(), int((at < 0).sum())]}
+    )
+
+
 def _incidents(
-    g: np.ndarray, codes: np.ndarray, points: np.ndarray, when: pd.Series, months: float | None
+    g: np.ndarray,
+    codes: np.ndarray,
+    points: np.ndarray,
+    when: pd.Series,
+    months: float | None,
+    crs: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, float, int]:
     n = len(g)
-    at = locate_points(points, g, rank=code_rank(codes))  # a shared edge: the lower code
+    at = _locate(g, codes, points, crs)
     count = np.bincount(at[at >= 0], minlength=n).astype(float)
     outside = int((at < 0).sum())
-    if months is None:
-        span = (when.max() - when.min()) / pd.Timedelta(days=365.25 / 12) if len(when) else 0.0
-        months = max(float(span), 1.0)
-    return count, count / months, float(months), outside
+    if len(when):
+        months = _months(when.min(), when.max(), months)
+    else:
+        months = _months(pd.NaT, pd.NaT, months)
+    return count, count / months, months, outside
+
+
+def _counted_incidents(
+    codes: np.ndarray, counts: pd.DataFrame, months: float | None
+) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """What :func:`_incidents` gives, from incidents counted per grid code elsewhere."""
+    per_code = counts.groupby("grid_code")["count"].sum()
+    count = per_code.reindex(codes).fillna(0).to_numpy(dtype=float)
+    outside = int(per_code.sum() - count.sum())
+    if "first" in counts.columns and len(counts):
+        first = pd.to_datetime(counts["first"], utc=True).min()
+        last = pd.to_datetime(counts["last"], utc=True).max()
+    else:
+        first = last = pd.NaT
+    months = _months(first, last, months)
+    return count, count / months, months, outside
+
+
+def _months(first: Any, last: Any, months: float | None) -> float:
+    """The period incidents are spread over: ``months``, else their span (at least one)."""
+    if months is not None:
+        return float(months)
+    span = (
+        0.0 if pd.isna(first) or pd.isna(last) else (last - first) / pd.Timedelta(days=365.25 / 12)
+    )
+    return max(float(span), 1.0)
 
 
 def _summary(
@@ -121,9 +221,5 @@ def _summary(
         "outside_area_m2": float(outside),
         "mean_polsby_popper": float(np.nanmean(pp)) if len(pp) else None,
         "months": months,
-        "tour_minutes_total": (
-            float(np.nansum(metrics["tour_minutes"]))
-            if metrics["tour_minutes"].notna().any()
-            else None
-        ),
+        "tour_minutes_total": _tour_minutes_total(metrics),
     }

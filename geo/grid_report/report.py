@@ -14,9 +14,9 @@ from ..errors import SchemaError
 from ..geometry import POLYGONAL, check_geometries, polsby_popper
 from .checks import _buildings, _coverage, _gaps, _shapes
 from .inputs import _check_layers, _check_options, _codes, _geoms, _Names, _numbers, _require
-from .metrics import _boundary_shares, _incidents, _summary
+from .metrics import _boundary_shares, _counted_incidents, _incidents, _summary
 from .results import PROBLEM_KINDS, GridReport, Problem
-from .walk import _TOUR_MARGIN_M, _Network, _walk_tours
+from .walk import _TOUR_MARGIN_M, TOUR_COLUMNS, _Network, _tour_columns
 
 _LINEAR_NAMES = ("LineString", "MultiLineString")
 
@@ -30,6 +30,7 @@ def validate_grids(
     streets: gpd.GeoDataFrame | None = None,
     water: gpd.GeoDataFrame | None = None,
     incidents: gpd.GeoDataFrame | None = None,
+    incident_counts: pd.DataFrame | None = None,
     band: tuple[float, float] = (300, 500),
     walk_speed_kmh: float = 4.0,
     patrols_per_day: float = 2,
@@ -79,6 +80,15 @@ def validate_grids(
         Rivers, canals, lakes (lines or polygons), for ``water_share``.
     incidents
         Incident points with ``reported_at``.
+    incident_counts
+        Instead of ``incidents`` (give at most one), the incidents already counted per
+        grid, e.g. by the store's ``GROUP BY``: ``grid_code`` and ``count``, and ``first``
+        and ``last`` (earliest and latest report) unless ``months`` is given. Rows may
+        repeat a code (they are added up); counts under codes that are not among
+        ``grids`` (``""``: unassigned) are the summary's ``unassigned_incidents``. The
+        counts must follow this report's rule (a point belongs to the lowest code of the
+        grids covering it, :class:`~gridpatrol.geo.assignment.GridIndex`), so the metrics
+        are those ``incidents`` would give.
     band
         Wanted (low, high) households per grid, inclusive.
     walk_speed_kmh
@@ -125,6 +135,7 @@ def validate_grids(
         streets=streets,
         water=water,
         incidents=incidents,
+        incident_counts=incident_counts,
         band=band,
         walk_speed_kmh=walk_speed_kmh,
         patrols_per_day=patrols_per_day,
@@ -268,6 +279,7 @@ def validate_grid(
         parents_alias=what == "parent",
         exempt_band_kinds=exempt_band_kinds,
         **context,
+        incident_counts=None,
         band=band,
         walk_speed_kmh=walk_speed_kmh,
         patrols_per_day=patrols_per_day,
@@ -320,6 +332,7 @@ def _validate(
     streets,
     water,
     incidents,
+    incident_counts,
     band,
     walk_speed_kmh,
     patrols_per_day,
@@ -387,6 +400,14 @@ def _validate(
         if when.isna().any():
             i = int(np.flatnonzero(when.isna().to_numpy())[0])
             raise SchemaError(f"incidents row {i} has no reported_at")
+    if incident_counts is not None:
+        if incidents is not None:
+            raise SchemaError("give incidents or incident_counts, not both")
+        _require(
+            incident_counts,
+            "incident_counts",
+            ["grid_code", "count"] + (["first", "last"] if months is None else []),
+        )
 
     n = len(g)
     lookup = {c: i for i, c in enumerate(comm_codes)}
@@ -505,32 +526,26 @@ def _validate(
     used_months = unassigned_i = None
     if incidents is not None:
         count, rate, used_months, unassigned_i = _incidents(
-            g, codes, _geoms(incidents), when, months
+            g, codes, _geoms(incidents), when, months, crs
         )
+        metrics["incidents"] = count
+        metrics["incidents_per_month"] = rate
+    elif incident_counts is not None:
+        count, rate, used_months, unassigned_i = _counted_incidents(codes, incident_counts, months)
         metrics["incidents"] = count
         metrics["incidents_per_month"] = rate
     else:
         metrics["incidents"] = np.nan
         metrics["incidents_per_month"] = np.nan
 
-    for col in (
-        "street_length_m",
-        "tour_length_m",
-        "tour_minutes",
-        "minutes_per_day",
-        "tour_pieces",
-    ):
+    for col in TOUR_COLUMNS:
         metrics[col] = np.nan
     if walk_tours and streets is not None:
         net = _Network.from_layer(streets)
         which = np.arange(n) if focus is None else np.flatnonzero(codes == focus)
-        street_len, tour, pieces = _walk_tours(g, net, boundary_buffer_m, which)
-        metrics["street_length_m"] = street_len
-        metrics["tour_length_m"] = tour
-        minutes = tour / (walk_speed_kmh * 1000.0 / 60.0)
-        metrics["tour_minutes"] = minutes
-        metrics["minutes_per_day"] = minutes * patrols_per_day
-        metrics["tour_pieces"] = pieces
+        tours = _tour_columns(g, net, boundary_buffer_m, which, walk_speed_kmh, patrols_per_day)
+        for col, values in tours.items():
+            metrics[col] = values
 
     if focus is not None:
         problems = [p for p in problems if focus in p.grid_codes]

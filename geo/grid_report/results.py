@@ -26,6 +26,12 @@ PROBLEM_KINDS = (
 )
 
 
+def _tour_minutes_total(metrics: pd.DataFrame) -> float | None:
+    """The summary's ``tour_minutes_total``: None when no tour was measured."""
+    minutes = metrics["tour_minutes"]
+    return float(np.nansum(minutes)) if minutes.notna().any() else None
+
+
 def _plain(value: Any) -> Any:
     """A JSON-ready copy of ``value`` (numpy scalars, NaN -> None, tuples -> lists)."""
     if isinstance(value, Mapping):
@@ -169,6 +175,19 @@ class GridReport:
         frame = pd.DataFrame(rows, columns=cols)
         geoms = [p.location for p in self.problems]
         return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs=self.crs), crs=self.crs)
+
+    def with_walk_tours(self, tours: pd.DataFrame) -> GridReport:
+        """This report with the walk tours of :func:`.walk.walk_tour_table` filled in.
+
+        ``tours`` is indexed by grid code and may hold more grids than the report (a
+        table of a whole version joined to the report of one level); grids it lacks
+        stay NaN. The summary's ``tour_minutes_total`` follows.
+        """
+        metrics = self.metrics.copy()
+        for col in tours.columns:
+            metrics[col] = tours[col].reindex(metrics.index).to_numpy(dtype=float)
+        summary = dict(self.summary, tour_minutes_total=_tour_minutes_total(metrics))
+        return GridReport(problems=self.problems, metrics=metrics, summary=summary, crs=self.crs)
 
     def to_dict(self, *, geometry: Literal["wkt", "geojson"] = "wkt") -> dict[str, Any]:
         """The report as plain JSON-serialisable data.

@@ -17,8 +17,9 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra, minimum_spanning_tree
 
+from ..geometry import check_geometries
 from ..postman import matching_cost
-from .inputs import _geoms, _numbers
+from .inputs import _check_layers, _codes, _geoms, _numbers, _require
 
 _TOUR_MARGIN_M = 250.0  # streets this far around a grid may be used to walk between its streets
 
@@ -180,3 +181,75 @@ def _walk_tours(
         street_len[i] = float(net.length[own].sum())
         tour[i], pieces[i] = _tour(net, own, local)
     return street_len, tour, pieces
+
+
+#: The per-grid columns of a walk tour, in the report's order.
+TOUR_COLUMNS = (
+    "street_length_m",
+    "tour_length_m",
+    "tour_minutes",
+    "minutes_per_day",
+    "tour_pieces",
+)
+
+
+def _tour_columns(
+    g: np.ndarray,
+    net: _Network,
+    buffer_m: float,
+    which: np.ndarray,
+    walk_speed_kmh: float,
+    patrols_per_day: float,
+) -> dict[str, np.ndarray]:
+    """The :data:`TOUR_COLUMNS` of grids ``which`` (NaN for the others)."""
+    street_len, tour, pieces = _walk_tours(g, net, buffer_m, which)
+    minutes = tour / (walk_speed_kmh * 1000.0 / 60.0)
+    return {
+        "street_length_m": street_len,
+        "tour_length_m": tour,
+        "tour_minutes": minutes,
+        "minutes_per_day": minutes * patrols_per_day,
+        "tour_pieces": pieces,
+    }
+
+
+def walk_tour_table(
+    grids: gpd.GeoDataFrame,
+    *,
+    streets: gpd.GeoDataFrame,
+    boundary_buffer_m: float = 5.0,
+    walk_speed_kmh: float = 4.0,
+    patrols_per_day: float = 2,
+) -> pd.DataFrame:
+    """The walk tour of each grid, alone: the costly part of a report, to cache apart.
+
+    A grid's tour depends on its own outline and the streets only (not on the other
+    grids, the buildings or the incidents), so a table made once per grid version can
+    be joined to every later report of it with :meth:`GridReport.with_walk_tours`.
+
+    Parameters
+    ----------
+    grids
+        Grid (or sub-grid) polygons with ``code``, in the metric CRS of ``streets``.
+    streets, boundary_buffer_m, walk_speed_kmh, patrols_per_day
+        As in :func:`~gridpatrol.geo.grid_report.validate_grids`.
+
+    Returns
+    -------
+    DataFrame indexed by ``code`` with the :data:`TOUR_COLUMNS`.
+    """
+    _check_layers({"grids": grids, "streets": streets})
+    _require(grids, "grids", ["code"])
+    codes = _codes(grids, "grids", "code", unique=True)
+    g = _geoms(grids)
+    check_geometries(g, what="grid", labels=[repr(c) for c in codes])
+    check_geometries(_geoms(streets), what="streets", allowed=("LineString", "MultiLineString"))
+    columns = _tour_columns(
+        g,
+        _Network.from_layer(streets),
+        boundary_buffer_m,
+        np.arange(len(g)),
+        walk_speed_kmh,
+        patrols_per_day,
+    )
+    return pd.DataFrame(columns, index=pd.Index(codes, name="code"))
