@@ -251,6 +251,13 @@ class PlanRequestIn(BaseModel):
     )
     max_dwells: int = Field(4, ge=0, le=50)
     days: int = Field(1, ge=1, le=14, description="rotation: different plans for n days")
+    cycle: bool = Field(
+        False,
+        description="a cycle: each team's route cut into one shift a day (shift_minutes, "
+        "default 90), hot spots and camera blind spots in every shift, the other streets "
+        "once per cycle",
+    )
+    cycle_days: int = Field(7, ge=1, le=60, description="the cycle's target length in days")
     seed: int = 0
     shifts: list[dict[str, str]] | None = Field(
         None,

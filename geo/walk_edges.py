@@ -1,5 +1,7 @@
-"""Edges of a walk: validation, oriented geometry, bearings, turn classification and the
-English phrasing of a step (other languages are phrased by ``maps/steps.py``).
+"""Edges of a walk: validation, oriented geometry, bearings and turn classification.
+
+Steps are data; ``maps/steps.py`` phrases them in every language (the one home of the
+wording).
 
 Helpers shared by :mod:`gridpatrol.geo.walks` (turn lists, summaries) and
 :mod:`gridpatrol.geo.compliance` (walked tracks against planned walks); see
@@ -265,49 +267,3 @@ def _edge_position(edges: list[Edge], edge: tuple) -> int | None:
         if (a, b) == (v, u):
             return i + 1
     return None
-
-
-# --------------------------------------------------------------------------- English text
-
-
-def _fmt_min(minutes: float) -> str:
-    return f"{minutes:.0f}" if abs(minutes - round(minutes)) < 1e-9 else f"{minutes:.1f}"
-
-
-def _fmt_m(metres: float) -> str:
-    """Distances as a walker reads them: 7 m, 240 m, 1.2 km."""
-    if metres >= 1000:
-        return f"{metres / 1000:.1f} km"
-    if metres >= 20:
-        return f"{round(metres / 10) * 10:.0f} m"
-    return f"{max(1, round(metres)):.0f} m"
-
-
-_TURN_WORDS = {
-    "straight": "Continue",
-    "slight_left": "Turn slight left",
-    "left": "Turn left",
-    "sharp_left": "Turn sharp left",
-    "slight_right": "Turn slight right",
-    "right": "Turn right",
-    "sharp_right": "Turn sharp right",
-    "u_turn": "U-turn",
-}
-
-
-def _instruction(
-    action: str, name: str, named: bool, metres: float, bearing: float, *, same_street: bool
-) -> str:
-    street = name if named else f"the {name}"
-    length = _fmt_m(metres)
-    if action == "depart":
-        heading = _compass(bearing)
-        head = f"Head {heading}" if heading else "Walk"
-        return f"{head} on {street} for {length}"
-    if action == "straight":
-        return f"Continue {'on' if same_street else 'onto'} {street} for {length}"
-    if same_street:
-        return f"{_TURN_WORDS[action]} to stay on {street}, walk {length}"
-    if action == "u_turn":
-        return f"U-turn onto {street}, walk {length}"
-    return f"{_TURN_WORDS[action]} onto {street}, walk {length}"

@@ -71,9 +71,7 @@ from .walk_edges import (  # noqa: F401  (re-exported: the public names of this 
     _edge_length,
     _end_bearings,
     _first_text,
-    _fmt_min,
     _graph_crs,
-    _instruction,
     _node_xy,
     _oriented_coords,
     _plain,
@@ -102,7 +100,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Step:
-    """One instruction of a turn list.
+    """One step of a turn list (as data; phrased by ``maps/steps.py``).
 
     Attributes
     ----------
@@ -112,8 +110,6 @@ class Step:
         ``"start"``, ``"depart"`` (first street), ``"straight"``, ``"slight_left"``,
         ``"left"``, ``"sharp_left"``, ``"slight_right"``, ``"right"``, ``"sharp_right"``,
         ``"u_turn"``, ``"dwell"`` or ``"arrive"``.
-    instruction : str
-        Text for the team, e.g. "Turn left onto Aleksanterinkatu and walk 120 m".
     street : str
         Street name, or the highway type ("footway", "path"...) of an unnamed way;
         empty for start, dwell and arrive steps (they carry the node instead).
@@ -144,13 +140,12 @@ class Step:
     label : str
         Dwell label for ``dwell`` steps; ``"station"`` or ``"end"`` for ``arrive``.
 
-    ``instruction`` is the English phrasing; the other fields are the step as data, so
-    that a renderer can phrase it in any language (see ``maps/steps.py``).
+    A step is data: ``maps/steps.py`` phrases it per language at render time
+    ("Turn left onto Aleksanterinkatu, walk 120 m", "左转进入Aleksanterinkatu，步行 120 米").
     """
 
     index: int
     action: str
-    instruction: str
     street: str
     named: bool
     distance_m: float
@@ -392,7 +387,6 @@ def turn_list(G: nx.MultiDiGraph, edges: Sequence, *, speed_kmh: float, dwells=N
             clock += minutes
             add(
                 action="dwell",
-                instruction=f"Dwell {_fmt_min(minutes)} min at {label}",
                 street="",
                 named=False,
                 distance_m=0.0,
@@ -407,7 +401,6 @@ def turn_list(G: nx.MultiDiGraph, edges: Sequence, *, speed_kmh: float, dwells=N
     closed = walk[-1][1] == station
     add(
         action="start",
-        instruction="Start at station",
         street="",
         named=False,
         distance_m=0.0,
@@ -455,7 +448,6 @@ def turn_list(G: nx.MultiDiGraph, edges: Sequence, *, speed_kmh: float, dwells=N
         same = first > 0 and labels[first - 1] == labels[first]
         add(
             action=action,
-            instruction=_instruction(action, name, named, d, bearings[first][0], same_street=same),
             highway=_first_text(G.edges[walk[first]].get("highway")),
             heading=_compass(bearings[first][0]) if action == "depart" else "",
             same_street=same,
@@ -473,7 +465,6 @@ def turn_list(G: nx.MultiDiGraph, edges: Sequence, *, speed_kmh: float, dwells=N
     end = walk[-1][1]
     add(
         action="arrive",
-        instruction="Arrive at station" if closed else "Arrive at end of route",
         street="",
         named=False,
         distance_m=0.0,

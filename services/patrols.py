@@ -55,6 +55,11 @@ class PlanRequest:
     dwell_minutes: float = 12.0
     max_dwells: int = 4
     days: int = 1
+    # a cycle: each team's route cut into one sortie a day that fits the shift (default
+    # 90 min), priority streets (hot spots, camera blind spots) in every sortie, the
+    # others once per cycle; cycle_days is the target, lengthened (and said) if too short
+    cycle: bool = False
+    cycle_days: int = 7
     seed: int = 0
     time_limit_s: float = 10.0  # for all shifts together
     name: str = ""
@@ -221,6 +226,12 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
         raise InfeasiblePlanError("no teams: give k, or add teams to the station")
     if request.days < 1 or request.days > 14:
         raise SchemaError("days must be between 1 and 14")
+    if request.cycle and request.days != 1:
+        raise SchemaError(
+            "a cycle plan makes its own days (one shift a team a day): leave days at 1"
+        )
+    if request.cycle and not 1 <= request.cycle_days <= 60:
+        raise SchemaError("cycle_days must be between 1 and 60 (7: every street once a week)")
     shifts = plan_shifts(request, n_teams=len(teams))
     G = load_graph(store, request.network)
     crs = G.graph["crs"]
@@ -241,7 +252,7 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
     speed_m_per_min = request.speed_kmh * 1000.0 / 60.0
     plan_id = uuid.uuid4().hex[:12]
     rows, day_summaries, shift_summaries, all_dwell_edges = [], [], [], set()
-    unreachable = []
+    unreachable, cycles = [], []
     for shift in shifts:
         dwell_points = (
             hot_spot_points(store, area, crs, hours=shift.hours, max_points=request.max_dwells)
@@ -285,7 +296,13 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
         )
         kwargs = dict(seed=request.seed, shift=shift_m, split_sorties=request.split_sorties)
         time_limit = request.time_limit_s / len(shifts)
-        if request.days == 1:
+        if request.cycle:
+            every = [*dwell_edges, *blind_dwells, *blind["edges"]]
+            plans, cycle = plan_cycle(
+                G, solver, request, teams, shift_m, every_shift=every, time_limit=time_limit
+            )
+            cycles.append({"shift": shift.name, **cycle})
+        elif request.days == 1:
             plans = [solver.solve(time_limit=time_limit, **kwargs)]
         else:
             plans = solver.rotations(request.days, time_limit=time_limit, **kwargs)
@@ -346,6 +363,9 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
     }
     if request.shifts:
         summary["shifts"] = shift_summaries
+    if cycles:
+        summary["cycle"] = cycles[0] if len(cycles) == 1 else cycles
+        summary["notes"] = sorted(set(summary["notes"]) | {n for c in cycles for n in c["notes"]})
     routes = gpd.GeoDataFrame(pd.DataFrame(rows), geometry="geometry", crs=WGS84)
     plan_row = pd.DataFrame(
         {
@@ -361,6 +381,112 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
         {"patrol_plans": plan_row, "patrol_routes": routes}, mode="append", source="patrol plan"
     )
     return plan_id
+
+
+#: Shift length of a cycle plan when the request gives none (minutes, dwells included).
+CYCLE_SHIFT_MINUTES = 90.0
+
+
+def plan_cycle(
+    G: nx.MultiDiGraph,
+    solver: MinMaxRoutes,
+    request: PlanRequest,
+    teams: list[str],
+    shift_m: list[float] | None,
+    *,
+    every_shift: list[tuple],
+    time_limit: float,
+    **solve_options,
+) -> tuple[list, dict]:
+    """One k-route plan cut into a cycle of shifts: the plan of each day, and a summary.
+
+    Each team's route is cut into sorties that fit its shift (walk from and back to the
+    station and dwells included), one a day; ``every_shift`` streets (hot spots, camera
+    blind spots, most important first) are walked in every sortie, the others once per
+    cycle.  Streets too far from the station to walk there and back within a shift are
+    reported (``beyond_shift_streets``), not planned.
+
+    Returns
+    -------
+    plans : list of Plan
+        Day 1, 2, ...: each team's sortie of that day (``sortie`` 0).
+    summary : dict
+        ``days`` (to full coverage), ``target_days``, ``lengthened``, ``shift_minutes``,
+        per team ``shifts``, ``km_per_shift``, ``minutes_per_shift``,
+        ``days_to_full_coverage``; ``beyond_shift_streets``, ``every_shift_streets``,
+        ``every_shift_rotated``, ``coverage`` and ``notes``.
+    """
+    from dataclasses import replace
+
+    m_per_min = request.speed_kmh * 1000.0 / 60.0
+    limit = shift_m if shift_m is not None else CYCLE_SHIFT_MINUTES * m_per_min
+    plan = solver.solve(seed=request.seed, time_limit=time_limit, **solve_options)
+    cut = solver.cut_into_shifts(plan, shift=limit, every_shift=every_shift)
+    n_days = max(cut.days, default=0)
+    plans, seen = [], set()
+    n_tasks = max(1, len({e for r in plan.routes for e in r.served}))
+    for day in range(n_days):
+        routes = [replace(r, sortie=0) for r in cut.routes if r.sortie == day]
+        seen |= {e for r in routes for e in r.served}
+        costs = [r.cost for r in routes] or [0.0]
+        plans.append(
+            replace(
+                cut,
+                routes=routes,
+                longest=max(costs),
+                shortest=min(costs),
+                total_cost=float(sum(costs)),
+                total_deadhead=float(sum(r.deadhead_cost for r in routes)),
+                coverage=len(seen) / n_tasks,  # share of the streets walked by this day
+                over_shift=sorted({r.team for r in routes if r.over_shift}),
+            )
+        )
+    per_team = []
+    for t, team in enumerate(teams):
+        mine = sorted((r for r in cut.routes if r.team == t), key=lambda r: r.sortie)
+        dwell = [sum(solver.service.get(e, 0.0) for e in r.served) for r in mine]
+        per_team.append(
+            {
+                "team": team,
+                "shifts": len(mine),
+                "days_to_full_coverage": len(mine),
+                "km_per_shift": [
+                    round((r.cost - d) / 1000.0, 3) for r, d in zip(mine, dwell, strict=True)
+                ],
+                "minutes_per_shift": [round(r.cost / m_per_min, 1) for r in mine],
+            }
+        )
+    minutes = CYCLE_SHIFT_MINUTES if shift_m is None else round(max(shift_m) / m_per_min, 1)
+    notes = []
+    if n_days > request.cycle_days:
+        notes.append(
+            f"the cycle lasts {n_days} days, not {request.cycle_days}: {len(teams)} teams "
+            f"cannot walk every street in {request.cycle_days} shifts of {minutes:g} min each "
+            "(add teams, or a station nearer the far streets)"
+        )
+    if cut.beyond_shift:
+        notes.append(
+            f"{len(cut.beyond_shift)} streets are too far from the station to walk there and "
+            f"back within a {minutes:g} min shift: they are not in the cycle"
+        )
+    if cut.every_shift_rotated:
+        notes.append(
+            f"{len(cut.every_shift_rotated)} priority streets did not fit in every shift "
+            "(their own tour took more than half of it): they rotate with the others"
+        )
+    beyond = [list(map(_plain, e)) if isinstance(e, tuple) else e for e in cut.beyond_shift]
+    return plans, {
+        "days": n_days,
+        "target_days": request.cycle_days,
+        "lengthened": n_days > request.cycle_days,
+        "shift_minutes": minutes,
+        "teams": per_team,
+        "beyond_shift_streets": beyond,
+        "every_shift_streets": len({solver.street_id(e) for e in every_shift}),
+        "every_shift_rotated": len(cut.every_shift_rotated),
+        "coverage": cut.coverage,
+        "notes": notes,
+    }
 
 
 BLIND_SOURCE = (

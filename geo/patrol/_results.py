@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from dataclasses import replace
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import dijkstra
 
 from ..errors import InfeasiblePlanError, SchemaError
+from ._cycle import EVERY_SHIFT_SHARE, best_orientation, cut_route, round_trips
+from ._turns import fewest_turns
 from .plan import Plan, Route
 
 
 class _Results:
     """Plans from the search's orientation arrays."""
+
+    #: re-order each expanded walk to turn back least (same arcs, same length)
+    smooth_turns = True
 
     def rotations(
         self,
@@ -163,12 +169,21 @@ class _Results:
             )
         return plans
 
-    def cut_into_shifts(self, plan: Plan, *, shift: float | Sequence[float]) -> Plan:
-        """The routes of ``plan`` cut into depot-to-depot sorties of at most ``shift``.
+    def cut_into_shifts(
+        self,
+        plan: Plan,
+        *,
+        shift: float | Sequence[float],
+        every_shift: Sequence[Hashable] = (),
+        every_shift_share: float = EVERY_SHIFT_SHARE,
+    ) -> Plan:
+        """The routes of ``plan`` cut into a cycle of depot-to-depot sorties, one a day.
 
-        Each team walks its sorties on successive days (one shift a day), so the number
-        of a team's sorties is the days it needs to cover its streets.  A sortie still
-        longer than ``shift`` (one far street) is flagged ``over_shift``.
+        Each team's route is cut, in its order, into the fewest sorties that fit the
+        shift (walk from and back to the depot, streets and dwells included); the team
+        walks one a day, so its number of sorties is the days it needs to cover its
+        streets (``Plan.days``).  The ``every_shift`` streets a team serves are added to
+        each of its sorties; the others rotate, each walked once per cycle.
 
         Parameters
         ----------
@@ -176,15 +191,40 @@ class _Results:
             A plan returned by this solver.
         shift : float or sequence of float
             Longest sortie (cost unit), for all teams or per team.
+        every_shift : sequence of hashable
+            Required edge ids (priority streets: hot spots, camera blind spots), most
+            important first, walked in every sortie of the team whose route serves them.
+        every_shift_share : float
+            Largest share of a shift those streets may take (their own tour from the
+            depot); beyond it the least important rotate (``Plan.every_shift_rotated``).
 
         Returns
         -------
         Plan
-            Same served streets, ``Route.sortie`` numbering each team's sorties.
+            Same served streets, ``Route.sortie`` the day (0-based) of each team's
+            sortie.  Streets that no sortie can reach and walk back from within a shift
+            are in ``Plan.beyond_shift``, not served; the other sorties fit the shift.
         """
         if len(plan.sequences) != self.k:
             raise SchemaError("this plan was not made by this solver: solve() first")
-        return self._plan(
+        shifts = self._shift_list(shift)
+        index = {t.eid: i for i, t in enumerate(self._tasks)}
+        prio = [index[self.street_id(e)] for e in every_shift if self.street_id(e) in index]
+        rt = round_trips(self._core)
+        pieces, beyond, rotated = [], [], []
+        for team, x in enumerate(plan.sequences):
+            cut = cut_route(
+                self._core,
+                np.asarray(x, dtype=np.int64),
+                shifts[team],
+                every_shift=prio,
+                every_shift_share=every_shift_share,
+                rt=rt,
+            )
+            pieces += [(team, j, s[1:-1]) for j, s in enumerate(cut.sorties)]
+            beyond += cut.beyond
+            rotated += cut.rotated
+        out = self._plan(
             plan.sequences,
             seed=plan.seed,
             iterations=plan.iterations,
@@ -192,19 +232,40 @@ class _Results:
             stopped_by=plan.stopped_by,
             shift=shift,
             split_sorties=True,
+            pieces=pieces,
         )
+        n_served = len({e for r in out.routes for e in r.served})
+        return replace(
+            out,
+            beyond_shift=[self._tasks[t].eid for t in sorted(set(beyond))],
+            every_shift_rotated=[self._tasks[t].eid for t in rotated],
+            days=[sum(1 for r in out.routes if r.team == t) for t in range(self.k)],
+            coverage=1.0 if not self._tasks else n_served / len(self._tasks),
+        )
+
+    def _shift_list(self, shift: float | Sequence[float] | None) -> list[float]:
+        if shift is None:
+            return [math.inf] * self.k
+        if isinstance(shift, (int, float, np.floating, np.integer)):
+            return [float(shift)] * self.k
+        shifts = [float(s) for s in shift]
+        if len(shifts) != self.k:
+            raise SchemaError(f"shift has {len(shifts)} values for {self.k} teams")
+        return shifts
 
     # ------------------------------------------------------------ results
     def _walk(
         self, seq: np.ndarray, paths: dict[int, np.ndarray]
     ) -> tuple[list, list, float, float, list]:
-        """Expand an orientation sequence into node and edge lists."""
-        nodes = self.nodes
+        """Expand an orientation sequence into node and edge lists.
+
+        The expanded closed walk is then re-ordered into the Euler circuit of the same
+        arcs that turns back least (:func:`._turns.fewest_turns`): same length, same
+        served streets, fewer U-turns.
+        """
         dep = self._dep
-        walk_nodes = [dep]
-        edges: list[tuple] = []
+        arcs: list[tuple] = []  # (u, v, key, served street id or None), node indices
         cost = dead = 0.0
-        served = []
 
         def deadhead(a: int, b: int) -> None:
             nonlocal cost, dead
@@ -220,8 +281,7 @@ class _Results:
             path.reverse()
             for x, y in zip(path[:-1], path[1:], strict=True):
                 c, key = self._arc[(x, y)]
-                edges.append((nodes[x], nodes[y], key))
-                walk_nodes.append(y)
+                arcs.append((x, y, key, None))
                 cost += c
                 dead += c
 
@@ -233,35 +293,17 @@ class _Results:
             else:
                 a, b, c, key = t.v, t.u, t.cost_vu, t.key_vu
             deadhead(cur, a)
-            edges.append((nodes[a], nodes[b], key))
-            walk_nodes.append(b)
+            arcs.append((a, b, key, (t.eid,)))
             cost += c + self._extra[o // 2]
-            served.append(t.eid)
             cur = b
         deadhead(cur, dep)
-        return [nodes[i] for i in walk_nodes], edges, cost, dead, served
-
-    def _sorties(self, seq: np.ndarray, limit: float) -> list[np.ndarray]:
-        """Greedy split of a route into depot-to-depot sorties of cost <= limit (linear)."""
-        core = self._core
-        D, S, E, C = core.D, core.S, core.E, core.C
-        out, cur, run = [], [], 0.0  # run: cost from the depot to the end of cur
-        for o in seq:
-            o = int(o)
-            if cur:
-                ext = run + D[E[cur[-1]], S[o]] + C[o]
-                if ext + D[E[o], 0] > limit + 1e-9:
-                    out.append(np.array(cur, dtype=np.int64))
-                    cur, run = [], 0.0
-                else:
-                    cur.append(o)
-                    run = ext
-                    continue
-            cur.append(o)
-            run = D[0, S[o]] + C[o]
-        if cur:
-            out.append(np.array(cur, dtype=np.int64))
-        return out
+        if self.smooth_turns:
+            arcs = fewest_turns(arcs, dep, xy=self._xy)
+        nodes = self.nodes
+        walk_nodes = [nodes[dep]] + [nodes[v] for _, v, _, _ in arcs]
+        edges = [(nodes[u], nodes[v], key) for u, v, key, _ in arcs]
+        served = [tag[0] for *_, tag in arcs if tag is not None]
+        return walk_nodes, edges, cost, dead, served
 
     def _plan(
         self,
@@ -273,21 +315,21 @@ class _Results:
         stopped_by: str,
         shift: float | Sequence[float] | None,
         split_sorties: bool,
+        pieces: list[tuple[int, int, np.ndarray]] | None = None,
     ) -> Plan:
-        if shift is None:
-            shifts = [math.inf] * self.k
-        elif isinstance(shift, (int, float, np.floating, np.integer)):
-            shifts = [float(shift)] * self.k
-        else:
-            shifts = [float(s) for s in shift]
-            if len(shifts) != self.k:
-                raise SchemaError(f"shift has {len(shifts)} values for {self.k} teams")
-        seqs = []
-        for team, x in enumerate(routes):
+        shifts = self._shift_list(shift)
+        seqs = [] if pieces is None else list(pieces)
+        rt = None
+        for team, x in enumerate(routes if pieces is None else ()):
             seq = np.asarray(x[1:-1], dtype=np.int64)
             if split_sorties and self._core.cost(x) > shifts[team] + 1e-9:
-                for j, part in enumerate(self._sorties(seq, shifts[team])):
-                    seqs.append((team, j, part))
+                # the cycle's cut without priority streets; a street beyond the shift
+                # is a sortie of its own here, flagged over_shift
+                rt = round_trips(self._core) if rt is None else rt
+                cut = cut_route(self._core, np.asarray(x, dtype=np.int64), shifts[team], rt=rt)
+                parts = [s[1:-1] for s in cut.sorties]
+                parts += [np.array([best_orientation(self._core, t)]) for t in cut.beyond]
+                seqs += [(team, j, part) for j, part in enumerate(parts)]
             else:
                 seqs.append((team, 0, seq))
         sources = {self._dep}
@@ -308,7 +350,7 @@ class _Results:
         over = set()
         for team, j, seq in seqs:
             nodes, edges, cost, dead, served = self._walk(seq, paths)
-            flag = cost > shifts[team] + 1e-9
+            flag = cost > shifts[team] * (1 + 1e-9) + 1e-6
             if flag:
                 over.add(team)
             out.append(

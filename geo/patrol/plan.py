@@ -28,7 +28,8 @@ class Route:
     served : list
         Ids of the required edges this route serves, in service order.
     sortie : int
-        0, or the index of the sortie when an over-long route was split (``split_sorties``).
+        0, or the index of the sortie when an over-long route was split (``split_sorties``);
+        in a plan cut into shifts, the day of the cycle (0-based).
     over_shift : bool
         True when ``cost`` exceeds the team's shift.
     """
@@ -67,6 +68,14 @@ class Plan:
         (undirected networks; 0 otherwise).  ``longest / lower_bound`` is the gap.
     over_shift : list of int
         Teams with at least one route longer than the shift.
+    beyond_shift : list
+        Plans cut into shifts: ids of required edges no sortie can reach, walk and come
+        back from within a shift (too far from the depot); they are not served.
+    every_shift_rotated : list
+        Plans cut into shifts: priority edges that did not fit in every shift and rotate.
+    days : list of int
+        Plans cut into shifts: per team, its number of sorties, one a day (the days it
+        needs to walk all its streets); empty otherwise.
     seed, iterations, seconds, stopped_by
         Search bookkeeping; ``stopped_by`` is ``"time"``, ``"iterations"``, ``"stall"``,
         ``"lower_bound"`` or ``"empty"``.  The result is reproducible for a seed unless
@@ -82,6 +91,9 @@ class Plan:
     coverage: float
     lower_bound: float
     over_shift: list[int] = field(default_factory=list)
+    beyond_shift: list = field(default_factory=list)
+    every_shift_rotated: list = field(default_factory=list)
+    days: list[int] = field(default_factory=list)
     seed: int = 0
     iterations: int = 0
     seconds: float = 0.0

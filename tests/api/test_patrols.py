@@ -333,3 +333,44 @@ def test_shift_hours_limits_and_midnight():
 
 def _with(req, **changes):
     return dataclasses.replace(req, **changes)
+
+
+def test_cycle_plan_fits_each_shift_and_walks_hot_spots_every_day(client, db_url):
+    r = client.post(
+        "/api/patrols",
+        json={
+            "station_id": "S1",
+            "k": 2,
+            "area_code": AREA,
+            "cycle": True,
+            "cycle_days": 2,
+            "shift_minutes": 90,
+            "hours": [8, 11],  # the morning cluster: a hot spot dwell
+            "dwell_minutes": 5,
+            "camera_blind_spots": False,
+            "time_limit_s": 2,
+        },
+    )
+    assert r.status_code == 201, r.text
+    plan = r.json()
+    cycle = plan["summary"]["cycle"]
+    assert cycle["days"] == max(t["shifts"] for t in cycle["teams"]) > 2
+    assert cycle["lengthened"] and any("cycle lasts" in n for n in plan["summary"]["notes"])
+    assert cycle["every_shift_streets"] >= 1
+    routes = plan["routes"]["features"]
+    for t in cycle["teams"]:
+        assert max(t["minutes_per_shift"]) <= 90 + 1e-6
+        assert len(t["km_per_shift"]) == t["days_to_full_coverage"] == t["shifts"]
+    for f in routes:
+        assert f["properties"]["minutes"] <= 90 + 0.01 and not f["properties"]["over_shift"]
+    with open_store(db_url) as s:
+        rows = s.read("patrol_routes", where={"plan_id": plan["plan_id"]})
+    # the hot spot is walked (with its dwell) in every shift of the team whose streets it
+    # is on; the last day covers all
+    dwells = rows.assign(
+        dwell=[any(st["kind"] == "dwell" for st in json.loads(x)) for x in rows["stops"]]
+    ).groupby("team_id")["dwell"]
+    assert dwells.all().any() and (dwells.all() == dwells.any()).all()
+    days = plan["summary"]["days"]
+    assert [d["day"] for d in days] == list(range(1, cycle["days"] + 1))
+    assert days[-1]["coverage"] == cycle["coverage"] == 1.0

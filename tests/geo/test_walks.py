@@ -33,6 +33,7 @@ from gridpatrol.geo.walks import (
     route_to_geojson_feature,
     turn_list,
 )
+from gridpatrol.maps.steps import phrase_step
 
 UTM35 = "EPSG:32635"
 X0, Y0 = 385000.0, 6672000.0
@@ -53,6 +54,11 @@ STREETS = [
 # From station 4: north, right, straight, right, right, right onto the footway, U-turn
 # back down it, right onto Esplanadi to the station. 800 m.
 ROUTE = [(4, 1, 0), (1, 2, 0), (2, 3, 0), (3, 6, 0), (6, 5, 0), (5, 2, 0), (2, 5, 0), (5, 4, 0)]
+
+
+def english(step) -> str:
+    """The English sentence of a step, as the pages phrase it (steps are data)."""
+    return phrase_step(step.to_dict(), "en")
 
 
 def xy(n):
@@ -92,7 +98,7 @@ def test_route_geometry_follows_travel_direction(toy):
 
 def test_turn_list_on_toy_grid(toy):
     steps = turn_list(toy, ROUTE, speed_kmh=6.0, dwells=[(3, 12), ((5, 6, 0), 5, "kiosk")])
-    text = [s.instruction for s in steps]
+    text = [english(s) for s in steps]
     assert text == [
         "Start at station",
         "Head north on Mannerheimintie for 100 m",
@@ -170,7 +176,7 @@ def test_sharp_turn_on_the_grid(toy):
     toy.add_edge(1, 5, 0, name="Vinokatu", highway="residential", length=141.4)
     steps = turn_list(toy, [(4, 1, 0), (1, 5, 0), (5, 4, 0)], speed_kmh=5)
     assert [s.action for s in steps[1:4]] == ["depart", "sharp_right", "sharp_right"]
-    assert steps[2].instruction == "Turn sharp right onto Vinokatu, walk 140 m"
+    assert english(steps[2]) == "Turn sharp right onto Vinokatu, walk 140 m"
 
 
 def test_unnamed_ways_merge_through_bends_but_not_junction_turns():
@@ -183,7 +189,7 @@ def test_unnamed_ways_merge_through_bends_but_not_junction_turns():
         for p, q in ((u, v), (v, u)):
             G.add_edge(p, q, 0, highway="footway", length=100.0)
     steps = turn_list(G, [("a", "b", 0), ("b", "c", 0), ("c", "d", 0)], speed_kmh=5)
-    assert [s.instruction for s in steps[1:-1]] == [
+    assert [english(s) for s in steps[1:-1]] == [
         "Head east on the footway for 200 m",
         "Turn right to stay on the footway, walk 100 m",
     ]
@@ -332,13 +338,13 @@ def test_helsinki_route_geometry_and_turn_list(helsinki_walk, helsinki_loop):
     assert line.length == pytest.approx(summary.length_m, rel=0.01)  # UTM vs geodesic
 
     steps = turn_list(G, route, speed_kmh=4.5, dwells=[(n_out, 12)])
-    assert steps[0].instruction == "Start at station"
-    assert steps[-1].instruction == "Arrive at station"
+    assert english(steps[0]) == "Start at station"
+    assert english(steps[-1]) == "Arrive at station"
     assert sum(s.distance_m for s in steps) == pytest.approx(summary.length_m)
     assert steps[-1].cumulative_m == pytest.approx(summary.length_m)
     assert steps[-1].cumulative_minutes == pytest.approx(summary.walk_minutes + 12)
     assert steps[-1].cumulative_minutes == pytest.approx(summary.total_minutes)
-    assert "Dwell 12 min at hot spot" in [s.instruction for s in steps]
+    assert "Dwell 12 min at hot spot" in [english(s) for s in steps]
     walked = [s for s in steps if s.distance_m > 0]
     assert len(walked) < len(route)  # same-street edges merged
     # every edge appears in exactly one step, in order
