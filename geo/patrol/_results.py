@@ -31,6 +31,7 @@ class _Results:
         max_stall: int | None = 2000,
         shift: float | Sequence[float] | None = None,
         split_sorties: bool = False,
+        territories: bool = False,
     ) -> list[Plan]:
         """Several different plans whose longest routes are within ``tolerance``.
 
@@ -50,6 +51,10 @@ class _Results:
             tried, so the call may run over the limit.
         tolerance : float
             Allowed relative excess of a plan's longest route over the best one.
+        territories : bool
+            As in :meth:`solve`: each team keeps its territory every day; the plans
+            differ in the order and direction each team walks it (every other day the
+            reverse, on undirected networks).
 
         Returns
         -------
@@ -59,6 +64,12 @@ class _Results:
         """
         if n < 1:
             raise InfeasiblePlanError(f"n must be at least 1, got {n}")
+        self._check_territories(territories)
+        if territories:
+            return self._territory_rotations(
+                n, seed=seed, time_limit=time_limit, shift=shift, split_sorties=split_sorties
+            )
+        self._team_paths = None
         t0 = time.perf_counter()
         core = self._core
         res = core.run(
@@ -163,6 +174,35 @@ class _Results:
             )
         return plans
 
+    def _territory_rotations(
+        self, n: int, *, seed: int, time_limit: float, shift, split_sorties: bool
+    ) -> list[Plan]:
+        """``n`` plans on the same territories: day ``d`` from seed ``seed + d``, and
+        walked backwards on odd days when the network allows it (a team is not seen at
+        the same corner at the same hour every day)."""
+        t0 = time.perf_counter()
+        plans = []
+        for day in range(n):
+            left = time_limit - (time.perf_counter() - t0)
+            res = self._territory_search(
+                seed=seed + day, time_limit=self._search_limit(max(left, 0.1) / (n - day))
+            )
+            routes = res.routes
+            if day % 2 == 1 and self._core.symmetric:
+                routes = [np.concatenate([x[:1], x[-2:0:-1] ^ 1, x[-1:]]) for x in routes]
+            plans.append(
+                self._plan(
+                    routes,
+                    seed=seed + day,
+                    iterations=res.iterations,
+                    seconds=time.perf_counter() - t0,
+                    stopped_by=res.stopped_by,
+                    shift=shift,
+                    split_sorties=split_sorties,
+                )
+            )
+        return plans
+
     def cut_into_shifts(self, plan: Plan, *, shift: float | Sequence[float]) -> Plan:
         """The routes of ``plan`` cut into depot-to-depot sorties of at most ``shift``.
 
@@ -196,11 +236,11 @@ class _Results:
 
     # ------------------------------------------------------------ results
     def _walk(
-        self, seq: np.ndarray, paths: dict[int, np.ndarray]
+        self, seq: np.ndarray, paths: dict[int, np.ndarray], *, dep: int | None = None
     ) -> tuple[list, list, float, float, list]:
-        """Expand an orientation sequence into node and edge lists."""
+        """Expand an orientation sequence into node and edge lists (from node ``dep``)."""
         nodes = self.nodes
-        dep = self._dep
+        dep = self._dep if dep is None else dep
         walk_nodes = [dep]
         edges: list[tuple] = []
         cost = dead = 0.0
@@ -241,8 +281,9 @@ class _Results:
         deadhead(cur, dep)
         return [nodes[i] for i in walk_nodes], edges, cost, dead, served
 
-    def _sorties(self, seq: np.ndarray, limit: float) -> list[np.ndarray]:
-        """Greedy split of a route into depot-to-depot sorties of cost <= limit (linear)."""
+    def _sorties(self, seq: np.ndarray, limit: float, *, home: int = 0) -> list[np.ndarray]:
+        """Greedy split of a route into sorties of cost <= limit from relevant node
+        ``home`` (the team's station) and back (linear)."""
         core = self._core
         D, S, E, C = core.D, core.S, core.E, core.C
         out, cur, run = [], [], 0.0  # run: cost from the depot to the end of cur
@@ -250,7 +291,7 @@ class _Results:
             o = int(o)
             if cur:
                 ext = run + D[E[cur[-1]], S[o]] + C[o]
-                if ext + D[E[o], 0] > limit + 1e-9:
+                if ext + D[E[o], home] > limit + 1e-9:
                     out.append(np.array(cur, dtype=np.int64))
                     cur, run = [], 0.0
                 else:
@@ -258,7 +299,7 @@ class _Results:
                     run = ext
                     continue
             cur.append(o)
-            run = D[0, S[o]] + C[o]
+            run = D[home, S[o]] + C[o]
         if cur:
             out.append(np.array(cur, dtype=np.int64))
         return out
@@ -285,12 +326,13 @@ class _Results:
         seqs = []
         for team, x in enumerate(routes):
             seq = np.asarray(x[1:-1], dtype=np.int64)
-            if split_sorties and self._core.cost(x) > shifts[team] + 1e-9:
-                for j, part in enumerate(self._sorties(seq, shifts[team])):
+            if split_sorties and self._team_cost(team, x) > shifts[team] + 1e-9:
+                home = self._team_pos[team]
+                for j, part in enumerate(self._sorties(seq, shifts[team], home=home)):
                     seqs.append((team, j, part))
             else:
                 seqs.append((team, 0, seq))
-        sources = {self._dep}
+        sources = {self._dep, *self._team_dep}
         for _, _, seq in seqs:
             for o in seq:
                 t = self._tasks[o // 2]
@@ -307,7 +349,11 @@ class _Results:
         out = []
         over = set()
         for team, j, seq in seqs:
-            nodes, edges, cost, dead, served = self._walk(seq, paths)
+            # territory plans: each team deadheads on its own paths (around other
+            # teams' territories), when the solver kept them
+            own = getattr(self, "_team_paths", None)
+            team_paths = own[team] if own is not None else paths
+            nodes, edges, cost, dead, served = self._walk(seq, team_paths, dep=self._team_dep[team])
             flag = cost > shifts[team] + 1e-9
             if flag:
                 over.add(team)
