@@ -211,6 +211,7 @@ class MinMaxRoutes(_Results):
         required: Iterable[int] | None = None,
         directed: bool = False,
         service: Mapping[int, float] | None = None,
+        depots: Sequence[Hashable] | None = None,
     ) -> MinMaxRoutes:
         """Build a solver from an edge list.
 
@@ -232,6 +233,8 @@ class MinMaxRoutes(_Results):
             See ``edges``.
         service : mapping of int to float, optional
             Extra service (dwell) time per required edge position.
+        depots : sequence, optional
+            Station node of each team, when teams start from different stations.
 
         Returns
         -------
@@ -263,7 +266,7 @@ class MinMaxRoutes(_Results):
                 arcs.append((v, u, c_vu, i))
             if i in req:
                 tasks.append(_Task(u, v, c_uv, c_vu, i, i, i))
-        return cls(nodes, arcs, tasks, depot=depot, k=k, service=service)
+        return cls(nodes, arcs, tasks, depot=depot, k=k, service=service, depots=depots)
 
     @classmethod
     def from_graph(
