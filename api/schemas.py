@@ -287,6 +287,19 @@ class PlanRequestIn(BaseModel):
     )
     time_limit_s: float = Field(10.0, gt=0, le=120, description="for all shifts together")
     name: str = Field("", max_length=200)
+    territories: bool = Field(
+        True,
+        description="each team walks its own compact territory around its station, so "
+        "routes of different teams do not interleave (the plan reports each team's share "
+        "of walking inside another's territory); false: one balanced plan over all streets "
+        "(all teams at station_id)",
+    )
+    team_stations: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="team id -> station id the team starts from (default: the team's own "
+        "station, else station_id); teams at different stations need territories",
+    )
 
 
 class ComplianceOut(BaseModel):

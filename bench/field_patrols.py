@@ -18,7 +18,7 @@ trusting the solver:
 
 * ``shift_minutes_max``, ``shift_overrun_count``: longest shift, shifts over 90 minutes;
 * ``interleave_share_max``: share of a team's walked length inside the convex hull of
-  another team's served streets;
+  another team's served streets (``gridpatrol.geo.patrol.interleave``);
 * ``uturns_per_km_max``: turning back on the street just walked, where the turning node
   is not a dead end;
 * ``cycle_days_max``: days until a team has walked all its streets;
@@ -51,6 +51,7 @@ import shapely
 
 from gridpatrol.geo.network import edges_in_area, main_component, nearest_edges, nearest_node
 from gridpatrol.geo.patrol import MinMaxRoutes
+from gridpatrol.geo.patrol.interleave import interleave_shares
 
 SPEED_M_PER_MIN = 4.5 * 1000.0 / 60.0
 SHIFT_MINUTES = 90.0
@@ -100,40 +101,17 @@ def centre(G) -> tuple[float, float]:
     return float(np.median(xy[:, 0])), float(np.median(xy[:, 1]))
 
 
-def edge_line(G, u, v, key) -> shapely.LineString:
-    d = G.edges[u, v, key]
-    if "geometry" in d:
-        return d["geometry"]
-    return shapely.LineString(
-        [(G.nodes[u]["x"], G.nodes[u]["y"]), (G.nodes[v]["x"], G.nodes[v]["y"])]
-    )
-
-
 def field_measures(G, plan, shift_plan) -> dict:
     """Measures of one k-route plan and its cut into shifts (see the module docstring)."""
     U = G.to_undirected(as_view=True)
     degree = {n: len(set(U[n])) for n in G.nodes}
-    hulls, walked = [], []
     uturns, km = [], []
     for r in plan.routes:
-        served = [edge_line(G, *e) for e in r.served]
-        hulls.append(shapely.convex_hull(shapely.union_all(served)) if served else None)
-        lines = [edge_line(G, *e) for e in r.edges]
-        walked.append(lines)
         n = r.nodes
         turns = sum(1 for i in range(1, len(n) - 1) if n[i - 1] == n[i + 1] and degree[n[i]] > 1)
         uturns.append(turns)
         km.append(max(r.cost - 0.0, 1e-9) / 1000.0)
-    inter = []
-    for t, lines in enumerate(walked):
-        others = [h for j, h in enumerate(hulls) if j != t and h is not None and h.area > 0]
-        total = sum(line.length for line in lines)
-        if not others or total <= 0:
-            inter.append(0.0)
-            continue
-        union = shapely.union_all(others)
-        inside = shapely.length(shapely.intersection(np.array(lines, dtype=object), union))
-        inter.append(float(inside.sum()) / total)
+    inter = interleave_shares(G, plan)
     shift_minutes = [r.cost / SPEED_M_PER_MIN for r in shift_plan.routes]
     per_team = {}
     for r in shift_plan.routes:

@@ -92,6 +92,13 @@ UNREACHABLE_REASONS = {
 }
 
 
+TERRITORY_TITLE = {"en": "Territories", "zh": "责任片区"}
+TERRITORY_FIELDS = {
+    "en": ("Team", "Share walked in other territories"),
+    "zh": ("队伍", "在其他片区内行走的比例"),
+}
+
+
 def render_plan(
     routes: gpd.GeoDataFrame,
     *,
@@ -100,8 +107,12 @@ def render_plan(
     basemap: str = "none",
     lang: str = "en",
     unreachable: dict | None = None,
+    territories: dict | None = None,
 ) -> folium.Map:
     """All teams' routes of one plan day, in team colours, with station and dwell stops.
+
+    ``territories``: GeoJSON of each team's territory hull (``team_id``,
+    ``interleave_share`` properties), drawn lightly in the team's colour under its route.
 
     ``unreachable``: GeoJSON of the streets no team can walk (``reason`` property
     ``"disconnected"`` or ``"one_way"``), drawn purple dashed with the reason and a legend entry.
@@ -136,13 +147,33 @@ def render_plan(
             tooltip=folium.GeoJsonTooltip(fields=["reason"], labels=False),
         ).add_to(m)
     teams = list(dict.fromkeys(day_routes["team_id"]))
+    if territories and territories.get("features"):
+        hulls = [f for f in territories["features"] if f["properties"].get("team_id") in teams]
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": hulls},
+            name=TERRITORY_TITLE["zh" if lang == "zh" else "en"],
+            style_function=lambda f: {
+                "color": team_colour(teams.index(f["properties"]["team_id"])),
+                "weight": 1,
+                "opacity": 0.6,
+                "fillOpacity": 0.08,
+            },
+            tooltip=folium.GeoJsonTooltip(
+                fields=["team_id", "interleave_share"],
+                aliases=list(TERRITORY_FIELDS["zh" if lang == "zh" else "en"]),
+            ),
+        ).add_to(m)
     for _, row in day_routes.iterrows():
         colour = team_colour(teams.index(row["team_id"]))
         group = folium.FeatureGroup(name=f"{t['team']} {row['team_id']}").add_to(m)
         _add_route(group, row, colour, t)
         _add_stops(group, _stops(row), t, colour)
-    if len(day_routes):
-        _add_station(m, _stops(day_routes.iloc[0]), t)
+    seen = set()
+    for _, row in day_routes.iterrows():  # teams may start from different stations
+        home = next((s for s in _stops(row) if s["kind"] == "station"), None)
+        if home is not None and (home["lat"], home["lon"]) not in seen:
+            seen.add((home["lat"], home["lon"]))
+            _add_station(m, [home], t)
     legend = "".join(
         f'<div><span style="display:inline-block;width:18px;height:4px;background:{team_colour(i)};'
         f'vertical-align:middle;margin-right:6px"></span>{escape_text(str(team))} · '

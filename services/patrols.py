@@ -30,6 +30,7 @@ from gridpatrol.geo.network import (
     unreachable_streets,
 )
 from gridpatrol.geo.patrol import MinMaxRoutes
+from gridpatrol.geo.patrol.interleave import interleave_shares, territory_hulls
 from gridpatrol.geo.walks import route_geometry, route_stops, route_summary, turn_list
 from gridpatrol.store.base import Store
 from gridpatrol.store.gpx import read_gpx_track, route_to_gpx  # noqa: F401 (re-exported)
@@ -71,6 +72,10 @@ class PlanRequest:
     # None: on when the project has cameras.  Streets no camera sees with incidents near
     # them are required on every day and shift; blind public areas become dwell stops.
     camera_blind_spots: bool | None = None
+    # each team its own territory around its station, routes that do not interleave
+    territories: bool = True
+    # team id -> station id (default: the team's own station, else station_id)
+    team_stations: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -249,10 +254,12 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
     required = list(dict.fromkeys([*required, *blind["edges"]]))
     station = stations.to_crs(crs).geometry.iloc[0]
     depot = nearest_node(G, station.x, station.y, among=main_component(G, required))
+    depots, team_station = team_depots(store, request, teams, G, required, crs, depot)
     speed_m_per_min = request.speed_kmh * 1000.0 / 60.0
     plan_id = uuid.uuid4().hex[:12]
     rows, day_summaries, shift_summaries, all_dwell_edges = [], [], [], set()
     unreachable, cycles = [], []
+    territories = None
     for shift in shifts:
         dwell_points = (
             hot_spot_points(store, area, crs, hours=shift.hours, max_points=request.max_dwells)
@@ -286,7 +293,7 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
             e: request.dwell_minutes * speed_m_per_min for e in [*dwell_edges, *blind_dwells]
         }
         solver = MinMaxRoutes.from_graph(
-            G, depot=depot, k=len(teams), required=required, service=service
+            G, depot=depot, k=len(teams), required=required, service=service, depots=depots
         )
         offsets = [i * request.stagger_minutes for i in range(len(teams))]
         shift_m = (
@@ -294,12 +301,24 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
             if shift.minutes is None
             else [(shift.minutes - off) * speed_m_per_min for off in offsets]
         )
-        kwargs = dict(seed=request.seed, shift=shift_m, split_sorties=request.split_sorties)
+        kwargs = dict(
+            seed=request.seed,
+            shift=shift_m,
+            split_sorties=request.split_sorties,
+            territories=request.territories,
+        )
         time_limit = request.time_limit_s / len(shifts)
         if request.cycle:
             every = [*dwell_edges, *blind_dwells, *blind["edges"]]
             plans, cycle = plan_cycle(
-                G, solver, request, teams, shift_m, every_shift=every, time_limit=time_limit
+                G,
+                solver,
+                request,
+                teams,
+                shift_m,
+                every_shift=every,
+                time_limit=time_limit,
+                territories=request.territories,
             )
             cycles.append({"shift": shift.name, **cycle})
         elif request.days == 1:
@@ -307,6 +326,8 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
         else:
             plans = solver.rotations(request.days, time_limit=time_limit, **kwargs)
         unreachable = plans[0].unreachable
+        if territories is None:  # the first shift's territories, drawn on the plan page
+            territories = territory_summary(G, plans[0], teams, team_station)
         shift_summaries.append(
             {
                 "name": shift.name,
@@ -357,6 +378,7 @@ def plan_patrols(store: Store, request: PlanRequest) -> str:
             .to_json()
         ),
         "dwell_streets": len(all_dwell_edges),
+        "territories": territories if request.territories else None,
         "camera_blind_spots": blind["summary"],
         "days": day_summaries,
         "notes": sorted({n for sh in shift_summaries for n in sh["notes"]} | set(blind["notes"])),
@@ -486,6 +508,52 @@ def plan_cycle(
         "every_shift_rotated": len(cut.every_shift_rotated),
         "coverage": cut.coverage,
         "notes": notes,
+
+
+def team_depots(store: Store, request: PlanRequest, teams, G, required, crs, depot):
+    """Station node of each team: ``request.team_stations``, else the team's own station,
+    else the request's; ``None`` when all start at the request's station."""
+    known = store.read("teams")
+    own = dict(zip(known["team_id"], known["station_id"], strict=True)) if len(known) else {}
+    team_station = [request.team_stations.get(t) or own.get(t) or request.station_id for t in teams]
+    unknown = set(request.team_stations) - set(teams)
+    if unknown:
+        raise NotFoundError(f"team_stations names teams not in the plan: {sorted(unknown)}")
+    if set(team_station) == {request.station_id}:
+        return None, team_station
+    rows = store.read("stations")
+    rows = rows[rows["station_id"].isin(set(team_station))].to_crs(crs)
+    where = dict(zip(rows["station_id"], rows.geometry, strict=True))
+    missing = set(team_station) - set(where)
+    if missing:
+        raise NotFoundError(
+            f"no station {sorted(missing)[0]!r}: add it with gridpatrol station add"
+        )
+    among = main_component(G, required)
+    node = {sid: nearest_node(G, p.x, p.y, among=among) for sid, p in where.items()}
+    node[request.station_id] = depot
+    return [node[sid] for sid in team_station], team_station
+
+
+def territory_summary(G, plan, teams, team_station) -> dict:
+    """Each team's territory hull (GeoJSON, WGS84), station and interleave share."""
+    hulls = territory_hulls(G, plan)
+    shares = interleave_shares(G, plan, hulls=hulls)
+    inner = interleave_shares(G, plan, hulls=hulls, approach=False)
+    frame = gpd.GeoDataFrame(
+        {
+            "team_id": teams,
+            "station_id": team_station,
+            "interleave_share": np.round(shares, 4),
+            "interleave_share_inside": np.round(inner, 4),
+        },
+        geometry=[h if h is not None else shapely.Point() for h in hulls],
+        crs=G.graph["crs"],
+    )
+    return {
+        "interleave_share": dict(zip(teams, np.round(shares, 4).tolist(), strict=True)),
+        "interleave_share_max": round(float(shares.max()), 4) if len(shares) else 0.0,
+        "hulls_geojson": json.loads(frame[~frame.geometry.is_empty].to_crs(WGS84).to_json()),
     }
 
 

@@ -285,7 +285,15 @@ def patrol_plan_page(
     meta, routes = get_plan(store, plan_id)
     routes = page.shift({"routes": routes})["routes"]
     unreachable = meta["summary"].get("unreachable_geojson")
-    html = plan_html(routes, day=day, basemap=page.basemap, lang=page.lang, unreachable=unreachable)
+    territories = (meta["summary"].get("territories") or {}).get("hulls_geojson")
+    html = plan_html(
+        routes,
+        day=day,
+        basemap=page.basemap,
+        lang=page.lang,
+        unreachable=unreachable,
+        territories=territories,
+    )
     return page_html(html, store, page.lang, "patrols")
 
 

@@ -37,6 +37,7 @@ class _Results:
         max_stall: int | None = 2000,
         shift: float | Sequence[float] | None = None,
         split_sorties: bool = False,
+        territories: bool = False,
     ) -> list[Plan]:
         """Several different plans whose longest routes are within ``tolerance``.
 
@@ -56,6 +57,10 @@ class _Results:
             tried, so the call may run over the limit.
         tolerance : float
             Allowed relative excess of a plan's longest route over the best one.
+        territories : bool
+            As in :meth:`solve`: each team keeps its territory every day; the plans
+            differ in the order and direction each team walks it (every other day the
+            reverse, on undirected networks).
 
         Returns
         -------
@@ -65,6 +70,12 @@ class _Results:
         """
         if n < 1:
             raise InfeasiblePlanError(f"n must be at least 1, got {n}")
+        self._check_territories(territories)
+        if territories:
+            return self._territory_rotations(
+                n, seed=seed, time_limit=time_limit, shift=shift, split_sorties=split_sorties
+            )
+        self._team_paths = None
         t0 = time.perf_counter()
         core = self._core
         res = core.run(
@@ -169,6 +180,35 @@ class _Results:
             )
         return plans
 
+    def _territory_rotations(
+        self, n: int, *, seed: int, time_limit: float, shift, split_sorties: bool
+    ) -> list[Plan]:
+        """``n`` plans on the same territories: day ``d`` from seed ``seed + d``, and
+        walked backwards on odd days when the network allows it (a team is not seen at
+        the same corner at the same hour every day)."""
+        t0 = time.perf_counter()
+        plans = []
+        for day in range(n):
+            left = time_limit - (time.perf_counter() - t0)
+            res = self._territory_search(
+                seed=seed + day, time_limit=self._search_limit(max(left, 0.1) / (n - day))
+            )
+            routes = res.routes
+            if day % 2 == 1 and self._core.symmetric:
+                routes = [np.concatenate([x[:1], x[-2:0:-1] ^ 1, x[-1:]]) for x in routes]
+            plans.append(
+                self._plan(
+                    routes,
+                    seed=seed + day,
+                    iterations=res.iterations,
+                    seconds=time.perf_counter() - t0,
+                    stopped_by=res.stopped_by,
+                    shift=shift,
+                    split_sorties=split_sorties,
+                )
+            )
+        return plans
+
     def cut_into_shifts(
         self,
         plan: Plan,
@@ -255,7 +295,7 @@ class _Results:
 
     # ------------------------------------------------------------ results
     def _walk(
-        self, seq: np.ndarray, paths: dict[int, np.ndarray]
+        self, seq: np.ndarray, paths: dict[int, np.ndarray], *, dep: int | None = None
     ) -> tuple[list, list, float, float, list]:
         """Expand an orientation sequence into node and edge lists.
 
@@ -263,7 +303,7 @@ class _Results:
         arcs that turns back least (:func:`._turns.fewest_turns`): same length, same
         served streets, fewer U-turns.
         """
-        dep = self._dep
+        dep = self._dep if dep is None else dep
         arcs: list[tuple] = []  # (u, v, key, served street id or None), node indices
         cost = dead = 0.0
 
@@ -305,6 +345,29 @@ class _Results:
         served = [tag[0] for *_, tag in arcs if tag is not None]
         return walk_nodes, edges, cost, dead, served
 
+    def _sorties(self, seq: np.ndarray, limit: float, *, home: int = 0) -> list[np.ndarray]:
+        """Greedy split of a route into sorties of cost <= limit from relevant node
+        ``home`` (the team's station) and back (linear)."""
+        core = self._core
+        D, S, E, C = core.D, core.S, core.E, core.C
+        out, cur, run = [], [], 0.0  # run: cost from the depot to the end of cur
+        for o in seq:
+            o = int(o)
+            if cur:
+                ext = run + D[E[cur[-1]], S[o]] + C[o]
+                if ext + D[E[o], home] > limit + 1e-9:
+                    out.append(np.array(cur, dtype=np.int64))
+                    cur, run = [], 0.0
+                else:
+                    cur.append(o)
+                    run = ext
+                    continue
+            cur.append(o)
+            run = D[home, S[o]] + C[o]
+        if cur:
+            out.append(np.array(cur, dtype=np.int64))
+        return out
+
     def _plan(
         self,
         routes: list[np.ndarray],
@@ -322,7 +385,13 @@ class _Results:
         rt = None
         for team, x in enumerate(routes if pieces is None else ()):
             seq = np.asarray(x[1:-1], dtype=np.int64)
-            if split_sorties and self._core.cost(x) > shifts[team] + 1e-9:
+            home = self._team_pos[team]
+            if split_sorties and home != 0 and self._team_cost(team, x) > shifts[team] + 1e-9:
+                # a team from its own station: greedy sorties from there (the cycle's
+                # cut below assumes the solver's depot)
+                for j, part in enumerate(self._sorties(seq, shifts[team], home=home)):
+                    seqs.append((team, j, part))
+            elif split_sorties and self._core.cost(x) > shifts[team] + 1e-9:
                 # the cycle's cut without priority streets; a street beyond the shift
                 # is a sortie of its own here, flagged over_shift
                 rt = round_trips(self._core) if rt is None else rt
@@ -332,7 +401,7 @@ class _Results:
                 seqs += [(team, j, part) for j, part in enumerate(parts)]
             else:
                 seqs.append((team, 0, seq))
-        sources = {self._dep}
+        sources = {self._dep, *self._team_dep}
         for _, _, seq in seqs:
             for o in seq:
                 t = self._tasks[o // 2]
@@ -349,7 +418,11 @@ class _Results:
         out = []
         over = set()
         for team, j, seq in seqs:
-            nodes, edges, cost, dead, served = self._walk(seq, paths)
+            # territory plans: each team deadheads on its own paths (around other
+            # teams' territories), when the solver kept them
+            own = getattr(self, "_team_paths", None)
+            team_paths = own[team] if own is not None else paths
+            nodes, edges, cost, dead, served = self._walk(seq, team_paths, dep=self._team_dep[team])
             flag = cost > shifts[team] * (1 + 1e-9) + 1e-6
             if flag:
                 over.add(team)

@@ -37,7 +37,14 @@ from scipy.sparse.csgraph import dijkstra
 from ..errors import InfeasiblePlanError, NotFoundError, SchemaError
 from ._results import _Results
 from ._search import Core, SearchResult
-from ._territory import territory_routes
+from ._territory import (
+    _to_parent,
+    station_territory_routes,
+    street_points,
+    sub_core,
+    sub_nodes,
+    territory_hulls_xy,
+)
 from .plan import Plan, Route
 
 __all__ = ["MinMaxRoutes", "Plan", "Route"]
@@ -114,6 +121,11 @@ class MinMaxRoutes(_Results):
     xy : mapping, optional
         Planar coordinates per node (metres); on large undirected instances the first
         plan then gives each team a compact territory (a sector around the depot).
+    depots : sequence, optional
+        Station node of each team (``k`` labels; teams may share one) when teams start
+        from different stations; plans then need ``territories=True``.  Default: every
+        team starts at ``depot``.  Streets are reachable when a closed walk from
+        ``depot`` can serve them.
     """
 
     def __init__(
@@ -126,6 +138,7 @@ class MinMaxRoutes(_Results):
         k: int,
         service: Mapping[Hashable, float] | None = None,
         xy: Mapping[Hashable, tuple[float, float]] | None = None,
+        depots: Sequence[Hashable] | None = None,
     ) -> None:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
             raise InfeasiblePlanError(f"k must be an integer number of teams, got {k!r}")
@@ -141,6 +154,20 @@ class MinMaxRoutes(_Results):
         self.nodes = list(nodes)
         self.depot = depot
         self._dep = index[depot]
+        if depots is None:
+            depots = [depot] * self.k
+        depots = list(depots)
+        if len(depots) != self.k:
+            raise SchemaError(f"depots has {len(depots)} stations for {self.k} teams")
+        for d in depots:
+            if d not in index:
+                raise NotFoundError(
+                    f"station node {d!r} is not a node of the network; "
+                    "pick an existing node (e.g. the nearest node to the station)"
+                )
+        #: station node label of each team, and its node index
+        self.depots = depots
+        self._team_dep = [index[d] for d in depots]
         n = len(self.nodes)
         # deadhead arcs: cheapest arc per ordered pair
         best: dict[tuple[int, int], tuple[float, Any]] = {}
@@ -184,6 +211,7 @@ class MinMaxRoutes(_Results):
         required: Iterable[int] | None = None,
         directed: bool = False,
         service: Mapping[int, float] | None = None,
+        depots: Sequence[Hashable] | None = None,
     ) -> MinMaxRoutes:
         """Build a solver from an edge list.
 
@@ -205,6 +233,8 @@ class MinMaxRoutes(_Results):
             See ``edges``.
         service : mapping of int to float, optional
             Extra service (dwell) time per required edge position.
+        depots : sequence, optional
+            Station node of each team, when teams start from different stations.
 
         Returns
         -------
@@ -236,7 +266,7 @@ class MinMaxRoutes(_Results):
                 arcs.append((v, u, c_vu, i))
             if i in req:
                 tasks.append(_Task(u, v, c_uv, c_vu, i, i, i))
-        return cls(nodes, arcs, tasks, depot=depot, k=k, service=service)
+        return cls(nodes, arcs, tasks, depot=depot, k=k, service=service, depots=depots)
 
     @classmethod
     def from_graph(
@@ -249,6 +279,7 @@ class MinMaxRoutes(_Results):
         required: Iterable[tuple] | None = None,
         merge_opposite: bool = True,
         service: Mapping[tuple, float] | None = None,
+        depots: Sequence[Hashable] | None = None,
     ) -> MinMaxRoutes:
         """Build a solver from a networkx (Multi)(Di)Graph, e.g. a projected osmnx graph.
 
@@ -274,6 +305,8 @@ class MinMaxRoutes(_Results):
             ``oneway`` true, are one-way streets that can only be traversed u -> v.
         service : mapping, optional
             Extra service (dwell) time per required edge id.
+        depots : sequence, optional
+            Station node of each team, when teams start from different stations.
 
         Returns
         -------
@@ -371,9 +404,31 @@ class MinMaxRoutes(_Results):
         xy = None
         if nodes and all("x" in d and "y" in d for _, d in G.nodes(data=True)):
             xy = {n: (float(d["x"]), float(d["y"])) for n, d in G.nodes(data=True)}
-        solver = cls(nodes, arcs, tasks, depot=depot, k=k, service=service, xy=xy)
+        solver = cls(nodes, arcs, tasks, depot=depot, k=k, service=service, xy=xy, depots=depots)
         solver._alias = alias
+        if xy is not None:
+            solver._street_points(G)
         return solver
+
+    def _street_points(self, G: Any, m: int = 5) -> None:
+        """``m`` points along each street's geometry (territories cut by where streets
+        are, not by the chord between their ends: a loop path has both ends at one
+        corner)."""
+        import shapely
+
+        pts = np.empty((len(self._tasks), m, 2))
+        frac = np.linspace(0.0, 1.0, m)
+        for i, t in enumerate(self._tasks):
+            u, v = self.nodes[t.u], self.nodes[t.v]
+            data = G.get_edge_data(u, v)
+            d = data.get(t.key_uv, next(iter(data.values()))) if G.is_multigraph() else data
+            geom = d.get("geometry")
+            if geom is None:
+                pts[i] = self._xy[t.u] + frac[:, None] * (self._xy[t.v] - self._xy[t.u])
+            else:
+                got = shapely.line_interpolate_point(geom, frac, normalized=True)
+                pts[i] = shapely.get_coordinates(got)
+        self._pts = pts
 
     def street_id(self, edge: Hashable) -> Hashable:
         """The id under which results name a required edge.
@@ -414,6 +469,12 @@ class MinMaxRoutes(_Results):
         self.unreachable = unreach
         rel = [dep]
         pos = {dep: 0}
+        for x in self._team_dep:  # stations: walks start there
+            if x not in pos:
+                pos[x] = len(rel)
+                rel.append(x)
+        #: relevant-node index of each team's station
+        self._team_pos = [pos[x] for x in self._team_dep]
         for t, _ in reach:
             for x in (t.u, t.v):
                 if x not in pos:
@@ -468,7 +529,9 @@ class MinMaxRoutes(_Results):
         self._extra = np.array([x for _, x in reach], dtype=float)
         # lower bound: farthest required edge round trip, required work / k
         if T:
-            rt = D[0, S] + np.where(F, np.inf, C) + D[E, 0]
+            # the farthest street from its nearest station, there and back
+            home = sorted(set(self._team_pos))
+            rt = np.min(D[home][:, S] + D[E][:, home].T, axis=0) + np.where(F, np.inf, C)
             spt = float(np.min(rt.reshape(T, 2), axis=1).max())
             work = float(np.min(np.where(F, np.inf, C).reshape(T, 2), axis=1).sum())
             odd_join = _odd_join_bound(D, S[0::2], E[0::2]) if not F.any() else 0.0
@@ -530,16 +593,22 @@ class MinMaxRoutes(_Results):
             Split an over-long route into several sorties from the depot, each within the
             shift where possible (a sortie that still exceeds it stays flagged).
         territories : bool
-            First split the streets into ``k`` connected territories along the street
-            network (weighted network Voronoi around spread seeds, balanced on workload),
-            then route each team inside its own territory only: routes of different teams
-            do not interleave, at some cost in the longest route.
+            First give each team a compact convex territory (several stations: a power
+            diagram around them, balanced on work; teams of one station: power cells
+            around k-means centres, balanced on route costs), then route each team
+            inside its own territory only, from and to its own station, its deadheading
+            kept out of other territories where a detour of up to ``AWAY_PENALTY`` times
+            allows: routes of different teams interleave less
+            (:func:`~.interleave.interleave_shares`), at some cost in the longest
+            route.  Needed when teams start from different stations.
 
         Returns
         -------
         Plan
         """
         t0 = time.perf_counter()
+        self._check_territories(territories)
+        self._team_paths = None
         if territories:
             res = self._territory_search(seed=seed, time_limit=self._search_limit(time_limit))
         else:
@@ -561,16 +630,82 @@ class MinMaxRoutes(_Results):
             split_sorties=split_sorties,
         )
 
+    def _check_territories(self, territories: bool) -> None:
+        if not territories and len(set(self._team_dep)) > 1:
+            raise InfeasiblePlanError(
+                "teams start from different stations: plan with territories=True"
+            )
+
     def _territory_search(self, *, seed: int, time_limit: float) -> SearchResult:
-        """Network territories, then a local search inside each territory alone."""
+        """Territories around the stations, then a local search inside each alone."""
         core = self._core
         t0 = time.perf_counter()
         core.deadline = t0 + time_limit
-        routes = territory_routes(core, self.k)
-        out, costs = [], []
-        for x in routes:  # one team's route is improved without touching the others
-            r, c = core.local_search([x])
-            out.append(r[0])
+        pts = street_points(core, getattr(self, "_pts", None))
+        routes, labels = station_territory_routes(core, self._team_pos, seed=seed, pts=pts)
+        away = self._away_weights(pts, labels) if pts is not None else None
+        out, costs, team_paths = [], [], []
+        for team, x in enumerate(routes):
+            # one team's route is improved alone, from its own station
+            tasks = np.asarray(x[1:-1], dtype=np.int64) // 2
+            nodes = sub_nodes(core, tasks, self._team_pos[team])
+            D = None
+            if away is not None:  # deadhead around the other territories
+                D, paths = self._own_paths(away[team], self._rel[nodes])
+                team_paths.append(paths)
+            if len(tasks) < 2:
+                out.append(x)
+                costs.append(self._team_cost(team, x))
+                continue
+            # keep the sector's walking order: the sub-core numbers tasks in that order
+            sub = sub_core(core, tasks, self._team_pos[team], D=D)
+            local = np.array([sub.DEP, *(2 * np.arange(len(tasks)) + (x[1:-1] & 1)), sub.DEP])
+            r, c = sub.local_search([local])
+            out.append(_to_parent(r[0], tasks, core.DEP))
             costs.append(c[0])
+        self._team_paths = team_paths if away is not None else None
         stopped = "time" if core.timed_out() else "territories"
         return SearchResult(out, costs, 0, stopped)
+
+    #: deadheading inside another team's territory hull costs this many times its length
+    #: when a team's walks are planned (a detour of up to that factor keeps out)
+    AWAY_PENALTY = 4.0
+
+    def _away_weights(self, pts: np.ndarray, labels: np.ndarray) -> list[csr_matrix]:
+        """Per team, the street graph with arcs inside other territories' hulls dearer."""
+        import shapely
+
+        coo = self._csr.tocoo()
+        mid = 0.5 * (self._xy[coo.row] + self._xy[coo.col])
+        hulls = territory_hulls_xy(pts, labels, self.k)
+        inside = np.zeros((self.k, len(mid)), dtype=bool)
+        for j, h in enumerate(hulls):
+            if h is not None and h.area > 0:
+                inside[j] = shapely.contains_xy(h, mid[:, 0], mid[:, 1])
+        out = []
+        n = len(self.nodes)
+        for j in range(self.k):
+            other = inside[np.arange(self.k) != j].any(axis=0)
+            w = coo.data * np.where(other, self.AWAY_PENALTY, 1.0)
+            out.append(csr_matrix((w, (coo.row, coo.col)), shape=(n, n)))
+        return out
+
+    def _own_paths(
+        self, graph: csr_matrix, sources: np.ndarray
+    ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """Path costs among ``sources`` on a team's graph, and its shortest-path trees."""
+        dist, pred = dijkstra(graph, directed=True, indices=sources, return_predecessors=True)
+        D = dist[:, sources]
+        D[~np.isfinite(D)] = 1e18
+        np.fill_diagonal(D, 0.0)
+        return D, {int(s): pred[i] for i, s in enumerate(sources)}
+
+    def _team_cost(self, team: int, x: np.ndarray) -> float:
+        """Cost of route ``x`` (framed by the depot marker) walked from the team's station."""
+        if len(x) <= 2:
+            return 0.0
+        core, p = self._core, self._team_pos[team]
+        seq = np.asarray(x[1:-1], dtype=np.int64)
+        links = core.D[core.E[seq[:-1]], core.S[seq[1:]]].sum()
+        home = core.D[p, core.S[seq[0]]] + core.D[core.E[seq[-1]], p]
+        return float(core.C[seq].sum() + links + home)

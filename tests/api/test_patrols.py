@@ -98,6 +98,9 @@ def plan(client):
             # (blind spots are tested in test_patrols_cameras.py); with them the 3 s search
             # balanced less reliably on a clean CI run
             "camera_blind_spots": False,
+            # one balanced k-route plan over the area (territories, the default, are
+            # tested in test_patrol_territories_api.py)
+            "territories": False,
             "name": "test",
         },
     )
