@@ -508,6 +508,7 @@ def plan_cycle(
         "every_shift_rotated": len(cut.every_shift_rotated),
         "coverage": cut.coverage,
         "notes": notes,
+    }
 
 
 def team_depots(store: Store, request: PlanRequest, teams, G, required, crs, depot):
