@@ -3,6 +3,10 @@
 The solver (:class:`gridpatrol.geo.patrol.MinMaxRoutes`) works in metres; a dwell of m
 minutes is given to it as the distance walked in m minutes, so the longest route it
 balances is the longest in time, dwells included.
+
+Over 600 lines because one plan request gathers several inputs (hot spots, camera blind
+spots, stations per team, shifts) around one solve; the cycle summary
+(:func:`plan_cycle`) and the territory summary are the next pieces to move out.
 """
 
 from __future__ import annotations

@@ -253,6 +253,14 @@ class _Results:
         rt = round_trips(self._core)
         pieces, beyond, rotated = [], [], []
         for team, x in enumerate(plan.sequences):
+            home = self._team_pos[team]
+            if home != 0:
+                # a team from its own station: greedy sorties from there (cut_route
+                # assumes the solver's depot; priority streets are not repeated here yet)
+                seq = np.asarray(x[1:-1], dtype=np.int64)
+                parts = self._sorties(seq, shifts[team], home=home) if len(seq) else []
+                pieces += [(team, j, part) for j, part in enumerate(parts)]
+                continue
             cut = cut_route(
                 self._core,
                 np.asarray(x, dtype=np.int64),
@@ -420,7 +428,8 @@ class _Results:
         for team, j, seq in seqs:
             # territory plans: each team deadheads on its own paths (around other
             # teams' territories), when the solver kept them
-            own = getattr(self, "_team_paths", None)
+            # (not in a cycle's sorties: their cut priced shortest paths, and must fit)
+            own = getattr(self, "_team_paths", None) if pieces is None else None
             team_paths = own[team] if own is not None else paths
             nodes, edges, cost, dead, served = self._walk(seq, team_paths, dep=self._team_dep[team])
             flag = cost > shifts[team] * (1 + 1e-9) + 1e-6
