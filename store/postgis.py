@@ -96,6 +96,28 @@ def _split_url(url: str) -> tuple[str, str]:
     return urlunsplit(parts._replace(query=urlencode(query))), schema
 
 
+def _on_conflict_update(spec) -> sql.Composed:
+    """``ON CONFLICT (key) DO UPDATE SET`` every other column (or ``DO NOTHING``): the
+    upsert of both insert paths (executemany and COPY)."""
+    updates = [n for n in spec.column_names if n not in spec.key]
+    if spec.spatial:
+        updates.append("geom")
+    action = (
+        sql.SQL("UPDATE SET ")
+        + sql.SQL(", ").join(
+            sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n)) for n in updates
+        )
+        if updates
+        else sql.SQL("NOTHING")
+    )
+    return (
+        sql.SQL(" ON CONFLICT ({}) DO ").format(
+            sql.SQL(", ").join(sql.Identifier(k) for k in spec.key)
+        )
+        + action
+    )
+
+
 class PostGISStore(Store):
     """A project in a PostGIS database."""
 
@@ -557,23 +579,7 @@ class PostGISStore(Store):
             self._t(spec.name), sql.SQL(", ").join(names), sql.SQL(", ").join(marks)
         )
         if upsert:
-            updates = [n for n in spec.column_names if n not in spec.key]
-            if spec.spatial:
-                updates.append("geom")
-            action = (
-                sql.SQL("UPDATE SET ")
-                + sql.SQL(", ").join(
-                    sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n)) for n in updates
-                )
-                if updates
-                else sql.SQL("NOTHING")
-            )
-            query += (
-                sql.SQL(" ON CONFLICT ({}) DO ").format(
-                    sql.SQL(", ").join(sql.Identifier(k) for k in spec.key)
-                )
-                + action
-            )
+            query += _on_conflict_update(spec)
         try:
             with self._con.cursor() as cur:
                 cur.executemany(query, rows)
@@ -604,23 +610,7 @@ class PostGISStore(Store):
             self._t(spec.name), sql.SQL(", ").join(cols), sql.SQL(", ").join(values), stage
         )
         if upsert:
-            updates = [n for n in spec.column_names if n not in spec.key]
-            if spec.spatial:
-                updates.append("geom")
-            action = (
-                sql.SQL("UPDATE SET ")
-                + sql.SQL(", ").join(
-                    sql.SQL("{0} = excluded.{0}").format(sql.Identifier(n)) for n in updates
-                )
-                if updates
-                else sql.SQL("NOTHING")
-            )
-            query += (
-                sql.SQL(" ON CONFLICT ({}) DO ").format(
-                    sql.SQL(", ").join(sql.Identifier(k) for k in spec.key)
-                )
-                + action
-            )
+            query += _on_conflict_update(spec)
         with self._con.cursor() as cur:
             # Dropped at commit; emptied before each use within one transaction.
             cur.execute(
